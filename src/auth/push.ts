@@ -1,0 +1,123 @@
+// Signing and verifying a push: a compact JWS whose claims bind the audience, a lifetime, a `jti` and the body hash.
+import { decodeProtectedHeader, type JWSHeaderParameters, jwtVerify, SignJWT } from 'jose';
+import { PushworkerError } from '../protocol/errors.ts';
+import { MAX_PUSH_TTL_S, type PushClaims, PushClaims as PushClaimsSchema } from '../protocol/schemas.ts';
+import { bodyHash } from './hash.ts';
+import { type KeySet, PUSH_ALGORITHMS, type SigningKey } from './keys.ts';
+import type { ReplayStore } from './replay.ts';
+
+export interface SignPushOptions {
+  key: SigningKey;
+  issuer: string;
+  audience: string;
+  body: string | Uint8Array;
+  ttlS?: number;
+  jti?: string;
+  /** Unix seconds; defaults to now. */
+  now?: number;
+}
+
+export async function signPush(options: SignPushOptions): Promise<string> {
+  const now = options.now ?? Math.floor(Date.now() / 1000);
+  const ttl = Math.min(options.ttlS ?? 60, MAX_PUSH_TTL_S);
+  const header: JWSHeaderParameters = {
+    alg: options.key.alg,
+    ...(options.key.kid ? { kid: options.key.kid } : {}),
+  };
+  return new SignJWT({ bh: await bodyHash(options.body) })
+    .setProtectedHeader(header as { alg: string })
+    .setIssuer(options.issuer)
+    .setAudience(options.audience)
+    .setIssuedAt(now)
+    .setNotBefore(now)
+    .setExpirationTime(now + ttl)
+    .setJti(options.jti ?? crypto.randomUUID())
+    .sign(options.key.key);
+}
+
+export interface VerifyPushOptions {
+  keys: KeySet;
+  /** The worker's name: the `aud` a push must carry. */
+  audience: string;
+  replay: ReplayStore;
+  /** Accept only this `iss` when set. */
+  issuer?: string;
+  /** Allowed clock skew, seconds. */
+  clockToleranceS?: number;
+}
+
+const REQUIRED_CLAIMS = ['iss', 'aud', 'iat', 'nbf', 'exp', 'jti', 'bh'];
+
+/** Verifies a push's signature header against its raw body. Throws `PushworkerError` with a 401 code. */
+export async function verifyPush(
+  signature: string | null | undefined,
+  body: Uint8Array,
+  options: VerifyPushOptions,
+): Promise<PushClaims> {
+  if (!signature) throw new PushworkerError('bad_signature', 'the push has no pushworker-signature header');
+  const header = decodeHeader(signature);
+  if (!PUSH_ALGORITHMS.includes(header.alg as never)) {
+    throw new PushworkerError('bad_signature', `the push algorithm "${header.alg}" is not accepted`);
+  }
+  const keys = await options.keys(header);
+  if (keys.length === 0)
+    throw new PushworkerError('unknown_key', `no trusted key matches kid "${header.kid ?? ''}"`);
+
+  const tolerance = options.clockToleranceS ?? 30;
+  let payload: unknown;
+  for (const key of keys) {
+    try {
+      ({ payload } = await jwtVerify(signature, key, {
+        algorithms: [...PUSH_ALGORITHMS],
+        audience: options.audience,
+        ...(options.issuer ? { issuer: options.issuer } : {}),
+        clockTolerance: tolerance,
+        requiredClaims: REQUIRED_CLAIMS,
+      }));
+      break;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') continue;
+      throw mapJoseError(error);
+    }
+  }
+  if (payload === undefined) throw new PushworkerError('bad_signature', 'the push signature does not verify');
+
+  const parsed = PushClaimsSchema.safeParse(payload);
+  if (!parsed.success) throw new PushworkerError('bad_signature', 'the push token claims are malformed');
+  const claims = parsed.data;
+  if (claims.exp - claims.iat > MAX_PUSH_TTL_S) {
+    throw new PushworkerError('bad_signature', `the push token lives longer than ${MAX_PUSH_TTL_S} s`);
+  }
+  if (claims.bh !== (await bodyHash(body))) {
+    throw new PushworkerError('body_mismatch', 'the body does not match the signed body hash');
+  }
+  if (!(await options.replay.claim(claims.jti, claims.exp + tolerance))) {
+    throw new PushworkerError('replay', 'this push was already delivered');
+  }
+  return claims;
+}
+
+function decodeHeader(token: string): JWSHeaderParameters {
+  try {
+    return decodeProtectedHeader(token) as JWSHeaderParameters;
+  } catch {
+    throw new PushworkerError('bad_signature', 'the push signature is not a compact JWS');
+  }
+}
+
+function mapJoseError(error: unknown): PushworkerError {
+  if (error instanceof PushworkerError) return error;
+  const { code, claim, reason } = error as { code?: string; claim?: string; reason?: string };
+  if (code === 'ERR_JWT_EXPIRED') return new PushworkerError('expired', 'the push has expired');
+  if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') {
+    if (reason === 'missing')
+      return new PushworkerError('bad_signature', `the push token lacks the "${claim}" claim`);
+    if (claim === 'aud')
+      return new PushworkerError('wrong_audience', 'the push is addressed to another worker');
+    if (claim === 'nbf' || claim === 'iat')
+      return new PushworkerError('expired', 'the push is not valid yet');
+    return new PushworkerError('bad_signature', `the push token's "${claim}" claim is not accepted`);
+  }
+  return new PushworkerError('bad_signature', 'the push signature is invalid');
+}

@@ -1,0 +1,58 @@
+// Every error code that crosses the wire, its HTTP status, and the one error class that carries it.
+
+export const errorStatus = {
+  // push: request shape
+  invalid_request: 400,
+  not_found: 404,
+  too_large: 413,
+  // push: authentication (nothing ran)
+  bad_signature: 401,
+  expired: 401,
+  wrong_audience: 401,
+  body_mismatch: 401,
+  replay: 401,
+  unknown_key: 401,
+  // push: capacity and lifecycle
+  no_slot: 429,
+  stopping: 503,
+  // engine API
+  unauthorized: 401,
+  forbidden: 403,
+  conflict: 409,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+/** Per-assignment rejection reasons inside a 2xx push answer. */
+export const rejectReasons = ['unknown_task', 'invalid_input', 'no_slot', 'duplicate'] as const;
+export type RejectReason = (typeof rejectReasons)[number];
+
+export class PushworkerError extends Error {
+  override name = 'PushworkerError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+
+  get status(): number {
+    return errorStatus[this.code];
+  }
+
+  toJSON(): { error: { code: ErrorCode; message: string; details?: unknown } } {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.details === undefined ? {} : { details: this.details }),
+      },
+    };
+  }
+}
+
+export function statusFor(code: ErrorCode): number {
+  return errorStatus[code];
+}

@@ -1,0 +1,134 @@
+// zod schemas for every message of PROTOCOL.md; types are inferred from them.
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+/** Longest push token lifetime a worker accepts (`exp - iat`). */
+export const MAX_PUSH_TTL_S = 300;
+
+const runRef = { runId: z.string().min(1).max(200), attempt: z.number().int().min(1) };
+export const RunRef = z.object(runRef);
+export type RunRef = z.infer<typeof RunRef>;
+
+export const Assignment = z.object({
+  ...runRef,
+  task: z.string().min(1).max(200),
+  input: z.unknown(),
+  timeoutMs: z.number().int().positive().optional(),
+  slotCost: z.number().int().min(1).default(1),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  eventsUrl: z.url().optional(),
+});
+export type Assignment = z.infer<typeof Assignment>;
+
+export const AssignPush = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  assignments: z.array(Assignment).min(1).max(1000),
+});
+export const CancelPush = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  cancel: z.array(RunRef).min(1).max(1000),
+});
+export const PushBody = z.union([AssignPush, CancelPush]);
+export type PushBody = z.infer<typeof PushBody>;
+
+export const PushClaims = z.object({
+  iss: z.string(),
+  aud: z.union([z.string(), z.array(z.string())]),
+  iat: z.number(),
+  nbf: z.number(),
+  exp: z.number(),
+  jti: z.string().min(1).max(200),
+  bh: z.string(),
+});
+export type PushClaims = z.infer<typeof PushClaims>;
+
+export const Rejection = z.object({
+  ...runRef,
+  reason: z.enum(['unknown_task', 'invalid_input', 'no_slot', 'duplicate']),
+  issues: z.array(z.unknown()).optional(),
+});
+export type Rejection = z.infer<typeof Rejection>;
+
+export const TaskError = z.object({
+  message: z.string(),
+  name: z.string(),
+  retryable: z.boolean(),
+});
+export type TaskError = z.infer<typeof TaskError>;
+
+export const RunResult = z.object({
+  ...runRef,
+  status: z.enum(['completed', 'failed']),
+  output: z.unknown().optional(),
+  error: TaskError.optional(),
+});
+export type RunResult = z.infer<typeof RunResult>;
+
+export const AcceptedResponse = z.object({ accepted: z.array(RunRef), rejected: z.array(Rejection) });
+export type AcceptedResponse = z.infer<typeof AcceptedResponse>;
+export const SyncResponse = z.object({ results: z.array(RunResult), rejected: z.array(Rejection) });
+export type SyncResponse = z.infer<typeof SyncResponse>;
+export const CancelResponse = z.object({ cancelled: z.array(RunRef), unknown: z.array(RunRef) });
+export type CancelResponse = z.infer<typeof CancelResponse>;
+
+const eventBase = { ...runRef, at: z.string() };
+export const RunEvent = z.discriminatedUnion('type', [
+  z.object({ ...eventBase, type: z.literal('started') }),
+  z.object({ ...eventBase, type: z.literal('heartbeat') }),
+  z.object({ ...eventBase, type: z.literal('completed'), output: z.unknown() }),
+  z.object({ ...eventBase, type: z.literal('failed'), error: TaskError }),
+  z.object({ ...eventBase, type: z.literal('slot_released') }),
+  z.object({ ...eventBase, type: z.literal('timeout_refreshed'), incrementMs: z.number().int().positive() }),
+]);
+export type RunEvent = z.infer<typeof RunEvent>;
+export type RunEventType = RunEvent['type'];
+
+export const EventsBody = z.object({ events: z.array(RunEvent).min(1).max(1000) });
+export type EventsBody = z.infer<typeof EventsBody>;
+export const EventResult = z.enum(['ok', 'stale']);
+export type EventResult = z.infer<typeof EventResult>;
+export const EventsResponse = z.object({ results: z.array(EventResult) });
+export type EventsResponse = z.infer<typeof EventsResponse>;
+
+export const TaskManifest = z.object({
+  name: z.string().min(1).max(200),
+  inputSchema: z.record(z.string(), z.unknown()),
+  timeoutMs: z.number().int().positive(),
+  retries: z.number().int().min(0),
+  slotCost: z.number().int().min(1),
+});
+export type TaskManifest = z.infer<typeof TaskManifest>;
+
+export const Labels = z.record(z.string(), z.union([z.string(), z.number()]));
+export type Labels = z.infer<typeof Labels>;
+
+/** Body of `PUT /v1/workers`, and of the signed manifest a serverless worker serves. */
+export const Registration = z.object({
+  name: z.string().min(1).max(200),
+  url: z.url().optional(),
+  slots: z.number().int().positive(),
+  labels: Labels.default({}),
+  tasks: z.array(TaskManifest),
+});
+export type Registration = z.infer<typeof Registration>;
+export const RegistrationResponse = z.object({ workerId: z.string() });
+
+export const WorkerState = z.enum(['ACTIVE', 'INACTIVE', 'PAUSED', 'STOPPED']);
+export type WorkerState = z.infer<typeof WorkerState>;
+
+/** Body of `POST /v1/workers/{id}/heartbeat`. */
+export const WorkerHeartbeat = z.object({
+  state: z.enum(['ACTIVE', 'STOPPED']).default('ACTIVE'),
+  slots: z.object({ total: z.number().int(), used: z.number().int() }).optional(),
+});
+export type WorkerHeartbeat = z.infer<typeof WorkerHeartbeat>;
+
+export const Health = z.object({
+  status: z.enum(['ok', 'stopping']),
+  name: z.string(),
+  slots: z.object({ total: z.number().int(), used: z.number().int() }),
+  tasks: z.array(z.string()),
+});
+export type Health = z.infer<typeof Health>;
+
+export const SIGNATURE_HEADER = 'pushworker-signature';

@@ -1,0 +1,127 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  createKeySet,
+  generateSigningKey,
+  MemoryReplayStore,
+  signingKeyFromSecret,
+  signPush,
+  verifyPush,
+} from '../../src/auth/index.ts';
+import { PushworkerError } from '../../src/protocol/index.ts';
+
+const body = JSON.stringify({ v: 1, assignments: [] });
+const bytes = new TextEncoder().encode(body);
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'ok';
+  } catch (error) {
+    expect(error).toBeInstanceOf(PushworkerError);
+    return (error as PushworkerError).code;
+  }
+}
+
+describe('push signing and verification', async () => {
+  const ed = await generateSigningKey('EdDSA', 'ed-1');
+  const es = await generateSigningKey('ES256', 'es-1');
+  const keys = createKeySet({ jwks: { keys: [ed.publicJwk, es.publicJwk] } });
+  const opts = () => ({ keys, audience: 'w1', replay: new MemoryReplayStore() });
+  const sign = (over: Partial<Parameters<typeof signPush>[0]> = {}) =>
+    signPush({ key: ed.signing, issuer: 'engine', audience: 'w1', body, ...over });
+
+  it('accepts EdDSA, ES256 and HS256 pushes', async () => {
+    expect((await verifyPush(await sign(), bytes, opts())).aud).toBe('w1');
+    expect((await verifyPush(await sign({ key: es.signing }), bytes, opts())).iss).toBe('engine');
+    const hs = createKeySet({ secret: 'a-shared-secret-of-some-length!!' });
+    const token = await sign({ key: signingKeyFromSecret('a-shared-secret-of-some-length!!') });
+    expect((await verifyPush(token, bytes, { ...opts(), keys: hs })).jti).toBeTruthy();
+  });
+
+  it('accepts any live key during a rotation', async () => {
+    const next = await generateSigningKey('EdDSA', 'ed-2');
+    const rotating = createKeySet({ jwks: JSON.stringify({ keys: [ed.publicJwk, next.publicJwk] }) });
+    for (const key of [ed.signing, next.signing]) {
+      await expect(
+        verifyPush(await sign({ key }), bytes, { ...opts(), keys: rotating }),
+      ).resolves.toBeTruthy();
+    }
+    const secrets = createKeySet({ secret: ['old-secret', 'new-secret'] });
+    for (const s of ['old-secret', 'new-secret']) {
+      const token = await sign({ key: signingKeyFromSecret(s) });
+      await expect(verifyPush(token, bytes, { ...opts(), keys: secrets })).resolves.toBeTruthy();
+    }
+  });
+
+  it('refuses each failure with its documented code', async () => {
+    const other = await generateSigningKey('EdDSA', 'ed-1');
+    const now = Math.floor(Date.now() / 1000);
+    expect(await codeOf(verifyPush(null, bytes, opts()))).toBe('bad_signature');
+    expect(await codeOf(verifyPush('not-a-jws', bytes, opts()))).toBe('bad_signature');
+    expect(await codeOf(verifyPush(await sign({ key: other.signing }), bytes, opts()))).toBe('bad_signature');
+    expect(await codeOf(verifyPush(await sign({ now: now - 400 }), bytes, opts()))).toBe('expired');
+    expect(await codeOf(verifyPush(await sign({ now: now + 120 }), bytes, opts()))).toBe('expired');
+    expect(await codeOf(verifyPush(await sign({ audience: 'w2' }), bytes, opts()))).toBe('wrong_audience');
+    const tampered = new TextEncoder().encode(body.replace('[]', '[ ]'));
+    expect(await codeOf(verifyPush(await sign(), tampered, opts()))).toBe('body_mismatch');
+    const unknown = await generateSigningKey('EdDSA', 'ed-9');
+    expect(await codeOf(verifyPush(await sign({ key: unknown.signing }), bytes, opts()))).toBe('unknown_key');
+    const hsOnly = signingKeyFromSecret('s');
+    expect(await codeOf(verifyPush(await sign({ key: hsOnly }), bytes, opts()))).toBe('unknown_key');
+  });
+
+  it('refuses a replayed push until its token expires', async () => {
+    const o = opts();
+    const token = await sign();
+    expect(await codeOf(verifyPush(token, bytes, o))).toBe('ok');
+    expect(await codeOf(verifyPush(token, bytes, o))).toBe('replay');
+  });
+
+  it('does not spend a jti on a push that fails a later check', async () => {
+    const o = opts();
+    const token = await sign();
+    expect(await codeOf(verifyPush(token, new TextEncoder().encode('{}'), o))).toBe('body_mismatch');
+    expect(await codeOf(verifyPush(token, bytes, o))).toBe('ok');
+  });
+
+  it('never accepts a tampered signature or body', async () => {
+    const token = await sign();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat(token.length - 1),
+        fc.nat(bytes.length - 1),
+        fc.boolean(),
+        async (i, j, onBody) => {
+          let t = token;
+          const b = new Uint8Array(bytes);
+          if (onBody) b[j] = (b[j]! + 1) % 256;
+          else t = token.slice(0, i) + (token[i] === 'A' ? 'B' : 'A') + token.slice(i + 1);
+          const code = await codeOf(verifyPush(t, b, opts()));
+          // Flipping a base64url character can leave the decoded bytes unchanged only in the last, padding-bits character.
+          if (code === 'ok') expect(!onBody && i === token.length - 1).toBe(true);
+          else
+            expect(['bad_signature', 'body_mismatch', 'unknown_key', 'expired', 'wrong_audience']).toContain(
+              code,
+            );
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('replay store', () => {
+  it('stays within its bound and forgets expired entries', () => {
+    let now = 1000;
+    const store = new MemoryReplayStore(3, () => now);
+    expect(store.claim('a', 1010)).toBe(true);
+    expect(store.claim('a', 1010)).toBe(false);
+    for (const jti of ['b', 'c', 'd']) store.claim(jti, 1010);
+    expect(store.size).toBe(3);
+    expect(store.evictions).toBe(1);
+    now = 1011;
+    expect(store.claim('b', 1020)).toBe(true);
+    expect(store.size).toBe(1);
+  });
+});
