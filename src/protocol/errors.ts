@@ -56,3 +56,14 @@ export class PushworkerError extends Error {
 export function statusFor(code: ErrorCode): number {
   return errorStatus[code];
 }
+
+export interface Issue {
+  path: PropertyKey[];
+  message: string;
+  code: string;
+}
+
+/** The part of zod's issues that is safe and useful to send back: where, what and which rule. */
+export function issuesOf(error: { issues: readonly Issue[] }): Issue[] {
+  return error.issues.map(({ path, message, code }) => ({ path, message, code }));
+}

@@ -1,0 +1,65 @@
+// Node adapter: serve a worker with @hono/node-server, or mount it in Express; graceful shutdown on SIGTERM/SIGINT.
+import type { AddressInfo } from 'node:net';
+import { getRequestListener, serve as honoServe, type ServerType } from '@hono/node-server';
+import type { Worker } from '../src/worker/worker.ts';
+
+export interface ServeOptions {
+  port?: number;
+  hostname?: string;
+  /** Register with the engine and heartbeat (default true). */
+  start?: boolean;
+  /** Stop gracefully and exit 0 on SIGTERM and SIGINT (default true). */
+  handleSignals?: boolean;
+  graceMs?: number;
+}
+
+export interface NodeWorkerServer {
+  server: ServerType;
+  port: number;
+  url: string;
+  /** Graceful stop: refuse new pushes, drain runs, flush events, then close the socket. */
+  close(): Promise<void>;
+}
+
+export async function serve(worker: Worker, options: ServeOptions = {}): Promise<NodeWorkerServer> {
+  const hostname = options.hostname ?? '0.0.0.0';
+  const { server, info } = await new Promise<{ server: ServerType; info: AddressInfo }>((resolve) => {
+    const s = honoServe({ fetch: worker.fetch, port: options.port ?? 8080, hostname }, (info) =>
+      resolve({ server: s, info }),
+    );
+  });
+  const host = hostname === '0.0.0.0' || hostname === '::' ? '127.0.0.1' : hostname;
+  const url = `http://${host}:${info.port}`;
+  worker.log.info(`listening on ${url}`);
+  if (options.start !== false) worker.start();
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      await worker.stop(options.graceMs === undefined ? {} : { graceMs: options.graceMs });
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    })();
+    return closing;
+  };
+
+  if (options.handleSignals !== false) {
+    const onSignal = (signal: NodeJS.Signals) => {
+      worker.log.info(`received ${signal}; shutting down gracefully`);
+      close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+  return { server, port: info.port, url, close };
+}
+
+/**
+ * A Node request listener for mounting in Express: `app.use('/pushworker', requestListener(worker))`.
+ * Mount it before any body parser, because the signature covers the raw body bytes.
+ */
+export function requestListener(worker: Worker) {
+  return getRequestListener(worker.fetch);
+}

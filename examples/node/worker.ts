@@ -1,0 +1,8 @@
+// The example worker on Node, configured only by environment (see the README's configuration reference).
+import { serve } from '../../adapters/node.ts';
+import { configFromEnv, createWorker } from '../../src/index.ts';
+import { tasks } from '../tasks.ts';
+
+const config = configFromEnv(process.env);
+const worker = createWorker({ ...config, name: config.name ?? 'example-worker', tasks });
+await serve(worker, { port: Number(process.env.PORT ?? 8080) });

@@ -1,0 +1,27 @@
+// The public surface of pushworker: declare tasks, create a worker, sign and verify pushes.
+export {
+  createKeySet,
+  generateSigningKey,
+  importSigningKey,
+  type KeySet,
+  type KeySetOptions,
+  publicJwkOf,
+  type SigningKey,
+  signingKeyFromSecret,
+} from './auth/keys.ts';
+export { signPush, verifyPush } from './auth/push.ts';
+export { MemoryReplayStore, type ReplayStore } from './auth/replay.ts';
+export { type ErrorCode, errorStatus, PushworkerError } from './protocol/errors.ts';
+export * from './protocol/schemas.ts';
+export { configFromEnv, type WorkerConfig } from './worker/config.ts';
+export { createLogger, type Logger, type LogLevel } from './worker/log.ts';
+export { RunAborted } from './worker/run.ts';
+export {
+  type AnyTask,
+  NonRetryableError,
+  type Task,
+  type TaskContext,
+  type TaskOptions,
+  task,
+} from './worker/task.ts';
+export { createWorker, type Worker, type WorkerOptions } from './worker/worker.ts';

@@ -1,0 +1,141 @@
+// The worker endpoint's HTTP surface: push (POST /), signed manifest (GET /), /health and /metrics.
+import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { KeySet } from '../auth/keys.ts';
+import { verifyPush } from '../auth/push.ts';
+import type { ReplayStore } from '../auth/replay.ts';
+import { issuesOf, PushworkerError } from '../protocol/errors.ts';
+import {
+  type Assignment,
+  type Health,
+  PushBody,
+  type Registration,
+  type RunResult,
+  SIGNATURE_HEADER,
+} from '../protocol/schemas.ts';
+import type { Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
+import type { EventReporter } from './reporter.ts';
+import type { Runner } from './runner.ts';
+
+export interface PushAppOptions {
+  name: string;
+  mode: 'async' | 'sync';
+  keys: KeySet;
+  replay: ReplayStore;
+  issuer?: string;
+  clockToleranceS?: number;
+  maxBodyBytes: number;
+  runner: Runner;
+  reporter: EventReporter;
+  metrics: Metrics;
+  log: Logger;
+  manifest: () => Registration;
+  health: () => Health;
+  isStopping: () => boolean;
+}
+
+const EMPTY = new Uint8Array(0);
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+export function createPushApp(o: PushAppOptions): Hono {
+  const authFailures = o.metrics.counter(
+    'pushworker_push_auth_failures_total',
+    'Pushes refused, by error code.',
+  );
+  const verify = async (c: Context, body: Uint8Array) => {
+    try {
+      return await verifyPush(c.req.header(SIGNATURE_HEADER), body, {
+        keys: o.keys,
+        audience: o.name,
+        replay: o.replay,
+        issuer: o.issuer,
+        clockToleranceS: o.clockToleranceS,
+      });
+    } catch (error) {
+      if (error instanceof PushworkerError) authFailures.inc({ code: error.code });
+      throw error;
+    }
+  };
+
+  const app = new Hono();
+  app.get('/health', (c) => c.json(o.health(), o.isStopping() ? 503 : 200));
+  app.get('/metrics', (c) =>
+    c.text(o.metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }),
+  );
+
+  app.get('/', async (c) => {
+    await verify(c, EMPTY);
+    return c.json(o.manifest());
+  });
+
+  app.post(
+    '/',
+    bodyLimit({
+      maxSize: o.maxBodyBytes,
+      onError: () => {
+        throw new PushworkerError('too_large', `the body is larger than ${o.maxBodyBytes} bytes`);
+      },
+    }),
+    async (c) => {
+      if (o.isStopping()) throw new PushworkerError('stopping', 'the worker is shutting down');
+      const body = new Uint8Array(await c.req.arrayBuffer());
+      await verify(c, body);
+      const push = parsePush(body);
+      if ('cancel' in push) return c.json(o.runner.cancel(push.cancel));
+      return admit(c, push.assignments);
+    },
+  );
+
+  const admit = async (c: Context, assignments: Assignment[]) => {
+    const { started, rejected } = o.runner.admit(assignments);
+    if (started.length === 0 && rejected.length > 0 && rejected.every((r) => r.reason === 'no_slot')) {
+      c.header('retry-after', '1');
+      throw new PushworkerError('no_slot', 'every slot is taken');
+    }
+    const accepted = started.map((s) => s.ref);
+    if (o.mode === 'async') return c.json({ accepted, rejected }, 202);
+
+    const results = (await Promise.all(started.map((s) => s.result))).filter((r): r is RunResult => !!r);
+    const flushed = o.reporter.flush();
+    if (!deferTo(c, flushed)) await flushed;
+    return c.json({ results, rejected }, 200);
+  };
+
+  app.notFound(() => {
+    throw new PushworkerError('not_found', 'no such route');
+  });
+  app.onError((error, c) => {
+    if (error instanceof PushworkerError) return c.json(error.toJSON(), error.status as 400);
+    o.log.error('unexpected error while handling a request', { error: error.message });
+    return c.json(new PushworkerError('internal', 'internal error').toJSON(), 500);
+  });
+  return app;
+}
+
+function parsePush(bytes: Uint8Array): PushBody {
+  let json: unknown;
+  try {
+    json = JSON.parse(decoder.decode(bytes));
+  } catch {
+    throw new PushworkerError('invalid_request', 'the body is not valid JSON');
+  }
+  const parsed = PushBody.safeParse(json);
+  if (!parsed.success) {
+    throw new PushworkerError('invalid_request', 'the body is not a valid push', issuesOf(parsed.error));
+  }
+  return parsed.data;
+}
+
+/** Hands `work` to the runtime's `waitUntil` where there is one (workerd); false where there is none. */
+function deferTo(c: Context, work: Promise<unknown>): boolean {
+  let ctx: { waitUntil(p: Promise<unknown>): void } | undefined;
+  try {
+    ctx = c.executionCtx;
+  } catch {
+    return false;
+  }
+  if (typeof ctx?.waitUntil !== 'function') return false;
+  ctx.waitUntil(work);
+  return true;
+}

@@ -1,0 +1,131 @@
+// Posts run events to the engine: batched per URL, retried with backoff, never dropped while the process lives.
+import { EventsResponse, type RunEvent } from '../protocol/schemas.ts';
+import { backoffMs, sleep } from './backoff.ts';
+import type { Logger } from './log.ts';
+
+/** `dropped`: the engine refused the batch for good (4xx), or there is nowhere to send it. */
+export type EventOutcome = 'ok' | 'stale' | 'dropped';
+
+export interface ReporterOptions {
+  token?: string;
+  fetch?: typeof fetch;
+  log: Logger;
+  maxBatch?: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  requestTimeoutMs?: number;
+  onFailure?: (kind: 'retry' | 'dropped') => void;
+}
+
+interface Pending {
+  event: RunEvent;
+  resolve: (outcome: EventOutcome) => void;
+}
+
+interface Queue {
+  pending: Pending[];
+  draining?: Promise<void>;
+}
+
+const RETRYABLE_STATUS = new Set([408, 425, 429]);
+
+export class EventReporter {
+  private readonly queues = new Map<string, Queue>();
+  private readonly fetch: typeof fetch;
+
+  constructor(private readonly options: ReporterOptions) {
+    this.fetch = options.fetch ?? ((input, init) => fetch(input, init));
+  }
+
+  report(url: string | undefined, event: RunEvent): Promise<EventOutcome> {
+    if (!url) return Promise.resolve('dropped');
+    return new Promise((resolve) => {
+      let queue = this.queues.get(url);
+      if (!queue) {
+        queue = { pending: [] };
+        this.queues.set(url, queue);
+      }
+      queue.pending.push({ event, resolve });
+      // Start after the current tick so that events raised together travel in one request.
+      queue.draining ??= Promise.resolve().then(() => this.drain(url, queue));
+    });
+  }
+
+  get pending(): number {
+    let n = 0;
+    for (const q of this.queues.values()) n += q.pending.length;
+    return n;
+  }
+
+  /** Resolves once every event reported so far has been answered; false when `timeoutMs` ran out first. */
+  async flush(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const draining = [...this.queues.values()].flatMap((q) => (q.draining ? [q.draining] : []));
+      if (draining.length === 0) return true;
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      const timedOut = Symbol();
+      const winner = await Promise.race([
+        Promise.all(draining),
+        Number.isFinite(left) ? sleep(left).then(() => timedOut) : new Promise<never>(() => {}),
+      ]);
+      if (winner === timedOut) return false;
+    }
+  }
+
+  private async drain(url: string, queue: Queue): Promise<void> {
+    const { maxBatch = 100, retryBaseMs = 100, retryMaxMs = 10_000 } = this.options;
+    let failures = 0;
+    while (queue.pending.length > 0) {
+      const batch = queue.pending.splice(0, maxBatch);
+      const outcome = await this.post(url, batch);
+      if (outcome === 'retry') {
+        queue.pending.unshift(...batch);
+        this.options.onFailure?.('retry');
+        await sleep(backoffMs(++failures, retryBaseMs, retryMaxMs));
+        continue;
+      }
+      failures = 0;
+      batch.forEach((p, i) => {
+        p.resolve(outcome === 'dropped' ? 'dropped' : (outcome[i] ?? 'ok'));
+      });
+    }
+    queue.draining = undefined;
+  }
+
+  private async post(url: string, batch: Pending[]): Promise<EventOutcome[] | 'retry' | 'dropped'> {
+    const { token, requestTimeoutMs = 10_000, log } = this.options;
+    let response: Response;
+    try {
+      response = await this.fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: JSON.stringify({ events: batch.map((p) => p.event) }),
+        signal: AbortSignal.timeout(requestTimeoutMs),
+      });
+    } catch (error) {
+      log.warn('event post failed, will retry', {
+        url,
+        error: (error as Error).message,
+        events: batch.length,
+      });
+      return 'retry';
+    }
+    if (response.ok) {
+      const parsed = EventsResponse.safeParse(await response.json().catch(() => undefined));
+      return parsed.success ? parsed.data.results : batch.map(() => 'ok');
+    }
+    await response.body?.cancel();
+    if (response.status >= 500 || RETRYABLE_STATUS.has(response.status)) {
+      log.warn('event post failed, will retry', { url, status: response.status, events: batch.length });
+      return 'retry';
+    }
+    log.error('engine refused events; dropping them', { url, status: response.status, events: batch.length });
+    this.options.onFailure?.('dropped');
+    return 'dropped';
+  }
+}

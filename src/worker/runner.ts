@@ -1,0 +1,129 @@
+// Owns the runs in flight: admits assignments within the slot budget, refuses duplicates, cancels and drains.
+import { issuesOf } from '../protocol/errors.ts';
+import type { Assignment, Rejection, RunRef, RunResult } from '../protocol/schemas.ts';
+import type { Metrics } from './metrics.ts';
+import { ActiveRun, type RunHooks, runKey } from './run.ts';
+import type { AnyTask } from './task.ts';
+
+export interface Admission {
+  started: { ref: RunRef; result: Promise<RunResult | undefined> }[];
+  rejected: Rejection[];
+}
+
+/** How many finished runs are remembered so that a late redelivery is still refused as `duplicate`. */
+const RECENT_RUNS = 10_000;
+
+export class Runner {
+  private readonly active = new Map<string, ActiveRun>();
+  private readonly recent = new Set<string>();
+  private readonly idle = new Set<() => void>();
+  private readonly runsStarted;
+  private readonly runsCompleted;
+  private readonly runsFailed;
+  private readonly rejections;
+
+  constructor(
+    private readonly tasks: Map<string, AnyTask>,
+    private readonly hooks: Omit<RunHooks, 'onStarted' | 'onFinished' | 'onSettled'>,
+    metrics: Metrics,
+  ) {
+    this.runsStarted = metrics.counter('pushworker_runs_started_total', 'Runs started, by task.');
+    this.runsCompleted = metrics.counter('pushworker_runs_completed_total', 'Runs completed, by task.');
+    this.runsFailed = metrics.counter('pushworker_runs_failed_total', 'Runs failed, by task.');
+    this.rejections = metrics.counter(
+      'pushworker_assignments_rejected_total',
+      'Assignments refused, by reason.',
+    );
+    metrics.gauge(
+      'pushworker_runs_active',
+      'Runs whose task function has not returned yet.',
+      () => this.active.size,
+    );
+  }
+
+  get size(): number {
+    return this.active.size;
+  }
+
+  admit(assignments: Assignment[]): Admission {
+    const admission: Admission = { started: [], rejected: [] };
+    for (const a of assignments) {
+      const ref = { runId: a.runId, attempt: a.attempt };
+      const reject = (reason: Rejection['reason'], issues?: unknown[]) => {
+        this.rejections.inc({ reason });
+        admission.rejected.push({ ...ref, reason, ...(issues ? { issues } : {}) });
+      };
+      const task = this.tasks.get(a.task);
+      if (!task) {
+        reject('unknown_task');
+        continue;
+      }
+      const key = runKey(a);
+      if (this.active.has(key) || this.recent.has(key)) {
+        reject('duplicate');
+        continue;
+      }
+      const input = task.input.safeParse(a.input);
+      if (!input.success) {
+        reject('invalid_input', issuesOf(input.error));
+        continue;
+      }
+      // The worker's own declaration is authoritative for what a run of its task costs.
+      const cost = Math.max(a.slotCost, task.slotCost);
+      if (!this.hooks.slots.tryReserve(cost)) {
+        reject('no_slot');
+        continue;
+      }
+      const run = new ActiveRun(a, task, input.data, cost, {
+        ...this.hooks,
+        onStarted: () => this.runsStarted.inc({ task: task.name }),
+        onFinished: (_, result) => {
+          if (result?.status === 'completed') this.runsCompleted.inc({ task: task.name });
+          else this.runsFailed.inc({ task: task.name });
+        },
+        onSettled: (r) => this.settle(r),
+      });
+      this.active.set(key, run);
+      admission.started.push({ ref, result: run.execute() });
+    }
+    return admission;
+  }
+
+  cancel(refs: RunRef[]): { cancelled: RunRef[]; unknown: RunRef[] } {
+    const out = { cancelled: [] as RunRef[], unknown: [] as RunRef[] };
+    for (const ref of refs) {
+      const run = this.active.get(runKey(ref));
+      if (run && !run.signal.aborted) {
+        run.abort('Cancelled', 'the run was cancelled');
+        out.cancelled.push(ref);
+      } else out.unknown.push(ref);
+    }
+    return out;
+  }
+
+  abortAll(message: string): void {
+    for (const run of this.active.values()) run.abort('WorkerShutdown', message);
+  }
+
+  /** Resolves when no task function is running any more, or after `timeoutMs`; true when idle. */
+  whenIdle(timeoutMs: number): Promise<boolean> {
+    if (this.active.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (idle: boolean) => {
+        clearTimeout(timer);
+        this.idle.delete(onIdle);
+        resolve(idle);
+      };
+      const onIdle = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.idle.add(onIdle);
+    });
+  }
+
+  private settle(run: ActiveRun): void {
+    this.active.delete(run.key);
+    this.recent.add(run.key);
+    if (this.recent.size > RECENT_RUNS) this.recent.delete(this.recent.values().next().value!);
+    if (this.active.size === 0) for (const fn of [...this.idle]) fn();
+  }
+}

@@ -1,0 +1,80 @@
+// Declaring tasks: name, zod input schema, the function that runs, and its scheduling hints.
+import { z } from 'zod';
+import type { Labels, TaskManifest } from '../protocol/schemas.ts';
+import type { Logger } from './log.ts';
+
+export interface TaskContext {
+  runId: string;
+  attempt: number;
+  task: string;
+  metadata: Record<string, unknown>;
+  /** Fires on a cancel push, the timeout, a `stale` answer from the engine, or shutdown. `reason` says which. */
+  signal: AbortSignal;
+  /** Sends a heartbeat now; they are also sent automatically while the task runs. */
+  heartbeat(): Promise<void>;
+  /** Frees this run's slots before it returns (manual slot release); the run goes on. */
+  releaseSlot(): void;
+  /** Moves the timeout `ms` further away and tells the engine. */
+  refreshTimeout(ms: number): void;
+  log: Logger;
+}
+
+export interface TaskOptions<S extends z.ZodType, O> {
+  name: string;
+  input: S;
+  run: (input: z.output<S>, ctx: TaskContext) => O | Promise<O>;
+  /** Execution timeout; default 60 s. An assignment's own `timeoutMs` wins. */
+  timeoutMs?: number;
+  /** How many times the engine retries a retryable failure; default 0. */
+  retries?: number;
+  /** Slot units one run holds; default 1. */
+  slotCost?: number;
+  description?: string;
+}
+
+export interface Task<S extends z.ZodType = z.ZodType, O = unknown> {
+  name: string;
+  input: S;
+  run: (input: z.output<S>, ctx: TaskContext) => O | Promise<O>;
+  timeoutMs: number;
+  retries: number;
+  slotCost: number;
+  description?: string;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a list of tasks mixes input and output types.
+export type AnyTask = Task<any, any>;
+
+const TaskName = z.string().regex(/^[A-Za-z0-9_.:-]{1,200}$/, 'task names use letters, digits and _ . : -');
+const Positive = z.number().int().positive();
+
+export function task<S extends z.ZodType, O>(options: TaskOptions<S, O>): Task<S, O> {
+  TaskName.parse(options.name);
+  return {
+    ...options,
+    timeoutMs: Positive.parse(options.timeoutMs ?? 60_000),
+    retries: z
+      .number()
+      .int()
+      .min(0)
+      .parse(options.retries ?? 0),
+    slotCost: Positive.parse(options.slotCost ?? 1),
+  };
+}
+
+/** Throw it from a task to fail the run for good: the engine does not retry it. */
+export class NonRetryableError extends Error {
+  override name = 'NonRetryableError';
+}
+
+export function manifestOf(t: AnyTask): TaskManifest {
+  return {
+    name: t.name,
+    inputSchema: z.toJSONSchema(t.input, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>,
+    timeoutMs: t.timeoutMs,
+    retries: t.retries,
+    slotCost: t.slotCost,
+  };
+}
+
+export type { Labels };

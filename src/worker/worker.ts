@@ -1,0 +1,176 @@
+// createWorker(): tasks, slot budget, push verification and the engine link, served as one Hono app.
+import type { Hono } from 'hono';
+import { createKeySet, type KeySet, type KeySetOptions } from '../auth/keys.ts';
+import { MemoryReplayStore, type ReplayStore } from '../auth/replay.ts';
+import type { Health, Labels, Registration } from '../protocol/schemas.ts';
+import { createPushApp } from './app.ts';
+import { EngineLink, engineEndpoint } from './engine-link.ts';
+import { createLogger, type Logger, type LogLevel } from './log.ts';
+import { Metrics } from './metrics.ts';
+import { EventReporter } from './reporter.ts';
+import { Runner } from './runner.ts';
+import { SlotBudget } from './slots.ts';
+import { type AnyTask, manifestOf } from './task.ts';
+
+export interface WorkerOptions {
+  name: string;
+  tasks: AnyTask[];
+  /** Concurrency limit in slot units; default 100. */
+  slots?: number;
+  labels?: Labels;
+  /** Keys trusted for pushes: a key set, or where to find one. */
+  keys: KeySet | KeySetOptions;
+  /** Accept pushes only from this issuer. */
+  issuer?: string;
+  engineUrl?: string;
+  /** The worker token for calls to the engine. */
+  token?: string;
+  /** This endpoint's public URL, sent when a long-lived worker registers. */
+  url?: string;
+  /** `async`: answer 202 and run in the background. `sync`: run inside the request and answer 200 with results. */
+  mode?: 'async' | 'sync';
+  heartbeatMs?: number;
+  maxBodyBytes?: number;
+  clockToleranceS?: number;
+  shutdownGraceMs?: number;
+  replay?: ReplayStore;
+  logger?: Logger;
+  logLevel?: LogLevel;
+  fetch?: typeof fetch;
+  eventRetry?: { baseMs?: number; maxMs?: number };
+}
+
+export interface Worker {
+  readonly name: string;
+  readonly mode: 'async' | 'sync';
+  readonly app: Hono;
+  /** The whole endpoint as a fetch handler (also usable as a module Worker's `fetch`). */
+  fetch: Hono['fetch'];
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  manifest(): Registration;
+  health(): Health;
+  /** Long-lived mode: register with the engine and heartbeat every `heartbeatMs`. */
+  start(): void;
+  /** Graceful shutdown: refuse new pushes, let runs finish within the grace period, flush events. */
+  stop(options?: { graceMs?: number }): Promise<void>;
+  /** Resolves when every event raised so far has been answered by the engine. */
+  flush(timeoutMs?: number): Promise<boolean>;
+}
+
+export function createWorker(options: WorkerOptions): Worker {
+  const log = options.logger ?? createLogger(options.logLevel ?? 'info');
+  const tasks = new Map(options.tasks.map((t) => [t.name, t]));
+  if (tasks.size !== options.tasks.length) throw new TypeError('two tasks share a name');
+  const slots = new SlotBudget(options.slots ?? 100);
+  const heartbeatMs = options.heartbeatMs ?? 4_000;
+  const mode = options.mode ?? 'async';
+  const metrics = new Metrics();
+  const eventFailures = metrics.counter(
+    'pushworker_event_post_failures_total',
+    'Failed event posts, by outcome.',
+  );
+  const reporter = new EventReporter({
+    token: options.token,
+    fetch: options.fetch,
+    log,
+    retryBaseMs: options.eventRetry?.baseMs,
+    retryMaxMs: options.eventRetry?.maxMs,
+    onFailure: (kind) => eventFailures.inc({ outcome: kind }),
+  });
+  const runner = new Runner(
+    tasks,
+    {
+      reporter,
+      slots,
+      log,
+      heartbeatMs,
+      defaultEventsUrl: options.engineUrl ? engineEndpoint(options.engineUrl, '/v1/events') : undefined,
+    },
+    metrics,
+  );
+  metrics.gauge('pushworker_slots_total', 'Slot units this worker offers.', () => slots.total);
+  metrics.gauge('pushworker_slots_used', 'Slot units held by runs.', () => slots.used);
+
+  const manifest = (): Registration => ({
+    name: options.name,
+    ...(options.url ? { url: options.url } : {}),
+    slots: slots.total,
+    labels: options.labels ?? {},
+    tasks: options.tasks.map(manifestOf),
+  });
+  let stopping: Promise<void> | undefined;
+  const state = { stopping: false };
+  const link = options.engineUrl
+    ? new EngineLink({
+        engineUrl: options.engineUrl,
+        token: options.token,
+        heartbeatMs,
+        manifest,
+        slots: () => ({ total: slots.total, used: slots.used }),
+        log,
+        fetch: options.fetch,
+      })
+    : undefined;
+
+  const health = (): Health => ({
+    status: state.stopping ? 'stopping' : 'ok',
+    name: options.name,
+    slots: { total: slots.total, used: slots.used },
+    tasks: [...tasks.keys()],
+  });
+
+  const app = createPushApp({
+    name: options.name,
+    mode,
+    keys: typeof options.keys === 'function' ? options.keys : createKeySet(options.keys),
+    replay: options.replay ?? new MemoryReplayStore(),
+    issuer: options.issuer,
+    clockToleranceS: options.clockToleranceS,
+    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+    runner,
+    reporter,
+    metrics,
+    log,
+    manifest,
+    health,
+    isStopping: () => state.stopping,
+  });
+
+  const stop = async (graceMs: number) => {
+    state.stopping = true;
+    log.info('stopping: no new runs accepted', { inFlight: runner.size, graceMs });
+    if (!(await runner.whenIdle(graceMs))) {
+      log.warn('grace period over; aborting runs still in flight', { inFlight: runner.size });
+      runner.abortAll('the worker is shutting down');
+      await runner.whenIdle(1_000);
+    }
+    await link?.stop();
+    if (!(await reporter.flush(Math.max(graceMs, 1_000)))) {
+      log.error('events still undelivered at shutdown', { pending: reporter.pending });
+    }
+    log.info('stopped');
+  };
+
+  return {
+    name: options.name,
+    mode,
+    app,
+    fetch: app.fetch,
+    metrics,
+    log,
+    manifest,
+    health,
+    start() {
+      log.info(`starting worker '${options.name}'`, { slots: slots.total, mode });
+      log.info(`'${options.name}' waiting for [${[...tasks.keys()].map((t) => `'${t}'`).join(', ')}]`);
+      if (link) link.start();
+      else log.warn('no engine URL configured: the worker will not register or send events');
+    },
+    stop({ graceMs = options.shutdownGraceMs ?? 30_000 } = {}) {
+      stopping ??= stop(graceMs);
+      return stopping;
+    },
+    flush: (timeoutMs) => reporter.flush(timeoutMs),
+  };
+}
