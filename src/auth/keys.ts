@@ -23,6 +23,8 @@ export interface KeySetOptions {
   jwks?: JSONWebKeySet | string;
   /** The engine's `/.well-known/jwks.json`; cached, and fetched again when an unknown `kid` arrives. */
   jwksUrl?: string | URL;
+  /** Least time between two fetches of `jwksUrl` (default 5 s), so unknown `kid`s cannot flood the engine. */
+  jwksCooldownMs?: number;
   /** Shared secret(s) for HS256; several may be live at once for rotation. */
   secret?: string | string[];
 }
@@ -36,7 +38,11 @@ export function createKeySet(options: KeySetOptions): KeySet {
     resolvers.push(createLocalJWKSet(jwks) as JoseResolver);
   }
   if (options.jwksUrl) {
-    resolvers.push(createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 5_000 }) as JoseResolver);
+    resolvers.push(
+      createRemoteJWKSet(new URL(options.jwksUrl), {
+        cooldownDuration: options.jwksCooldownMs ?? 5_000,
+      }) as JoseResolver,
+    );
   }
   const secrets = [options.secret ?? []].flat().map((s) => new TextEncoder().encode(s));
   if (resolvers.length === 0 && secrets.length === 0) {

@@ -125,3 +125,40 @@ describe('replay store', () => {
     expect(store.size).toBe(1);
   });
 });
+
+describe('remote JWKS', () => {
+  it('fetches the engine key set, caches it, and fetches again for an unknown kid', async () => {
+    const { listen, closeServer } = await import('../support/sink.ts');
+    const k1 = await generateSigningKey('EdDSA', 'k1');
+    const k2 = await generateSigningKey('EdDSA', 'k2');
+    const published = [k1.publicJwk];
+    let fetches = 0;
+    const { server, port } = await listen(() => {
+      fetches++;
+      return Response.json({ keys: published });
+    });
+    try {
+      const keys = createKeySet({
+        jwksUrl: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+        jwksCooldownMs: 0,
+      });
+      const verify = async (key: typeof k1) =>
+        codeOf(
+          verifyPush(await signPush({ key: key.signing, issuer: 'e', audience: 'w1', body }), bytes, {
+            keys,
+            audience: 'w1',
+            replay: new MemoryReplayStore(),
+          }),
+        );
+      expect(await verify(k1)).toBe('ok');
+      expect(await verify(k1)).toBe('ok');
+      expect(fetches).toBe(1);
+      expect(await verify(k2)).toBe('unknown_key');
+      published.push(k2.publicJwk);
+      expect(await verify(k2)).toBe('ok');
+      expect(fetches).toBe(3);
+    } finally {
+      await closeServer(server);
+    }
+  });
+});
