@@ -3,6 +3,11 @@ import { serve } from '../../adapters/node.ts';
 import { configFromEnv, createWorker } from '../../src/index.ts';
 import { tasks } from '../tasks.ts';
 
-const config = configFromEnv(process.env);
-const worker = createWorker({ ...config, name: config.name ?? 'example-worker', tasks });
-await serve(worker, { port: Number(process.env.PORT ?? 8080) });
+try {
+  const config = configFromEnv(process.env);
+  const worker = createWorker({ ...config, name: config.name ?? 'example-worker', tasks });
+  await serve(worker, { port: Number(process.env.PORT ?? 8080) });
+} catch (error) {
+  console.error(`pushworker: ${(error as Error).message}`);
+  process.exit(1);
+}

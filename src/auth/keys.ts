@@ -46,7 +46,9 @@ export function createKeySet(options: KeySetOptions): KeySet {
   }
   const secrets = [options.secret ?? []].flat().map((s) => new TextEncoder().encode(s));
   if (resolvers.length === 0 && secrets.length === 0) {
-    throw new TypeError('a key set needs one of: jwks, jwksUrl, secret');
+    throw new TypeError(
+      'pushes cannot be verified without keys: set PUSHWORKER_JWKS, PUSHWORKER_JWKS_URL or PUSHWORKER_SECRET',
+    );
   }
 
   return async (header) => {
