@@ -15,6 +15,10 @@ export const errorStatus = {
   // push: capacity and lifecycle
   no_slot: 429,
   stopping: 503,
+  // Hatchet's HTTP operator protocol (see docs/hatchet.md)
+  unknown_action: 404,
+  invalid_input: 422,
+  task_failed: 500,
   // engine API
   unauthorized: 401,
   forbidden: 403,

@@ -13,15 +13,18 @@ import {
   type RunResult,
   SIGNATURE_HEADER,
 } from '../protocol/schemas.ts';
+import { type HatchetOptions, mountHatchet } from './hatchet.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { EventReporter } from './reporter.ts';
 import type { Runner } from './runner.ts';
+import type { AnyTask } from './task.ts';
 
 export interface PushAppOptions {
   name: string;
   mode: 'async' | 'sync';
-  keys: KeySet;
+  /** Without keys only the Hatchet routes are served. */
+  keys?: KeySet;
   replay: ReplayStore;
   issuer?: string;
   clockToleranceS?: number;
@@ -33,6 +36,8 @@ export interface PushAppOptions {
   manifest: () => Registration;
   health: () => Health;
   isStopping: () => boolean;
+  tasks: AnyTask[];
+  hatchet?: HatchetOptions;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -44,6 +49,7 @@ export function createPushApp(o: PushAppOptions): Hono {
     'Pushes refused, by error code.',
   );
   const verify = async (c: Context, body: Uint8Array) => {
+    if (!o.keys) throw new PushworkerError('not_found', 'this endpoint serves only the Hatchet protocol');
     try {
       return await verifyPush(c.req.header(SIGNATURE_HEADER), body, {
         keys: o.keys,
@@ -70,22 +76,23 @@ export function createPushApp(o: PushAppOptions): Hono {
   });
 
   app.post(
-    '/',
+    '*',
     bodyLimit({
       maxSize: o.maxBodyBytes,
       onError: () => {
         throw new PushworkerError('too_large', `the body is larger than ${o.maxBodyBytes} bytes`);
       },
     }),
-    async (c) => {
-      if (o.isStopping()) throw new PushworkerError('stopping', 'the worker is shutting down');
-      const body = new Uint8Array(await c.req.arrayBuffer());
-      await verify(c, body);
-      const push = parsePush(body);
-      if ('cancel' in push) return c.json(o.runner.cancel(push.cancel));
-      return admit(c, push.assignments);
-    },
   );
+  app.post('/', async (c) => {
+    if (o.isStopping()) throw new PushworkerError('stopping', 'the worker is shutting down');
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    await verify(c, body);
+    const push = parsePush(body);
+    if ('cancel' in push) return c.json(o.runner.cancel(push.cancel));
+    return admit(c, push.assignments);
+  });
+  if (o.hatchet) mountHatchet(app, o.hatchet, o);
 
   const admit = async (c: Context, assignments: Assignment[]) => {
     const { started, rejected } = o.runner.admit(assignments);

@@ -1,6 +1,7 @@
 // Worker configuration from environment variables: the same names on Node, workerd and Lambda.
 import { z } from 'zod';
 import { PushworkerError } from '../protocol/errors.ts';
+import type { HatchetOptions } from './hatchet.ts';
 import { LOG_LEVELS } from './log.ts';
 
 const int = (min: number) => z.coerce.number().int().min(min);
@@ -23,6 +24,13 @@ const EnvSchema = z.object({
   PUSHWORKER_SHUTDOWN_GRACE_MS: int(0).optional(),
   PUSHWORKER_MODE: z.enum(['async', 'sync']).optional(),
   PUSHWORKER_LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
+  HATCHET_SIGNING_SECRET: z
+    .string()
+    .min(32, 'Hatchet signing secrets have at least 32 characters')
+    .optional(),
+  HATCHET_WORKFLOW_NAME: z.string().min(1).optional(),
+  HATCHET_NAMESPACE: z.string().optional(),
+  HATCHET_TIMESTAMP_TOLERANCE_S: int(1).optional(),
 });
 
 export interface WorkerConfig {
@@ -39,6 +47,7 @@ export interface WorkerConfig {
   shutdownGraceMs?: number;
   mode?: 'async' | 'sync';
   logLevel?: (typeof LOG_LEVELS)[number];
+  hatchet?: HatchetOptions;
 }
 
 /** Reads `PUSHWORKER_*` variables. Throws one clear `invalid_request` error naming every bad variable. */
@@ -71,6 +80,14 @@ export function configFromEnv(env: Record<string, unknown>): WorkerConfig {
     shutdownGraceMs: e.PUSHWORKER_SHUTDOWN_GRACE_MS,
     mode: e.PUSHWORKER_MODE,
     logLevel: e.PUSHWORKER_LOG_LEVEL,
+    hatchet: e.HATCHET_SIGNING_SECRET
+      ? {
+          signingSecret: e.HATCHET_SIGNING_SECRET,
+          workflowName: e.HATCHET_WORKFLOW_NAME,
+          namespace: e.HATCHET_NAMESPACE,
+          timestampToleranceS: e.HATCHET_TIMESTAMP_TOLERANCE_S,
+        }
+      : undefined,
   };
 }
 

@@ -28,6 +28,8 @@ export interface RunHooks {
   heartbeatMs: number;
   /** Where events go when the assignment names no `eventsUrl`. */
   defaultEventsUrl?: string;
+  /** False when the caller reports the outcome itself (Hatchet's HTTP operator): no events are posted. */
+  eventsEnabled?: boolean;
   onStarted(run: ActiveRun): void;
   onFinished(run: ActiveRun, result: RunResult | undefined): void;
   /** The task function returned or threw: its slots (if still held) are free again. */
@@ -52,7 +54,8 @@ export class ActiveRun {
   ) {
     this.key = runKey(assignment);
     this.deadline = Date.now() + (assignment.timeoutMs ?? task.timeoutMs);
-    this.eventsUrl = assignment.eventsUrl ?? hooks.defaultEventsUrl;
+    this.eventsUrl =
+      hooks.eventsEnabled === false ? undefined : (assignment.eventsUrl ?? hooks.defaultEventsUrl);
   }
 
   get signal(): AbortSignal {

@@ -45,7 +45,8 @@ export class Runner {
     return this.active.size;
   }
 
-  admit(assignments: Assignment[]): Admission {
+  /** `reportEvents: false` runs without posting events (the caller reports the outcome itself). */
+  admit(assignments: Assignment[], { reportEvents = true } = {}): Admission {
     const admission: Admission = { started: [], rejected: [] };
     for (const a of assignments) {
       const ref = { runId: a.runId, attempt: a.attempt };
@@ -76,6 +77,7 @@ export class Runner {
       }
       const run = new ActiveRun(a, task, input.data, cost, {
         ...this.hooks,
+        eventsEnabled: reportEvents,
         onStarted: () => this.runsStarted.inc({ task: task.name }),
         onFinished: (_, result) => {
           if (result?.status === 'completed') this.runsCompleted.inc({ task: task.name });

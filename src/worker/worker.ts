@@ -5,6 +5,7 @@ import { MemoryReplayStore, type ReplayStore } from '../auth/replay.ts';
 import type { Health, Labels, Registration } from '../protocol/schemas.ts';
 import { createPushApp } from './app.ts';
 import { EngineLink, engineEndpoint } from './engine-link.ts';
+import type { HatchetOptions } from './hatchet.ts';
 import { createLogger, type Logger, type LogLevel } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { EventReporter } from './reporter.ts';
@@ -18,8 +19,8 @@ export interface WorkerOptions {
   /** Concurrency limit in slot units; default 100. */
   slots?: number;
   labels?: Labels;
-  /** Keys trusted for pushes: a key set, or where to find one. */
-  keys: KeySet | KeySetOptions;
+  /** Keys trusted for pushes: a key set, or where to find one. Optional only for a Hatchet-only endpoint. */
+  keys?: KeySet | KeySetOptions;
   /** Accept pushes only from this issuer. */
   issuer?: string;
   engineUrl?: string;
@@ -38,6 +39,8 @@ export interface WorkerOptions {
   logLevel?: LogLevel;
   fetch?: typeof fetch;
   eventRetry?: { baseMs?: number; maxMs?: number };
+  /** Also serve Hatchet's HTTP operator protocol at `/hatchet/health` and `/hatchet/trigger`. */
+  hatchet?: HatchetOptions;
 }
 
 export interface Worker {
@@ -123,7 +126,7 @@ export function createWorker(options: WorkerOptions): Worker {
   const app = createPushApp({
     name: options.name,
     mode,
-    keys: typeof options.keys === 'function' ? options.keys : createKeySet(options.keys),
+    keys: keySetOf(options),
     replay: options.replay ?? new MemoryReplayStore(),
     issuer: options.issuer,
     clockToleranceS: options.clockToleranceS,
@@ -135,6 +138,8 @@ export function createWorker(options: WorkerOptions): Worker {
     manifest,
     health,
     isStopping: () => state.stopping,
+    tasks: options.tasks,
+    hatchet: options.hatchet,
   });
 
   const stop = async (graceMs: number) => {
@@ -173,4 +178,12 @@ export function createWorker(options: WorkerOptions): Worker {
     },
     flush: (timeoutMs) => reporter.flush(timeoutMs),
   };
+}
+
+function keySetOf({ keys, hatchet }: WorkerOptions): KeySet | undefined {
+  if (typeof keys === 'function') return keys;
+  const configured = keys && (keys.jwks || keys.jwksUrl || [keys.secret ?? []].flat().length > 0);
+  // A Hatchet-only endpoint verifies HMAC signatures instead and serves no pushworker push route.
+  if (!configured && hatchet) return undefined;
+  return createKeySet(keys ?? {});
 }

@@ -1,0 +1,142 @@
+// Hatchet's HTTP operator ("Serverless Endpoints"): HMAC-signed health check and trigger routes on the worker.
+import type { Context, Hono } from 'hono';
+import { z } from 'zod';
+import { timingSafeEqual } from '../auth/hash.ts';
+import { issuesOf, PushworkerError } from '../protocol/errors.ts';
+import type { Runner } from './runner.ts';
+import type { AnyTask } from './task.ts';
+
+export interface HatchetOptions {
+  /** The endpoint's `signingSecret` in Hatchet. */
+  signingSecret: string;
+  /** Registers every task under this workflow; by default a task is its own (standalone) workflow. */
+  workflowName?: string;
+  /** Prefix Hatchet puts before workflow names (the client's namespace). */
+  namespace?: string;
+  /** Accepted age of `X-Hatchet-Timestamp`, in seconds; default 300. */
+  timestampToleranceS?: number;
+}
+
+const AssignedAction = z.object({
+  actionId: z.string().min(1),
+  taskRunExternalId: z.string().min(1).max(200),
+  actionPayload: z.string(),
+  retryCount: z.number().int().min(0).default(0),
+  additionalMetadata: z.string().optional(),
+  tenantId: z.string().optional(),
+  workflowRunId: z.string().optional(),
+  taskName: z.string().optional(),
+  actionType: z.string().optional(),
+});
+
+const Payload = z.object({ input: z.unknown() });
+
+/** `<workflow name>:<task name lower-cased>`, as Hatchet names actions. */
+export function actionIdOf(t: AnyTask, options: Pick<HatchetOptions, 'workflowName' | 'namespace'>): string {
+  return `${options.namespace ?? ''}${options.workflowName ?? t.name}:${t.name.toLowerCase()}`;
+}
+
+export function mountHatchet(
+  app: Hono,
+  options: HatchetOptions,
+  deps: { tasks: AnyTask[]; runner: Runner; isStopping: () => boolean },
+): void {
+  const actions = new Map(deps.tasks.map((t) => [actionIdOf(t, options).toLowerCase(), t]));
+  const key = crypto.subtle.importKey(
+    'raw',
+    new TextEncoder().encode(options.signingSecret),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign'],
+  );
+
+  const verified = async (c: Context): Promise<Uint8Array> => {
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    const signature = c.req.header('x-hatchet-signature');
+    if (!signature)
+      throw new PushworkerError('bad_signature', 'the request has no X-Hatchet-Signature header');
+    const mac = new Uint8Array(await crypto.subtle.sign('HMAC', await key, body));
+    const expected = Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join('');
+    if (!timingSafeEqual(signature.toLowerCase(), expected)) {
+      throw new PushworkerError('bad_signature', 'the X-Hatchet-Signature does not match the body');
+    }
+    const timestamp = c.req.header('x-hatchet-timestamp');
+    if (timestamp !== undefined) {
+      const age = Math.abs(Date.now() / 1000 - Number(timestamp));
+      if (!(age <= (options.timestampToleranceS ?? 300))) {
+        throw new PushworkerError('expired', 'the X-Hatchet-Timestamp is outside the accepted window');
+      }
+    }
+    return body;
+  };
+
+  app.post('/hatchet/health', async (c) => {
+    await verified(c);
+    return c.json({ actions: deps.tasks.map((t) => actionIdOf(t, options)) });
+  });
+
+  app.post('/hatchet/trigger', async (c) => {
+    if (deps.isStopping()) throw new PushworkerError('stopping', 'the worker is shutting down');
+    const action = parseAction(await verified(c));
+    const t = actions.get(action.actionId.toLowerCase());
+    if (!t) throw new PushworkerError('unknown_action', `this endpoint does not serve "${action.actionId}"`);
+
+    const ref = { runId: action.taskRunExternalId, attempt: action.retryCount + 1 };
+    const { started, rejected } = deps.runner.admit(
+      [{ ...ref, task: t.name, input: action.input, slotCost: 1, metadata: action.metadata }],
+      { reportEvents: false },
+    );
+    const refusal = rejected[0];
+    if (refusal?.reason === 'invalid_input') {
+      throw new PushworkerError('invalid_input', 'the input does not match the task schema', refusal.issues);
+    }
+    if (refusal?.reason === 'no_slot') {
+      c.header('retry-after', '1');
+      throw new PushworkerError('no_slot', 'every slot is taken');
+    }
+    if (refusal) throw new PushworkerError('conflict', 'this task run is already running here');
+
+    // Hatchet cancels a run by aborting the request.
+    const onAbort = () => deps.runner.cancel([ref]);
+    c.req.raw.signal.addEventListener('abort', onAbort, { once: true });
+    const result = await started[0]!.result;
+    c.req.raw.signal.removeEventListener('abort', onAbort);
+    if (result?.status === 'completed') return c.json((result.output ?? {}) as object, 200);
+    const error = result?.error ?? { name: 'Stale', message: 'the run was abandoned', retryable: true };
+    throw new PushworkerError('task_failed', error.message, error);
+  });
+}
+
+function parseAction(bytes: Uint8Array) {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw new PushworkerError('invalid_request', 'the body is not valid JSON');
+  }
+  const action = AssignedAction.safeParse(json);
+  if (!action.success) {
+    throw new PushworkerError('invalid_request', 'the body is not an AssignedAction', issuesOf(action.error));
+  }
+  const payload = Payload.safeParse(safeJson(action.data.actionPayload));
+  if (!payload.success)
+    throw new PushworkerError('invalid_request', 'actionPayload is not a JSON object with input');
+  const extra = safeJson(action.data.additionalMetadata ?? '{}');
+  const { tenantId, workflowRunId, actionId, taskName } = action.data;
+  return {
+    ...action.data,
+    input: payload.data.input,
+    metadata: {
+      ...(extra && typeof extra === 'object' ? extra : {}),
+      hatchet: { tenantId, workflowRunId, actionId, taskName },
+    },
+  };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

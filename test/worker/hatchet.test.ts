@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { actionIdOf } from '../../src/worker/hatchet.ts';
+import { assignedAction, HATCHET_SECRET, hatchetPost } from '../support/hatchet.ts';
+import { type Harness, startHarness } from '../support/worker.ts';
+
+describe("Hatchet's HTTP operator protocol", () => {
+  let h: Harness;
+  let health: string;
+  let trigger: string;
+  const now = () => Math.floor(Date.now() / 1000);
+  beforeAll(async () => {
+    h = await startHarness({ hatchet: { signingSecret: HATCHET_SECRET } });
+    health = `${h.url}/hatchet/health`;
+    trigger = `${h.url}/hatchet/trigger`;
+  });
+  afterAll(() => h.close());
+
+  it('answers the signed health check with the action ids of its tasks', async () => {
+    const res = await hatchetPost(health, '{}', { timestamp: now() });
+    expect(res.status).toBe(200);
+    expect(res.json.actions).toEqual(expect.arrayContaining(['echo:echo', 'sleep:sleep', 'fail:fail']));
+  });
+
+  it('runs a triggered task and answers with its output as the JSON body', async () => {
+    const action = assignedAction('echo', 'echo', { message: 'from hatchet' });
+    const res = await hatchetPost(trigger, JSON.stringify(action), { timestamp: now() });
+    expect(res).toEqual({ status: 200, json: { message: 'from hatchet' } });
+    expect(h.probe.ran).toContain(action.taskRunExternalId);
+    // The operator reports progress itself: nothing is posted to a pushworker engine.
+    expect(h.sink.of(action.taskRunExternalId)).toEqual([]);
+  });
+
+  it('answers a failing task with a non-2xx JSON error that says whether it is retryable', async () => {
+    const retryable = await hatchetPost(
+      trigger,
+      JSON.stringify(assignedAction('fail', 'fail', { retryable: true })),
+    );
+    expect(retryable.status).toBe(500);
+    expect(retryable.json.error).toMatchObject({
+      code: 'task_failed',
+      details: { name: 'Error', message: 'boom', retryable: true },
+    });
+    const final = await hatchetPost(
+      trigger,
+      JSON.stringify(assignedAction('fail', 'fail', { retryable: false })),
+    );
+    expect(final.status).toBe(500);
+    expect(final.json.error.details).toMatchObject({ name: 'NonRetryableError', retryable: false });
+  });
+
+  it('refuses, running nothing: invalid input, unknown action, bad signature, stale timestamp', async () => {
+    const invalid = assignedAction('echo', 'echo', { message: 7 });
+    const res = await hatchetPost(trigger, JSON.stringify(invalid));
+    expect(res.status).toBe(422);
+    expect(res.json.error).toMatchObject({ code: 'invalid_input', details: [{ path: ['message'] }] });
+
+    const unknown = assignedAction('other', 'nope', {});
+    expect((await hatchetPost(trigger, JSON.stringify(unknown))).json.error.code).toBe('unknown_action');
+    expect((await hatchetPost(trigger, JSON.stringify(unknown))).status).toBe(404);
+
+    const forged = assignedAction('echo', 'echo', { message: 'x' });
+    const bad = await hatchetPost(trigger, JSON.stringify(forged), {
+      secret: 'another-secret-another-secret-xx',
+    });
+    expect(bad).toMatchObject({ status: 401, json: { error: { code: 'bad_signature' } } });
+    const missing = await fetch(trigger, { method: 'POST', body: JSON.stringify(forged) });
+    expect(missing.status).toBe(401);
+
+    const stale = assignedAction('echo', 'echo', { message: 'old' });
+    const old = await hatchetPost(trigger, JSON.stringify(stale), { timestamp: now() - 3600 });
+    expect(old).toMatchObject({ status: 401, json: { error: { code: 'expired' } } });
+
+    const garbage = await hatchetPost(trigger, '{"actionId":');
+    expect(garbage).toMatchObject({ status: 400, json: { error: { code: 'invalid_request' } } });
+    for (const a of [invalid, unknown, forged, stale]) expect(h.probe.ran).not.toContain(a.taskRunExternalId);
+  });
+
+  it('stops the task when Hatchet aborts the request', async () => {
+    const action = assignedAction('sleep', 'sleep', { ms: 10_000 });
+    const controller = new AbortController();
+    const pending = hatchetPost(trigger, JSON.stringify(action), { signal: controller.signal }).catch(
+      (e) => e,
+    );
+    const deadline = Date.now() + 5_000;
+    while (!h.probe.ran.includes(action.taskRunExternalId) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    controller.abort();
+    await pending;
+    while (h.probe.aborts.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(h.probe.aborts).toContain('Cancelled');
+    expect(h.worker.health().slots.used).toBe(0);
+  });
+
+  it('names actions with a workflow name and namespace when configured', () => {
+    const t = { name: 'Resize' } as never;
+    expect(actionIdOf(t, {})).toBe('Resize:resize');
+    expect(actionIdOf(t, { workflowName: 'images', namespace: 'prod_' })).toBe('prod_images:resize');
+  });
+});
