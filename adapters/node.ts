@@ -42,18 +42,27 @@ export async function serve(worker: Worker, options: ServeOptions = {}): Promise
     return closing;
   };
 
-  if (options.handleSignals !== false) {
-    const onSignal = (signal: NodeJS.Signals) => {
-      worker.log.info(`received ${signal}; shutting down gracefully`);
-      close().then(
+  if (options.handleSignals !== false) stopOnSignals(worker, close);
+  return { server, port: info.port, url, close };
+}
+
+/**
+ * On SIGTERM or SIGINT: stop the worker gracefully, run `close` (for a server of your own, as when mounted in
+ * Express), then exit 0. `serve` installs this itself.
+ */
+export function stopOnSignals(worker: Worker, close: () => Promise<void> = () => worker.stop()): void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    worker.log.info(`received ${signal}; shutting down gracefully`);
+    worker
+      .stop()
+      .then(close)
+      .then(
         () => process.exit(0),
         () => process.exit(1),
       );
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-  }
-  return { server, port: info.port, url, close };
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
 }
 
 /**
