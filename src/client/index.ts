@@ -1,0 +1,99 @@
+// A small typed client for the engine API (Web fetch only, so it runs anywhere).
+import type { z } from 'zod';
+import {
+  BulkEnqueueResponse,
+  CreateTokenResponse,
+  type EnqueueRequest,
+  EnqueueResponse,
+  RotateKeysResponse,
+  RunView,
+  TaskStatsResponse,
+  WorkersResponse,
+  WorkerView,
+} from '../engine/api/schemas.ts';
+import { type ErrorCode, errorStatus, PushworkerError } from '../protocol/errors.ts';
+
+export type { EnqueueRequest, EnqueueResponse, RunView, WorkerView } from '../engine/api/schemas.ts';
+export type TaskStats = z.infer<typeof TaskStatsResponse>['tasks'][number];
+
+export interface ClientOptions {
+  url: string;
+  token: string;
+  fetch?: typeof fetch;
+}
+
+const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+export function createClient(options: ClientOptions) {
+  const base = options.url.replace(/\/$/, '');
+  const doFetch = options.fetch ?? fetch;
+
+  async function call<S extends z.ZodType>(
+    schema: S,
+    method: string,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<z.infer<S>> {
+    const response = await doFetch(`${base}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${options.token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      ...(signal ? { signal } : {}),
+    });
+    const payload: unknown = await response.json().catch(() => undefined);
+    if (!response.ok) throw errorOf(response.status, payload);
+    return schema.parse(payload);
+  }
+
+  return {
+    enqueue: (request: EnqueueRequest) => call(EnqueueResponse, 'POST', '/v1/runs', request),
+    enqueueMany: async (runs: EnqueueRequest[]) =>
+      (await call(BulkEnqueueResponse, 'POST', '/v1/runs/bulk', { runs })).runs,
+    getRun: (id: string) => call(RunView, 'GET', `/v1/runs/${encodeURIComponent(id)}`),
+    /** Long-polls until the run is terminal or `timeoutMs` passes; returns the last view either way. */
+    async waitRun(id: string, wait: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RunView> {
+      const deadline = Date.now() + (wait.timeoutMs ?? 60_000);
+      for (;;) {
+        const remaining = Math.max(0, deadline - Date.now());
+        const path = `/v1/runs/${encodeURIComponent(id)}/wait?timeoutMs=${Math.min(remaining, 30_000)}`;
+        const run = await call(RunView, 'GET', path, undefined, wait.signal);
+        if (TERMINAL.has(run.state) || Date.now() >= deadline) return run;
+      }
+    },
+    cancel: (id: string) => call(RunView, 'POST', `/v1/runs/${encodeURIComponent(id)}/cancel`, {}),
+    listWorkers: async () => (await call(WorkersResponse, 'GET', '/v1/workers')).workers,
+    pauseWorker: (id: string) => call(WorkerView, 'POST', `/v1/workers/${encodeURIComponent(id)}/pause`, {}),
+    resumeWorker: (id: string) =>
+      call(WorkerView, 'POST', `/v1/workers/${encodeURIComponent(id)}/resume`, {}),
+    /** Registers a serverless worker: the engine pulls its signed manifest. */
+    registerWorker: (url: string, name?: string) =>
+      call(WorkerView, 'POST', '/v1/workers/register', { url, ...(name ? { name } : {}) }),
+    taskStats: async () => (await call(TaskStatsResponse, 'GET', '/v1/stats/tasks')).tasks,
+    /** A new engine key signs from now on; earlier keys stay published until they retire. */
+    rotateKeys: () => call(RotateKeysResponse, 'POST', '/v1/keys/rotate', {}),
+    createToken: (kind: 'worker' | 'api', worker?: string) =>
+      call(CreateTokenResponse, 'POST', '/v1/tokens', { kind, ...(worker ? { worker } : {}) }),
+  };
+}
+
+export type Client = ReturnType<typeof createClient>;
+
+function errorOf(status: number, payload: unknown): PushworkerError {
+  const error = (payload as { error?: { code?: string; message?: string; details?: unknown } } | undefined)
+    ?.error;
+  const code = error?.code && error.code in errorStatus ? (error.code as ErrorCode) : fallbackCode(status);
+  return new PushworkerError(code, error?.message ?? `the engine answered ${status}`, error?.details);
+}
+
+function fallbackCode(status: number): ErrorCode {
+  if (status === 401) return 'unauthorized';
+  if (status === 403) return 'forbidden';
+  if (status === 404) return 'not_found';
+  if (status === 409) return 'conflict';
+  if (status >= 400 && status < 500) return 'invalid_request';
+  return 'internal';
+}

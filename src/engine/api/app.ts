@@ -1,0 +1,81 @@
+// The engine's Hono app: client and worker routes, tokens and keys, health, metrics and the JWKS.
+import { Hono } from 'hono';
+import type { EngineCore } from '../core.ts';
+import { visibleState } from '../store/records.ts';
+import { countRunsByState, taskStats } from '../store/runs.ts';
+import { listWorkers } from '../store/workers.ts';
+import { parseBody, renderError, requireApi } from './http.ts';
+import { runRoutes } from './runs.ts';
+import { CreateTokenRequest } from './schemas.ts';
+import { workerRoutes } from './workers.ts';
+
+export function createApi(core: EngineCore, onError: (error: unknown) => void): Hono {
+  const app = new Hono();
+  app.onError((error, c) => renderError(error, c, onError));
+  app.notFound((c) => c.json({ error: { code: 'not_found', message: 'no such route' } }, 404));
+
+  app.get('/health', async (c) => {
+    await core.sql.query('SELECT 1');
+    return c.json({ status: 'ok', store: core.sql.kind });
+  });
+
+  app.get('/.well-known/jwks.json', async (c) => {
+    await core.keys.refresh(1_000);
+    c.header('cache-control', 'public, max-age=60');
+    return c.json(core.keys.jwks());
+  });
+
+  app.get('/metrics', async (c) => {
+    const [stats, workers, states] = await Promise.all([
+      taskStats(core.sql, Date.now()),
+      listWorkers(core.sql),
+      countRunsByState(core.sql),
+    ]);
+    const byState = new Map<string, number>();
+    for (const w of workers) byState.set(visibleState(w), (byState.get(visibleState(w)) ?? 0) + 1);
+    const text = core.metrics.render([
+      {
+        name: 'pushworker_queue_depth',
+        help: 'Queued runs per task.',
+        series: stats.map((s) => [{ task: s.task }, s.queued]),
+      },
+      {
+        name: 'pushworker_running',
+        help: 'Assigned or running runs per task.',
+        series: stats.map((s) => [{ task: s.task }, s.assigned + s.running]),
+      },
+      {
+        name: 'pushworker_runs',
+        help: 'Runs per state.',
+        series: Object.entries(states).map(([state, n]) => [{ state }, n]),
+      },
+      {
+        name: 'pushworker_workers',
+        help: 'Workers per state.',
+        series: [...byState].map(([state, n]) => [{ state }, n]),
+      },
+      {
+        name: 'pushworker_worker_slots_used',
+        help: 'Slot-units held per worker.',
+        series: workers.map((w) => [{ worker: w.name, id: w.id }, w.used]),
+      },
+    ]);
+    return c.text(text, 200, { 'content-type': 'text/plain; version=0.0.4' });
+  });
+
+  app.post('/v1/tokens', async (c) => {
+    await requireApi(core, c);
+    const request = await parseBody(c, CreateTokenRequest);
+    return c.json(await core.tokens.create(request.kind, request.worker), 201);
+  });
+
+  app.post('/v1/keys/rotate', async (c) => {
+    await requireApi(core, c);
+    const kid = await core.keys.rotate();
+    return c.json({ kid, jwks: core.keys.jwks() });
+  });
+
+  app.route('/', runRoutes(core));
+  app.route('/', workerRoutes(core));
+  return app;
+}

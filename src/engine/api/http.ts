@@ -1,0 +1,41 @@
+// Request plumbing shared by the API routes: body parsing, bearer auth, error rendering.
+import type { Context } from 'hono';
+import type { z } from 'zod';
+import { bearerOf } from '../../auth/tokens.ts';
+import { PushworkerError } from '../../protocol/errors.ts';
+import type { EngineCore } from '../core.ts';
+import type { Principal } from '../tokens.ts';
+
+export async function parseBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
+  let raw: unknown;
+  try {
+    raw = await c.req.json();
+  } catch {
+    throw new PushworkerError('invalid_request', 'the request body is not JSON');
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new PushworkerError('invalid_request', 'the request body is not valid', parsed.error.issues);
+  }
+  return parsed.data;
+}
+
+export function requireApi(core: EngineCore, c: Context): Promise<Principal> {
+  return core.tokens.authenticate(bearerOf(c.req.header('authorization')), 'api');
+}
+
+export function requireWorker(core: EngineCore, c: Context): Promise<Principal> {
+  return core.tokens.authenticate(bearerOf(c.req.header('authorization')), 'worker');
+}
+
+export function renderError(error: unknown, c: Context, onError: (e: unknown) => void): Response {
+  if (error instanceof PushworkerError) {
+    return c.json(error.toJSON(), error.status as 400);
+  }
+  onError(error);
+  return c.json(new PushworkerError('internal', 'internal error').toJSON(), 500);
+}
+
+export function notFound(what: string): PushworkerError {
+  return new PushworkerError('not_found', `${what} was not found`);
+}

@@ -1,0 +1,129 @@
+// Client routes for runs: enqueue (single and bulk), read, long-poll wait, cancel, and task stats.
+import { Hono } from 'hono';
+import type { z } from 'zod';
+import type { EngineCore } from '../core.ts';
+import { TERMINAL_STATES } from '../store/records.ts';
+import { cancelRun, getRun, insertRuns, type NewRun, taskStats } from '../store/runs.ts';
+import { listWorkers } from '../store/workers.ts';
+import { notFound, parseBody, requireApi } from './http.ts';
+import { BulkEnqueueRequest, EnqueueRequest, type TaskStatsView } from './schemas.ts';
+import { runView } from './views.ts';
+
+function newRunOf(request: z.infer<typeof EnqueueRequest>): NewRun {
+  return {
+    id: `run_${crypto.randomUUID()}`,
+    task: request.task,
+    input: request.input,
+    metadata: request.metadata,
+    priority: request.priority,
+    idempotencyKey: request.idempotencyKey,
+    requiredLabels: request.affinity?.required,
+    preferredLabels: request.affinity?.preferred,
+    stickyKey: request.sticky?.key,
+    stickyMode: request.sticky?.mode,
+    concurrencyKey: request.concurrency?.key,
+    concurrencyLimit: request.concurrency?.limit,
+    timeoutMs: request.timeoutMs,
+    retries: request.retries,
+    slotCost: request.slotCost,
+  };
+}
+
+export function runRoutes(core: EngineCore): Hono {
+  const app = new Hono();
+  const count = (n: number) => core.metrics.count('pushworker_runs_enqueued_total', 'Runs enqueued.', {}, n);
+
+  app.post('/v1/runs', async (c) => {
+    await requireApi(core, c);
+    const request = await parseBody(c, EnqueueRequest);
+    const [result] = await insertRuns(core.sql, [newRunOf(request)], Date.now());
+    if (result!.created) {
+      count(1);
+      core.signals.wake();
+    }
+    return c.json({ ...runView(result!.run), created: result!.created }, result!.created ? 201 : 200);
+  });
+
+  app.post('/v1/runs/bulk', async (c) => {
+    await requireApi(core, c);
+    const request = await parseBody(c, BulkEnqueueRequest);
+    const results = await insertRuns(core.sql, request.runs.map(newRunOf), Date.now());
+    const created = results.filter((r) => r.created).length;
+    if (created > 0) {
+      count(created);
+      core.signals.wake();
+    }
+    return c.json({ runs: results.map((r) => ({ ...runView(r.run), created: r.created })) }, 201);
+  });
+
+  app.get('/v1/runs/:id', async (c) => {
+    await requireApi(core, c);
+    const run = await getRun(core.sql, c.req.param('id'));
+    if (!run) throw notFound('the run');
+    return c.json(runView(run));
+  });
+
+  app.get('/v1/runs/:id/wait', async (c) => {
+    await requireApi(core, c);
+    const id = c.req.param('id');
+    const asked = Number(c.req.query('timeoutMs') ?? core.config.maxWaitMs);
+    const deadline =
+      Date.now() + Math.min(Number.isFinite(asked) && asked >= 0 ? asked : 0, core.config.maxWaitMs);
+    for (;;) {
+      // Subscribe before reading so a finish between the read and the wait is not missed.
+      const remaining = deadline - Date.now();
+      const wait = core.signals.waitDone(id, Math.max(0, Math.min(remaining, 1_000)), c.req.raw.signal);
+      const run = await getRun(core.sql, id);
+      if (!run) throw notFound('the run');
+      if (TERMINAL_STATES.includes(run.state) || remaining <= 0 || c.req.raw.signal.aborted) {
+        return c.json(runView(run));
+      }
+      await wait;
+    }
+  });
+
+  app.post('/v1/runs/:id/cancel', async (c) => {
+    await requireApi(core, c);
+    const outcome = await cancelRun(core.sql, c.req.param('id'), Date.now());
+    if (!outcome) throw notFound('the run');
+    if (outcome.notify) {
+      const { workerId, attempt } = outcome.notify;
+      core.signals.done([outcome.run.id]);
+      core.signals.wake();
+      core.cancelOnWorker(workerId, [{ runId: outcome.run.id, attempt }]).catch(() => {});
+    } else if (outcome.run.state === 'CANCELLED') core.signals.done([outcome.run.id]);
+    return c.json(runView(outcome.run));
+  });
+
+  app.get('/v1/stats/tasks', async (c) => {
+    await requireApi(core, c);
+    const [stats, workers] = await Promise.all([taskStats(core.sql, Date.now()), listWorkers(core.sql)]);
+    const byTask = new Map<string, TaskStatsView>(
+      stats.map((s) => [s.task, { ...s, workers: 0, slots: { total: 0, used: 0 } }]),
+    );
+    for (const w of workers) {
+      if (w.state !== 'ACTIVE' || w.paused) continue;
+      for (const t of w.tasks) {
+        let view = byTask.get(t.name);
+        if (!view) {
+          view = {
+            task: t.name,
+            queued: 0,
+            ready: 0,
+            assigned: 0,
+            running: 0,
+            workers: 0,
+            slots: { total: 0, used: 0 },
+          };
+          byTask.set(t.name, view);
+        }
+        view.workers++;
+        view.slots.total += w.slots;
+        view.slots.used += w.used;
+      }
+    }
+    return c.json({ tasks: [...byTask.values()].sort((a, b) => a.task.localeCompare(b.task)) });
+  });
+
+  return app;
+}

@@ -1,0 +1,97 @@
+// zod schemas of the engine's HTTP API (requests and views); the typed client uses the same ones.
+import { z } from 'zod';
+import { Labels, TaskError, TaskManifest, WorkerState } from '../../protocol/schemas.ts';
+
+const key = z.string().min(1).max(200);
+
+export const EnqueueRequest = z.object({
+  task: key,
+  input: z.unknown().optional(),
+  idempotencyKey: key.optional(),
+  /** Higher runs first; FIFO within one priority. */
+  priority: z.number().int().min(-1000).max(1000).optional(),
+  affinity: z
+    .object({
+      /** Labels a worker must carry (all of them). */
+      required: Labels.optional(),
+      /** Labels that make a worker preferable, with weights summed per match. */
+      preferred: z
+        .array(z.object({ labels: Labels, weight: z.number().positive() }))
+        .max(20)
+        .optional(),
+    })
+    .optional(),
+  /** Runs with one sticky key go to the same worker: `soft` while it has room, `hard` while it lives. */
+  sticky: z.object({ key, mode: z.enum(['soft', 'hard']).default('soft') }).optional(),
+  /** At most `limit` runs with this key are assigned or running at once, across all workers. */
+  concurrency: z.object({ key, limit: z.number().int().min(1).max(100_000) }).optional(),
+  timeoutMs: z.number().int().positive().optional(),
+  retries: z.number().int().min(0).max(1000).optional(),
+  slotCost: z.number().int().min(1).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+export type EnqueueRequest = z.input<typeof EnqueueRequest>;
+
+export const BulkEnqueueRequest = z.object({ runs: z.array(EnqueueRequest).min(1).max(1000) });
+
+export const RunStateName = z.enum(['QUEUED', 'ASSIGNED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED']);
+
+export const RunView = z.object({
+  id: z.string(),
+  task: z.string(),
+  state: RunStateName,
+  attempt: z.number().int(),
+  failures: z.number().int(),
+  priority: z.number().int(),
+  input: z.unknown(),
+  output: z.unknown().optional(),
+  error: TaskError.optional(),
+  workerId: z.string().nullable(),
+  idempotencyKey: z.string().nullable(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+});
+export type RunView = z.infer<typeof RunView>;
+
+export const EnqueueResponse = RunView.extend({ created: z.boolean() });
+export type EnqueueResponse = z.infer<typeof EnqueueResponse>;
+export const BulkEnqueueResponse = z.object({ runs: z.array(EnqueueResponse) });
+
+export const WorkerView = z.object({
+  id: z.string(),
+  name: z.string(),
+  url: z.string(),
+  kind: z.enum(['registered', 'serverless']),
+  state: WorkerState,
+  slots: z.object({ total: z.number().int(), used: z.number().int() }),
+  labels: Labels,
+  tasks: z.array(TaskManifest),
+  lastHeartbeatAt: z.string(),
+});
+export type WorkerView = z.infer<typeof WorkerView>;
+export const WorkersResponse = z.object({ workers: z.array(WorkerView) });
+
+export const TaskStatsView = z.object({
+  task: z.string(),
+  /** Waiting runs (including those in retry backoff). */
+  queued: z.number().int(),
+  /** Waiting runs that could start now: the number an autoscaler reads. */
+  ready: z.number().int(),
+  assigned: z.number().int(),
+  running: z.number().int(),
+  workers: z.number().int(),
+  slots: z.object({ total: z.number().int(), used: z.number().int() }),
+});
+export type TaskStatsView = z.infer<typeof TaskStatsView>;
+export const TaskStatsResponse = z.object({ tasks: z.array(TaskStatsView) });
+
+export const CreateTokenRequest = z.object({ kind: z.enum(['worker', 'api']), worker: key.optional() });
+export const CreateTokenResponse = z.object({ id: z.string(), token: z.string() });
+
+export const RegisterUrlRequest = z.object({ url: z.url(), name: key.optional() });
+
+export const RotateKeysResponse = z.object({
+  kid: z.string(),
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }),
+});

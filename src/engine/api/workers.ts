@@ -1,0 +1,95 @@
+// Worker routes: registration, heartbeats and events (worker tokens); listing, pause, resume, register-by-URL (API).
+import { Hono } from 'hono';
+import { PushworkerError } from '../../protocol/errors.ts';
+import { EventsBody, Registration, WorkerHeartbeat } from '../../protocol/schemas.ts';
+import type { EngineCore } from '../core.ts';
+import { applyEvents } from '../store/transitions.ts';
+import { getWorker, listWorkers, recordHeartbeat, setPaused, upsertWorker } from '../store/workers.ts';
+import { notFound, parseBody, requireApi, requireWorker } from './http.ts';
+import { RegisterUrlRequest } from './schemas.ts';
+import { workerView } from './views.ts';
+
+export function workerRoutes(core: EngineCore): Hono {
+  const app = new Hono();
+
+  app.put('/v1/workers', async (c) => {
+    const principal = await requireWorker(core, c);
+    const registration = await parseBody(c, Registration);
+    if (registration.name !== principal.workerName) {
+      throw new PushworkerError('forbidden', `this token is for worker "${principal.workerName}"`);
+    }
+    if (!registration.url)
+      throw new PushworkerError('invalid_request', 'a registering worker must give its url');
+    const worker = await upsertWorker(
+      core.sql,
+      { ...registration, url: registration.url },
+      'registered',
+      Date.now(),
+    );
+    core.signals.wake();
+    return c.json({ workerId: worker.id });
+  });
+
+  app.post('/v1/workers/:id/heartbeat', async (c) => {
+    const principal = await requireWorker(core, c);
+    const beat = await parseBody(c, WorkerHeartbeat);
+    const id = c.req.param('id');
+    const known = await getWorker(core.sql, id);
+    if (!known) throw notFound('the worker');
+    if (known.name !== principal.workerName)
+      throw new PushworkerError('forbidden', 'this worker belongs to another token');
+    await recordHeartbeat(core.sql, id, beat, Date.now());
+    if (known.state !== beat.state) core.signals.wake();
+    return c.json({ ok: true });
+  });
+
+  app.post('/v1/events', async (c) => {
+    const principal = await requireWorker(core, c);
+    const body = await parseBody(c, EventsBody);
+    const outcome = await applyEvents(core.sql, body.events, {
+      workerName: principal.workerName!,
+      now: Date.now(),
+      leaseMs: core.config.leaseMs,
+      retry: core.retry,
+    });
+    for (const ms of outcome.dispatchMs) core.metrics.observeDispatch(ms);
+    if (outcome.finished.length > 0) {
+      core.metrics.count(
+        'pushworker_runs_finished_total',
+        'Runs that reached a terminal state.',
+        {},
+        outcome.finished.length,
+      );
+    }
+    core.signals.done(outcome.finished);
+    if (outcome.freed) core.signals.wake();
+    return c.json({ results: outcome.results });
+  });
+
+  app.get('/v1/workers', async (c) => {
+    await requireApi(core, c);
+    return c.json({ workers: (await listWorkers(core.sql)).map(workerView) });
+  });
+
+  app.post('/v1/workers/register', async (c) => {
+    await requireApi(core, c);
+    const request = await parseBody(c, RegisterUrlRequest);
+    const worker = await core.registerUrl(request.url, request.name);
+    core.signals.wake();
+    return c.json(workerView(worker), 201);
+  });
+
+  for (const [action, paused] of [
+    ['pause', true],
+    ['resume', false],
+  ] as const) {
+    app.post(`/v1/workers/:id/${action}`, async (c) => {
+      await requireApi(core, c);
+      if (!(await setPaused(core.sql, c.req.param('id'), paused))) throw notFound('the worker');
+      if (!paused) core.signals.wake();
+      return c.json(workerView((await getWorker(core.sql, c.req.param('id')))!));
+    });
+  }
+
+  return app;
+}

@@ -1,0 +1,76 @@
+// Engine configuration: one zod schema, read from options or from the environment.
+import { z } from 'zod';
+
+const ms = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+export const EngineConfig = z.object({
+  /** Postgres connection string; the embedded PGlite store is used when absent. */
+  databaseUrl: z.string().min(1).optional(),
+  /** PGlite data directory; in memory when absent (tests). */
+  dataDir: z.string().min(1).optional(),
+  /** The engine's public base URL, used for the `eventsUrl` of assignments. */
+  publicUrl: z.url().optional(),
+  /** `iss` of every push. */
+  engineId: z.string().min(1).default('pushworker-engine'),
+  /** Static API tokens accepted besides minted ones (bootstrap). */
+  apiTokens: z.array(z.string().min(16)).default([]),
+  /** A private JWK (JSON) to sign with instead of a generated, persisted key. */
+  signingKey: z.string().min(1).optional(),
+  /** A shared HS256 secret to sign with instead of a key pair. */
+  secret: z.string().min(16).optional(),
+  leaseMs: ms(30_000),
+  workerTimeoutMs: ms(30_000),
+  sweepIntervalMs: ms(1_000),
+  pollIntervalMs: ms(1_000),
+  retryBaseMs: ms(1_000),
+  retryMaxMs: ms(300_000),
+  /** A run pushed this many times without a result fails (lost leases, dead workers). */
+  maxDeliveries: ms(20),
+  /** Largest batch in one push. */
+  batchSize: ms(100),
+  /** How long a push may take; sync (serverless) workers answer when their tasks end. */
+  pushTimeoutMs: ms(900_000),
+  /** How long a rotated-out key stays published. */
+  keyRetireMs: ms(24 * 3600_000),
+  /** Longest wait a client may ask of `GET /v1/runs/:id/wait`. */
+  maxWaitMs: ms(60_000),
+  poolSize: ms(10),
+});
+export type EngineConfig = z.infer<typeof EngineConfig>;
+export type EngineConfigInput = z.input<typeof EngineConfig>;
+
+const ENV: Record<string, keyof EngineConfig> = {
+  PUSHWORKER_DATABASE_URL: 'databaseUrl',
+  DATABASE_URL: 'databaseUrl',
+  PUSHWORKER_DATA_DIR: 'dataDir',
+  PUSHWORKER_PUBLIC_URL: 'publicUrl',
+  PUSHWORKER_ENGINE_ID: 'engineId',
+  PUSHWORKER_SIGNING_KEY: 'signingKey',
+  PUSHWORKER_SECRET: 'secret',
+  PUSHWORKER_LEASE_MS: 'leaseMs',
+  PUSHWORKER_WORKER_TIMEOUT_MS: 'workerTimeoutMs',
+  PUSHWORKER_SWEEP_INTERVAL_MS: 'sweepIntervalMs',
+  PUSHWORKER_POLL_INTERVAL_MS: 'pollIntervalMs',
+  PUSHWORKER_RETRY_BASE_MS: 'retryBaseMs',
+  PUSHWORKER_RETRY_MAX_MS: 'retryMaxMs',
+  PUSHWORKER_MAX_DELIVERIES: 'maxDeliveries',
+  PUSHWORKER_BATCH_SIZE: 'batchSize',
+  PUSHWORKER_PUSH_TIMEOUT_MS: 'pushTimeoutMs',
+  PUSHWORKER_POOL_SIZE: 'poolSize',
+};
+
+/** Reads the engine's environment variables (`PUSHWORKER_API_TOKENS` is comma-separated). */
+export function engineConfigFromEnv(env: Record<string, string | undefined>): EngineConfig {
+  const raw: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(ENV)) {
+    const value = env[name];
+    if (value !== undefined && value !== '' && raw[key] === undefined) raw[key] = value;
+  }
+  const tokens = env.PUSHWORKER_API_TOKENS ?? env.PUSHWORKER_API_TOKEN;
+  if (tokens)
+    raw.apiTokens = tokens
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean);
+  return EngineConfig.parse(raw);
+}

@@ -1,0 +1,23 @@
+// What the API routes share with the engine's loops: the store, signals, keys, tokens and metrics.
+import type { EngineConfig } from './config.ts';
+import type { KeyRing } from './keys.ts';
+import type { Metrics } from './metrics.ts';
+import type { Signals } from './signals.ts';
+import type { WorkerRecord } from './store/records.ts';
+import type { Sql } from './store/sql.ts';
+import type { RetryPolicy } from './store/transitions.ts';
+import type { TokenAuthority } from './tokens.ts';
+
+export interface EngineCore {
+  sql: Sql;
+  config: EngineConfig;
+  signals: Signals;
+  keys: KeyRing;
+  tokens: TokenAuthority;
+  metrics: Metrics;
+  retry: RetryPolicy;
+  /** Tells a worker to stop attempts (best effort, signed cancel push). */
+  cancelOnWorker(workerId: string, refs: { runId: string; attempt: number }[]): Promise<void>;
+  /** Registers a serverless worker by pulling its signed manifest. */
+  registerUrl(url: string, name?: string): Promise<WorkerRecord>;
+}

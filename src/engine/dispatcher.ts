@@ -1,0 +1,239 @@
+// The dispatch loop: claims runs for workers with free slots and pushes them in batches, handling each answer.
+import { AcceptedResponse, type Assignment, type Rejection, SyncResponse } from '../protocol/schemas.ts';
+import type { KeyRing } from './keys.ts';
+import type { Metrics } from './metrics.ts';
+import { type PushContext, type PushReply, pushAssignments } from './pusher.ts';
+import { orderForRound, shouldTake } from './scheduler.ts';
+import type { Signals } from './signals.ts';
+import { claimRuns } from './store/claims.ts';
+import type { RunRecord, WorkerRecord } from './store/records.ts';
+import type { Sql } from './store/sql.ts';
+import { applyEvents, failRun, type RetryPolicy, requeueRuns } from './store/transitions.ts';
+import { listDispatchable, recordPushHealth, setWorkerState } from './store/workers.ts';
+
+export interface DispatcherOptions {
+  sql: Sql;
+  keys: KeyRing;
+  signals: Signals;
+  metrics: Metrics;
+  issuer: string;
+  leaseMs: number;
+  batchSize: number;
+  pollIntervalMs: number;
+  pushTimeoutMs: number;
+  maxDeliveries: number;
+  retry: RetryPolicy;
+  /** Where workers post events, when the engine knows its own URL. */
+  eventsUrl: () => string | undefined;
+  onError: (error: unknown) => void;
+}
+
+const FAILURE_BACKOFF_MS = 1_000;
+
+export class Dispatcher {
+  private running = false;
+  private again = false;
+  private loop: Promise<void> | undefined;
+  private sleeper: (() => void) | undefined;
+  private readonly pushes = new Set<Promise<void>>();
+  /** Workers not to push to until a time (429 Retry-After, failing pushes). */
+  private readonly holdUntil = new Map<string, number>();
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly o: DispatcherOptions) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.unsubscribe = this.o.signals.onWake(() => this.wake());
+    this.loop = this.run();
+  }
+
+  /** Stops claiming, then waits for pushes in flight to be answered. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.unsubscribe?.();
+    this.sleeper?.();
+    await this.loop;
+    await Promise.allSettled([...this.pushes]);
+  }
+
+  wake(): void {
+    this.again = true;
+    this.sleeper?.();
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      this.again = false;
+      try {
+        if (await this.round()) this.again = true;
+      } catch (error) {
+        this.o.onError(error);
+      }
+      if (!this.running) break;
+      if (!this.again) await this.sleep(this.o.pollIntervalMs);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.sleeper = undefined;
+        resolve();
+      }
+      this.sleeper = done;
+    });
+  }
+
+  /** One pass over the dispatchable workers; true when some worker filled a whole batch (more may wait). */
+  private async round(): Promise<boolean> {
+    const workers = await listDispatchable(this.o.sql);
+    const now = Date.now();
+    let more = false;
+    for (const worker of orderForRound(workers)) {
+      if (!this.running) break;
+      if ((this.holdUntil.get(worker.id) ?? 0) > now) continue;
+      const claimed = await claimRuns(this.o.sql, {
+        workerId: worker.id,
+        max: this.o.batchSize,
+        now,
+        leaseMs: this.o.leaseMs,
+        accept: (candidate) => shouldTake(candidate, worker, workers),
+      });
+      if (claimed.length === 0) continue;
+      worker.used += claimed.reduce((sum, run) => sum + (run.slotCost ?? 1), 0);
+      if (claimed.length >= this.o.batchSize) more = true;
+      this.track(this.push(worker, claimed));
+    }
+    return more;
+  }
+
+  private track(promise: Promise<void>): void {
+    const tracked = promise.catch(this.o.onError).finally(() => this.pushes.delete(tracked));
+    this.pushes.add(tracked);
+  }
+
+  private context(): PushContext {
+    return { key: this.o.keys.signing(), issuer: this.o.issuer, timeoutMs: this.o.pushTimeoutMs };
+  }
+
+  private assignmentOf(run: RunRecord): Assignment {
+    const eventsUrl = this.o.eventsUrl();
+    return {
+      runId: run.id,
+      attempt: run.attempt,
+      task: run.task,
+      input: run.input ?? null,
+      slotCost: run.slotCost ?? 1,
+      ...(run.timeoutMs ? { timeoutMs: run.timeoutMs } : {}),
+      ...(run.metadata ? { metadata: run.metadata } : {}),
+      ...(eventsUrl ? { eventsUrl } : {}),
+    };
+  }
+
+  private async push(worker: WorkerRecord, runs: RunRecord[]): Promise<void> {
+    const refs = runs.map((r) => ({ runId: r.id, attempt: r.attempt }));
+    let reply: PushReply;
+    try {
+      reply = await pushAssignments(
+        worker,
+        this.context(),
+        runs.map((r) => this.assignmentOf(r)),
+      );
+    } catch {
+      reply = { status: 0, body: undefined };
+    }
+    this.o.metrics.count('pushworker_pushes_total', 'Assignment pushes by answer status.', {
+      status: String(reply.status),
+    });
+    const now = Date.now();
+    if (reply.status === 202 || reply.status === 200) {
+      await recordPushHealth(this.o.sql, worker.id, true, now);
+      const parsed =
+        reply.status === 202 ? AcceptedResponse.safeParse(reply.body) : SyncResponse.safeParse(reply.body);
+      if (!parsed.success)
+        return this.refused(worker, refs, 'the worker answered with an invalid body', false);
+      await this.handleRejections(worker, parsed.data.rejected);
+      if ('results' in parsed.data && parsed.data.results.length > 0)
+        await this.applySync(worker, parsed.data);
+      return;
+    }
+    if (reply.status === 429) {
+      this.holdUntil.set(worker.id, now + (reply.retryAfterMs ?? FAILURE_BACKOFF_MS));
+      await recordPushHealth(this.o.sql, worker.id, true, now);
+      return this.refused(worker, refs, 'no_slot', true);
+    }
+    if (reply.status === 503 && isStopping(reply.body)) {
+      await setWorkerState(this.o.sql, worker.id, 'STOPPED');
+      return this.refused(worker, refs, 'stopping', true);
+    }
+    this.holdUntil.set(worker.id, now + FAILURE_BACKOFF_MS);
+    await recordPushHealth(this.o.sql, worker.id, false, now);
+    return this.refused(worker, refs, `push failed with status ${reply.status}`, false);
+  }
+
+  private async refused(
+    _worker: WorkerRecord,
+    refs: { runId: string; attempt: number }[],
+    reason: string,
+    refund: boolean,
+  ): Promise<void> {
+    const { failed } = await requeueRuns(this.o.sql, refs, {
+      now: Date.now(),
+      maxDeliveries: this.o.maxDeliveries,
+      reason,
+      refund,
+    });
+    this.o.signals.done(failed);
+    this.o.signals.wake();
+  }
+
+  private async handleRejections(worker: WorkerRecord, rejected: Rejection[]): Promise<void> {
+    const noSlot = rejected.filter((r) => r.reason === 'no_slot');
+    if (noSlot.length > 0) await this.refused(worker, noSlot, 'no_slot', true);
+    for (const r of rejected) {
+      if (r.reason !== 'unknown_task' && r.reason !== 'invalid_input') continue;
+      const error = {
+        name: r.reason === 'invalid_input' ? 'InvalidInput' : 'UnknownTask',
+        message:
+          r.reason === 'invalid_input'
+            ? `the worker rejected the input: ${JSON.stringify(r.issues ?? [])}`
+            : `worker "${worker.name}" does not serve this task`,
+        retryable: r.reason === 'unknown_task',
+      };
+      if (await failRun(this.o.sql, r, error, Date.now(), this.o.retry)) this.o.signals.done([r.runId]);
+    }
+  }
+
+  /** A sync worker's answer carries the results; they are applied like the events it also posted. */
+  private async applySync(worker: WorkerRecord, reply: SyncResponse): Promise<void> {
+    const at = new Date().toISOString();
+    const events = reply.results.map((r) =>
+      r.status === 'completed'
+        ? { runId: r.runId, attempt: r.attempt, at, type: 'completed' as const, output: r.output }
+        : {
+            runId: r.runId,
+            attempt: r.attempt,
+            at,
+            type: 'failed' as const,
+            error: r.error ?? { message: 'failed', name: 'Error', retryable: true },
+          },
+    );
+    const outcome = await applyEvents(this.o.sql, events, {
+      workerName: worker.name,
+      now: Date.now(),
+      leaseMs: this.o.leaseMs,
+      retry: this.o.retry,
+    });
+    this.o.signals.done(outcome.finished);
+    if (outcome.freed) this.o.signals.wake();
+  }
+}
+
+function isStopping(body: unknown): boolean {
+  return (body as { error?: { code?: string } } | undefined)?.error?.code === 'stopping';
+}

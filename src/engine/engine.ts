@@ -1,0 +1,156 @@
+// createEngine: wires store, keys, tokens, dispatcher, sweeper and the API; start and stop in an explicit order.
+import type { Hono } from 'hono';
+import type { TokenKind } from '../auth/tokens.ts';
+import { createApi } from './api/app.ts';
+import type { WorkerView } from './api/schemas.ts';
+import { workerView } from './api/views.ts';
+import { EngineConfig, type EngineConfigInput } from './config.ts';
+import type { EngineCore } from './core.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { KeyRing } from './keys.ts';
+import { Sweeper } from './leases.ts';
+import { Metrics } from './metrics.ts';
+import { fetchWorkerName, pullManifest, pushCancel } from './pusher.ts';
+import { Signals } from './signals.ts';
+import { openStore } from './store/index.ts';
+import type { Sql } from './store/sql.ts';
+import { getWorker, upsertWorker } from './store/workers.ts';
+import { TokenAuthority } from './tokens.ts';
+
+export interface EngineOptions extends EngineConfigInput {
+  /** An open store to use instead of opening one from `databaseUrl`/`dataDir`; it is not closed by `stop()`. */
+  sql?: Sql;
+  /** Receives unexpected errors of background loops and routes (default: console.error). */
+  onError?: (error: unknown) => void;
+}
+
+export interface Engine {
+  app: Hono;
+  sql: Sql;
+  config: EngineConfig;
+  /** The engine's base URL once known (configured `publicUrl`, or set by `serveEngine`). */
+  url: string | undefined;
+  start(): Promise<void>;
+  /** Stops dispatching, waits for pushes in flight and the sweeper, then closes an owned store. */
+  stop(): Promise<void>;
+  createToken(kind: TokenKind, workerName?: string): Promise<{ id: string; token: string }>;
+  rotateKey(): Promise<string>;
+  registerUrl(url: string, name?: string): Promise<WorkerView>;
+  /** Runs one sweep now (leases, silent workers, deadlines). */
+  sweep(): Promise<void>;
+  jwks(): { keys: unknown[] };
+}
+
+export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  const { sql: given, onError: onErrorOption, ...rest } = options;
+  const config = EngineConfig.parse(rest);
+  const onError = onErrorOption ?? ((error: unknown) => console.error('pushworker engine:', error));
+  const sql =
+    given ??
+    (await openStore({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      poolSize: config.poolSize,
+    }));
+  const keys = new KeyRing(sql, {
+    signingKey: config.signingKey,
+    secret: config.secret,
+    retireMs: config.keyRetireMs,
+  });
+  await keys.load();
+  const signals = new Signals(sql);
+  const metrics = new Metrics();
+  const tokens = new TokenAuthority(sql, config.apiTokens);
+  const retry = { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs };
+  let url = config.publicUrl?.replace(/\/$/, '');
+  const pushContext = () => ({ key: keys.signing(), issuer: config.engineId, timeoutMs: 10_000 });
+
+  async function cancelOnWorker(workerId: string, refs: { runId: string; attempt: number }[]) {
+    const worker = await getWorker(sql, workerId);
+    if (!worker || refs.length === 0) return;
+    await pushCancel(worker, pushContext(), refs).catch(() => undefined);
+  }
+
+  async function registerRecord(workerUrl: string, name?: string) {
+    const workerName = name ?? (await fetchWorkerName(workerUrl, 10_000));
+    const manifest = await pullManifest({ url: workerUrl, name: workerName }, pushContext());
+    return upsertWorker(sql, { ...manifest, name: workerName, url: workerUrl }, 'serverless', Date.now());
+  }
+
+  const core: EngineCore = {
+    sql,
+    config,
+    signals,
+    keys,
+    tokens,
+    metrics,
+    retry,
+    cancelOnWorker,
+    registerUrl: registerRecord,
+  };
+  const dispatcher = new Dispatcher({
+    sql,
+    keys,
+    signals,
+    metrics,
+    issuer: config.engineId,
+    leaseMs: config.leaseMs,
+    batchSize: config.batchSize,
+    pollIntervalMs: config.pollIntervalMs,
+    pushTimeoutMs: config.pushTimeoutMs,
+    maxDeliveries: config.maxDeliveries,
+    retry,
+    eventsUrl: () => (url ? `${url}/v1/events` : undefined),
+    onError,
+  });
+  const sweeper = new Sweeper({
+    sql,
+    signals,
+    metrics,
+    keys,
+    intervalMs: config.sweepIntervalMs,
+    workerTimeoutMs: config.workerTimeoutMs,
+    maxDeliveries: config.maxDeliveries,
+    retry,
+    cancelOnWorker,
+    onError,
+  });
+  let started = false;
+
+  return {
+    app: createApi(core, onError),
+    sql,
+    config,
+    get url() {
+      return url;
+    },
+    set url(value) {
+      url = value?.replace(/\/$/, '');
+    },
+    async start() {
+      if (started) return;
+      started = true;
+      await signals.start();
+      dispatcher.start();
+      sweeper.start();
+    },
+    async stop() {
+      if (started) {
+        started = false;
+        await dispatcher.stop();
+        await sweeper.stop();
+        await signals.stop();
+      }
+      if (!given) await sql.close();
+    },
+    createToken: (kind, workerName) => tokens.create(kind, workerName),
+    rotateKey: () => keys.rotate(),
+    async registerUrl(workerUrl, name) {
+      const record = await registerRecord(workerUrl, name);
+      signals.wake();
+      return workerView((await getWorker(sql, record.id)) ?? record);
+    },
+    sweep: () => sweeper.sweep(),
+    jwks: () => keys.jwks(),
+  };
+}

@@ -1,0 +1,103 @@
+// The engine's signing keys: configured, or generated and persisted on first start; rotation keeps old keys published.
+
+import type { JWK } from 'jose';
+import {
+  generateSigningKey,
+  importSigningKey,
+  publicJwkOf,
+  type SigningKey,
+  signingKeyFromSecret,
+} from '../auth/keys.ts';
+import { insertKey, liveKeys, retireKeys } from './store/secrets.ts';
+import type { Sql, SqlClient } from './store/sql.ts';
+
+export interface KeyRingOptions {
+  /** Private JWK as JSON text; when set nothing is generated or persisted. */
+  signingKey?: string | undefined;
+  /** HS256 shared secret; when set no JWKS is published. */
+  secret?: string | undefined;
+  retireMs: number;
+}
+
+export class KeyRing {
+  private current: SigningKey | undefined;
+  private published: JWK[] = [];
+  private currentKid: string | undefined;
+  private loadedAt = 0;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly options: KeyRingOptions,
+  ) {}
+
+  get fixed(): boolean {
+    return Boolean(this.options.signingKey || this.options.secret);
+  }
+
+  /** Loads the keys, generating and persisting the first one when the store has none. */
+  async load(now = Date.now()): Promise<void> {
+    if (this.options.secret) {
+      this.current = signingKeyFromSecret(this.options.secret);
+      return;
+    }
+    if (this.options.signingKey) {
+      const jwk = JSON.parse(this.options.signingKey) as JWK;
+      this.current = await importSigningKey(jwk);
+      this.published = [publicJwkOf(jwk)];
+      return;
+    }
+    let keys = await liveKeys(this.sql, now);
+    if (!keys.some((k) => k.retiredAt === null)) {
+      // Replicas starting together must agree on one first key.
+      await this.sql.transaction(async (tx) => {
+        await tx.query(`SELECT pg_advisory_xact_lock(hashtext('pushworker:keys'))`);
+        if (!(await liveKeys(tx, now)).some((k) => k.retiredAt === null)) await this.insertGenerated(now, tx);
+      });
+      keys = await liveKeys(this.sql, now);
+    }
+    this.loadedAt = now;
+    const signer = keys.find((k) => k.retiredAt === null)!;
+    if (signer.kid !== this.currentKid) {
+      this.current = await importSigningKey(signer.privateJwk);
+      this.currentKid = signer.kid;
+    }
+    this.published = keys.map((k) => k.publicJwk);
+  }
+
+  /** A new key signs from now on; the others stay published for `retireMs`. */
+  async rotate(now = Date.now()): Promise<string> {
+    if (this.fixed) throw new TypeError('a configured signing key cannot be rotated by the engine');
+    const kid = await this.insertGenerated(now);
+    await retireKeys(this.sql, kid, now, now + this.options.retireMs);
+    await this.load(now);
+    return kid;
+  }
+
+  signing(): SigningKey {
+    if (!this.current) throw new Error('the key ring is not loaded');
+    return this.current;
+  }
+
+  jwks(): { keys: JWK[] } {
+    return { keys: this.published };
+  }
+
+  /** Re-reads the published keys when older than `maxAgeMs`, so every replica serves a rotation soon. */
+  async refresh(maxAgeMs: number, now = Date.now()): Promise<void> {
+    if (!this.fixed && now - this.loadedAt >= maxAgeMs) await this.load(now);
+  }
+
+  private async insertGenerated(now: number, sql: SqlClient = this.sql): Promise<string> {
+    const generated = await generateSigningKey(
+      'EdDSA',
+      `pw-${now.toString(36)}-${crypto.randomUUID().slice(0, 8)}`,
+    );
+    await insertKey(sql, {
+      kid: generated.signing.kid!,
+      privateJwk: generated.privateJwk,
+      publicJwk: generated.publicJwk,
+      createdAt: now,
+    });
+    return generated.signing.kid!;
+  }
+}

@@ -1,0 +1,102 @@
+// The sweeper: silent workers go INACTIVE, lost leases are re-queued, deadlines fail attempts and cancel them.
+import type { KeyRing } from './keys.ts';
+import type { Metrics } from './metrics.ts';
+import type { Signals } from './signals.ts';
+import type { Sql } from './store/sql.ts';
+import { expireDeadlines, findLostRuns, type RetryPolicy, requeueRuns } from './store/transitions.ts';
+import { deactivateSilentWorkers } from './store/workers.ts';
+
+export interface SweeperOptions {
+  sql: Sql;
+  signals: Signals;
+  metrics: Metrics;
+  keys: KeyRing;
+  intervalMs: number;
+  workerTimeoutMs: number;
+  maxDeliveries: number;
+  retry: RetryPolicy;
+  /** Tells a worker to stop an attempt (best effort). */
+  cancelOnWorker: (workerId: string, refs: { runId: string; attempt: number }[]) => Promise<void>;
+  onError: (error: unknown) => void;
+  /** Key reloads are rarer than sweeps: replicas pick up a rotation within this time. */
+  keyReloadMs?: number;
+}
+
+export class Sweeper {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private current: Promise<void> | undefined;
+  private running = false;
+  private lastKeyLoad = Date.now();
+
+  constructor(private readonly o: SweeperOptions) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    await this.current;
+  }
+
+  /** One sweep, also callable directly (tests, after a restart). */
+  async sweep(now = Date.now()): Promise<void> {
+    const silent = await deactivateSilentWorkers(this.o.sql, now - this.o.workerTimeoutMs);
+    if (silent.length > 0) {
+      this.o.metrics.count(
+        'pushworker_workers_deactivated_total',
+        'Workers marked INACTIVE.',
+        {},
+        silent.length,
+      );
+    }
+    const lost = await findLostRuns(this.o.sql, now);
+    if (lost.length > 0) {
+      const { requeued, failed } = await requeueRuns(this.o.sql, lost, {
+        now,
+        maxDeliveries: this.o.maxDeliveries,
+        reason: 'lease lost',
+      });
+      this.o.metrics.count(
+        'pushworker_leases_lost_total',
+        'Attempts re-queued after a lost lease.',
+        {},
+        requeued.length,
+      );
+      this.o.signals.done(failed);
+      this.o.signals.wake();
+    }
+    const timedOut = await expireDeadlines(this.o.sql, now, this.o.retry);
+    if (timedOut.length > 0) {
+      this.o.metrics.count(
+        'pushworker_timeouts_total',
+        'Attempts failed by their execution timeout.',
+        {},
+        timedOut.length,
+      );
+      this.o.signals.done(timedOut.filter((t) => t.final).map((t) => t.runId));
+      this.o.signals.wake();
+      const byWorker = new Map<string, typeof timedOut>();
+      for (const t of timedOut) byWorker.set(t.workerId, [...(byWorker.get(t.workerId) ?? []), t]);
+      for (const [workerId, refs] of byWorker) await this.o.cancelOnWorker(workerId, refs).catch(() => {});
+    }
+    if (!this.o.keys.fixed && now - this.lastKeyLoad >= (this.o.keyReloadMs ?? 10_000)) {
+      this.lastKeyLoad = now;
+      await this.o.keys.load(now);
+    }
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => {
+      this.current = this.sweep()
+        .catch(this.o.onError)
+        .finally(() => {
+          this.current = undefined;
+          if (this.running) this.schedule();
+        });
+    }, this.o.intervalMs);
+  }
+}

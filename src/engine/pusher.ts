@@ -1,0 +1,106 @@
+// Signed HTTP to worker endpoints: assignment and cancel pushes, and manifest pulls.
+
+import type { SigningKey } from '../auth/keys.ts';
+import { signPush } from '../auth/push.ts';
+import { PushworkerError } from '../protocol/errors.ts';
+import {
+  type Assignment,
+  PROTOCOL_VERSION,
+  Registration,
+  type RunRef,
+  SIGNATURE_HEADER,
+} from '../protocol/schemas.ts';
+
+export interface PushTarget {
+  url: string;
+  /** The worker's name: the push audience. */
+  name: string;
+}
+
+export interface PushContext {
+  key: SigningKey;
+  issuer: string;
+  timeoutMs: number;
+}
+
+export interface PushReply {
+  status: number;
+  body: unknown;
+  /** From `Retry-After` on a 429, in ms. */
+  retryAfterMs?: number;
+}
+
+async function send(
+  target: PushTarget,
+  ctx: PushContext,
+  method: 'POST' | 'GET',
+  body: string,
+): Promise<PushReply> {
+  const signature = await signPush({ key: ctx.key, issuer: ctx.issuer, audience: target.name, body });
+  const response = await fetch(target.url, {
+    method,
+    headers: {
+      [SIGNATURE_HEADER]: signature,
+      ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(method === 'POST' ? { body } : {}),
+    signal: AbortSignal.timeout(ctx.timeoutMs),
+  });
+  const text = await response.text();
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  const reply: PushReply = { status: response.status, body: parsed };
+  const retryAfter = Number(response.headers.get('retry-after'));
+  if (response.status === 429 && Number.isFinite(retryAfter) && retryAfter > 0)
+    reply.retryAfterMs = retryAfter * 1000;
+  return reply;
+}
+
+export function pushAssignments(
+  target: PushTarget,
+  ctx: PushContext,
+  assignments: Assignment[],
+): Promise<PushReply> {
+  return send(target, ctx, 'POST', JSON.stringify({ v: PROTOCOL_VERSION, assignments }));
+}
+
+export function pushCancel(target: PushTarget, ctx: PushContext, cancel: RunRef[]): Promise<PushReply> {
+  return send(target, ctx, 'POST', JSON.stringify({ v: PROTOCOL_VERSION, cancel }));
+}
+
+/** Pulls a serverless worker's signed manifest (`GET <url>` with an empty signed body). */
+export async function pullManifest(target: PushTarget, ctx: PushContext): Promise<Registration> {
+  let reply: PushReply;
+  try {
+    reply = await send(target, ctx, 'GET', '');
+  } catch {
+    throw new PushworkerError('invalid_request', `the worker at ${target.url} could not be reached`);
+  }
+  if (reply.status !== 200) {
+    throw new PushworkerError(
+      'invalid_request',
+      `the worker at ${target.url} answered ${reply.status} to a manifest pull`,
+    );
+  }
+  const parsed = Registration.safeParse(reply.body);
+  if (!parsed.success)
+    throw new PushworkerError('invalid_request', 'the worker manifest is not a valid registration');
+  return parsed.data;
+}
+
+/** Reads a worker's name from its public health route, for registering by URL alone. */
+export async function fetchWorkerName(url: string, timeoutMs: number): Promise<string> {
+  const base = url.endsWith('/') ? url.slice(0, -1) : url;
+  try {
+    const response = await fetch(`${base}/health`, { signal: AbortSignal.timeout(timeoutMs) });
+    const body = (await response.json()) as { name?: unknown };
+    if (typeof body.name === 'string' && body.name) return body.name;
+  } catch {
+    // fall through to the error below
+  }
+  throw new PushworkerError('invalid_request', `no worker name given and none found at ${base}/health`);
+}

@@ -1,0 +1,34 @@
+// Opening a store: PGlite (data directory or memory) or Postgres, migrated to the current schema.
+import { migrate } from './migrations.ts';
+import { openPglite } from './pglite.ts';
+import { openPostgres } from './postgres.ts';
+import type { Sql } from './sql.ts';
+
+export interface StoreOptions {
+  /** Postgres connection string; when set the server store is used. */
+  databaseUrl?: string | undefined;
+  /** PGlite data directory; in memory when neither this nor `databaseUrl` is set. */
+  dataDir?: string | undefined;
+  /** Pool size for Postgres. */
+  poolSize?: number | undefined;
+}
+
+export async function openStore(options: StoreOptions = {}): Promise<Sql> {
+  const sql = options.databaseUrl
+    ? await openPostgres({ connectionString: options.databaseUrl, max: options.poolSize })
+    : await openPglite(options.dataDir);
+  try {
+    await migrate(sql);
+  } catch (error) {
+    await sql.close();
+    throw error;
+  }
+  return sql;
+}
+
+/** Empties every table (tests reuse one database between cases). */
+export async function truncateAll(sql: Sql): Promise<void> {
+  await sql.query('TRUNCATE pw_runs, pw_workers, pw_sticky, pw_keys, pw_tokens');
+}
+
+export type { Sql, SqlClient } from './sql.ts';

@@ -1,0 +1,116 @@
+// Versioned schema migrations, applied in order on open under an advisory lock so replicas agree.
+import type { Sql } from './sql.ts';
+
+const migrations: string[] = [
+  // 1: runs, workers, sticky bindings, signing keys, tokens
+  `
+  CREATE TABLE pw_runs (
+    id text PRIMARY KEY,
+    seq bigserial NOT NULL,
+    task text NOT NULL,
+    input jsonb,
+    metadata jsonb,
+    state text NOT NULL,
+    priority integer NOT NULL DEFAULT 0,
+    idempotency_key text UNIQUE,
+    required_labels jsonb,
+    preferred_labels jsonb,
+    sticky_key text,
+    sticky_mode text,
+    concurrency_key text,
+    concurrency_limit integer,
+    timeout_ms integer,
+    retries integer,
+    slot_cost integer,
+    attempt integer NOT NULL DEFAULT 0,
+    failures integer NOT NULL DEFAULT 0,
+    deliveries integer NOT NULL DEFAULT 0,
+    worker_id text,
+    slot_released boolean NOT NULL DEFAULT false,
+    ended_by_worker boolean NOT NULL DEFAULT false,
+    available_at double precision NOT NULL,
+    lease_expires_at double precision,
+    deadline_at double precision,
+    created_at double precision NOT NULL,
+    assigned_at double precision,
+    started_at double precision,
+    finished_at double precision,
+    output jsonb,
+    error jsonb
+  );
+  CREATE INDEX pw_runs_queued ON pw_runs (priority DESC, seq) WHERE state = 'QUEUED';
+  CREATE INDEX pw_runs_queued_task ON pw_runs (task) WHERE state = 'QUEUED';
+  CREATE INDEX pw_runs_active ON pw_runs (worker_id) WHERE state IN ('ASSIGNED', 'RUNNING');
+  CREATE INDEX pw_runs_concurrency ON pw_runs (concurrency_key)
+    WHERE state IN ('ASSIGNED', 'RUNNING') AND concurrency_key IS NOT NULL;
+
+  CREATE TABLE pw_workers (
+    id text PRIMARY KEY,
+    name text NOT NULL,
+    url text NOT NULL,
+    kind text NOT NULL,
+    slots integer NOT NULL,
+    labels jsonb NOT NULL,
+    tasks jsonb NOT NULL,
+    state text NOT NULL,
+    paused boolean NOT NULL DEFAULT false,
+    reported_used integer,
+    last_heartbeat_at double precision NOT NULL,
+    push_failing_since double precision,
+    created_at double precision NOT NULL,
+    UNIQUE (name, url)
+  );
+
+  CREATE TABLE pw_sticky (
+    sticky_key text PRIMARY KEY,
+    worker_id text NOT NULL,
+    updated_at double precision NOT NULL
+  );
+
+  CREATE TABLE pw_keys (
+    kid text PRIMARY KEY,
+    private_jwk jsonb NOT NULL,
+    public_jwk jsonb NOT NULL,
+    created_at double precision NOT NULL,
+    retired_at double precision,
+    expires_at double precision
+  );
+
+  CREATE TABLE pw_tokens (
+    id text PRIMARY KEY,
+    kind text NOT NULL,
+    worker_name text,
+    secret_hash text NOT NULL,
+    created_at double precision NOT NULL,
+    revoked_at double precision
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = migrations.length;
+
+export async function migrate(sql: Sql): Promise<void> {
+  await sql.transaction(async (tx) => {
+    // Serialises concurrent openers (several replicas starting at once).
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('pushworker:migrate'))`);
+    await tx.query(
+      'CREATE TABLE IF NOT EXISTS pw_migrations (version integer PRIMARY KEY, applied_at double precision NOT NULL)',
+    );
+    const rows = await tx.query<{ v: number | null }>('SELECT max(version)::int AS v FROM pw_migrations');
+    const current = rows[0]?.v ?? 0;
+    for (let version = current + 1; version <= migrations.length; version++) {
+      for (const statement of splitStatements(migrations[version - 1]!)) await tx.query(statement);
+      await tx.query('INSERT INTO pw_migrations (version, applied_at) VALUES ($1, $2)', [
+        version,
+        Date.now(),
+      ]);
+    }
+  });
+}
+
+function splitStatements(text: string): string[] {
+  return text
+    .split(';')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}

@@ -1,0 +1,83 @@
+// The server store driver: a `pg` pool, with one dedicated connection for LISTEN.
+import pg from 'pg';
+import type { Row, Sql, SqlClient } from './sql.ts';
+
+// Plain numbers for int8 (counts, sums) and numeric: every value we store fits in a double.
+const types = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === 20 || oid === 1700) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+export interface PostgresOptions {
+  connectionString: string;
+  max?: number;
+}
+
+export async function openPostgres(options: PostgresOptions): Promise<Sql> {
+  const pool = new pg.Pool({ connectionString: options.connectionString, max: options.max ?? 10, types });
+  pool.on('error', () => {
+    // An idle client lost its connection; the pool replaces it on the next checkout.
+  });
+  await pool.query('SELECT 1');
+  let listener: pg.Client | undefined;
+  const handlers = new Map<string, Set<(payload: string) => void>>();
+
+  async function listenerClient(): Promise<pg.Client> {
+    if (listener) return listener;
+    const client = new pg.Client({ connectionString: options.connectionString, types });
+    client.on('error', () => {});
+    client.on('notification', (msg) => {
+      for (const fn of handlers.get(msg.channel) ?? []) fn(msg.payload ?? '');
+    });
+    await client.connect();
+    listener = client;
+    return client;
+  }
+
+  const clientOf = (q: pg.Pool | pg.PoolClient): SqlClient => ({
+    async query<T extends Row>(text: string, params?: unknown[]) {
+      return (await q.query(text, params as unknown[])).rows as T[];
+    },
+  });
+
+  return {
+    kind: 'postgres',
+    ...clientOf(pool),
+    async transaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn(clientOf(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    async listen(channel, fn) {
+      const client = await listenerClient();
+      let set = handlers.get(channel);
+      if (!set) {
+        set = new Set();
+        handlers.set(channel, set);
+        await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      }
+      set.add(fn);
+      return async () => {
+        set.delete(fn);
+      };
+    },
+    async exec(text) {
+      await pool.query(text);
+    },
+    async close() {
+      await listener?.end().catch(() => {});
+      await pool.end();
+    },
+  };
+}

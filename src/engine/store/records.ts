@@ -1,0 +1,90 @@
+// Typed rows of the store, and the mapping from snake_case columns to them.
+import type { Labels, TaskError, TaskManifest, WorkerState } from '../../protocol/schemas.ts';
+import type { Row } from './sql.ts';
+
+export const RUN_STATES = ['QUEUED', 'ASSIGNED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export type RunState = (typeof RUN_STATES)[number];
+export const TERMINAL_STATES: readonly RunState[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
+
+export interface PreferredLabels {
+  labels: Labels;
+  weight: number;
+}
+
+export interface RunRecord {
+  id: string;
+  task: string;
+  input: unknown;
+  metadata: Record<string, unknown> | null;
+  state: RunState;
+  priority: number;
+  idempotencyKey: string | null;
+  requiredLabels: Labels | null;
+  preferredLabels: PreferredLabels[] | null;
+  stickyKey: string | null;
+  stickyMode: 'soft' | 'hard' | null;
+  concurrencyKey: string | null;
+  concurrencyLimit: number | null;
+  timeoutMs: number | null;
+  retries: number | null;
+  slotCost: number | null;
+  attempt: number;
+  failures: number;
+  deliveries: number;
+  workerId: string | null;
+  slotReleased: boolean;
+  endedByWorker: boolean;
+  availableAt: number;
+  leaseExpiresAt: number | null;
+  deadlineAt: number | null;
+  createdAt: number;
+  assignedAt: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  output: unknown;
+  error: TaskError | null;
+}
+
+export interface WorkerRecord {
+  id: string;
+  name: string;
+  url: string;
+  kind: 'registered' | 'serverless';
+  slots: number;
+  labels: Labels;
+  tasks: TaskManifest[];
+  state: Exclude<WorkerState, 'PAUSED'>;
+  paused: boolean;
+  reportedUsed: number | null;
+  lastHeartbeatAt: number;
+  pushFailingSince: number | null;
+  createdAt: number;
+  /** Slot-units held by this worker's assigned and running runs (computed). */
+  used: number;
+}
+
+const camel = (key: string) => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+function camelRow(row: Row): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(row)) out[camel(key)] = value;
+  return out;
+}
+
+export function toRun(row: Row): RunRecord {
+  return camelRow(row) as unknown as RunRecord;
+}
+
+export function toWorker(row: Row): WorkerRecord {
+  const w = camelRow(row) as unknown as WorkerRecord;
+  w.used = Number(row.used ?? 0);
+  return w;
+}
+
+/** The state an operator sees: PAUSED overrides ACTIVE and STOPPED, INACTIVE overrides everything. */
+export function visibleState(worker: WorkerRecord): WorkerState {
+  if (worker.state === 'INACTIVE') return 'INACTIVE';
+  return worker.paused ? 'PAUSED' : worker.state;
+}
+
+export const json = (value: unknown): string | null => (value === undefined ? null : JSON.stringify(value));

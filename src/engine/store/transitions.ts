@@ -1,0 +1,227 @@
+// Run state changes after assignment: worker events, push outcomes, lease expiry, timeouts.
+import { PushworkerError } from '../../protocol/errors.ts';
+import type { EventResult, RunEvent, TaskError } from '../../protocol/schemas.ts';
+import { json, type RunRecord, toRun } from './records.ts';
+import type { Sql, SqlClient } from './sql.ts';
+
+export interface RetryPolicy {
+  /** First retry delay; doubles per failure, with jitter in [50 %, 100 %]. */
+  baseMs: number;
+  maxMs: number;
+}
+
+export function backoffMs(failures: number, policy: RetryPolicy, random = Math.random): number {
+  const raw = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, failures - 1));
+  return Math.round(raw * (0.5 + random() * 0.5));
+}
+
+export interface EventOutcome {
+  results: EventResult[];
+  /** Runs that reached a terminal state. */
+  finished: string[];
+  /** Whether slots were freed (a wake-up for the dispatcher). */
+  freed: boolean;
+  /** Enqueue-to-started times of first attempts that started now. */
+  dispatchMs: number[];
+}
+
+export interface EventOptions {
+  workerName: string;
+  now: number;
+  leaseMs: number;
+  retry: RetryPolicy;
+}
+
+/** Applies a worker's events in one transaction; a run owned by another worker aborts it with `forbidden`. */
+export async function applyEvents(sql: Sql, events: RunEvent[], o: EventOptions): Promise<EventOutcome> {
+  return sql.transaction(async (tx) => {
+    const out: EventOutcome = { results: [], finished: [], freed: false, dispatchMs: [] };
+    for (const event of events) out.results.push(await applyEvent(tx, event, o, out));
+    return out;
+  });
+}
+
+async function applyEvent(
+  tx: SqlClient,
+  e: RunEvent,
+  o: EventOptions,
+  out: EventOutcome,
+): Promise<EventResult> {
+  const rows = await tx.query(
+    `SELECT r.*, w.name AS worker_name FROM pw_runs r LEFT JOIN pw_workers w ON w.id = r.worker_id
+     WHERE r.id = $1 FOR UPDATE OF r`,
+    [e.runId],
+  );
+  const row = rows[0];
+  if (!row) return 'stale';
+  const run = toRun(row);
+  if (e.attempt !== run.attempt) return 'stale';
+  if (row.worker_name !== o.workerName) {
+    throw new PushworkerError('forbidden', `run ${e.runId} is not assigned to worker "${o.workerName}"`);
+  }
+  if (run.state !== 'ASSIGNED' && run.state !== 'RUNNING') return run.endedByWorker ? 'ok' : 'stale';
+
+  const lease = o.now + o.leaseMs;
+  switch (e.type) {
+    case 'started':
+    case 'heartbeat':
+      if (e.type === 'started' && run.state === 'ASSIGNED' && run.attempt === 1) {
+        out.dispatchMs.push(o.now - run.createdAt);
+      }
+      await tx.query(
+        `UPDATE pw_runs SET state = 'RUNNING', lease_expires_at = $2, started_at = coalesce(started_at, $3::float8),
+           deadline_at = coalesce(deadline_at, $3::float8 + timeout_ms) WHERE id = $1`,
+        [run.id, lease, o.now],
+      );
+      return 'ok';
+    case 'slot_released':
+      await tx.query('UPDATE pw_runs SET slot_released = true, lease_expires_at = $2 WHERE id = $1', [
+        run.id,
+        lease,
+      ]);
+      out.freed = true;
+      return 'ok';
+    case 'timeout_refreshed':
+      await tx.query(
+        `UPDATE pw_runs SET deadline_at = coalesce(deadline_at, $3::float8 + timeout_ms, $3::float8) + $4::float8, lease_expires_at = $2
+         WHERE id = $1`,
+        [run.id, lease, o.now, e.incrementMs],
+      );
+      return 'ok';
+    case 'completed':
+      await tx.query(
+        `UPDATE pw_runs SET state = 'COMPLETED', output = $2::jsonb, error = NULL, finished_at = $3,
+           ended_by_worker = true, lease_expires_at = NULL, deadline_at = NULL WHERE id = $1`,
+        [run.id, json(e.output ?? null), o.now],
+      );
+      out.finished.push(run.id);
+      out.freed = true;
+      return 'ok';
+    case 'failed':
+      if (await failAttempt(tx, run, e.error, o.now, o.retry, true)) out.finished.push(run.id);
+      out.freed = true;
+      return 'ok';
+  }
+}
+
+/** Closes the current attempt as failed: re-queued with backoff while retries remain, else FAILED. */
+export async function failAttempt(
+  tx: SqlClient,
+  run: RunRecord,
+  error: TaskError,
+  now: number,
+  retry: RetryPolicy,
+  byWorker: boolean,
+): Promise<boolean> {
+  const failures = run.failures + 1;
+  const final = !error.retryable || failures > (run.retries ?? 0);
+  await tx.query(
+    `UPDATE pw_runs SET state = $2, failures = $3, error = $4::jsonb, available_at = $5, finished_at = $6,
+       ended_by_worker = $7, lease_expires_at = NULL, deadline_at = NULL WHERE id = $1`,
+    [
+      run.id,
+      final ? 'FAILED' : 'QUEUED',
+      failures,
+      json(error),
+      final ? run.availableAt : now + backoffMs(failures, retry),
+      final ? now : null,
+      byWorker,
+    ],
+  );
+  return final;
+}
+
+/**
+ * Puts an attempt back in the queue without spending a retry (lost lease, inactive worker, refused push).
+ * Only runs still on their `attempt` move. A `refund` (the worker took nothing: `no_slot`, stopping) does not
+ * count as a delivery either; otherwise a run pushed `maxDeliveries` times fails instead.
+ */
+export async function requeueRuns(
+  sql: SqlClient,
+  refs: { runId: string; attempt: number }[],
+  o: { now: number; maxDeliveries: number; reason: string; refund?: boolean },
+): Promise<{ requeued: string[]; failed: string[] }> {
+  if (refs.length === 0) return { requeued: [], failed: [] };
+  const refund = o.refund ? 1 : 0;
+  const rows = await sql.query<{ id: string; state: string }>(
+    `UPDATE pw_runs r SET
+       state = CASE WHEN $5::int = 0 AND r.deliveries >= $3::int THEN 'FAILED' ELSE 'QUEUED' END,
+       finished_at = CASE WHEN $5::int = 0 AND r.deliveries >= $3::int THEN $2::float8 ELSE NULL END,
+       error = CASE WHEN $5::int = 0 AND r.deliveries >= $3::int THEN $4::jsonb ELSE r.error END,
+       deliveries = r.deliveries - $5::int,
+       available_at = $2::float8, ended_by_worker = false, lease_expires_at = NULL, deadline_at = NULL
+     FROM jsonb_to_recordset($1::jsonb) AS x("runId" text, attempt int)
+     WHERE r.id = x."runId" AND r.attempt = x.attempt AND r.state IN ('ASSIGNED', 'RUNNING')
+     RETURNING r.id, r.state`,
+    [
+      JSON.stringify(refs),
+      o.now,
+      o.maxDeliveries,
+      json({
+        message: `gave up after ${o.maxDeliveries} deliveries: ${o.reason}`,
+        name: 'Undeliverable',
+        retryable: false,
+      }),
+      refund,
+    ],
+  );
+  return {
+    requeued: rows.filter((r) => r.state === 'QUEUED').map((r) => r.id),
+    failed: rows.filter((r) => r.state === 'FAILED').map((r) => r.id),
+  };
+}
+
+/** Fails one attempt if it is still current and open (a push rejection); true when the run is now FAILED. */
+export async function failRun(
+  sql: Sql,
+  ref: { runId: string; attempt: number },
+  error: TaskError,
+  now: number,
+  retry: RetryPolicy,
+): Promise<boolean> {
+  return sql.transaction(async (tx) => {
+    const rows = await tx.query(
+      `SELECT * FROM pw_runs WHERE id = $1 AND attempt = $2 AND state IN ('ASSIGNED', 'RUNNING') FOR UPDATE`,
+      [ref.runId, ref.attempt],
+    );
+    if (!rows[0]) return false;
+    return failAttempt(tx, toRun(rows[0]), error, now, retry, false);
+  });
+}
+
+/** Runs whose lease has expired, or whose worker went INACTIVE, as refs for `requeueRuns`. */
+export async function findLostRuns(
+  sql: SqlClient,
+  now: number,
+): Promise<{ runId: string; attempt: number }[]> {
+  return sql.query<{ runId: string; attempt: number }>(
+    `SELECT r.id AS "runId", r.attempt FROM pw_runs r LEFT JOIN pw_workers w ON w.id = r.worker_id
+     WHERE r.state IN ('ASSIGNED', 'RUNNING') AND (r.lease_expires_at < $1 OR w.state = 'INACTIVE' OR w.id IS NULL)
+     LIMIT 1000`,
+    [now],
+  );
+}
+
+export interface TimedOut {
+  runId: string;
+  attempt: number;
+  workerId: string;
+  final: boolean;
+}
+
+/** Fails running attempts past their deadline (a retryable `TimeoutError`). */
+export async function expireDeadlines(sql: Sql, now: number, retry: RetryPolicy): Promise<TimedOut[]> {
+  return sql.transaction(async (tx) => {
+    const rows = await tx.query(
+      `SELECT * FROM pw_runs WHERE state = 'RUNNING' AND deadline_at < $1 LIMIT 500 FOR UPDATE SKIP LOCKED`,
+      [now],
+    );
+    const out: TimedOut[] = [];
+    for (const run of rows.map(toRun)) {
+      const error = { message: `timed out after ${run.timeoutMs} ms`, name: 'TimeoutError', retryable: true };
+      const final = await failAttempt(tx, run, error, now, retry, false);
+      out.push({ runId: run.id, attempt: run.attempt, workerId: run.workerId!, final });
+    }
+    return out;
+  });
+}

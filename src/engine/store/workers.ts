@@ -1,0 +1,105 @@
+// Worker rows: registration, heartbeats, operator pause, push health and liveness sweeps.
+import type { Registration, WorkerHeartbeat } from '../../protocol/schemas.ts';
+import { toWorker, type WorkerRecord } from './records.ts';
+import type { SqlClient } from './sql.ts';
+
+const WITH_USAGE = `SELECT w.*, coalesce(u.used, 0)::int AS used FROM pw_workers w
+  LEFT JOIN (SELECT worker_id, sum(slot_cost) AS used FROM pw_runs
+             WHERE state IN ('ASSIGNED', 'RUNNING') AND NOT slot_released GROUP BY worker_id) u
+  ON u.worker_id = w.id`;
+
+/** Registers or refreshes a worker, keyed by (name, url); returns it ACTIVE. */
+export async function upsertWorker(
+  sql: SqlClient,
+  registration: Registration & { url: string },
+  kind: WorkerRecord['kind'],
+  now: number,
+): Promise<WorkerRecord> {
+  const rows = await sql.query(
+    `INSERT INTO pw_workers (id, name, url, kind, slots, labels, tasks, state, last_heartbeat_at, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, 'ACTIVE', $8, $8)
+     ON CONFLICT (name, url) DO UPDATE SET kind = excluded.kind, slots = excluded.slots,
+       labels = excluded.labels, tasks = excluded.tasks, state = 'ACTIVE', last_heartbeat_at = excluded.last_heartbeat_at,
+       push_failing_since = NULL
+     RETURNING *`,
+    [
+      `wkr_${crypto.randomUUID()}`,
+      registration.name,
+      registration.url,
+      kind,
+      registration.slots,
+      JSON.stringify(registration.labels ?? {}),
+      JSON.stringify(registration.tasks),
+      now,
+    ],
+  );
+  return toWorker(rows[0]!);
+}
+
+export async function getWorker(sql: SqlClient, id: string): Promise<WorkerRecord | undefined> {
+  const rows = await sql.query(`${WITH_USAGE} WHERE w.id = $1`, [id]);
+  return rows[0] ? toWorker(rows[0]) : undefined;
+}
+
+export async function listWorkers(sql: SqlClient): Promise<WorkerRecord[]> {
+  return (await sql.query(`${WITH_USAGE} ORDER BY w.name, w.created_at`)).map(toWorker);
+}
+
+/** Workers that may take new runs, with their current usage. */
+export async function listDispatchable(sql: SqlClient): Promise<WorkerRecord[]> {
+  return (await sql.query(`${WITH_USAGE} WHERE w.state = 'ACTIVE' AND NOT w.paused`)).map(toWorker);
+}
+
+/** Records a worker heartbeat; an INACTIVE worker that heartbeats again becomes ACTIVE. */
+export async function recordHeartbeat(
+  sql: SqlClient,
+  id: string,
+  beat: WorkerHeartbeat,
+  now: number,
+): Promise<WorkerRecord | undefined> {
+  const rows = await sql.query(
+    `UPDATE pw_workers SET last_heartbeat_at = $2, state = $3, reported_used = $4 WHERE id = $1 RETURNING *`,
+    [id, now, beat.state, beat.slots?.used ?? null],
+  );
+  return rows[0] ? toWorker(rows[0]) : undefined;
+}
+
+export async function setPaused(sql: SqlClient, id: string, paused: boolean): Promise<boolean> {
+  const rows = await sql.query('UPDATE pw_workers SET paused = $2 WHERE id = $1 RETURNING id', [id, paused]);
+  return rows.length > 0;
+}
+
+export async function setWorkerState(
+  sql: SqlClient,
+  id: string,
+  state: WorkerRecord['state'],
+): Promise<void> {
+  await sql.query('UPDATE pw_workers SET state = $2 WHERE id = $1', [id, state]);
+}
+
+/** Push health: a failure starts the clock (kept if already running), a success clears it. */
+export async function recordPushHealth(sql: SqlClient, id: string, ok: boolean, now: number): Promise<void> {
+  if (ok) {
+    await sql.query(
+      'UPDATE pw_workers SET push_failing_since = NULL WHERE id = $1 AND push_failing_since IS NOT NULL',
+      [id],
+    );
+  } else {
+    await sql.query(
+      'UPDATE pw_workers SET push_failing_since = coalesce(push_failing_since, $2) WHERE id = $1',
+      [id, now],
+    );
+  }
+}
+
+/** Marks INACTIVE the workers silent (or failing pushes) since before `cutoff`; returns their ids. */
+export async function deactivateSilentWorkers(sql: SqlClient, cutoff: number): Promise<string[]> {
+  const rows = await sql.query<{ id: string }>(
+    `UPDATE pw_workers SET state = 'INACTIVE'
+     WHERE state <> 'INACTIVE'
+       AND ((kind = 'registered' AND last_heartbeat_at < $1) OR push_failing_since < $1)
+     RETURNING id`,
+    [cutoff],
+  );
+  return rows.map((r) => r.id);
+}

@@ -1,0 +1,80 @@
+// Engine-side token checks: minted tokens (hashed in the store, cached briefly) and static API tokens.
+
+import { timingSafeEqual } from '../auth/hash.ts';
+import { mintToken, parseToken, type TokenKind, tokenMatches } from '../auth/tokens.ts';
+import { PushworkerError } from '../protocol/errors.ts';
+import { findToken, insertToken } from './store/secrets.ts';
+import type { Sql } from './store/sql.ts';
+
+export interface Principal {
+  kind: TokenKind;
+  /** For worker tokens: the one worker name the token speaks for. */
+  workerName: string | null;
+}
+
+const CACHE_MS = 10_000;
+
+export class TokenAuthority {
+  private cache = new Map<string, { principal: Principal; until: number }>();
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly staticApiTokens: string[],
+  ) {}
+
+  async create(kind: TokenKind, workerName?: string): Promise<{ id: string; token: string }> {
+    if (kind === 'worker' && !workerName)
+      throw new PushworkerError('invalid_request', 'a worker token needs a worker name');
+    const minted = await mintToken();
+    await insertToken(
+      this.sql,
+      {
+        id: minted.id,
+        kind,
+        workerName: kind === 'worker' ? workerName! : null,
+        secretHash: minted.secretHash,
+      },
+      Date.now(),
+    );
+    return { id: minted.id, token: minted.token };
+  }
+
+  /** Resolves a bearer token of the wanted kind, or throws `unauthorized`. */
+  async authenticate(token: string | undefined, kind: TokenKind): Promise<Principal> {
+    const principal = token ? await this.resolve(token) : undefined;
+    if (!principal || principal.kind !== kind) {
+      throw new PushworkerError('unauthorized', `a valid ${kind} token is required`);
+    }
+    return principal;
+  }
+
+  forget(): void {
+    this.cache.clear();
+  }
+
+  private async resolve(token: string): Promise<Principal | undefined> {
+    const now = Date.now();
+    const hit = this.cache.get(token);
+    if (hit && hit.until > now) return hit.principal;
+    let principal: Principal | undefined;
+    if (this.staticApiTokens.some((t) => timingSafeEqual(t, token)))
+      principal = { kind: 'api', workerName: null };
+    else {
+      const parsed = parseToken(token);
+      const record = parsed ? await findToken(this.sql, parsed.id) : undefined;
+      if (
+        parsed &&
+        record &&
+        record.revokedAt === null &&
+        (await tokenMatches(parsed.secret, record.secretHash))
+      ) {
+        principal = { kind: record.kind, workerName: record.workerName };
+      }
+    }
+    if (principal) {
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(token, { principal, until: now + CACHE_MS });
+    }
+    return principal;
+  }
+}

@@ -1,0 +1,166 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from '../../src/client/index.ts';
+import { createEngine, serveEngine } from '../../src/engine/index.ts';
+import { openStore, type Sql } from '../../src/engine/store/index.ts';
+import { API_TOKEN, fast, type Harness, startHarness, until } from './support/harness.ts';
+import { TestWorker } from './support/worker.ts';
+
+let sql: Sql;
+let h: Harness;
+
+beforeAll(async () => {
+  sql = await openStore();
+});
+afterAll(async () => {
+  await sql.close();
+});
+afterEach(async () => {
+  await h?.close();
+});
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'ok';
+  } catch (error) {
+    return (error as { code: string }).code;
+  }
+}
+
+describe('engine API', () => {
+  it('refuses requests without a valid token of the right kind', async () => {
+    h = await startHarness(sql);
+    const anonymous = createClient({ url: h.url, token: 'nope' });
+    expect(await codeOf(anonymous.enqueue({ task: 'echo' }))).toBe('unauthorized');
+    const { token: workerToken } = await h.engine.createToken('worker', 'w1');
+    expect(await codeOf(createClient({ url: h.url, token: workerToken }).enqueue({ task: 'echo' }))).toBe(
+      'unauthorized',
+    );
+    const { token: apiToken } = await h.client.createToken('api');
+    expect((await createClient({ url: h.url, token: apiToken }).enqueue({ task: 'echo' })).state).toBe(
+      'QUEUED',
+    );
+    expect(await codeOf(h.client.enqueue({ task: '' }))).toBe('invalid_request');
+    expect(await codeOf(h.client.getRun('run_missing'))).toBe('not_found');
+  });
+
+  it('scopes a worker token to its worker name', async () => {
+    h = await startHarness(sql);
+    const { token } = await h.engine.createToken('worker', 'alpha');
+    const impostor = new TestWorker({ name: 'beta', engineUrl: h.url, token, register: false });
+    await impostor.start();
+    h.workers.push(impostor);
+    await expect(impostor.registerSelf()).rejects.toThrow(/403/);
+  });
+
+  it('reports workers, task stats for autoscalers, health and metrics', async () => {
+    h = await startHarness(sql);
+    const worker = await h.addWorker({
+      name: 'w',
+      slots: 3,
+      labels: { pool: 'x' },
+      tasks: { hold: () => new Promise(() => {}) },
+    });
+    await h.client.enqueueMany(Array.from({ length: 5 }, () => ({ task: 'hold' })));
+    await until(() => worker.started.length === 3, 'three running');
+    const [view] = await h.client.listWorkers();
+    expect(view).toMatchObject({
+      name: 'w',
+      state: 'ACTIVE',
+      slots: { total: 3, used: 3 },
+      labels: { pool: 'x' },
+    });
+    expect(view?.tasks.map((t) => t.name)).toEqual(['hold']);
+    const stats = await until(async () => {
+      const s = (await h.client.taskStats()).find((t) => t.task === 'hold');
+      return s && s.running === 3 ? s : undefined;
+    }, 'running stats');
+    expect(stats).toMatchObject({
+      queued: 2,
+      ready: 2,
+      running: 3,
+      workers: 1,
+      slots: { total: 3, used: 3 },
+    });
+    const health = await fetch(`${h.url}/health`);
+    expect(await health.json()).toMatchObject({ status: 'ok' });
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    expect(metrics).toContain('pushworker_queue_depth{task="hold"} 2');
+    expect(metrics).toContain('pushworker_runs_enqueued_total 5');
+  });
+
+  it('registers a serverless worker by URL and takes results from its sync answers', async () => {
+    h = await startHarness(sql);
+    const { token } = await h.engine.createToken('worker', 'lambda-1');
+    const worker = await new TestWorker({
+      name: 'lambda-1',
+      engineUrl: h.url,
+      token,
+      register: false,
+      mode: 'sync',
+    }).start();
+    h.workers.push(worker);
+    const view = await h.client.registerWorker(worker.url);
+    expect(view).toMatchObject({ name: 'lambda-1', kind: 'serverless', state: 'ACTIVE' });
+    const run = await h.client.enqueue({ task: 'echo', input: 'from lambda' });
+    expect(await h.client.waitRun(run.id, { timeoutMs: 10_000 })).toMatchObject({
+      state: 'COMPLETED',
+      output: 'from lambda',
+    });
+    await h.engine.sweep();
+    expect((await h.client.listWorkers())[0]?.state).toBe('ACTIVE');
+  });
+
+  it('publishes its key, and both keys during a rotation', async () => {
+    h = await startHarness(sql);
+    const before = (await (await fetch(`${h.url}/.well-known/jwks.json`)).json()) as {
+      keys: { kid: string }[];
+    };
+    expect(before.keys).toHaveLength(1);
+    const { kid } = await h.client.rotateKeys();
+    const after = (await (await fetch(`${h.url}/.well-known/jwks.json`)).json()) as {
+      keys: { kid: string }[];
+    };
+    expect(after.keys.map((k) => k.kid).sort()).toEqual([before.keys[0]!.kid, kid].sort());
+    const worker = await h.addWorker({ name: 'w' });
+    const run = await h.client.enqueue({ task: 'echo', input: 'signed by the new key' });
+    expect((await h.client.waitRun(run.id, { timeoutMs: 10_000 })).state).toBe('COMPLETED');
+    expect(worker.started).toHaveLength(1);
+  });
+});
+
+describe('engine restart', () => {
+  it('keeps its key and loses no run across a restart on the same data directory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pushworker-engine-'));
+    try {
+      const first = await createEngine({ ...fast, dataDir: dir, onError: () => {} });
+      const served = await serveEngine(first);
+      const client = createClient({ url: served.url, token: API_TOKEN });
+      const runs = await client.enqueueMany(
+        Array.from({ length: 20 }, (_, i) => ({ task: 'echo', input: i })),
+      );
+      const jwks = first.jwks();
+      const { token } = await first.createToken('worker', 'w');
+      await served.close();
+
+      const second = await createEngine({ ...fast, dataDir: dir, onError: () => {} });
+      const again = await serveEngine(second);
+      try {
+        expect(second.jwks()).toEqual(jwks);
+        const worker = await new TestWorker({ name: 'w', engineUrl: again.url, token }).start();
+        const client2 = createClient({ url: again.url, token: API_TOKEN });
+        for (const r of runs)
+          expect((await client2.waitRun(r.id, { timeoutMs: 15_000 })).state).toBe('COMPLETED');
+        expect(new Set(worker.started.map((s) => s.runId)).size).toBe(20);
+        await worker.close();
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

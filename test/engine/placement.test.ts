@@ -1,0 +1,115 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, type Sql } from '../../src/engine/store/index.ts';
+import { type Harness, startHarness, until } from './support/harness.ts';
+import type { TestWorker } from './support/worker.ts';
+
+let sql: Sql;
+let h: Harness;
+
+beforeAll(async () => {
+  sql = await openStore();
+});
+afterAll(async () => {
+  await sql.close();
+});
+afterEach(async () => {
+  await h?.close();
+});
+
+const ranOn = (w: TestWorker, runId: string) => w.started.some((s) => s.runId === runId);
+
+describe('placement: affinity, stickiness and concurrency keys', () => {
+  it('sends a run only to workers with its required labels', async () => {
+    h = await startHarness(sql);
+    const cpu = await h.addWorker({ name: 'cpu', labels: { gpu: 'no' } });
+    const gpu = await h.addWorker({ name: 'gpu', labels: { gpu: 'yes', region: 'eu' } });
+    const runs = await h.client.enqueueMany(
+      Array.from({ length: 6 }, () => ({ task: 'echo', affinity: { required: { gpu: 'yes' } } })),
+    );
+    for (const r of runs)
+      expect((await h.client.waitRun(r.id, { timeoutMs: 10_000 })).state).toBe('COMPLETED');
+    expect(runs.every((r) => ranOn(gpu, r.id))).toBe(true);
+    expect(cpu.started).toHaveLength(0);
+  });
+
+  it('prefers the worker with the heavier preferred labels while it has room', async () => {
+    h = await startHarness(sql);
+    const other = await h.addWorker({ name: 'other', labels: { zone: 'b' } });
+    const near = await h.addWorker({ name: 'near', labels: { zone: 'a' } });
+    for (let i = 0; i < 5; i++) {
+      const run = await h.client.enqueue({
+        task: 'echo',
+        affinity: { preferred: [{ labels: { zone: 'a' }, weight: 10 }] },
+      });
+      await h.client.waitRun(run.id, { timeoutMs: 10_000 });
+      expect(ranOn(near, run.id)).toBe(true);
+    }
+    expect(other.started).toHaveLength(0);
+  });
+
+  it('keeps runs with one hard sticky key on one worker', async () => {
+    h = await startHarness(sql);
+    const a = await h.addWorker({ name: 'a' });
+    const b = await h.addWorker({ name: 'b' });
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const run = await h.client.enqueue({
+        task: 'echo',
+        input: i,
+        sticky: { key: 'session-1', mode: 'hard' },
+      });
+      ids.push(run.id);
+    }
+    for (const id of ids) await h.client.waitRun(id, { timeoutMs: 10_000 });
+    const onA = ids.filter((id) => ranOn(a, id)).length;
+    const onB = ids.filter((id) => ranOn(b, id)).length;
+    expect([onA, onB].sort()).toEqual([0, 8]);
+  });
+
+  it('moves a soft sticky key when its worker has no room, and keeps it otherwise', async () => {
+    h = await startHarness(sql);
+    const gate: { release?: () => void } = {};
+    const hold = () => new Promise((resolve) => (gate.release = () => resolve('held')));
+    const a = await h.addWorker({ name: 'a', slots: 1, tasks: { hold, echo: async (x) => x } });
+    const b = await h.addWorker({ name: 'b', slots: 1, tasks: { hold, echo: async (x) => x } });
+    const first = await h.client.enqueue({ task: 'echo', sticky: { key: 'k' } });
+    await h.client.waitRun(first.id, { timeoutMs: 10_000 });
+    const home = ranOn(a, first.id) ? a : b;
+    const away = home === a ? b : a;
+    const again = await h.client.enqueue({ task: 'echo', sticky: { key: 'k' } });
+    await h.client.waitRun(again.id, { timeoutMs: 10_000 });
+    expect(ranOn(home, again.id)).toBe(true);
+    // Fill the home worker; the soft key may then run elsewhere.
+    const blocker = await h.client.enqueue({
+      task: 'hold',
+      affinity: { required: {} },
+      sticky: { key: 'k' },
+    });
+    await until(() => ranOn(home, blocker.id), 'the blocker on the home worker');
+    const moved = await h.client.enqueue({ task: 'echo', sticky: { key: 'k' } });
+    await h.client.waitRun(moved.id, { timeoutMs: 10_000 });
+    expect(ranOn(away, moved.id)).toBe(true);
+    gate.release?.();
+  });
+
+  it('never runs more than the limit of one concurrency key at once, across workers', async () => {
+    h = await startHarness(sql);
+    let current = 0;
+    let peak = 0;
+    const job = async () => {
+      current++;
+      peak = Math.max(peak, current);
+      await new Promise((r) => setTimeout(r, 40));
+      current--;
+      return 'done';
+    };
+    await h.addWorker({ name: 'a', slots: 5, tasks: { job } });
+    await h.addWorker({ name: 'b', slots: 5, tasks: { job } });
+    const limited = await h.client.enqueueMany(
+      Array.from({ length: 8 }, () => ({ task: 'job', concurrency: { key: 'tenant-1', limit: 2 } })),
+    );
+    for (const r of limited)
+      expect((await h.client.waitRun(r.id, { timeoutMs: 15_000 })).state).toBe('COMPLETED');
+    expect(peak).toBe(2);
+  });
+});

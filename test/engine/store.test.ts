@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { claimRuns } from '../../src/engine/store/claims.ts';
+import { openStore, type Sql, truncateAll } from '../../src/engine/store/index.ts';
+import { migrate } from '../../src/engine/store/migrations.ts';
+import { getRun, insertRuns } from '../../src/engine/store/runs.ts';
+import { applyEvents, requeueRuns } from '../../src/engine/store/transitions.ts';
+import { upsertWorker } from '../../src/engine/store/workers.ts';
+import { freshSchemaUrl, postgresUrl } from './support/postgres.ts';
+
+const pgUrl = postgresUrl();
+const targets = [
+  { name: 'PGlite', open: () => openStore() },
+  ...(pgUrl
+    ? [
+        {
+          name: 'Postgres',
+          open: async () => openStore({ databaseUrl: await freshSchemaUrl(pgUrl, 'pw_store_suite') }),
+        },
+      ]
+    : []),
+];
+const retry = { baseMs: 10, maxMs: 100 };
+const task = { name: 'job', inputSchema: {}, timeoutMs: 1000, retries: 1, slotCost: 1 };
+
+describe.each(targets)('store on $name', ({ open }) => {
+  let sql: Sql;
+  beforeAll(async () => {
+    sql = await open();
+  });
+  afterAll(async () => {
+    await sql.close();
+  });
+  beforeEach(async () => {
+    await truncateAll(sql);
+  });
+
+  const addWorker = (name: string, slots: number) =>
+    upsertWorker(
+      sql,
+      { name, url: `http://127.0.0.1/${name}`, slots, labels: {}, tasks: [task] },
+      'registered',
+      1,
+    );
+  const enqueue = (n: number, extra = {}) =>
+    insertRuns(
+      sql,
+      Array.from({ length: n }, (_, i) => ({
+        id: `r${String(i).padStart(4, '0')}`,
+        task: 'job',
+        input: i,
+        ...extra,
+      })),
+      1,
+    );
+
+  it('applies its migrations once however often it is opened', async () => {
+    await migrate(sql);
+    await migrate(sql);
+    const rows = await sql.query('SELECT count(*)::int AS n FROM pw_migrations');
+    expect(rows[0]?.n).toBe(1);
+  });
+
+  it('never assigns a run twice or beyond slots when claims race', async () => {
+    const workers = await Promise.all(['a', 'b', 'c'].map((n) => addWorker(n, 10)));
+    await enqueue(100);
+    const claims = await Promise.all(
+      workers.flatMap((w) =>
+        Array.from({ length: 4 }, () => claimRuns(sql, { workerId: w.id, max: 50, now: 2, leaseMs: 1000 })),
+      ),
+    );
+    const ids = claims.flat().map((r) => r.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.length).toBe(30);
+    const perWorker = await sql.query<{ worker_id: string; n: number }>(
+      `SELECT worker_id, count(*)::int AS n FROM pw_runs WHERE state = 'ASSIGNED' GROUP BY worker_id`,
+    );
+    expect(perWorker.map((p) => p.n)).toEqual([10, 10, 10]);
+  });
+
+  it('resolves a repeated idempotency key to the first run', async () => {
+    const [first] = await insertRuns(sql, [{ id: 'x1', task: 'job', input: 1, idempotencyKey: 'k' }], 1);
+    const [second] = await insertRuns(sql, [{ id: 'x2', task: 'job', input: 2, idempotencyKey: 'k' }], 2);
+    expect(first?.created).toBe(true);
+    expect(second).toMatchObject({ created: false, run: { id: 'x1', input: 1 } });
+  });
+
+  it('re-queues only runs still on the given attempt', async () => {
+    const w = await addWorker('a', 5);
+    await enqueue(2);
+    const claimed = await claimRuns(sql, { workerId: w.id, max: 5, now: 2, leaseMs: 1000 });
+    const refs = claimed.map((r) => ({ runId: r.id, attempt: r.attempt }));
+    const stale = [{ runId: refs[0]!.runId, attempt: 99 }];
+    expect((await requeueRuns(sql, stale, { now: 3, maxDeliveries: 5, reason: 'test' })).requeued).toEqual(
+      [],
+    );
+    expect(
+      (await requeueRuns(sql, refs, { now: 3, maxDeliveries: 5, reason: 'test' })).requeued.sort(),
+    ).toEqual(refs.map((r) => r.runId).sort());
+  });
+
+  it('counts the first terminal event of the current attempt once and calls older attempts stale', async () => {
+    const w = await addWorker('a', 5);
+    await enqueue(1);
+    await claimRuns(sql, { workerId: w.id, max: 1, now: 2, leaseMs: 1000 });
+    const at = new Date().toISOString();
+    const failed = {
+      runId: 'r0000',
+      attempt: 1,
+      at,
+      type: 'failed' as const,
+      error: { message: 'x', name: 'E', retryable: true },
+    };
+    const first = await applyEvents(sql, [failed, failed], { workerName: 'a', now: 3, leaseMs: 1000, retry });
+    expect(first.results).toEqual(['ok', 'ok']);
+    expect(await getRun(sql, 'r0000')).toMatchObject({ state: 'QUEUED', failures: 1 });
+    await sql.query('UPDATE pw_runs SET available_at = 0');
+    await claimRuns(sql, { workerId: w.id, max: 1, now: 1_000_000, leaseMs: 1000 });
+    const late = await applyEvents(sql, [{ ...failed, type: 'heartbeat' }], {
+      workerName: 'a',
+      now: 4,
+      leaseMs: 1000,
+      retry,
+    });
+    expect(late.results).toEqual(['stale']);
+    const done = await applyEvents(sql, [{ runId: 'r0000', attempt: 2, at, type: 'completed', output: 42 }], {
+      workerName: 'a',
+      now: 5,
+      leaseMs: 1000,
+      retry,
+    });
+    expect(done.finished).toEqual(['r0000']);
+    expect(await getRun(sql, 'r0000')).toMatchObject({ state: 'COMPLETED', output: 42, attempt: 2 });
+  });
+});

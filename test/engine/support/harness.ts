@@ -1,0 +1,71 @@
+// Engine test harness: one store per file, a served engine per test, workers on loopback, a client.
+import { createClient } from '../../../src/client/index.ts';
+import { createEngine, type Engine, type EngineOptions, serveEngine } from '../../../src/engine/index.ts';
+import { type Sql, truncateAll } from '../../../src/engine/store/index.ts';
+import { TestWorker, type TestWorkerOptions } from './worker.ts';
+
+export const API_TOKEN = 'test-api-token-0123456789';
+
+export interface Harness {
+  engine: Engine;
+  url: string;
+  client: ReturnType<typeof createClient>;
+  workers: TestWorker[];
+  addWorker(
+    options: Omit<TestWorkerOptions, 'engineUrl' | 'token'> & { token?: string },
+  ): Promise<TestWorker>;
+  close(): Promise<void>;
+}
+
+export const fast: EngineOptions = {
+  leaseMs: 1_500,
+  workerTimeoutMs: 1_500,
+  sweepIntervalMs: 100,
+  pollIntervalMs: 100,
+  retryBaseMs: 50,
+  retryMaxMs: 200,
+  apiTokens: [API_TOKEN],
+};
+
+export async function startHarness(sql: Sql, options: EngineOptions = {}): Promise<Harness> {
+  await truncateAll(sql);
+  const engine = await createEngine({
+    ...fast,
+    ...options,
+    sql,
+    onError: (error) => console.error('engine background error:', error),
+  });
+  const served = await serveEngine(engine);
+  const workers: TestWorker[] = [];
+  return {
+    engine,
+    url: served.url,
+    client: createClient({ url: served.url, token: API_TOKEN }),
+    workers,
+    async addWorker(o) {
+      const token = o.token ?? (await engine.createToken('worker', o.name)).token;
+      const worker = await new TestWorker({ ...o, engineUrl: served.url, token }).start();
+      workers.push(worker);
+      return worker;
+    },
+    async close() {
+      for (const w of workers) await w.close();
+      await served.close();
+    },
+  };
+}
+
+/** Polls `check` until it returns a truthy value (tests wait for outcomes, never for fixed times). */
+export async function until<T>(
+  check: () => Promise<T> | T,
+  what = 'condition',
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

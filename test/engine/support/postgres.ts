@@ -1,0 +1,27 @@
+// The Postgres server for store tests: read from the environment; required when running in CI.
+import pg from 'pg';
+
+export function postgresUrl(): string | undefined {
+  const url = process.env.PUSHWORKER_TEST_DATABASE_URL;
+  if (!url && process.env.CI) {
+    throw new Error(
+      'PUSHWORKER_TEST_DATABASE_URL must be set in CI: the Postgres store suite may not be skipped',
+    );
+  }
+  return url || undefined;
+}
+
+/** A connection string whose search_path is a freshly emptied schema, so test files do not share tables. */
+export async function freshSchemaUrl(base: string, schema: string): Promise<string> {
+  const client = new pg.Client({ connectionString: base });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await client.query(`CREATE SCHEMA ${schema}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(base);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return url.toString();
+}
