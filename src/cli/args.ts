@@ -1,0 +1,64 @@
+// Command-line parsing on node:util's parseArgs, with one help text per command and one-line usage errors.
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Parsed<O extends Options> = ReturnType<
+  typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>
+>;
+export type Out = (line: string) => void;
+
+export interface CommandSpec<O extends Options = Options> {
+  usage: string;
+  summary: string;
+  options: O;
+  /** One line per option, shown by --help. */
+  help: string[];
+}
+
+export interface Command {
+  spec: CommandSpec;
+  run(argv: string[], out: Out): Promise<number>;
+}
+
+/** A command whose `run` receives its arguments parsed and typed by its own options. */
+export function defineCommand<const O extends Options>(
+  spec: CommandSpec<O>,
+  run: (args: Parsed<O> & { usage: string }, out: Out) => Promise<number>,
+): Command {
+  return {
+    spec,
+    run: (argv, out) => {
+      let parsed: Parsed<O>;
+      try {
+        parsed = parseArgs({ args: argv, options: spec.options, allowPositionals: true, strict: true });
+      } catch (error) {
+        throw new UsageError(`${(error as Error).message}\nusage: ${spec.usage}`);
+      }
+      return run({ ...parsed, usage: spec.usage }, out);
+    },
+  };
+}
+
+export function helpOf(spec: CommandSpec): string {
+  return [`usage: ${spec.usage}`, '', spec.summary, '', ...spec.help.map((l) => `  ${l}`)].join('\n');
+}
+
+export function intOption(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} takes a whole number, not "${value}"`);
+  return n;
+}
+
+export function jsonOption(value: string | undefined, name: string): unknown {
+  if (value === undefined) return undefined;
+  try {
+    return JSON.parse(value);
+  } catch {
+    throw new UsageError(`--${name} is not valid JSON: ${value}`);
+  }
+}

@@ -1,0 +1,114 @@
+// An embedded engine plus one worker process wired to it: what `pushworker dev` and the demo run.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { type Client, createClient } from '../client/index.ts';
+import {
+  createEngine,
+  type Engine,
+  type EngineOptions,
+  type ServedEngine,
+  serveEngine,
+} from '../engine/index.ts';
+
+export interface LocalStackOptions {
+  port: number;
+  engine: EngineOptions;
+  workerFile: string;
+  workerName: string;
+  /** Restart the worker when its code changes. */
+  watch?: boolean;
+  workerEnv?: Record<string, string>;
+  /** Each line the worker prints. */
+  onWorkerLine: (line: string) => void;
+}
+
+export interface LocalStack {
+  engine: Engine;
+  served: ServedEngine;
+  client: Client;
+  apiToken: string;
+  worker: ChildProcess;
+  workerExit: Promise<number | null>;
+  /** Waits until the worker is registered and ACTIVE. */
+  waitForWorker(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack> {
+  const apiToken = `pwa_${randomBytes(24).toString('base64url')}`;
+  const engine = await createEngine({ ...o.engine, apiTokens: [apiToken] });
+  const served = await serveEngine(engine, { port: o.port, hostname: '127.0.0.1' });
+  const client = createClient({ url: served.url, token: apiToken });
+  const workerToken = await engine.createToken('worker', o.workerName);
+  const workerPort = await freePort();
+  const tsx = createRequire(import.meta.url).resolve('tsx/cli');
+  const worker = spawn(
+    process.execPath,
+    [tsx, ...(o.watch ? ['watch', '--clear-screen=false'] : []), o.workerFile],
+    {
+      env: {
+        ...process.env,
+        PORT: String(workerPort),
+        PUSHWORKER_NAME: o.workerName,
+        PUSHWORKER_ENGINE_URL: served.url,
+        PUSHWORKER_TOKEN: workerToken.token,
+        PUSHWORKER_JWKS_URL: `${served.url}/.well-known/jwks.json`,
+        PUSHWORKER_URL: `http://127.0.0.1:${workerPort}`,
+        ...o.workerEnv,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  for (const stream of [worker.stdout!, worker.stderr!]) {
+    let rest = '';
+    stream.on('data', (chunk: Buffer) => {
+      const lines = (rest + chunk.toString()).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) if (line.trim()) o.onWorkerLine(line);
+    });
+  }
+  const workerExit = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
+
+  return {
+    engine,
+    served,
+    client,
+    apiToken,
+    worker,
+    workerExit,
+    async waitForWorker(timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const ready = (await client.listWorkers()).some(
+          (w) => w.name === o.workerName && w.state === 'ACTIVE',
+        );
+        if (ready) return;
+        if (worker.exitCode !== null) throw new Error(`the worker exited with code ${worker.exitCode}`);
+        if (Date.now() > deadline) throw new Error(`the worker did not register within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async stop() {
+      if (worker.exitCode === null && worker.signalCode === null) {
+        worker.kill('SIGTERM');
+        const timer = setTimeout(() => worker.kill('SIGKILL'), 15_000);
+        await workerExit;
+        clearTimeout(timer);
+      }
+      await served.close();
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,142 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serve } from '../../adapters/node.ts';
+import { tasks } from '../../examples/tasks.ts';
+import { createWorker } from '../../src/index.ts';
+
+const BIN = 'bin/pushworker.mjs';
+const TOKEN = 'pwa_cli-test-token-0123456789abcdef';
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } }, (error, stdout, stderr) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('the pushworker command', () => {
+  let engine: ChildProcess;
+  let engineUrl: string;
+  let env: Record<string, string>;
+  let worker: Awaited<ReturnType<typeof serve>>;
+
+  beforeAll(async () => {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    engineUrl = `http://127.0.0.1:${port}`;
+    env = { PUSHWORKER_ENGINE_URL: engineUrl, PUSHWORKER_API_TOKEN: TOKEN };
+    const dataDir = mkdtempSync(join(tmpdir(), 'pushworker-cli-'));
+    engine = spawn(process.execPath, [BIN, 'engine', '--port', String(port), '--data-dir', dataDir, '--api-token', TOKEN], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    engine.stdout!.on('data', (d) => {
+      output += d;
+    });
+    const deadline = Date.now() + 30_000;
+    while (!output.includes('engine listening') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(output).toContain(`engine listening on ${engineUrl}`);
+
+    const w = createWorker({
+      name: 'cli-worker',
+      tasks,
+      mode: 'sync',
+      keys: { jwksUrl: `${engineUrl}/.well-known/jwks.json`, jwksCooldownMs: 0 },
+      logLevel: 'silent',
+    });
+    worker = await serve(w, { port: 0, hostname: '127.0.0.1', handleSignals: false, start: false });
+  });
+
+  afterAll(async () => {
+    await worker?.close();
+    if (engine && engine.exitCode === null) {
+      const exited = new Promise((r) => engine.once('exit', r));
+      engine.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  it('prints help for every command and exits 0', async () => {
+    const top = await cli(['--help']);
+    expect(top.code).toBe(0);
+    for (const command of ['engine', 'dev', 'demo', 'register', 'run', 'workers', 'stats', 'keys', 'token']) {
+      expect(top.stdout).toContain(command);
+      const help = await cli([command, '--help']);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toContain(`usage: pushworker ${command}`);
+    }
+  });
+
+  it('answers user mistakes with one clear line and no stack trace', async () => {
+    const cases = [
+      { args: ['bogus'], code: 2, text: 'unknown command "bogus"' },
+      { args: ['run', 'echo', '--input', '{bad'], code: 2, text: '--input is not valid JSON' },
+      { args: ['run'], code: 2, text: 'a task name is needed' },
+      { args: ['run', 'echo', '--nope'], code: 2, text: "Unknown option '--nope'" },
+      { args: ['workers', '--token', 'pwa_wrong-token-0123456789'], code: 1, text: 'pushworker:' },
+      { args: ['stats', '--url', 'http://127.0.0.1:39998'], code: 1, text: 'cannot reach the engine' },
+    ];
+    for (const c of cases) {
+      const res = await cli(c.args, env);
+      expect(res.code, c.args.join(' ')).toBe(c.code);
+      expect(res.stderr).toContain(c.text);
+      expect(res.stderr).not.toMatch(/\n\s+at /);
+    }
+    const noToken = await cli(['stats'], { PUSHWORKER_API_TOKEN: '' });
+    expect(noToken.stderr).toContain('an API token is needed');
+  });
+
+  it('registers a serverless worker, runs tasks with --wait, and reports workers and stats', async () => {
+    const registered = await cli(['register', worker.url, '--name', 'cli-worker'], env);
+    expect(registered.stderr).toBe('');
+    expect(registered.stdout).toMatch(/registered cli-worker .* with 3 tasks and 100 slots/);
+
+    const ok = await cli(['run', 'echo', '--input', '{"message":"from the cli"}', '--wait'], env);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ state: 'COMPLETED', output: { message: 'from the cli' } });
+
+    const failed = await cli(['run', 'fail', '--input', '{"message":"no","retryable":false}', '--wait'], env);
+    expect(failed.code).toBe(1);
+    expect(JSON.parse(failed.stdout)).toMatchObject({ state: 'FAILED', error: { name: 'NonRetryableError' } });
+
+    const queued = await cli(['run', 'echo', '--input', '{"message":"later"}'], env);
+    expect(JSON.parse(queued.stdout)).toMatchObject({ created: true });
+
+    const workers = await cli(['workers'], env);
+    expect(workers.stdout).toMatch(/cli-worker\s+ACTIVE\s+\d+\/100/);
+    const stats = JSON.parse((await cli(['stats', '--json'], env)).stdout);
+    expect(stats.find((s: { task: string }) => s.task === 'echo')).toMatchObject({ workers: 1 });
+
+    const id = JSON.parse((await cli(['workers', '--json'], env)).stdout)[0].id;
+    expect((await cli(['workers', 'pause', id], env)).stdout).toContain('is PAUSED');
+    expect((await cli(['workers', 'resume', id], env)).stdout).toContain('is ACTIVE');
+  });
+
+  it('mints tokens and prints, rotates and generates keys', async () => {
+    const minted = await cli(['token', 'create', '--worker', 'some-worker'], env);
+    expect(minted.stdout.trim()).toMatch(/^pwt\.\S+\.\S+$/);
+    expect((await cli(['token', 'create'], env)).code).toBe(2);
+
+    const before = JSON.parse((await cli(['keys', 'print'], env)).stdout);
+    expect(before.keys).toHaveLength(1);
+    expect((await cli(['keys', 'rotate'], env)).stdout).toContain('rotated');
+    const after = JSON.parse((await cli(['keys', 'print'], env)).stdout);
+    expect(after.keys).toHaveLength(2);
+    // The worker trusts the engine's JWKS: runs still go through after the rotation.
+    const ok = await cli(['run', 'echo', '--input', '{"message":"rotated"}', '--wait'], env);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ state: 'COMPLETED' });
+
+    const generated = JSON.parse((await cli(['keys', 'generate'])).stdout);
+    expect(generated).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA' });
+    expect(generated.d).toBeTruthy();
+  });
+
+  it('stops the engine on SIGTERM with exit code 0', async () => {
+    const exited = new Promise<number | null>((r) => engine.once('exit', (code) => r(code)));
+    engine.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});
