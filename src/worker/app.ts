@@ -29,6 +29,8 @@ export interface PushAppOptions {
   issuer?: string;
   clockToleranceS?: number;
   maxBodyBytes: number;
+  /** Sync mode: how long the answer waits for its events to be delivered. */
+  syncFlushTimeoutMs: number;
   runner: Runner;
   reporter: EventReporter;
   metrics: Metrics;
@@ -104,7 +106,8 @@ export function createPushApp(o: PushAppOptions): Hono {
     if (o.mode === 'async') return c.json({ accepted, rejected }, 202);
 
     const results = (await Promise.all(started.map((s) => s.result))).filter((r): r is RunResult => !!r);
-    const flushed = o.reporter.flush();
+    // Results travel in the answer too, so an engine that cannot take events must not hold the answer forever.
+    const flushed = o.reporter.flush(o.syncFlushTimeoutMs);
     if (!deferTo(c, flushed)) await flushed;
     return c.json({ results, rejected }, 200);
   };

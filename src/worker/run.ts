@@ -44,6 +44,7 @@ export class ActiveRun {
   private timeoutTimer?: ReturnType<typeof setTimeout>;
   private heartbeatTimer?: ReturnType<typeof setInterval>;
   private readonly eventsUrl?: string;
+  private abortReason?: RunAborted;
 
   constructor(
     readonly assignment: Assignment,
@@ -62,8 +63,20 @@ export class ActiveRun {
     return this.controller.signal;
   }
 
+  /** True once an abort was asked for (read this, not `signal.aborted`, from outside the run). */
+  get aborted(): boolean {
+    return this.abortReason !== undefined;
+  }
+
   abort(name: AbortName, message: string): void {
-    if (!this.controller.signal.aborted) this.controller.abort(new RunAborted(name, message));
+    if (this.abortReason) return;
+    this.abortReason = new RunAborted(name, message);
+    try {
+      this.controller.abort(this.abortReason);
+    } catch {
+      // workerd binds an AbortController to the request that made it, so a cancel arriving on another
+      // request cannot touch it: the run's own heartbeat tick applies the abort instead.
+    }
   }
 
   /** Runs the task. Resolves with the result once it is known: on return, throw, or abort, whichever comes first. */
@@ -71,7 +84,10 @@ export class ActiveRun {
     const { hooks } = this;
     this.emit({ type: 'started' });
     hooks.onStarted(this);
-    this.heartbeatTimer = setInterval(() => void this.sendHeartbeat(), hooks.heartbeatMs);
+    this.heartbeatTimer = setInterval(() => {
+      if (this.abortReason && !this.signal.aborted) this.controller.abort(this.abortReason);
+      else void this.sendHeartbeat();
+    }, hooks.heartbeatMs);
     this.armTimeout();
 
     const settled = this.invoke().finally(() => {

@@ -95,7 +95,7 @@ export class Runner {
     const out = { cancelled: [] as RunRef[], unknown: [] as RunRef[] };
     for (const ref of refs) {
       const run = this.active.get(runKey(ref));
-      if (run && !run.signal.aborted) {
+      if (run && !run.aborted) {
         run.abort('Cancelled', 'the run was cancelled');
         out.cancelled.push(ref);
       } else out.unknown.push(ref);

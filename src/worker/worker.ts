@@ -32,6 +32,8 @@ export interface WorkerOptions {
   mode?: 'async' | 'sync';
   heartbeatMs?: number;
   maxBodyBytes?: number;
+  /** Sync mode: how long an answer waits for its events to reach the engine (default 10 s). */
+  syncFlushTimeoutMs?: number;
   clockToleranceS?: number;
   shutdownGraceMs?: number;
   replay?: ReplayStore;
@@ -131,6 +133,7 @@ export function createWorker(options: WorkerOptions): Worker {
     issuer: options.issuer,
     clockToleranceS: options.clockToleranceS,
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+    syncFlushTimeoutMs: options.syncFlushTimeoutMs ?? 10_000,
     runner,
     reporter,
     metrics,

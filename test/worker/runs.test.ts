@@ -138,7 +138,7 @@ describe('running tasks', () => {
 describe('sync mode', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ mode: 'sync', slots: 2 });
+    h = await startHarness({ mode: 'sync', slots: 2, syncFlushTimeoutMs: 200 });
   });
   afterAll(() => h.close());
 
@@ -169,5 +169,16 @@ describe('sync mode', () => {
     const res = await h.pusher.send(h.url, batch(assignment('echo', { message: 'x' })));
     expect(res.status).toBe(429);
     expect((await first).json.results).toHaveLength(2);
+  });
+
+  it('answers with the results when the engine cannot take events, and delivers them once it is back', async () => {
+    h.sink.down = true;
+    const a = assignment('echo', { message: 'engine down' });
+    const res = await h.pusher.send(h.url, batch(a));
+    expect(res.status).toBe(200);
+    expect(res.json.results).toMatchObject([{ runId: a.runId, status: 'completed' }]);
+    expect(h.sink.of(a.runId)).toEqual([]);
+    h.sink.down = false;
+    await h.sink.waitFor(() => h.sink.of(a.runId, 'completed').length === 1);
   });
 });

@@ -1,0 +1,21 @@
+// The example worker on Cloudflare Workers: the example tasks, configured by `PUSHWORKER_*` bindings (see wrangler.toml).
+import {
+  type DurableObjectNamespace,
+  durableObjectReplayStore,
+  moduleWorker,
+} from '../../adapters/cloudflare.ts';
+import { tasks } from '../tasks.ts';
+
+export { ReplayGuard } from '../../adapters/cloudflare.ts';
+
+interface Env {
+  [binding: string]: unknown;
+  /** Optional: a `ReplayGuard` Durable Object, so that a replayed push is refused by every isolate. */
+  PUSHWORKER_REPLAY?: DurableObjectNamespace;
+}
+
+export default moduleWorker<Env>({
+  name: 'example-worker',
+  tasks,
+  replay: (env) => (env.PUSHWORKER_REPLAY ? durableObjectReplayStore(env.PUSHWORKER_REPLAY) : undefined),
+});

@@ -1,0 +1,56 @@
+// The Lambda example's handler, invoked as AWS does: one event at a time per execution environment.
+import { vi } from 'vitest';
+import { createPusher } from '../../support/push.ts';
+import { startSink } from '../../support/sink.ts';
+import { lambdaContext, lambdaEvent, responseOf, type Trigger } from './lambda-events.ts';
+import { replyOf, type Target, type TargetFactory, WORKER_NAME, workerEnv } from './target.ts';
+
+const ONE_AT_A_TIME =
+  'Lambda runs one invocation at a time per execution environment: a second request is served by ' +
+  'another environment, which does not hold the running task (a cancel there answers `unknown`; the ' +
+  "engine's `stale` answer to the run's next heartbeat stops it instead, as the stale scenario shows)";
+
+function lambdaTarget(name: string, trigger: Trigger, options: { base64?: boolean } = {}): TargetFactory {
+  return {
+    name,
+    unsupported: { 'concurrent-requests': ONE_AT_A_TIME },
+    async start(): Promise<Target> {
+      const sink = await startSink();
+      const pusher = await createPusher(WORKER_NAME);
+      // Each trigger is its own deployment: a fresh module instance reading its own process.env.
+      const env = workerEnv(sink, pusher);
+      Object.assign(process.env, env);
+      vi.resetModules();
+      const { handler } = await import('../../../examples/lambda/handler.ts');
+      for (const key of Object.keys(env)) delete process.env[key];
+
+      let environment: Promise<unknown> = Promise.resolve();
+      return {
+        name,
+        mode: 'sync',
+        sink,
+        pusher,
+        flushedOnReturn: true,
+        call(c) {
+          const invocation = environment.then(async () => {
+            const result = await handler(lambdaEvent(trigger, c, options), lambdaContext());
+            const { status, headers, text } = responseOf(result);
+            return replyOf(status, headers, text);
+          });
+          environment = invocation.catch(() => {});
+          return invocation;
+        },
+        close: () => sink.close(),
+      };
+    },
+  };
+}
+
+export const lambdaTargets = [
+  lambdaTarget('lambda: API Gateway REST (v1)', 'rest-v1'),
+  lambdaTarget('lambda: API Gateway REST (v1), binary media types, base64 body', 'rest-v1', { base64: true }),
+  lambdaTarget('lambda: API Gateway HTTP API (v2)', 'http-v2'),
+  lambdaTarget('lambda: Function URL', 'function-url'),
+  lambdaTarget('lambda: Function URL, base64 body', 'function-url', { base64: true }),
+  lambdaTarget('lambda: ALB', 'alb'),
+];
