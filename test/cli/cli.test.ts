@@ -29,15 +29,20 @@ describe('the pushworker command', () => {
     engineUrl = `http://127.0.0.1:${port}`;
     env = { PUSHWORKER_ENGINE_URL: engineUrl, PUSHWORKER_API_TOKEN: TOKEN };
     const dataDir = mkdtempSync(join(tmpdir(), 'pushworker-cli-'));
-    engine = spawn(process.execPath, [BIN, 'engine', '--port', String(port), '--data-dir', dataDir, '--api-token', TOKEN], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    engine = spawn(
+      process.execPath,
+      [BIN, 'engine', '--port', String(port), '--data-dir', dataDir, '--api-token', TOKEN],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let output = '';
     engine.stdout!.on('data', (d) => {
       output += d;
     });
     const deadline = Date.now() + 30_000;
-    while (!output.includes('engine listening') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (!output.includes('engine listening') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     expect(output).toContain(`engine listening on ${engineUrl}`);
 
     const w = createWorker({
@@ -100,7 +105,10 @@ describe('the pushworker command', () => {
 
     const failed = await cli(['run', 'fail', '--input', '{"message":"no","retryable":false}', '--wait'], env);
     expect(failed.code).toBe(1);
-    expect(JSON.parse(failed.stdout)).toMatchObject({ state: 'FAILED', error: { name: 'NonRetryableError' } });
+    expect(JSON.parse(failed.stdout)).toMatchObject({
+      state: 'FAILED',
+      error: { name: 'NonRetryableError' },
+    });
 
     const queued = await cli(['run', 'echo', '--input', '{"message":"later"}'], env);
     expect(JSON.parse(queued.stdout)).toMatchObject({ created: true });
