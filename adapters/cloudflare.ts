@@ -41,7 +41,12 @@ export function moduleWorker<Env extends Bindings = Bindings>(
     const { replay, ...options } = definition;
     const { name, keys, ...rest } = { ...options, ...fromEnv(env) };
     if (!name) throw new TypeError('PUSHWORKER_NAME is not set');
-    if (!keys) throw new TypeError('none of PUSHWORKER_JWKS, PUSHWORKER_JWKS_URL, PUSHWORKER_SECRET is set');
+    // A Hatchet-only endpoint needs no push keys: it verifies Hatchet's HMAC signatures instead.
+    if (!keys && !rest.hatchet) {
+      throw new TypeError(
+        'none of PUSHWORKER_JWKS, PUSHWORKER_JWKS_URL, PUSHWORKER_SECRET or HATCHET_SIGNING_SECRET is set',
+      );
+    }
     return createWorker({ ...rest, name, keys, mode: 'sync', replay: storeFor(replay, env) });
   };
   return {

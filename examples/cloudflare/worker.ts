@@ -1,4 +1,4 @@
-// The example worker on Cloudflare Workers: the example tasks, configured by `PUSHWORKER_*` bindings (see wrangler.toml).
+// The example worker on Cloudflare Workers: the example tasks, configured by `PUSHWORKER_*` and `HATCHET_*` bindings.
 import {
   type DurableObjectNamespace,
   durableObjectReplayStore,

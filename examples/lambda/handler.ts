@@ -1,4 +1,4 @@
-// The example worker on AWS Lambda: the example tasks, configured by `PUSHWORKER_*` environment variables.
+// The example worker on AWS Lambda: the example tasks, configured by `PUSHWORKER_*` and `HATCHET_*` environment variables.
 import { handle } from '../../adapters/lambda.ts';
 import { configFromEnv, createWorker } from '../../src/index.ts';
 import { tasks } from '../tasks.ts';

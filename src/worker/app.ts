@@ -14,11 +14,13 @@ import {
   SIGNATURE_HEADER,
 } from '../protocol/schemas.ts';
 import { type HatchetOptions, mountHatchet } from './hatchet.ts';
+import { parseJsonBody } from './json-body.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { EventReporter } from './reporter.ts';
 import type { Runner } from './runner.ts';
 import type { AnyTask } from './task.ts';
+import { deferTo } from './wait-until.ts';
 
 export interface PushAppOptions {
   name: string;
@@ -43,7 +45,6 @@ export interface PushAppOptions {
 }
 
 const EMPTY = new Uint8Array(0);
-const decoder = new TextDecoder('utf-8', { fatal: true });
 
 export function createPushApp(o: PushAppOptions): Hono {
   const authFailures = o.metrics.counter(
@@ -105,6 +106,9 @@ export function createPushApp(o: PushAppOptions): Hono {
     const accepted = started.map((s) => s.ref);
     if (o.mode === 'async') return c.json({ accepted, rejected }, 202);
 
+    // workerd drops a request whose client has gone, and with it whatever a task still does after its
+    // signal fires: keep the request alive until every task has returned and freed its slots.
+    deferTo(c, Promise.all(started.map((s) => s.settled)));
     const results = (await Promise.all(started.map((s) => s.result))).filter((r): r is RunResult => !!r);
     // Results travel in the answer too, so an engine that cannot take events must not hold the answer forever.
     const flushed = o.reporter.flush(o.syncFlushTimeoutMs);
@@ -124,28 +128,9 @@ export function createPushApp(o: PushAppOptions): Hono {
 }
 
 function parsePush(bytes: Uint8Array): PushBody {
-  let json: unknown;
-  try {
-    json = JSON.parse(decoder.decode(bytes));
-  } catch {
-    throw new PushworkerError('invalid_request', 'the body is not valid JSON');
-  }
-  const parsed = PushBody.safeParse(json);
+  const parsed = PushBody.safeParse(parseJsonBody(bytes));
   if (!parsed.success) {
     throw new PushworkerError('invalid_request', 'the body is not a valid push', issuesOf(parsed.error));
   }
   return parsed.data;
-}
-
-/** Hands `work` to the runtime's `waitUntil` where there is one (workerd); false where there is none. */
-function deferTo(c: Context, work: Promise<unknown>): boolean {
-  let ctx: { waitUntil(p: Promise<unknown>): void } | undefined;
-  try {
-    ctx = c.executionCtx;
-  } catch {
-    return false;
-  }
-  if (typeof ctx?.waitUntil !== 'function') return false;
-  ctx.waitUntil(work);
-  return true;
 }

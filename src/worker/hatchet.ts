@@ -3,8 +3,10 @@ import type { Context, Hono } from 'hono';
 import { z } from 'zod';
 import { timingSafeEqual } from '../auth/hash.ts';
 import { issuesOf, PushworkerError } from '../protocol/errors.ts';
+import { parseJsonBody } from './json-body.ts';
 import type { Runner } from './runner.ts';
 import type { AnyTask } from './task.ts';
+import { deferTo } from './wait-until.ts';
 
 export interface HatchetOptions {
   /** The endpoint's `signingSecret` in Hatchet. */
@@ -96,11 +98,16 @@ export function mountHatchet(
     }
     if (refusal) throw new PushworkerError('conflict', 'this task run is already running here');
 
-    // Hatchet cancels a run by aborting the request.
+    // workerd drops a request whose client has gone, and with it every step a task takes after its
+    // signal fires (a timer, a fetch rejecting): the task would never return nor free its slot.
+    deferTo(c, started[0]!.settled);
+    // Hatchet cancels a run by aborting the request (on workerd, `enable_request_signal` makes that visible).
+    const { signal } = c.req.raw;
     const onAbort = () => deps.runner.cancel([ref]);
-    c.req.raw.signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
     const result = await started[0]!.result;
-    c.req.raw.signal.removeEventListener('abort', onAbort);
+    signal.removeEventListener('abort', onAbort);
     if (result?.status === 'completed') return c.json((result.output ?? {}) as object, 200);
     const error = result?.error ?? { name: 'Stale', message: 'the run was abandoned', retryable: true };
     throw new PushworkerError('task_failed', error.message, error);
@@ -108,13 +115,7 @@ export function mountHatchet(
 }
 
 function parseAction(bytes: Uint8Array) {
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    throw new PushworkerError('invalid_request', 'the body is not valid JSON');
-  }
-  const action = AssignedAction.safeParse(json);
+  const action = AssignedAction.safeParse(parseJsonBody(bytes));
   if (!action.success) {
     throw new PushworkerError('invalid_request', 'the body is not an AssignedAction', issuesOf(action.error));
   }

@@ -6,7 +6,8 @@ import { ActiveRun, type RunHooks, runKey } from './run.ts';
 import type { AnyTask } from './task.ts';
 
 export interface Admission {
-  started: { ref: RunRef; result: Promise<RunResult | undefined> }[];
+  /** `settled` resolves once the task function has returned or thrown, and its slots are free. */
+  started: { ref: RunRef; result: Promise<RunResult | undefined>; settled: Promise<void> }[];
   rejected: Rejection[];
 }
 
@@ -75,6 +76,10 @@ export class Runner {
         reject('no_slot');
         continue;
       }
+      let settled!: () => void;
+      const done = new Promise<void>((resolve) => {
+        settled = resolve;
+      });
       const run = new ActiveRun(a, task, input.data, cost, {
         ...this.hooks,
         eventsEnabled: reportEvents,
@@ -83,10 +88,13 @@ export class Runner {
           if (result?.status === 'completed') this.runsCompleted.inc({ task: task.name });
           else this.runsFailed.inc({ task: task.name });
         },
-        onSettled: (r) => this.settle(r),
+        onSettled: (r) => {
+          this.settle(r);
+          settled();
+        },
       });
       this.active.set(key, run);
-      admission.started.push({ ref, result: run.execute() });
+      admission.started.push({ ref, result: run.execute(), settled: done });
     }
     return admission;
   }

@@ -2,6 +2,7 @@
 import { expect } from 'vitest';
 import type { signPush } from '../../src/auth/index.ts';
 import { type RunEvent, SIGNATURE_HEADER } from '../../src/protocol/schemas.ts';
+import { hatchetHeaders } from '../support/hatchet.ts';
 import type { Reply, Target } from './targets/target.ts';
 
 type Claims = Partial<Parameters<typeof signPush>[0]>;
@@ -29,6 +30,50 @@ export function clientOf(target: Target) {
       return target.call({ method: 'GET', path, headers });
     },
   };
+}
+
+export interface HatchetCallOptions {
+  /** Sign with another secret. */
+  secret?: string;
+  /** `X-Hatchet-Timestamp` in unix seconds; default now; `null` sends none (as older operators do). */
+  timestamp?: number | null;
+  /** Send no `X-Hatchet-Signature`. */
+  unsigned?: boolean;
+  /** Sign these bytes instead of the body sent. */
+  signedBody?: string;
+  signal?: AbortSignal;
+}
+
+/** Hatchet's HTTP operator's side: signed health checks and triggers, as `test/support/hatchet.ts` builds them. */
+export function hatchetClientOf(target: Target) {
+  const post = (path: string, body: string, options: HatchetCallOptions = {}) => {
+    const timestamp = options.timestamp === undefined ? Math.floor(Date.now() / 1000) : options.timestamp;
+    const headers: Record<string, string> = hatchetHeaders(options.signedBody ?? body, {
+      secret: options.secret,
+      timestamp: timestamp ?? undefined,
+    });
+    if (options.unsigned) delete headers['x-hatchet-signature'];
+    return target.call({ method: 'POST', path, headers, body, signal: options.signal });
+  };
+  return {
+    health: (options?: HatchetCallOptions) => post('/hatchet/health', '{}', options),
+    trigger: (body: string, options?: HatchetCallOptions) => post('/hatchet/trigger', body, options),
+    /** The action id Hatchet registers for `task` under this target's workflow name and namespace. */
+    actionId: (task: string) =>
+      `${target.hatchet.namespace ?? ''}${target.hatchet.workflowName ?? task}:${task.toLowerCase()}`,
+  };
+}
+
+/** A counter's total over every label set, from `/metrics` (0 before its first increment). */
+export async function counterTotal(target: Target, name: string): Promise<number> {
+  const reply = await target.call({ method: 'GET', path: '/metrics', headers: {} });
+  expect(reply.status).toBe(200);
+  let total = 0;
+  for (const line of reply.text.split('\n')) {
+    const match = /^(\S+?)(?:\{[^}]*\})? (\S+)$/.exec(line);
+    if (match?.[1] === name) total += Number(match[2]);
+  }
+  return total;
 }
 
 const TERMINAL = new Set(['completed', 'failed']);

@@ -5,6 +5,7 @@ import { generateSigningKey } from '../../src/auth/index.ts';
 import { SIGNATURE_HEADER } from '../../src/protocol/schemas.ts';
 import { assignment, batch } from '../support/push.ts';
 import { clientOf, outcomeOf, rejectionsOf, takenOf } from './client.ts';
+import { hatchetScenarios } from './hatchet.ts';
 import { bundleCloudflareExample, cloudflareMiniflare } from './targets/cloudflare.ts';
 import { lambdaTargets } from './targets/lambda.ts';
 import { expressMount, honoMount, nodeServe } from './targets/node.ts';
@@ -31,8 +32,11 @@ describe.each(targets)('$name', (factory) => {
   afterAll(() => t?.close());
 
   /** A scenario that needs what some runtime cannot give: registered as skipped there, with the reason. */
-  const needing = (limitation: Limitation, title: string, fn: () => Promise<void>) => {
-    const reason = factory.unsupported?.[limitation];
+  const needing = (limitations: Limitation | Limitation[], title: string, fn: () => Promise<void>) => {
+    const reason = [limitations]
+      .flat()
+      .map((l) => factory.unsupported?.[l])
+      .find(Boolean);
     if (reason) it.skip(`${title} [unsupported here: ${reason}]`, fn);
     else it(title, fn);
   };
@@ -290,6 +294,8 @@ describe.each(targets)('$name', (factory) => {
     if (factory.parentOwnsUnknownRoutes) expect(reply.text).toBe('404 Not Found');
     else expect(reply.json.error.code).toBe('not_found');
   });
+
+  hatchetScenarios({ target: () => t, needing, drainEvents, idle });
 });
 
 describe('the Cloudflare bundle (wrangler deploy --dry-run)', () => {

@@ -140,7 +140,7 @@ describe('the example worker process', () => {
     });
     const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
     const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + 45_000;
     while (sink.registrations.length === 0 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 50));
     expect(sink.registrations[0]).toMatchObject({ name: 'example-worker', slots: 100 });
@@ -154,5 +154,5 @@ describe('the example worker process', () => {
     expect(output).toMatch(/waiting for \['echo', 'sleep', 'fail'\]/);
     expect(output).toMatch(/received SIGTERM/);
     await sink.close();
-  });
+  }, 60_000);
 });

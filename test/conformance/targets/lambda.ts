@@ -3,22 +3,39 @@ import { vi } from 'vitest';
 import { createPusher } from '../../support/push.ts';
 import { startSink } from '../../support/sink.ts';
 import { lambdaContext, lambdaEvent, responseOf, type Trigger } from './lambda-events.ts';
-import { replyOf, type Target, type TargetFactory, WORKER_NAME, workerEnv } from './target.ts';
+import {
+  HATCHET_NAMED,
+  type HatchetNaming,
+  replyOf,
+  type Target,
+  type TargetFactory,
+  WORKER_NAME,
+  workerEnv,
+} from './target.ts';
 
 const ONE_AT_A_TIME =
   'Lambda runs one invocation at a time per execution environment: a second request is served by ' +
   'another environment, which does not hold the running task (a cancel there answers `unknown`; the ' +
   "engine's `stale` answer to the run's next heartbeat stops it instead, as the stale scenario shows)";
 
-function lambdaTarget(name: string, trigger: Trigger, options: { base64?: boolean } = {}): TargetFactory {
+const NO_CLIENT_ABORT =
+  'API Gateway, Function URLs and ALB do not pass a client disconnect on to the function: a cancelled ' +
+  "task runs to its end (or its timeoutMs, or the function's timeout) and its answer is dropped";
+
+function lambdaTarget(
+  name: string,
+  trigger: Trigger,
+  options: { base64?: boolean; hatchet?: HatchetNaming } = {},
+): TargetFactory {
+  const hatchet = options.hatchet ?? {};
   return {
     name,
-    unsupported: { 'concurrent-requests': ONE_AT_A_TIME },
+    unsupported: { 'concurrent-requests': ONE_AT_A_TIME, 'client-abort': NO_CLIENT_ABORT },
     async start(): Promise<Target> {
       const sink = await startSink();
       const pusher = await createPusher(WORKER_NAME);
       // Each trigger is its own deployment: a fresh module instance reading its own process.env.
-      const env = workerEnv(sink, pusher);
+      const env = workerEnv(sink, pusher, hatchet);
       Object.assign(process.env, env);
       vi.resetModules();
       const { handler } = await import('../../../examples/lambda/handler.ts');
@@ -30,6 +47,7 @@ function lambdaTarget(name: string, trigger: Trigger, options: { base64?: boolea
         mode: 'sync',
         sink,
         pusher,
+        hatchet,
         flushedOnReturn: true,
         call(c) {
           const invocation = environment.then(async () => {
@@ -49,7 +67,7 @@ function lambdaTarget(name: string, trigger: Trigger, options: { base64?: boolea
 export const lambdaTargets = [
   lambdaTarget('lambda: API Gateway REST (v1)', 'rest-v1'),
   lambdaTarget('lambda: API Gateway REST (v1), binary media types, base64 body', 'rest-v1', { base64: true }),
-  lambdaTarget('lambda: API Gateway HTTP API (v2)', 'http-v2'),
+  lambdaTarget('lambda: API Gateway HTTP API (v2)', 'http-v2', { hatchet: HATCHET_NAMED }),
   lambdaTarget('lambda: Function URL', 'function-url'),
   lambdaTarget('lambda: Function URL, base64 body', 'function-url', { base64: true }),
   lambdaTarget('lambda: ALB', 'alb'),

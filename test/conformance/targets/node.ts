@@ -8,20 +8,31 @@ import { tasks } from '../../../examples/tasks.ts';
 import { configFromEnv, createWorker, type Worker } from '../../../src/index.ts';
 import { createPusher } from '../../support/push.ts';
 import { closeServer, listen, startSink } from '../../support/sink.ts';
-import { type HttpCall, replyOf, type Target, type TargetFactory, WORKER_NAME, workerEnv } from './target.ts';
+import {
+  HATCHET_NAMED,
+  type HatchetNaming,
+  type HttpCall,
+  replyOf,
+  type Target,
+  type TargetFactory,
+  WORKER_NAME,
+  workerEnv,
+} from './target.ts';
 
 async function socketTarget(
   name: string,
   open: (env: Record<string, string>) => Promise<{ base: string; worker: Worker; close(): Promise<void> }>,
+  hatchet: HatchetNaming = {},
 ): Promise<Target> {
   const sink = await startSink();
   const pusher = await createPusher(WORKER_NAME);
-  const served = await open(workerEnv(sink, pusher));
+  const served = await open(workerEnv(sink, pusher, hatchet));
   return {
     name,
     mode: served.worker.mode,
     sink,
     pusher,
+    hatchet,
     flushedOnReturn: false,
     call: (c) => callOverSocket(served.base, c),
     async close() {
@@ -34,7 +45,12 @@ async function socketTarget(
 
 async function callOverSocket(base: string, c: HttpCall) {
   const url = c.path === '/' ? base : `${base}${c.path}`;
-  const response = await fetch(url, { method: c.method, headers: c.headers, body: c.body ?? null });
+  const response = await fetch(url, {
+    method: c.method,
+    headers: c.headers,
+    body: c.body ?? null,
+    ...(c.signal ? { signal: c.signal } : {}),
+  });
   return replyOf(response.status, response.headers, await response.text());
 }
 
@@ -57,14 +73,18 @@ export const nodeServe: TargetFactory = {
 export const expressMount: TargetFactory = {
   name: 'express mount',
   start: () =>
-    socketTarget('express mount', async (env) => {
-      const { app, worker } = createExpressApp(env);
-      const server = await new Promise<Server>((resolve) => {
-        const s = app.listen(0, '127.0.0.1', () => resolve(s));
-      });
-      const { port } = server.address() as AddressInfo;
-      return { base: `http://127.0.0.1:${port}/pushworker`, worker, close: () => closeServer(server) };
-    }),
+    socketTarget(
+      'express mount',
+      async (env) => {
+        const { app, worker } = createExpressApp(env);
+        const server = await new Promise<Server>((resolve) => {
+          const s = app.listen(0, '127.0.0.1', () => resolve(s));
+        });
+        const { port } = server.address() as AddressInfo;
+        return { base: `http://127.0.0.1:${port}/pushworker`, worker, close: () => closeServer(server) };
+      },
+      HATCHET_NAMED,
+    ),
 };
 
 export const honoMount: TargetFactory = {
