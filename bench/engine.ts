@@ -1,152 +1,358 @@
-// Engine benchmark: no-op runs end to end through the engine and one example Node worker on loopback, for the
-// embedded store and (when PUSHWORKER_TEST_DATABASE_URL is set) Postgres, with a bare Hono route as baseline.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { serve } from '@hono/node-server';
-import { Hono } from 'hono';
-import { createClient } from '../src/client/index.ts';
-import { createEngine, serveEngine } from '../src/engine/index.ts';
+// Engine benchmark: no-op runs end to end through the engine and one example Node worker on loopback, each in
+// its own process, for the embedded store on disk and (with PUSHWORKER_TEST_DATABASE_URL) Postgres; baseline:
+// a bare Hono route served by the same kind of process and driven by the same load generator in the same run.
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { Pool } from 'undici';
 
 const API_TOKEN = 'bench-api-token-0123456789';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5_000);
 const OFFERED_RPS = 500;
-const OFFERED_SECONDS = 5;
+const OFFERED_SECONDS = Number(process.env.BENCH_OFFERED_SECONDS ?? 10);
 const QUEUED = Number(process.env.BENCH_QUEUED ?? 100_000);
+const CONNECTIONS = 64;
+const PROFILE = process.env.BENCH_PROFILE; // a directory: the engine process writes a CPU profile there
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-let peakRss = 0;
-const sampler = setInterval(() => {
-  peakRss = Math.max(peakRss, process.memoryUsage().rss);
-}, 50);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
+interface Server {
+  child: ChildProcess;
+  url: string;
+  workerToken?: string;
+  pool: Pool;
+  stop(): Promise<void>;
+}
+
+async function startServer(mode: 'bare' | 'engine', env: Record<string, string> = {}): Promise<Server> {
+  const child = fork(new URL('./engine-server.ts', import.meta.url), [mode], {
+    env: { ...process.env, BENCH_API_TOKEN: API_TOKEN, ...env },
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(PROFILE && mode === 'engine' ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] : []),
+    ],
   });
+  const ready = await new Promise<{ url: string; workerToken?: string }>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as { url: string; workerToken?: string }));
+    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
+  });
+  const pool = new Pool(ready.url, { connections: CONNECTIONS });
+  return {
+    child,
+    ...ready,
+    pool,
+    async stop() {
+      await pool.close();
+      const exited = new Promise((r) => child.once('exit', r));
+      child.send('exit');
+      await exited;
+    },
+  };
 }
 
-async function bareHonoRate(seconds: number): Promise<number> {
-  const app = new Hono().post('/', async (c) => c.json({ ok: true, echo: await c.req.json() }));
-  const port = await freePort();
-  const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' });
-  let done = 0;
-  const end = Date.now() + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: 64 }, async () => {
-      while (Date.now() < end) {
-        const r = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: '{"message":"hi"}' });
-        await r.arrayBuffer();
-        done++;
-      }
-    }),
-  );
-  server.close();
-  return done / seconds;
+async function call<T>(s: Server, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const res = await s.pool.request({
+    method,
+    path,
+    headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.body.text();
+  if (res.statusCode >= 300) throw new Error(`${method} ${path}: ${res.statusCode} ${text}`);
+  return JSON.parse(text) as T;
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+/** Resident and peak resident memory of a process (Linux /proc). */
+function memoryOf(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) * 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
-async function measure(label: string, databaseUrl?: string) {
-  const engine = await createEngine({ apiTokens: [API_TOKEN], databaseUrl, onError: () => {} });
-  if (databaseUrl) await engine.sql.query('TRUNCATE pw_runs, pw_workers, pw_sticky');
-  const served = await serveEngine(engine);
-  const client = createClient({ url: served.url, token: API_TOKEN });
-  const { token } = await engine.createToken('worker', 'bench');
-  const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'examples/node/worker.ts'], {
+async function bareRate(seconds: number): Promise<number> {
+  const bare = await startServer('bare');
+  try {
+    const run = async (ms: number) => {
+      let done = 0;
+      const end = Date.now() + ms;
+      await Promise.all(
+        Array.from({ length: CONNECTIONS }, async () => {
+          while (Date.now() < end) {
+            await call(bare, 'POST', '/', { message: 'hi' });
+            done++;
+          }
+        }),
+      );
+      return done;
+    };
+    await run(500); // warm-up
+    return (await run(seconds * 1000)) / seconds;
+  } finally {
+    await bare.stop();
+  }
+}
+
+function spawnWorker(engine: Server, slots: number): ChildProcess {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  return spawn(process.execPath, ['--import', 'tsx', 'examples/node/worker.ts'], {
     env: {
       ...process.env,
       PORT: String(port),
       PUSHWORKER_NAME: 'bench',
-      PUSHWORKER_SLOTS: '256',
-      PUSHWORKER_JWKS_URL: `${served.url}/.well-known/jwks.json`,
-      PUSHWORKER_ENGINE_URL: served.url,
-      PUSHWORKER_TOKEN: token,
+      PUSHWORKER_SLOTS: String(slots),
+      PUSHWORKER_JWKS_URL: `${engine.url}/.well-known/jwks.json`,
+      PUSHWORKER_ENGINE_URL: engine.url,
+      PUSHWORKER_TOKEN: engine.workerToken!,
       PUSHWORKER_URL: `http://127.0.0.1:${port}/`,
       PUSHWORKER_LOG_LEVEL: 'error',
     },
     stdio: 'ignore',
   });
-  try {
-    while (!(await client.listWorkers()).some((w) => w.state === 'ACTIVE')) await sleep(50);
-    const count = async (state: string) =>
-      (
-        await engine.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM pw_runs WHERE state = $1', [
-          state,
-        ])
-      )[0]!.n;
-
-    // Throughput: a backlog of no-op runs drained end to end.
-    const start = Date.now();
-    for (let i = 0; i < RUNS; i += 1000) {
-      await client.enqueueMany(
-        Array.from({ length: Math.min(1000, RUNS - i) }, () => ({ task: 'echo', input: { message: 'x' } })),
-      );
-    }
-    while ((await count('COMPLETED')) < RUNS) await sleep(20);
-    const runsPerS = RUNS / ((Date.now() - start) / 1000);
-
-    // Latency: enqueue-to-started at a fixed offered load.
-    await engine.sql.query('DELETE FROM pw_runs');
-    const ids: string[] = [];
-    const t0 = Date.now();
-    const total = OFFERED_RPS * OFFERED_SECONDS;
-    const sends: Promise<unknown>[] = [];
-    for (let i = 0; i < total; i++) {
-      const due = t0 + (i * 1000) / OFFERED_RPS;
-      const wait = due - Date.now();
-      if (wait > 0) await sleep(wait);
-      sends.push(client.enqueue({ task: 'echo', input: { message: 'x' } }).then((r) => ids.push(r.id)));
-    }
-    await Promise.all(sends);
-    while ((await count('COMPLETED')) < total) await sleep(20);
-    const rows = await engine.sql.query<{ ms: number }>(
-      'SELECT started_at - created_at AS ms FROM pw_runs WHERE started_at IS NOT NULL ORDER BY 1',
-    );
-    const latencies = rows.map((r) => r.ms);
-
-    // Memory: a deep queue with no worker to take it.
-    await stopChild(child);
-    peakRss = process.memoryUsage().rss;
-    for (let i = 0; i < QUEUED; i += 1000) {
-      await client.enqueueMany(
-        Array.from({ length: 1000 }, () => ({ task: 'queued-only', input: { message: 'x' } })),
-      );
-    }
-    await sleep(1500);
-    const queuedRss = peakRss;
-    return { label, runsPerS, p50: percentile(latencies, 50), p99: percentile(latencies, 99), queuedRss };
-  } finally {
-    await stopChild(child);
-    if (databaseUrl) await engine.sql.query('TRUNCATE pw_runs, pw_workers, pw_sticky');
-    await served.close();
-  }
 }
 
 async function stopChild(child: ChildProcess) {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
+  child.kill('SIGTERM');
   await exited;
 }
 
-const baseline = await bareHonoRate(3);
-console.log(`bare Hono route: ${baseline.toFixed(0)} req/s (baseline)`);
-const targets: [string, string | undefined][] = [['embedded (PGlite)', undefined]];
-if (process.env.PUSHWORKER_TEST_DATABASE_URL)
-  targets.push(['Postgres', process.env.PUSHWORKER_TEST_DATABASE_URL]);
-for (const [label, url] of targets) {
-  const r = await measure(label, url);
-  console.log(
-    `${r.label}: ${r.runsPerS.toFixed(0)} runs/s (${(r.runsPerS / baseline).toFixed(3)}x baseline; goal >= 0.25x), ` +
-      `dispatch p50 ${r.p50.toFixed(1)} ms / p99 ${r.p99.toFixed(1)} ms at ${OFFERED_RPS} runs/s offered ` +
-      `(goals 5 / 25 ms), RSS with ${QUEUED} queued ${(r.queuedRss / 2 ** 20).toFixed(0)} MB (goal <= 200 MB)`,
-  );
+type Stats = { tasks: { task: string; queued: number; assigned: number; running: number }[] };
+async function drained(engine: Server, task: string): Promise<void> {
+  for (;;) {
+    const s = (await call<Stats>(engine, 'GET', '/v1/stats/tasks')).tasks.find((t) => t.task === task);
+    if (!s || s.queued + s.assigned + s.running === 0) return;
+    await sleep(50);
+  }
 }
-clearInterval(sampler);
+
+/** A fresh store: a temporary data directory, or an emptied schema on the Postgres server. */
+async function freshStore(databaseUrl?: string): Promise<{ env: Record<string, string>; drop(): void }> {
+  if (!databaseUrl) {
+    const dir = mkdtempSync(join(tmpdir(), 'pushworker-bench-'));
+    return { env: { BENCH_DATA_DIR: dir }, drop: () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  await client.query('DROP SCHEMA IF EXISTS pw_bench CASCADE');
+  await client.query('CREATE SCHEMA pw_bench');
+  await client.end();
+  const url = new URL(databaseUrl);
+  url.searchParams.set('options', '-c search_path=pw_bench');
+  return { env: { BENCH_DATABASE_URL: url.toString() }, drop: () => {} };
+}
+
+async function withEngine<T>(
+  databaseUrl: string | undefined,
+  slots: number,
+  fn: (e: Server, storeEnv: Record<string, string>) => Promise<T>,
+) {
+  const store = await freshStore(databaseUrl);
+  const engine = await startServer('engine', store.env);
+  const worker = slots > 0 ? spawnWorker(engine, slots) : undefined;
+  try {
+    if (worker) {
+      type Workers = { workers: { state: string }[] };
+      while (!(await call<Workers>(engine, 'GET', '/v1/workers')).workers.some((w) => w.state === 'ACTIVE'))
+        await sleep(50);
+    }
+    return await fn(engine, store.env);
+  } finally {
+    if (worker) await stopChild(worker);
+    await engine.stop();
+    store.drop();
+  }
+}
+
+/** Runs/s draining a backlog enqueued in bulk (1000 per request), end to end. */
+async function backlogRate(engine: Server): Promise<number> {
+  const start = Date.now();
+  for (let i = 0; i < RUNS; i += 1000) {
+    const runs = Array.from({ length: Math.min(1000, RUNS - i) }, () => ({
+      task: 'echo',
+      input: { message: 'x' },
+    }));
+    await call(engine, 'POST', '/v1/runs/bulk', { runs });
+  }
+  await drained(engine, 'echo');
+  return RUNS / ((Date.now() - start) / 1000);
+}
+
+/** Runs/s with single enqueues from 64 closed-loop clients for `seconds`, until all are done. */
+async function singleEnqueueRate(engine: Server, seconds: number): Promise<number> {
+  const start = Date.now();
+  const end = start + seconds * 1000;
+  let sent = 0;
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (Date.now() < end) {
+        await call(engine, 'POST', '/v1/runs', { task: 'echo', input: { message: 'x' } });
+        sent++;
+      }
+    }),
+  );
+  const sentAt = Date.now();
+  await drained(engine, 'echo');
+  if (process.env.BENCH_VERBOSE)
+    console.error(`  single: ${sent} sent in ${sentAt - start} ms, drained after ${Date.now() - sentAt} ms`);
+  return sent / ((Date.now() - start) / 1000);
+}
+
+type RunPage = {
+  runs: { id: string; createdAt: string; startedAt: string | null }[];
+  nextCursor: string | null;
+};
+
+/** Open loop: sends on schedule whatever the answers; latency from enqueue (engine clock) and from the due time. */
+async function offeredLatency(engine: Server) {
+  const total = OFFERED_RPS * OFFERED_SECONDS;
+  const due = new Map<string, number>();
+  const sends: Promise<void>[] = [];
+  const t0 = Date.now() + 50;
+  let next = 0;
+  while (next < total) {
+    const now = Date.now();
+    for (; next < total && t0 + (next * 1000) / OFFERED_RPS <= now; next++) {
+      const at = t0 + (next * 1000) / OFFERED_RPS;
+      sends.push(
+        call<{ id: string }>(engine, 'POST', '/v1/runs', { task: 'echo', input: { message: 'x' } }).then(
+          (r) => {
+            due.set(r.id, at);
+          },
+        ),
+      );
+    }
+    await sleep(1);
+  }
+  const lateSend = Date.now() - (t0 + ((total - 1) * 1000) / OFFERED_RPS);
+  await Promise.all(sends);
+  await drained(engine, 'echo');
+  const engineSide: number[] = [];
+  const clientSide: number[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: RunPage = await call<RunPage>(
+      engine,
+      'GET',
+      `/v1/runs?task=echo&limit=500${cursor ? `&cursor=${cursor}` : ''}`,
+    );
+    for (const r of page.runs) {
+      const at = due.get(r.id);
+      if (at === undefined || !r.startedAt) continue;
+      engineSide.push(Date.parse(r.startedAt) - Date.parse(r.createdAt));
+      clientSide.push(Date.parse(r.startedAt) - at);
+    }
+    cursor = page.nextCursor;
+  } while (cursor && engineSide.length < due.size);
+  engineSide.sort((a, b) => a - b);
+  const phaseStart = t0;
+  clientSide.sort((a, b) => a - b);
+  return {
+    p50: percentile(engineSide, 50),
+    p99: percentile(engineSide, 99),
+    clientP50: percentile(clientSide, 50),
+    clientP99: percentile(clientSide, 99),
+    lateSend,
+    started: engineSide.length,
+    phaseStart,
+  };
+}
+
+/** Postgres only: where enqueue-to-started goes, split at assignment (read from the store directly). */
+async function latencySplit(schemaUrl: string, since: number) {
+  const client = new pg.Client({ connectionString: schemaUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ p: string; a50: number; a99: number; s50: number; s99: number }>(
+      `SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY assigned_at - created_at) AS a50,
+         percentile_disc(0.99) WITHIN GROUP (ORDER BY assigned_at - created_at) AS a99,
+         percentile_disc(0.5) WITHIN GROUP (ORDER BY started_at - assigned_at) AS s50,
+         percentile_disc(0.99) WITHIN GROUP (ORDER BY started_at - assigned_at) AS s99
+       FROM pw_runs WHERE task = 'echo' AND created_at >= $1 AND attempt = 1`,
+      [since],
+    );
+    const r = rows[0]!;
+    return `enqueue->assigned p50 ${Math.round(r.a50)} / p99 ${Math.round(r.a99)} ms, assigned->started p50 ${Math.round(r.s50)} / p99 ${Math.round(r.s99)} ms`;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Peak engine RSS while `QUEUED` runs of a task nobody serves are enqueued in bulk, and a while after. */
+async function queuedMemory(engine: Server) {
+  const idle = memoryOf(engine.child.pid!).rss;
+  let peak = idle;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, memoryOf(engine.child.pid!).rss);
+  }, 50);
+  for (let i = 0; i < QUEUED; i += 1000) {
+    const runs = Array.from({ length: Math.min(1000, QUEUED - i) }, () => ({
+      task: 'unserved',
+      input: { message: 'x' },
+    }));
+    await call(engine, 'POST', '/v1/runs/bulk', { runs });
+  }
+  await sleep(3_000); // dispatch rounds and sweeps over the deep queue
+  clearInterval(sampler);
+  return { idle, peak, after: memoryOf(engine.child.pid!).rss, hwm: memoryOf(engine.child.pid!).hwm };
+}
+
+async function main() {
+  const targets: [string, string | undefined][] = [['embedded (PGlite on disk)', undefined]];
+  if (process.env.PUSHWORKER_TEST_DATABASE_URL)
+    targets.push(['Postgres', process.env.PUSHWORKER_TEST_DATABASE_URL]);
+  const only = process.env.BENCH_ONLY; // 'embedded' or 'postgres'
+  for (const [label, databaseUrl] of targets) {
+    if (only && !label.toLowerCase().includes(only)) continue;
+    console.log(`\n${label}`);
+    const ratios: number[] = [];
+    const singles: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const baseline = await bareRate(3);
+      const { backlog, single } = await withEngine(databaseUrl, 256, async (engine) => {
+        await backlogRate(engine); // warm-up
+        return { backlog: await backlogRate(engine), single: await singleEnqueueRate(engine, 3) };
+      });
+      ratios.push(backlog / baseline);
+      singles.push(single / baseline);
+      console.log(
+        `  round ${round}: bare route ${baseline.toFixed(0)} req/s; backlog ${backlog.toFixed(0)} runs/s ` +
+          `(${(backlog / baseline).toFixed(3)}x); single enqueues ${single.toFixed(0)} runs/s (${(single / baseline).toFixed(3)}x)`,
+      );
+    }
+    console.log(
+      `  throughput: median ${median(ratios).toFixed(3)}x the bare route (goal >= 0.25x); ` +
+        `single-enqueue median ${median(singles).toFixed(3)}x`,
+    );
+    const latency = await withEngine(databaseUrl, 256, async (engine, env) => {
+      await backlogRate(engine); // warm-up
+      const measured = await offeredLatency(engine);
+      const split = env.BENCH_DATABASE_URL
+        ? await latencySplit(env.BENCH_DATABASE_URL, measured.phaseStart)
+        : '';
+      return { ...measured, split };
+    });
+    console.log(
+      `  dispatch latency at ${OFFERED_RPS} runs/s offered for ${OFFERED_SECONDS} s (open loop, ${latency.started} runs): ` +
+        `enqueue->started p50 ${latency.p50} ms / p99 ${latency.p99} ms (goals 5 / 25 ms); ` +
+        `from the scheduled send p50 ${latency.clientP50} ms / p99 ${latency.clientP99} ms; last send ${latency.lateSend} ms late` +
+        (latency.split ? `\n    split: ${latency.split}` : ''),
+    );
+    const memory = await withEngine(databaseUrl, 0, queuedMemory);
+    console.log(
+      `  engine RSS: ${mb(memory.idle)} idle, peak ${mb(memory.peak)} while enqueueing ${QUEUED} runs, ` +
+        `${mb(memory.after)} with them queued (goal <= 200 MB); process high-water mark ${mb(memory.hwm)}`,
+    );
+  }
+}
+
+await main();
 process.exit(0);

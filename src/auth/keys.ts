@@ -37,13 +37,8 @@ export function createKeySet(options: KeySetOptions): KeySet {
     const jwks = typeof options.jwks === 'string' ? parseJwks(options.jwks) : options.jwks;
     resolvers.push(createLocalJWKSet(jwks) as JoseResolver);
   }
-  if (options.jwksUrl) {
-    resolvers.push(
-      createRemoteJWKSet(new URL(options.jwksUrl), {
-        cooldownDuration: options.jwksCooldownMs ?? 5_000,
-      }) as JoseResolver,
-    );
-  }
+  if (options.jwksUrl)
+    resolvers.push(remoteResolver(new URL(options.jwksUrl), options.jwksCooldownMs ?? 5_000));
   const secrets = [options.secret ?? []].flat().map((s) => new TextEncoder().encode(s));
   if (resolvers.length === 0 && secrets.length === 0) {
     throw new TypeError(
@@ -56,6 +51,26 @@ export function createKeySet(options: KeySetOptions): KeySet {
     const found: VerifyKey[] = [];
     for (const resolve of resolvers) found.push(...(await candidates(resolve, header)));
     return found;
+  };
+}
+
+/**
+ * The engine's JWKS, fetched at most once per cooldown. A `kid` that is not in the cached set while the cooldown
+ * runs (the engine rotated just after our last fetch) waits for the cooldown to end and is looked up once more,
+ * so a push signed with a fresh key is taken, not refused; a forged `kid` still costs one fetch per cooldown.
+ */
+function remoteResolver(url: URL, cooldownMs: number): JoseResolver {
+  const remote = createRemoteJWKSet(url, { cooldownDuration: cooldownMs });
+  return async (header) => {
+    try {
+      return (await remote(header)) as CryptoKey;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || !remote.coolingDown)
+        throw error;
+      const deadline = Date.now() + cooldownMs + 100;
+      while (remote.coolingDown && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      return (await remote(header)) as CryptoKey;
+    }
   };
 }
 

@@ -5,6 +5,9 @@ import {
   CreateTokenResponse,
   type EnqueueRequest,
   EnqueueResponse,
+  type ListRunsOptions,
+  ListRunsResponse,
+  RevokeTokenResponse,
   RotateKeysResponse,
   RunView,
   TaskStatsResponse,
@@ -13,7 +16,14 @@ import {
 } from '../engine/api/schemas.ts';
 import { type ErrorCode, errorStatus, PushworkerError } from '../protocol/errors.ts';
 
-export type { EnqueueRequest, EnqueueResponse, RunView, WorkerView } from '../engine/api/schemas.ts';
+export type {
+  EnqueueRequest,
+  EnqueueResponse,
+  ListRunsOptions,
+  ListRunsResponse,
+  RunView,
+  WorkerView,
+} from '../engine/api/schemas.ts';
 export type TaskStats = z.infer<typeof TaskStatsResponse>['tasks'][number];
 
 export interface ClientOptions {
@@ -53,6 +63,16 @@ export function createClient(options: ClientOptions) {
     enqueue: (request: EnqueueRequest) => call(EnqueueResponse, 'POST', '/v1/runs', request),
     enqueueMany: async (runs: EnqueueRequest[]) =>
       (await call(BulkEnqueueResponse, 'POST', '/v1/runs/bulk', { runs })).runs,
+    /** Runs newest first; pass the answer's `nextCursor` as `cursor` for the next page. */
+    listRuns: (options: ListRunsOptions = {}) => {
+      const query = new URLSearchParams();
+      if (options.state !== undefined) query.set('state', [options.state].flat().join(','));
+      if (options.task !== undefined) query.set('task', options.task);
+      if (options.limit !== undefined) query.set('limit', String(options.limit));
+      if (options.cursor !== undefined) query.set('cursor', options.cursor);
+      const qs = query.toString();
+      return call(ListRunsResponse, 'GET', `/v1/runs${qs ? `?${qs}` : ''}`);
+    },
     getRun: (id: string) => call(RunView, 'GET', `/v1/runs/${encodeURIComponent(id)}`),
     /** Long-polls until the run is terminal or `timeoutMs` passes; returns the last view either way. */
     async waitRun(id: string, wait: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RunView> {
@@ -77,6 +97,8 @@ export function createClient(options: ClientOptions) {
     rotateKeys: () => call(RotateKeysResponse, 'POST', '/v1/keys/rotate', {}),
     createToken: (kind: 'worker' | 'api', worker?: string) =>
       call(CreateTokenResponse, 'POST', '/v1/tokens', { kind, ...(worker ? { worker } : {}) }),
+    /** Revokes a minted token by its id: refused from now on. */
+    revokeToken: (id: string) => call(RevokeTokenResponse, 'DELETE', `/v1/tokens/${encodeURIComponent(id)}`),
   };
 }
 

@@ -1,5 +1,6 @@
 // What the API routes share with the engine's loops: the store, signals, keys, tokens and metrics.
 import type { EngineConfig } from './config.ts';
+import type { Intake } from './intake.ts';
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
 import type { Signals } from './signals.ts';
@@ -16,6 +17,8 @@ export interface EngineCore {
   tokens: TokenAuthority;
   metrics: Metrics;
   retry: RetryPolicy;
+  /** Group-committed enqueues and worker events. */
+  intake: Intake;
   /** Tells a worker to stop attempts (best effort, signed cancel push). */
   cancelOnWorker(workerId: string, refs: { runId: string; attempt: number }[]): Promise<void>;
   /** Registers a serverless worker by pulling its signed manifest. */

@@ -1,15 +1,23 @@
 // The dispatch loop: claims runs for workers with free slots and pushes them in batches, handling each answer.
-import { AcceptedResponse, type Assignment, type Rejection, SyncResponse } from '../protocol/schemas.ts';
+import {
+  AcceptedResponse,
+  type Assignment,
+  type EventResult,
+  type Rejection,
+  type RunEvent,
+  SyncResponse,
+} from '../protocol/schemas.ts';
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
 import { type PushContext, type PushReply, pushAssignments } from './pusher.ts';
 import { orderForRound, shouldTake } from './scheduler.ts';
 import type { Signals } from './signals.ts';
+import { WorkerSnapshot } from './snapshot.ts';
 import { claimRuns } from './store/claims.ts';
 import type { RunRecord, WorkerRecord } from './store/records.ts';
 import type { Sql } from './store/sql.ts';
-import { applyEvents, failRun, type RetryPolicy, requeueRuns } from './store/transitions.ts';
-import { listDispatchable, recordPushHealth, setWorkerState } from './store/workers.ts';
+import { failRun, type RetryPolicy, requeueRuns } from './store/transitions.ts';
+import { recordPushHealth, setWorkerState } from './store/workers.ts';
 
 export interface DispatcherOptions {
   sql: Sql;
@@ -25,6 +33,8 @@ export interface DispatcherOptions {
   retry: RetryPolicy;
   /** Where workers post events, when the engine knows its own URL. */
   eventsUrl: () => string | undefined;
+  /** Applies events on a worker's behalf (the results in a sync worker's answer). */
+  applyEvents: (workerName: string, events: RunEvent[]) => Promise<EventResult[]>;
   onError: (error: unknown) => void;
 }
 
@@ -33,26 +43,42 @@ const FAILURE_BACKOFF_MS = 1_000;
 export class Dispatcher {
   private running = false;
   private again = false;
+  /** Whether the last round may have left queued runs behind because workers were full. */
+  private workLeft = true;
   private loop: Promise<void> | undefined;
   private sleeper: (() => void) | undefined;
   private readonly pushes = new Set<Promise<void>>();
   /** Workers not to push to until a time (429 Retry-After, failing pushes). */
   private readonly holdUntil = new Map<string, number>();
-  private unsubscribe: (() => void) | undefined;
+  private unsubscribe: (() => void)[] = [];
+  private readonly snapshot: WorkerSnapshot;
 
-  constructor(private readonly o: DispatcherOptions) {}
+  constructor(private readonly o: DispatcherOptions) {
+    this.snapshot = new WorkerSnapshot(o.sql, Math.max(5 * o.pollIntervalMs, 1_000));
+  }
 
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.unsubscribe = this.o.signals.onWake(() => this.wake());
+    this.unsubscribe = [
+      this.o.signals.onWake(() => this.wake()),
+      this.o.signals.onFreed((ids) => {
+        this.snapshot.freed(ids);
+        // Free slots matter only when the last round left work behind for want of them.
+        if (this.workLeft) this.wake();
+      }),
+      this.o.signals.onWorkersChanged(() => {
+        this.snapshot.invalidate();
+        this.wake();
+      }),
+    ];
     this.loop = this.run();
   }
 
   /** Stops claiming, then waits for pushes in flight to be answered. */
   async stop(): Promise<void> {
     this.running = false;
-    this.unsubscribe?.();
+    for (const off of this.unsubscribe.splice(0)) off();
     this.sleeper?.();
     await this.loop;
     await Promise.allSettled([...this.pushes]);
@@ -89,26 +115,39 @@ export class Dispatcher {
     });
   }
 
-  /** One pass over the dispatchable workers; true when some worker filled a whole batch (more may wait). */
+  /** One pass over the workers with room; true when some worker filled a whole batch (more may wait). */
   private async round(): Promise<boolean> {
-    const workers = await listDispatchable(this.o.sql);
     const now = Date.now();
+    const workers = await this.snapshot.current(now);
     let more = false;
+    // Work is left behind when a worker ends the round full or held back; otherwise every worker with room
+    // has claimed all it may take, and only new work (or the poll) calls for another round.
+    let workLeft = false;
     for (const worker of orderForRound(workers)) {
       if (!this.running) break;
-      if ((this.holdUntil.get(worker.id) ?? 0) > now) continue;
-      const claimed = await claimRuns(this.o.sql, {
+      if (!this.snapshot.hasRoom(worker) || (this.holdUntil.get(worker.id) ?? 0) > now) {
+        workLeft = true;
+        continue;
+      }
+      const epoch = this.snapshot.epoch(worker.id);
+      const claim = await claimRuns(this.o.sql, {
         workerId: worker.id,
         max: this.o.batchSize,
         now,
         leaseMs: this.o.leaseMs,
         accept: (candidate) => shouldTake(candidate, worker, workers),
       });
-      if (claimed.length === 0) continue;
-      worker.used += claimed.reduce((sum, run) => sum + (run.slotCost ?? 1), 0);
-      if (claimed.length >= this.o.batchSize) more = true;
-      this.track(this.push(worker, claimed));
+      if (!claim.dispatchable) {
+        this.snapshot.invalidate();
+        continue;
+      }
+      this.snapshot.settle(worker, claim.used, claim.slots, epoch);
+      if (claim.used >= claim.slots) workLeft = true;
+      if (claim.runs.length === 0) continue;
+      if (claim.runs.length >= this.o.batchSize) more = true;
+      this.track(this.push(worker, claim.runs));
     }
+    this.workLeft = workLeft || more;
     return more;
   }
 
@@ -152,7 +191,7 @@ export class Dispatcher {
     });
     const now = Date.now();
     if (reply.status === 202 || reply.status === 200) {
-      await recordPushHealth(this.o.sql, worker.id, true, now);
+      await this.pushHealthy(worker, true, now);
       const parsed =
         reply.status === 202 ? AcceptedResponse.safeParse(reply.body) : SyncResponse.safeParse(reply.body);
       if (!parsed.success)
@@ -164,20 +203,28 @@ export class Dispatcher {
     }
     if (reply.status === 429) {
       this.holdUntil.set(worker.id, now + (reply.retryAfterMs ?? FAILURE_BACKOFF_MS));
-      await recordPushHealth(this.o.sql, worker.id, true, now);
+      await this.pushHealthy(worker, true, now);
       return this.refused(worker, refs, 'no_slot', true);
     }
     if (reply.status === 503 && isStopping(reply.body)) {
       await setWorkerState(this.o.sql, worker.id, 'STOPPED');
+      this.o.signals.workersChanged();
       return this.refused(worker, refs, 'stopping', true);
     }
     this.holdUntil.set(worker.id, now + FAILURE_BACKOFF_MS);
-    await recordPushHealth(this.o.sql, worker.id, false, now);
+    await this.pushHealthy(worker, false, now);
     return this.refused(worker, refs, `push failed with status ${reply.status}`, false);
   }
 
+  /** Push health is written when it changes, not on every push. */
+  private async pushHealthy(worker: WorkerRecord, ok: boolean, now: number): Promise<void> {
+    if (ok && worker.pushFailingSince === null) return;
+    await recordPushHealth(this.o.sql, worker.id, ok, now);
+    worker.pushFailingSince = ok ? null : (worker.pushFailingSince ?? now);
+  }
+
   private async refused(
-    _worker: WorkerRecord,
+    worker: WorkerRecord,
     refs: { runId: string; attempt: number }[],
     reason: string,
     refund: boolean,
@@ -189,6 +236,7 @@ export class Dispatcher {
       refund,
     });
     this.o.signals.done(failed);
+    this.o.signals.freed([worker.id]);
     this.o.signals.wake();
   }
 
@@ -206,31 +254,26 @@ export class Dispatcher {
         retryable: r.reason === 'unknown_task',
       };
       if (await failRun(this.o.sql, r, error, Date.now(), this.o.retry)) this.o.signals.done([r.runId]);
+      this.o.signals.freed([worker.id]);
     }
   }
 
   /** A sync worker's answer carries the results; they are applied like the events it also posted. */
   private async applySync(worker: WorkerRecord, reply: SyncResponse): Promise<void> {
     const at = new Date().toISOString();
-    const events = reply.results.map((r) =>
-      r.status === 'completed'
-        ? { runId: r.runId, attempt: r.attempt, at, type: 'completed' as const, output: r.output }
-        : {
-            runId: r.runId,
-            attempt: r.attempt,
-            at,
-            type: 'failed' as const,
-            error: r.error ?? { message: 'failed', name: 'Error', retryable: true },
-          },
+    const events = reply.results.map(
+      (r): RunEvent =>
+        r.status === 'completed'
+          ? { runId: r.runId, attempt: r.attempt, at, type: 'completed', output: r.output }
+          : {
+              runId: r.runId,
+              attempt: r.attempt,
+              at,
+              type: 'failed',
+              error: r.error ?? { message: 'failed', name: 'Error', retryable: true },
+            },
     );
-    const outcome = await applyEvents(this.o.sql, events, {
-      workerName: worker.name,
-      now: Date.now(),
-      leaseMs: this.o.leaseMs,
-      retry: this.o.retry,
-    });
-    this.o.signals.done(outcome.finished);
-    if (outcome.freed) this.o.signals.wake();
+    await this.o.applyEvents(worker.name, events);
   }
 }
 

@@ -7,6 +7,7 @@ import { workerView } from './api/views.ts';
 import { EngineConfig, type EngineConfigInput } from './config.ts';
 import type { EngineCore } from './core.ts';
 import { Dispatcher } from './dispatcher.ts';
+import { Intake } from './intake.ts';
 import { KeyRing } from './keys.ts';
 import { Sweeper } from './leases.ts';
 import { Metrics } from './metrics.ts';
@@ -61,7 +62,9 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const signals = new Signals(sql);
   const metrics = new Metrics();
   const tokens = new TokenAuthority(sql, config.apiTokens);
+  signals.onTokenRevoked((ids) => tokens.forget(ids));
   const retry = { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs };
+  const intake = new Intake({ sql, signals, metrics, leaseMs: config.leaseMs, retry });
   let url = config.publicUrl?.replace(/\/$/, '');
   const pushContext = () => ({ key: keys.signing(), issuer: config.engineId, timeoutMs: 10_000 });
 
@@ -85,6 +88,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     tokens,
     metrics,
     retry,
+    intake,
     cancelOnWorker,
     registerUrl: registerRecord,
   };
@@ -101,6 +105,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     maxDeliveries: config.maxDeliveries,
     retry,
     eventsUrl: () => (url ? `${url}/v1/events` : undefined),
+    applyEvents: (workerName, events) => intake.postEvents(workerName, events),
     onError,
   });
   const sweeper = new Sweeper({
@@ -138,6 +143,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       if (started) {
         started = false;
         await dispatcher.stop();
+        await intake.idle();
         await sweeper.stop();
         await signals.stop();
       }
@@ -147,7 +153,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     rotateKey: () => keys.rotate(),
     async registerUrl(workerUrl, name) {
       const record = await registerRecord(workerUrl, name);
-      signals.wake();
+      signals.workersChanged();
       return workerView((await getWorker(sql, record.id)) ?? record);
     },
     sweep: () => sweeper.sweep(),

@@ -46,6 +46,7 @@ export class Sweeper {
   async sweep(now = Date.now()): Promise<void> {
     const silent = await deactivateSilentWorkers(this.o.sql, now - this.o.workerTimeoutMs);
     if (silent.length > 0) {
+      this.o.signals.workersChanged();
       this.o.metrics.count(
         'pushworker_workers_deactivated_total',
         'Workers marked INACTIVE.',
@@ -67,6 +68,8 @@ export class Sweeper {
         requeued.length,
       );
       this.o.signals.done(failed);
+      // Slots came free on workers the dispatcher cannot name here: it reloads its view of them.
+      this.o.signals.workersChanged();
       this.o.signals.wake();
     }
     const timedOut = await expireDeadlines(this.o.sql, now, this.o.retry);
@@ -78,7 +81,7 @@ export class Sweeper {
         timedOut.length,
       );
       this.o.signals.done(timedOut.filter((t) => t.final).map((t) => t.runId));
-      this.o.signals.wake();
+      this.o.signals.freed(timedOut.map((t) => t.workerId));
       const byWorker = new Map<string, typeof timedOut>();
       for (const t of timedOut) byWorker.set(t.workerId, [...(byWorker.get(t.workerId) ?? []), t]);
       for (const [workerId, refs] of byWorker) await this.o.cancelOnWorker(workerId, refs).catch(() => {});

@@ -21,7 +21,6 @@ const servesTask = (w: WorkerRecord, task: string) => w.tasks.some((t) => t.name
 /** Workers in the order a dispatch round offers them work: least loaded first, ties shuffled. */
 export function orderForRound(workers: WorkerRecord[]): WorkerRecord[] {
   return workers
-    .filter((w) => freeOf(w) > 0)
     .map((w) => ({ w, load: w.used / w.slots, tie: Math.random() }))
     .sort((a, b) => a.load - b.load || a.tie - b.tie)
     .map((x) => x.w);

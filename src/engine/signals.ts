@@ -1,45 +1,96 @@
-// In-process wake-ups (dispatcher) and run-finished notices (long-poll waiters), relayed over NOTIFY across replicas.
+// In-process signals (wake-ups, finished runs, worker and token changes), relayed over NOTIFY across replicas.
 import type { Sql } from './store/sql.ts';
 
-const WAKE = 'pushworker_wake';
-const DONE = 'pushworker_done';
+const CHANNELS = {
+  wake: 'pushworker_wake',
+  freed: 'pushworker_freed',
+  done: 'pushworker_done',
+  workers: 'pushworker_workers',
+  tokens: 'pushworker_tokens',
+} as const;
+type Channel = keyof typeof CHANNELS;
+/** NOTIFY payloads must stay under 8000 bytes. */
+const MAX_PAYLOAD = 7_000;
 
 export class Signals {
-  private wakeListeners = new Set<() => void>();
+  private readonly listeners: { [C in Channel]: Set<(items: string[]) => void> } = {
+    wake: new Set(),
+    freed: new Set(),
+    done: new Set(),
+    workers: new Set(),
+    tokens: new Set(),
+  };
   private waiters = new Map<string, Set<() => void>>();
   private unlisten: (() => Promise<void>)[] = [];
   /** Relays over NOTIFY only where replicas may share the database. */
   private relay = false;
+  /** Outgoing items per channel, sent together after the current tick. */
+  private outbox = new Map<Channel, Set<string>>();
+  private flushing: Promise<void> | undefined;
+  /** Tags this replica's notifications, which it has already acted on. */
+  private readonly origin = crypto.randomUUID().slice(0, 8);
 
-  constructor(private readonly sql: Sql) {}
+  constructor(private readonly sql: Sql) {
+    this.listeners.done.add((ids) => this.doneLocal(ids));
+  }
 
   async start(): Promise<void> {
     if (this.sql.kind !== 'postgres' || !this.sql.listen) return;
     this.relay = true;
-    this.unlisten.push(await this.sql.listen(WAKE, () => this.wakeLocal()));
-    this.unlisten.push(await this.sql.listen(DONE, (payload) => this.doneLocal(payload.split(','))));
+    for (const [channel, name] of Object.entries(CHANNELS) as [Channel, string][]) {
+      const off = await this.sql.listen(name, (payload) => {
+        const [origin, ...rest] = payload.split(',');
+        if (origin !== this.origin) this.emitLocal(channel, rest.filter(Boolean));
+      });
+      this.unlisten.push(off);
+    }
   }
 
   async stop(): Promise<void> {
+    await this.flushing;
     for (const fn of this.unlisten.splice(0)) await fn();
     this.relay = false;
   }
 
+  /** New work to dispatch: enqueued or re-queued runs. */
   onWake(fn: () => void): () => void {
-    this.wakeListeners.add(fn);
-    return () => this.wakeListeners.delete(fn);
+    return this.on('wake', fn);
   }
 
-  /** New work or free slots: wakes this replica's dispatcher, and the others'. */
+  /** Wakes this replica's dispatcher, and the others'. */
   wake(): void {
-    this.wakeLocal();
-    if (this.relay) this.notify(WAKE, '');
+    this.emit('wake', []);
+  }
+
+  /** Slots came free on these workers. */
+  onFreed(fn: (workerIds: string[]) => void): () => void {
+    return this.on('freed', fn);
+  }
+
+  freed(workerIds: Iterable<string>): void {
+    const ids = [...workerIds];
+    if (ids.length > 0) this.emit('freed', ids);
+  }
+
+  /** A worker registered, changed state, was paused or resumed, or went INACTIVE. */
+  onWorkersChanged(fn: () => void): () => void {
+    return this.on('workers', fn);
+  }
+
+  workersChanged(): void {
+    this.emit('workers', []);
+  }
+
+  onTokenRevoked(fn: (tokenIds: string[]) => void): () => void {
+    return this.on('tokens', fn);
+  }
+
+  tokenRevoked(tokenId: string): void {
+    this.emit('tokens', [tokenId]);
   }
 
   done(runIds: string[]): void {
-    if (runIds.length === 0) return;
-    this.doneLocal(runIds);
-    if (this.relay) this.notify(DONE, runIds.join(','));
+    if (runIds.length > 0) this.emit('done', runIds);
   }
 
   /** Resolves when `runId` is reported finished or `ms` pass; the caller re-reads the store either way. */
@@ -63,15 +114,50 @@ export class Signals {
     });
   }
 
-  private wakeLocal(): void {
-    for (const fn of this.wakeListeners) fn();
+  private on(channel: Channel, fn: (items: string[]) => void): () => void {
+    this.listeners[channel].add(fn);
+    return () => this.listeners[channel].delete(fn);
+  }
+
+  private emit(channel: Channel, items: string[]): void {
+    this.emitLocal(channel, items);
+    if (!this.relay) return;
+    let box = this.outbox.get(channel);
+    if (!box) {
+      box = new Set();
+      this.outbox.set(channel, box);
+    }
+    for (const item of items) box.add(item);
+    this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flush());
+  }
+
+  private emitLocal(channel: Channel, items: string[]): void {
+    for (const fn of this.listeners[channel]) fn(items);
   }
 
   private doneLocal(runIds: string[]): void {
     for (const id of runIds) for (const fn of [...(this.waiters.get(id) ?? [])]) fn();
   }
 
-  private notify(channel: string, payload: string): void {
-    this.sql.query('SELECT pg_notify($1, $2)', [channel, payload]).catch(() => {});
+  /** Sends what accumulated since the last flush: one NOTIFY per channel (more when payloads are long). */
+  private async flush(): Promise<void> {
+    const boxes = [...this.outbox];
+    this.outbox.clear();
+    this.flushing = undefined;
+    for (const [channel, items] of boxes) {
+      let payload = this.origin;
+      const sends: string[] = [];
+      for (const item of items) {
+        if (payload.length + item.length + 1 > MAX_PAYLOAD) {
+          sends.push(payload);
+          payload = this.origin;
+        }
+        payload += `,${item}`;
+      }
+      sends.push(payload);
+      for (const p of sends) {
+        await this.sql.query('SELECT pg_notify($1, $2)', [CHANNELS[channel], p]).catch(() => {});
+      }
+    }
   }
 }

@@ -3,7 +3,7 @@
 import { timingSafeEqual } from '../auth/hash.ts';
 import { mintToken, parseToken, type TokenKind, tokenMatches } from '../auth/tokens.ts';
 import { PushworkerError } from '../protocol/errors.ts';
-import { findToken, insertToken } from './store/secrets.ts';
+import { findToken, insertToken, revokeToken } from './store/secrets.ts';
 import type { Sql } from './store/sql.ts';
 
 export interface Principal {
@@ -15,7 +15,7 @@ export interface Principal {
 const CACHE_MS = 10_000;
 
 export class TokenAuthority {
-  private cache = new Map<string, { principal: Principal; until: number }>();
+  private cache = new Map<string, { principal: Principal; id: string | null; until: number }>();
 
   constructor(
     private readonly sql: Sql,
@@ -48,8 +48,22 @@ export class TokenAuthority {
     return principal;
   }
 
-  forget(): void {
-    this.cache.clear();
+  /** Revokes a minted token; false when there is no such token. Takes effect here at once. */
+  async revoke(id: string): Promise<boolean> {
+    const found = await revokeToken(this.sql, id, Date.now());
+    this.forget([id]);
+    return found;
+  }
+
+  /** Drops cached answers, for the given token ids or all (a revocation, here or on another replica). */
+  forget(ids?: string[]): void {
+    if (!ids) {
+      this.cache.clear();
+      return;
+    }
+    const gone = new Set(ids);
+    for (const [token, entry] of this.cache)
+      if (entry.id !== null && gone.has(entry.id)) this.cache.delete(token);
   }
 
   private async resolve(token: string): Promise<Principal | undefined> {
@@ -57,6 +71,7 @@ export class TokenAuthority {
     const hit = this.cache.get(token);
     if (hit && hit.until > now) return hit.principal;
     let principal: Principal | undefined;
+    let id: string | null = null;
     if (this.staticApiTokens.some((t) => timingSafeEqual(t, token)))
       principal = { kind: 'api', workerName: null };
     else {
@@ -69,11 +84,12 @@ export class TokenAuthority {
         (await tokenMatches(parsed.secret, record.secretHash))
       ) {
         principal = { kind: record.kind, workerName: record.workerName };
+        id = record.id;
       }
     }
     if (principal) {
       if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(token, { principal, until: now + CACHE_MS });
+      this.cache.set(token, { principal, id, until: now + CACHE_MS });
     }
     return principal;
   }

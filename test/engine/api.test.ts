@@ -114,6 +114,65 @@ describe('engine API', () => {
     expect((await h.client.listWorkers())[0]?.state).toBe('ACTIVE');
   });
 
+  it('lists runs newest first, filtered by state and task, a page at a time', async () => {
+    h = await startHarness(sql);
+    const echoes = await h.client.enqueueMany(
+      Array.from({ length: 7 }, (_, i) => ({ task: 'echo', input: i })),
+    );
+    const other = await h.client.enqueue({ task: 'other' });
+    const cancelled = await h.client.cancel(echoes[2]!.id);
+    expect(cancelled.state).toBe('CANCELLED');
+
+    const all = await h.client.listRuns();
+    expect(all.runs.map((r) => r.id)).toEqual([other.id, ...echoes.map((r) => r.id).reverse()]);
+    expect(all.nextCursor).toBeNull();
+
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const answer = await h.client.listRuns({ task: 'echo', limit: 3, ...(cursor ? { cursor } : {}) });
+      expect(answer.runs.length).toBeLessThanOrEqual(3);
+      seen.push(...answer.runs.map((r) => r.id));
+      if (!answer.nextCursor) break;
+      cursor = answer.nextCursor;
+    }
+    expect(seen).toEqual(echoes.map((r) => r.id).reverse());
+
+    const queued = await h.client.listRuns({ state: 'QUEUED', task: 'echo' });
+    expect(queued.runs).toHaveLength(6);
+    expect(queued.runs.every((r) => r.state === 'QUEUED' && r.task === 'echo')).toBe(true);
+    const either = await h.client.listRuns({ state: ['CANCELLED', 'COMPLETED'] });
+    expect(either.runs.map((r) => r.id)).toEqual([echoes[2]!.id]);
+    expect(await codeOf(h.client.listRuns({ limit: 501 }))).toBe('invalid_request');
+    expect(await codeOf(h.client.listRuns({ state: 'DONE' as never }))).toBe('invalid_request');
+    expect(await codeOf(createClient({ url: h.url, token: 'nope' }).listRuns())).toBe('unauthorized');
+  });
+
+  it('refuses a revoked token at once, worker and API tokens alike', async () => {
+    h = await startHarness(sql);
+    const { id, token } = await h.client.createToken('worker', 'w');
+    const worker = await h.addWorker({ name: 'w', token });
+    const run = await h.client.enqueue({ task: 'echo', input: 'before' });
+    expect((await h.client.waitRun(run.id, { timeoutMs: 10_000 })).state).toBe('COMPLETED');
+    // The token has just been used, so the engine holds it in its cache.
+    expect(await worker.beat()).toBe(200);
+    expect(await h.client.revokeToken(id)).toEqual({ id, revoked: true });
+    expect(await worker.beat()).toBe(401);
+    const at = new Date().toISOString();
+    const events = await worker.postEvents([{ runId: run.id, attempt: 1, at, type: 'heartbeat' }]);
+    expect(events).toMatchObject({ status: 401, body: { error: { code: 'unauthorized' } } });
+    await expect(worker.registerSelf()).rejects.toThrow(/401/);
+    expect(await h.client.revokeToken(id)).toEqual({ id, revoked: true });
+
+    const api = await h.client.createToken('api');
+    const client = createClient({ url: h.url, token: api.token });
+    expect((await client.listRuns()).runs).toHaveLength(1);
+    await h.client.revokeToken(api.id);
+    expect(await codeOf(client.listRuns())).toBe('unauthorized');
+    expect(await codeOf(client.revokeToken(id))).toBe('unauthorized');
+    expect(await codeOf(h.client.revokeToken('nosuchtoken'))).toBe('not_found');
+  });
+
   it('publishes its key, and both keys during a rotation', async () => {
     h = await startHarness(sql);
     const before = (await (await fetch(`${h.url}/.well-known/jwks.json`)).json()) as {

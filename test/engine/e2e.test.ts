@@ -18,9 +18,19 @@ afterEach(async () => {
   await h?.close();
 });
 
-async function exampleWorker(name: string, slots = 4): Promise<ExampleWorker> {
+async function exampleWorker(
+  name: string,
+  slots = 4,
+  labels?: Record<string, string>,
+): Promise<ExampleWorker> {
   const { token } = await h.engine.createToken('worker', name);
-  const child = await spawnExampleWorker({ engineUrl: h.url, token, name, slots });
+  const child = await spawnExampleWorker({
+    engineUrl: h.url,
+    token,
+    name,
+    slots,
+    ...(labels ? { labels } : {}),
+  });
   children.push(child);
   await until(
     async () => (await h.client.listWorkers()).some((w) => w.name === name && w.state === 'ACTIVE'),
@@ -91,5 +101,86 @@ describe('end to end with the example Node worker', () => {
     const rescuer = workers.find((w) => w.name === 'rescuer')!;
     expect(workers.find((w) => w.name === 'doomed')?.state).toBe('INACTIVE');
     for (const r of runs) expect((await h.client.getRun(r.id)).workerId).toBe(rescuer.id);
+  });
+});
+
+describe('placement end to end with two example Node workers', () => {
+  const idOf = async (name: string) => (await h.client.listWorkers()).find((w) => w.name === name)!.id;
+  const done = (runs: { id: string }[]) =>
+    Promise.all(runs.map((r) => h.client.waitRun(r.id, { timeoutMs: 20_000 })));
+
+  it('sends runs to the worker with the required labels, and to the preferred one', async () => {
+    h = await startHarness(sql);
+    await exampleWorker('eu', 4, { region: 'eu', tier: 'gpu' });
+    await exampleWorker('us', 4, { region: 'us' });
+    const [eu, us] = [await idOf('eu'), await idOf('us')];
+    const required = await done(
+      await h.client.enqueueMany(
+        Array.from({ length: 8 }, (_, i) => ({
+          task: 'echo',
+          input: { message: `r${i}` },
+          affinity: { required: { region: 'eu' } },
+        })),
+      ),
+    );
+    expect(required.map((r) => [r.state, r.workerId])).toEqual(required.map(() => ['COMPLETED', eu]));
+    const preferred = await done(
+      await h.client.enqueueMany(
+        Array.from({ length: 3 }, (_, i) => ({
+          task: 'echo',
+          input: { message: `p${i}` },
+          affinity: { preferred: [{ labels: { region: 'us' }, weight: 5 }] },
+        })),
+      ),
+    );
+    expect(preferred.map((r) => [r.state, r.workerId])).toEqual(preferred.map(() => ['COMPLETED', us]));
+    const nowhere = await h.client.enqueue({
+      task: 'echo',
+      input: { message: 'x' },
+      affinity: { required: { region: 'us', tier: 'gpu' } },
+    });
+    expect((await h.client.waitRun(nowhere.id, { timeoutMs: 500 })).state).toBe('QUEUED');
+  });
+
+  it('keeps one hard sticky key on one worker while another key may go elsewhere', async () => {
+    h = await startHarness(sql);
+    await exampleWorker('a', 4);
+    await exampleWorker('b', 4);
+    const runs = await done(
+      await h.client.enqueueMany(
+        Array.from({ length: 12 }, (_, i) => ({
+          task: 'sleep',
+          input: { ms: 30 },
+          sticky: { key: i % 2 === 0 ? 'cart-1' : 'cart-2', mode: 'hard' as const },
+        })),
+      ),
+    );
+    expect(runs.every((r) => r.state === 'COMPLETED')).toBe(true);
+    const cart1 = new Set(runs.filter((_, i) => i % 2 === 0).map((r) => r.workerId));
+    const cart2 = new Set(runs.filter((_, i) => i % 2 === 1).map((r) => r.workerId));
+    expect(cart1.size).toBe(1);
+    expect(cart2.size).toBe(1);
+  });
+
+  it('never runs more than the limit of one concurrency key at once across both workers', async () => {
+    h = await startHarness(sql);
+    await exampleWorker('a', 4);
+    await exampleWorker('b', 4);
+    const runs = await done(
+      await h.client.enqueueMany(
+        Array.from({ length: 10 }, () => ({
+          task: 'sleep',
+          input: { ms: 100 },
+          concurrency: { key: 'tenant-7', limit: 2 },
+        })),
+      ),
+    );
+    expect(runs.every((r) => r.state === 'COMPLETED')).toBe(true);
+    const spans = runs.map((r) => [Date.parse(r.startedAt!), Date.parse(r.finishedAt!)] as const);
+    const overlapping = spans.map(
+      ([start, end]) => spans.filter(([s, e]) => s < end && start < e).length, // each counts itself
+    );
+    expect(Math.max(...overlapping)).toBeLessThanOrEqual(2);
+    expect(new Set(runs.map((r) => r.workerId)).size).toBe(2);
   });
 });

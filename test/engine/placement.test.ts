@@ -112,4 +112,32 @@ describe('placement: affinity, stickiness and concurrency keys', () => {
       expect((await h.client.waitRun(r.id, { timeoutMs: 15_000 })).state).toBe('COMPLETED');
     expect(peak).toBe(2);
   });
+
+  it('starts a run queued behind more blocked runs than one claim reads at once', async () => {
+    h = await startHarness(sql);
+    const gate: { release?: () => void } = {};
+    const hold = () => new Promise((resolve) => (gate.release = () => resolve('held')));
+    const worker = await h.addWorker({ name: 'w', slots: 2, tasks: { hold, echo: async (x) => x } });
+    const holder = await h.client.enqueue({ task: 'hold', concurrency: { key: 'tenant', limit: 1 } });
+    await until(() => worker.started.length === 1, 'the holder');
+    // Ahead of the free run: runs held back by their concurrency key, runs too big for the worker, and runs
+    // whose hard sticky key is bound to another live worker; together more than a claim's first page.
+    await h.client.enqueueMany([
+      ...Array.from({ length: 30 }, () => ({ task: 'hold', concurrency: { key: 'tenant', limit: 1 } })),
+      ...Array.from({ length: 30 }, () => ({ task: 'echo', slotCost: 3 })),
+    ]);
+    const other = await h.addWorker({ name: 'other', slots: 1, tasks: { hold } });
+    const bound = await h.client.enqueue({ task: 'hold', sticky: { key: 'session', mode: 'hard' } });
+    await until(() => ranOn(other, bound.id), 'the sticky key bound to the other worker');
+    await h.client.enqueueMany(
+      Array.from({ length: 30 }, () => ({ task: 'hold', sticky: { key: 'session', mode: 'hard' as const } })),
+    );
+    const free = await h.client.enqueue({ task: 'echo', input: 'behind them' });
+    expect(await h.client.waitRun(free.id, { timeoutMs: 10_000 })).toMatchObject({
+      state: 'COMPLETED',
+      output: 'behind them',
+    });
+    expect(worker.started.map((s) => s.runId)).toEqual([holder.id, free.id]);
+    gate.release?.();
+  });
 });

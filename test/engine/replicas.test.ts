@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createClient } from '../../src/client/index.ts';
 import { createEngine, serveEngine } from '../../src/engine/index.ts';
-import { API_TOKEN, fast } from './support/harness.ts';
+import { API_TOKEN, fast, until } from './support/harness.ts';
 import { freshSchemaUrl, postgresUrl } from './support/postgres.ts';
 import { TestWorker } from './support/worker.ts';
 
@@ -43,6 +43,34 @@ describe.skipIf(!pgUrl)('two engine replicas on one Postgres', () => {
       expect(workers.every((w) => w.started.length > 0)).toBe(true);
     } finally {
       for (const w of workers) await w.close();
+      for (const s of served) await s.close();
+    }
+  });
+
+  it('refuses a token revoked on the other replica at once', async () => {
+    const databaseUrl = await freshSchemaUrl(pgUrl!, 'pw_replicas_tokens');
+    const engines = await Promise.all(
+      [0, 1].map(() => createEngine({ ...fast, databaseUrl, onError: console.error })),
+    );
+    const served = await Promise.all(engines.map((e) => serveEngine(e)));
+    try {
+      const [a] = served.map((s) => createClient({ url: s.url, token: API_TOKEN }));
+      const minted = await a!.createToken('api');
+      const onB = createClient({ url: served[1]!.url, token: minted.token });
+      expect((await onB.listRuns()).runs).toEqual([]);
+      await a!.revokeToken(minted.id);
+      await until(
+        async () => {
+          const code = await onB.listRuns().then(
+            () => 'ok',
+            (e: { code: string }) => e.code,
+          );
+          return code === 'unauthorized';
+        },
+        'the revocation to reach the other replica',
+        2_000,
+      );
+    } finally {
       for (const s of served) await s.close();
     }
   });

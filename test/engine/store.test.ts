@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { claimRuns } from '../../src/engine/store/claims.ts';
+import { applyEventPosts } from '../../src/engine/store/events.ts';
 import { openStore, type Sql, truncateAll } from '../../src/engine/store/index.ts';
-import { migrate } from '../../src/engine/store/migrations.ts';
+import { migrate, SCHEMA_VERSION } from '../../src/engine/store/migrations.ts';
 import { getRun, insertRuns } from '../../src/engine/store/runs.ts';
-import { applyEvents, requeueRuns } from '../../src/engine/store/transitions.ts';
+import { requeueRuns } from '../../src/engine/store/transitions.ts';
 import { upsertWorker } from '../../src/engine/store/workers.ts';
+import type { RunEvent } from '../../src/protocol/schemas.ts';
 import { freshSchemaUrl, postgresUrl } from './support/postgres.ts';
 
 const pgUrl = postgresUrl();
@@ -41,6 +43,15 @@ describe.each(targets)('store on $name', ({ open }) => {
       'registered',
       1,
     );
+  const applyEvents = async (
+    events: RunEvent[],
+    o: { workerName: string; now: number; leaseMs: number; retry: typeof retry },
+  ) => {
+    const out = await applyEventPosts(sql, [{ workerName: o.workerName, events }], o);
+    const [post] = out.posts;
+    if (!post || 'error' in post) throw post?.error;
+    return { ...out, results: post.results };
+  };
   const enqueue = (n: number, extra = {}) =>
     insertRuns(
       sql,
@@ -57,7 +68,7 @@ describe.each(targets)('store on $name', ({ open }) => {
     await migrate(sql);
     await migrate(sql);
     const rows = await sql.query('SELECT count(*)::int AS n FROM pw_migrations');
-    expect(rows[0]?.n).toBe(1);
+    expect(rows[0]?.n).toBe(SCHEMA_VERSION);
   });
 
   it('never assigns a run twice or beyond slots when claims race', async () => {
@@ -68,7 +79,7 @@ describe.each(targets)('store on $name', ({ open }) => {
         Array.from({ length: 4 }, () => claimRuns(sql, { workerId: w.id, max: 50, now: 2, leaseMs: 1000 })),
       ),
     );
-    const ids = claims.flat().map((r) => r.id);
+    const ids = claims.flatMap((c) => c.runs).map((r) => r.id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids.length).toBe(30);
     const perWorker = await sql.query<{ worker_id: string; n: number }>(
@@ -87,7 +98,7 @@ describe.each(targets)('store on $name', ({ open }) => {
   it('re-queues only runs still on the given attempt', async () => {
     const w = await addWorker('a', 5);
     await enqueue(2);
-    const claimed = await claimRuns(sql, { workerId: w.id, max: 5, now: 2, leaseMs: 1000 });
+    const { runs: claimed } = await claimRuns(sql, { workerId: w.id, max: 5, now: 2, leaseMs: 1000 });
     const refs = claimed.map((r) => ({ runId: r.id, attempt: r.attempt }));
     const stale = [{ runId: refs[0]!.runId, attempt: 99 }];
     expect((await requeueRuns(sql, stale, { now: 3, maxDeliveries: 5, reason: 'test' })).requeued).toEqual(
@@ -110,19 +121,19 @@ describe.each(targets)('store on $name', ({ open }) => {
       type: 'failed' as const,
       error: { message: 'x', name: 'E', retryable: true },
     };
-    const first = await applyEvents(sql, [failed, failed], { workerName: 'a', now: 3, leaseMs: 1000, retry });
+    const first = await applyEvents([failed, failed], { workerName: 'a', now: 3, leaseMs: 1000, retry });
     expect(first.results).toEqual(['ok', 'ok']);
     expect(await getRun(sql, 'r0000')).toMatchObject({ state: 'QUEUED', failures: 1 });
     await sql.query('UPDATE pw_runs SET available_at = 0');
     await claimRuns(sql, { workerId: w.id, max: 1, now: 1_000_000, leaseMs: 1000 });
-    const late = await applyEvents(sql, [{ ...failed, type: 'heartbeat' }], {
+    const late = await applyEvents([{ ...failed, type: 'heartbeat' }], {
       workerName: 'a',
       now: 4,
       leaseMs: 1000,
       retry,
     });
     expect(late.results).toEqual(['stale']);
-    const done = await applyEvents(sql, [{ runId: 'r0000', attempt: 2, at, type: 'completed', output: 42 }], {
+    const done = await applyEvents([{ runId: 'r0000', attempt: 2, at, type: 'completed', output: 42 }], {
       workerName: 'a',
       now: 5,
       leaseMs: 1000,

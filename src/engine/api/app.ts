@@ -1,10 +1,11 @@
 // The engine's Hono app: client and worker routes, tokens and keys, health, metrics and the JWKS.
 import { Hono } from 'hono';
 import type { EngineCore } from '../core.ts';
+import { dashboardRoutes } from '../dashboard/routes.ts';
 import { visibleState } from '../store/records.ts';
 import { countRunsByState, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
-import { parseBody, renderError, requireApi } from './http.ts';
+import { notFound, parseBody, renderError, requireApi } from './http.ts';
 import { runRoutes } from './runs.ts';
 import { CreateTokenRequest } from './schemas.ts';
 import { workerRoutes } from './workers.ts';
@@ -69,12 +70,21 @@ export function createApi(core: EngineCore, onError: (error: unknown) => void): 
     return c.json(await core.tokens.create(request.kind, request.worker), 201);
   });
 
+  app.delete('/v1/tokens/:id', async (c) => {
+    await requireApi(core, c);
+    const id = c.req.param('id');
+    if (!(await core.tokens.revoke(id))) throw notFound('the token');
+    core.signals.tokenRevoked(id);
+    return c.json({ id, revoked: true });
+  });
+
   app.post('/v1/keys/rotate', async (c) => {
     await requireApi(core, c);
     const kid = await core.keys.rotate();
     return c.json({ kid, jwks: core.keys.jwks() });
   });
 
+  app.route('/dashboard', dashboardRoutes());
   app.route('/', runRoutes(core));
   app.route('/', workerRoutes(core));
   return app;

@@ -20,6 +20,14 @@ export async function parseBody<S extends z.ZodType>(c: Context, schema: S): Pro
   return parsed.data;
 }
 
+export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {
+  const parsed = schema.safeParse(c.req.query());
+  if (!parsed.success) {
+    throw new PushworkerError('invalid_request', 'the query string is not valid', parsed.error.issues);
+  }
+  return parsed.data;
+}
+
 export function requireApi(core: EngineCore, c: Context): Promise<Principal> {
   return core.tokens.authenticate(bearerOf(c.req.header('authorization')), 'api');
 }

@@ -3,10 +3,10 @@ import { Hono } from 'hono';
 import type { z } from 'zod';
 import type { EngineCore } from '../core.ts';
 import { TERMINAL_STATES } from '../store/records.ts';
-import { cancelRun, getRun, insertRuns, type NewRun, taskStats } from '../store/runs.ts';
+import { cancelRun, getRun, listRuns, type NewRun, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
-import { notFound, parseBody, requireApi } from './http.ts';
-import { BulkEnqueueRequest, EnqueueRequest, type TaskStatsView } from './schemas.ts';
+import { notFound, parseBody, parseQuery, requireApi } from './http.ts';
+import { BulkEnqueueRequest, EnqueueRequest, ListRunsQuery, type TaskStatsView } from './schemas.ts';
 import { runView } from './views.ts';
 
 function newRunOf(request: z.infer<typeof EnqueueRequest>): NewRun {
@@ -31,29 +31,31 @@ function newRunOf(request: z.infer<typeof EnqueueRequest>): NewRun {
 
 export function runRoutes(core: EngineCore): Hono {
   const app = new Hono();
-  const count = (n: number) => core.metrics.count('pushworker_runs_enqueued_total', 'Runs enqueued.', {}, n);
-
   app.post('/v1/runs', async (c) => {
     await requireApi(core, c);
     const request = await parseBody(c, EnqueueRequest);
-    const [result] = await insertRuns(core.sql, [newRunOf(request)], Date.now());
-    if (result!.created) {
-      count(1);
-      core.signals.wake();
-    }
+    const [result] = await core.intake.enqueue([newRunOf(request)]);
     return c.json({ ...runView(result!.run), created: result!.created }, result!.created ? 201 : 200);
   });
 
   app.post('/v1/runs/bulk', async (c) => {
     await requireApi(core, c);
     const request = await parseBody(c, BulkEnqueueRequest);
-    const results = await insertRuns(core.sql, request.runs.map(newRunOf), Date.now());
-    const created = results.filter((r) => r.created).length;
-    if (created > 0) {
-      count(created);
-      core.signals.wake();
-    }
+    const results = await core.intake.enqueue(request.runs.map(newRunOf));
     return c.json({ runs: results.map((r) => ({ ...runView(r.run), created: r.created })) }, 201);
+  });
+
+  app.get('/v1/runs', async (c) => {
+    await requireApi(core, c);
+    const query = parseQuery(c, ListRunsQuery);
+    const runs = await listRuns(core.sql, {
+      states: query.state,
+      task: query.task,
+      limit: query.limit,
+      beforeSeq: query.cursor === undefined ? undefined : Number(query.cursor),
+    });
+    const last = runs.length === query.limit ? runs[runs.length - 1] : undefined;
+    return c.json({ runs: runs.map(runView), nextCursor: last ? String(last.seq) : null });
   });
 
   app.get('/v1/runs/:id', async (c) => {
@@ -89,7 +91,7 @@ export function runRoutes(core: EngineCore): Hono {
     if (outcome.notify) {
       const { workerId, attempt } = outcome.notify;
       core.signals.done([outcome.run.id]);
-      core.signals.wake();
+      core.signals.freed([workerId]);
       core.cancelOnWorker(workerId, [{ runId: outcome.run.id, attempt }]).catch(() => {});
     } else if (outcome.run.state === 'CANCELLED') core.signals.done([outcome.run.id]);
     return c.json(runView(outcome.run));

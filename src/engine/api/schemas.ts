@@ -54,6 +54,37 @@ export const RunView = z.object({
 });
 export type RunView = z.infer<typeof RunView>;
 
+export const ListRunsQuery = z.object({
+  /** One state or several, comma-separated. */
+  state: z
+    .string()
+    .transform((s) => s.split(',').filter(Boolean))
+    .pipe(z.array(RunStateName))
+    .optional(),
+  task: key.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  /** Opaque: the `nextCursor` of the previous page. */
+  cursor: z
+    .string()
+    .regex(/^[0-9]{1,18}$/)
+    .optional(),
+});
+export type RunStateName = z.infer<typeof RunStateName>;
+/** The client's form of the list query: states as a list rather than comma-separated. */
+export interface ListRunsOptions {
+  state?: RunStateName | RunStateName[];
+  task?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export const ListRunsResponse = z.object({
+  runs: z.array(RunView),
+  /** Pass as `cursor` for the next (older) page; null on the last page. */
+  nextCursor: z.string().nullable(),
+});
+export type ListRunsResponse = z.infer<typeof ListRunsResponse>;
+
 export const EnqueueResponse = RunView.extend({ created: z.boolean() });
 export type EnqueueResponse = z.infer<typeof EnqueueResponse>;
 export const BulkEnqueueResponse = z.object({ runs: z.array(EnqueueResponse) });
@@ -88,6 +119,7 @@ export const TaskStatsResponse = z.object({ tasks: z.array(TaskStatsView) });
 
 export const CreateTokenRequest = z.object({ kind: z.enum(['worker', 'api']), worker: key.optional() });
 export const CreateTokenResponse = z.object({ id: z.string(), token: z.string() });
+export const RevokeTokenResponse = z.object({ id: z.string(), revoked: z.literal(true) });
 
 export const RegisterUrlRequest = z.object({ url: z.url(), name: key.optional() });
 

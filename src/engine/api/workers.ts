@@ -3,7 +3,6 @@ import { Hono } from 'hono';
 import { PushworkerError } from '../../protocol/errors.ts';
 import { EventsBody, Registration, WorkerHeartbeat } from '../../protocol/schemas.ts';
 import type { EngineCore } from '../core.ts';
-import { applyEvents } from '../store/transitions.ts';
 import { getWorker, listWorkers, recordHeartbeat, setPaused, upsertWorker } from '../store/workers.ts';
 import { notFound, parseBody, requireApi, requireWorker } from './http.ts';
 import { RegisterUrlRequest } from './schemas.ts';
@@ -26,7 +25,7 @@ export function workerRoutes(core: EngineCore): Hono {
       'registered',
       Date.now(),
     );
-    core.signals.wake();
+    core.signals.workersChanged();
     return c.json({ workerId: worker.id });
   });
 
@@ -39,31 +38,14 @@ export function workerRoutes(core: EngineCore): Hono {
     if (known.name !== principal.workerName)
       throw new PushworkerError('forbidden', 'this worker belongs to another token');
     await recordHeartbeat(core.sql, id, beat, Date.now());
-    if (known.state !== beat.state) core.signals.wake();
+    if (known.state !== beat.state) core.signals.workersChanged();
     return c.json({ ok: true });
   });
 
   app.post('/v1/events', async (c) => {
     const principal = await requireWorker(core, c);
     const body = await parseBody(c, EventsBody);
-    const outcome = await applyEvents(core.sql, body.events, {
-      workerName: principal.workerName!,
-      now: Date.now(),
-      leaseMs: core.config.leaseMs,
-      retry: core.retry,
-    });
-    for (const ms of outcome.dispatchMs) core.metrics.observeDispatch(ms);
-    if (outcome.finished.length > 0) {
-      core.metrics.count(
-        'pushworker_runs_finished_total',
-        'Runs that reached a terminal state.',
-        {},
-        outcome.finished.length,
-      );
-    }
-    core.signals.done(outcome.finished);
-    if (outcome.freed) core.signals.wake();
-    return c.json({ results: outcome.results });
+    return c.json({ results: await core.intake.postEvents(principal.workerName!, body.events) });
   });
 
   app.get('/v1/workers', async (c) => {
@@ -75,7 +57,7 @@ export function workerRoutes(core: EngineCore): Hono {
     await requireApi(core, c);
     const request = await parseBody(c, RegisterUrlRequest);
     const worker = await core.registerUrl(request.url, request.name);
-    core.signals.wake();
+    core.signals.workersChanged();
     return c.json(workerView(worker), 201);
   });
 
@@ -86,7 +68,7 @@ export function workerRoutes(core: EngineCore): Hono {
     app.post(`/v1/workers/:id/${action}`, async (c) => {
       await requireApi(core, c);
       if (!(await setPaused(core.sql, c.req.param('id'), paused))) throw notFound('the worker');
-      if (!paused) core.signals.wake();
+      core.signals.workersChanged();
       return c.json(workerView((await getWorker(core.sql, c.req.param('id')))!));
     });
   }

@@ -85,6 +85,10 @@ const migrations: string[] = [
     revoked_at double precision
   );
   `,
+  // 2: listing runs newest first
+  `
+  CREATE INDEX pw_runs_seq ON pw_runs (seq);
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -83,6 +83,26 @@ export async function getRun(sql: SqlClient, id: string): Promise<RunRecord | un
   return rows[0] ? toRun(rows[0]) : undefined;
 }
 
+export interface RunFilter {
+  states?: string[] | undefined;
+  task?: string | undefined;
+  limit: number;
+  /** Only runs enqueued before the run with this sequence number (the previous page's last). */
+  beforeSeq?: number | undefined;
+}
+
+/** Runs newest first, with their sequence numbers for paging. */
+export async function listRuns(sql: SqlClient, f: RunFilter): Promise<(RunRecord & { seq: number })[]> {
+  const rows = await sql.query(
+    `SELECT * FROM pw_runs
+     WHERE ($1::text[] IS NULL OR state = ANY($1::text[])) AND ($2::text IS NULL OR task = $2)
+       AND ($3::bigint IS NULL OR seq < $3)
+     ORDER BY seq DESC LIMIT $4`,
+    [f.states?.length ? f.states : null, f.task ?? null, f.beforeSeq ?? null, f.limit],
+  );
+  return rows.map((row) => ({ ...toRun(row), seq: Number(row.seq) }));
+}
+
 export interface CancelOutcome {
   run: RunRecord;
   /** Set when the run was on a worker, which must be told to stop it. */

@@ -82,7 +82,11 @@ export async function findToken(sql: SqlClient, id: string): Promise<TokenRecord
   };
 }
 
+/** Marks a token revoked (keeping the first revocation time); false when there is no such token. */
 export async function revokeToken(sql: SqlClient, id: string, now: number): Promise<boolean> {
-  const rows = await sql.query('UPDATE pw_tokens SET revoked_at = $2 WHERE id = $1 RETURNING id', [id, now]);
+  const rows = await sql.query(
+    'UPDATE pw_tokens SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1 RETURNING id',
+    [id, now],
+  );
   return rows.length > 0;
 }

@@ -1,6 +1,5 @@
-// Run state changes after assignment: worker events, push outcomes, lease expiry, timeouts.
-import { PushworkerError } from '../../protocol/errors.ts';
-import type { EventResult, RunEvent, TaskError } from '../../protocol/schemas.ts';
+// Run state changes after assignment outside worker events: push outcomes, lease expiry, timeouts.
+import type { TaskError } from '../../protocol/schemas.ts';
 import { json, type RunRecord, toRun } from './records.ts';
 import type { Sql, SqlClient } from './sql.ts';
 
@@ -13,95 +12,6 @@ export interface RetryPolicy {
 export function backoffMs(failures: number, policy: RetryPolicy, random = Math.random): number {
   const raw = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, failures - 1));
   return Math.round(raw * (0.5 + random() * 0.5));
-}
-
-export interface EventOutcome {
-  results: EventResult[];
-  /** Runs that reached a terminal state. */
-  finished: string[];
-  /** Whether slots were freed (a wake-up for the dispatcher). */
-  freed: boolean;
-  /** Enqueue-to-started times of first attempts that started now. */
-  dispatchMs: number[];
-}
-
-export interface EventOptions {
-  workerName: string;
-  now: number;
-  leaseMs: number;
-  retry: RetryPolicy;
-}
-
-/** Applies a worker's events in one transaction; a run owned by another worker aborts it with `forbidden`. */
-export async function applyEvents(sql: Sql, events: RunEvent[], o: EventOptions): Promise<EventOutcome> {
-  return sql.transaction(async (tx) => {
-    const out: EventOutcome = { results: [], finished: [], freed: false, dispatchMs: [] };
-    for (const event of events) out.results.push(await applyEvent(tx, event, o, out));
-    return out;
-  });
-}
-
-async function applyEvent(
-  tx: SqlClient,
-  e: RunEvent,
-  o: EventOptions,
-  out: EventOutcome,
-): Promise<EventResult> {
-  const rows = await tx.query(
-    `SELECT r.*, w.name AS worker_name FROM pw_runs r LEFT JOIN pw_workers w ON w.id = r.worker_id
-     WHERE r.id = $1 FOR UPDATE OF r`,
-    [e.runId],
-  );
-  const row = rows[0];
-  if (!row) return 'stale';
-  const run = toRun(row);
-  if (e.attempt !== run.attempt) return 'stale';
-  if (row.worker_name !== o.workerName) {
-    throw new PushworkerError('forbidden', `run ${e.runId} is not assigned to worker "${o.workerName}"`);
-  }
-  if (run.state !== 'ASSIGNED' && run.state !== 'RUNNING') return run.endedByWorker ? 'ok' : 'stale';
-
-  const lease = o.now + o.leaseMs;
-  switch (e.type) {
-    case 'started':
-    case 'heartbeat':
-      if (e.type === 'started' && run.state === 'ASSIGNED' && run.attempt === 1) {
-        out.dispatchMs.push(o.now - run.createdAt);
-      }
-      await tx.query(
-        `UPDATE pw_runs SET state = 'RUNNING', lease_expires_at = $2, started_at = coalesce(started_at, $3::float8),
-           deadline_at = coalesce(deadline_at, $3::float8 + timeout_ms) WHERE id = $1`,
-        [run.id, lease, o.now],
-      );
-      return 'ok';
-    case 'slot_released':
-      await tx.query('UPDATE pw_runs SET slot_released = true, lease_expires_at = $2 WHERE id = $1', [
-        run.id,
-        lease,
-      ]);
-      out.freed = true;
-      return 'ok';
-    case 'timeout_refreshed':
-      await tx.query(
-        `UPDATE pw_runs SET deadline_at = coalesce(deadline_at, $3::float8 + timeout_ms, $3::float8) + $4::float8, lease_expires_at = $2
-         WHERE id = $1`,
-        [run.id, lease, o.now, e.incrementMs],
-      );
-      return 'ok';
-    case 'completed':
-      await tx.query(
-        `UPDATE pw_runs SET state = 'COMPLETED', output = $2::jsonb, error = NULL, finished_at = $3,
-           ended_by_worker = true, lease_expires_at = NULL, deadline_at = NULL WHERE id = $1`,
-        [run.id, json(e.output ?? null), o.now],
-      );
-      out.finished.push(run.id);
-      out.freed = true;
-      return 'ok';
-    case 'failed':
-      if (await failAttempt(tx, run, e.error, o.now, o.retry, true)) out.finished.push(run.id);
-      out.freed = true;
-      return 'ok';
-  }
 }
 
 /** Closes the current attempt as failed: re-queued with backoff while retries remain, else FAILED. */

@@ -27,6 +27,8 @@ export async function spawnExampleWorker(o: {
   token: string;
   name: string;
   slots?: number;
+  /** PUSHWORKER_LABELS, e.g. `{ region: 'eu' }`. */
+  labels?: Record<string, string>;
 }): Promise<ExampleWorker> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/`;
@@ -42,6 +44,13 @@ export async function spawnExampleWorker(o: {
       PUSHWORKER_TOKEN: o.token,
       PUSHWORKER_URL: url,
       PUSHWORKER_HEARTBEAT_MS: '200',
+      ...(o.labels
+        ? {
+            PUSHWORKER_LABELS: Object.entries(o.labels)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(','),
+          }
+        : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,0 +1,33 @@
+// What each soak run is asked to do, drawn from a seeded generator, and the outcome it must end with.
+import type { EnqueueRequest } from '../src/client/index.ts';
+import type { Expected } from './check.ts';
+
+/** mulberry32: a small seeded generator, so a failing soak can be replayed with `--seed`. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** 70 % succeed at once, 15 % after one or two transient failures, 5 % fail for good, 10 % always transient. */
+export function plan(random: () => number): { request: EnqueueRequest; expected: Expected } {
+  const roll = random();
+  const ms = random() < 0.02 ? 800 + Math.floor(random() * 1_200) : Math.floor(random() * 40);
+  const task = random() < 0.1 ? 'soak-heavy' : 'soak';
+  let input: { ms: number; failUntil?: number; fatal?: boolean } = { ms };
+  let expected: Expected = 'COMPLETED';
+  if (roll < 0.15) input = { ms, failUntil: 1 + Math.floor(random() * 2) };
+  else if (roll < 0.2) {
+    input = { ms, fatal: true };
+    expected = 'FAILED';
+  } else if (roll < 0.3) {
+    input = { ms, failUntil: 1_000 };
+    expected = 'FAILED';
+  }
+  return { request: { task, input }, expected };
+}

@@ -1,0 +1,297 @@
+// `npm run soak`: the engine and three Node workers as child processes under faults; exits 1 on any violation.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createClient } from '../src/client/index.ts';
+import { openStore } from '../src/engine/store/index.ts';
+import { readAudit } from './audit.ts';
+import { type Book, type BookLine, type FinalRun, judge, type PlannedRun } from './check.ts';
+import { plan, seeded } from './plan.ts';
+import { dropSchema, freshSchema } from './postgres.ts';
+import { alive, type Child, freePort, spawnScript, stopChild, tail, until } from './processes.ts';
+
+const PROFILES = {
+  full: { runs: 20_000, timeLimitMs: 20 * 60_000, slots: 8, killEveryMs: 4_000 },
+  short: { runs: 1_500, timeLimitMs: 150_000, slots: 6, killEveryMs: 2_500 },
+} as const;
+
+const { values } = parseArgs({
+  options: {
+    profile: { type: 'string', default: process.env.SOAK_PROFILE ?? 'short' },
+    runs: { type: 'string' },
+    seed: { type: 'string' },
+    'database-url': { type: 'string' },
+    /** How the engine is stopped for its restart: SIGTERM (graceful) or SIGKILL (use a Postgres store). */
+    'engine-signal': { type: 'string', default: 'SIGTERM' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const profileName = values.profile as keyof typeof PROFILES;
+const profile = PROFILES[profileName];
+if (!profile) {
+  console.error(`soak: unknown profile "${values.profile}" (full or short)`);
+  process.exit(2);
+}
+const totalRuns = values.runs ? Number(values.runs) : profile.runs;
+const seed = values.seed ? Number(values.seed) : Date.now() % 1_000_000;
+const random = seeded(seed);
+const here = fileURLToPath(new URL('.', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'pushworker-soak-'));
+mkdirSync(join(dir, 'books'));
+const API_TOKEN = `pwa_soak_${crypto.randomUUID()}`;
+const started = Date.now();
+const say = (line: string) => console.error(`[soak ${((Date.now() - started) / 1000).toFixed(1)}s] ${line}`);
+
+const enginePort = await freePort();
+const engineUrl = `http://127.0.0.1:${enginePort}`;
+const databaseUrl = await freshSchema(values['database-url'] ?? process.env.SOAK_DATABASE_URL);
+const engineSignal = values['engine-signal'] as NodeJS.Signals;
+if (engineSignal !== 'SIGTERM' && engineSignal !== 'SIGKILL') {
+  console.error('soak: --engine-signal is SIGTERM or SIGKILL');
+  process.exit(2);
+}
+const dataDir = join(dir, 'engine-data');
+const engineConfig = {
+  port: enginePort,
+  ...(databaseUrl ? { databaseUrl } : { dataDir }),
+  publicUrl: engineUrl,
+  apiTokens: [API_TOKEN],
+  leaseMs: 3_000,
+  workerTimeoutMs: 3_000,
+  sweepIntervalMs: 250,
+  pollIntervalMs: 100,
+  retryBaseMs: 50,
+  retryMaxMs: 500,
+  batchSize: 50,
+  pushTimeoutMs: 10_000,
+};
+const client = createClient({ url: engineUrl, token: API_TOKEN });
+const faults = { workerKills: 0, gracefulStops: 0, engineRestarts: 0, gracefulExitCodes: [] as number[] };
+let engine: Child | undefined;
+let engineStarts = 0;
+
+async function startEngine(): Promise<void> {
+  engineStarts++;
+  engine = spawnScript(
+    join(here, 'engine.ts'),
+    { SOAK_ENGINE: JSON.stringify(engineConfig) },
+    join(dir, `engine-${engineStarts}.log`),
+  );
+  await until(
+    async () => (await fetch(`${engineUrl}/health`)).ok || !alive(engine),
+    'the engine to listen',
+    60_000,
+  );
+  const child = engine;
+  if (!alive(child)) throw new Error(`the engine exited:\n${tail(child.logFile)}`);
+}
+
+interface SoakWorker {
+  name: string;
+  port: number;
+  token: string;
+  child?: Child;
+  incarnation: number;
+}
+const workers: SoakWorker[] = [];
+
+function startWorker(w: SoakWorker): void {
+  w.incarnation++;
+  w.child = spawnScript(
+    join(here, 'worker.ts'),
+    {
+      PORT: String(w.port),
+      SOAK_LOG: join(dir, 'books', `${w.name}.${w.incarnation}.jsonl`),
+      PUSHWORKER_NAME: w.name,
+      PUSHWORKER_SLOTS: String(profile.slots),
+      PUSHWORKER_URL: `http://127.0.0.1:${w.port}/`,
+      PUSHWORKER_ENGINE_URL: engineUrl,
+      PUSHWORKER_JWKS_URL: `${engineUrl}/.well-known/jwks.json`,
+      PUSHWORKER_TOKEN: w.token,
+      PUSHWORKER_HEARTBEAT_MS: '500',
+      PUSHWORKER_SHUTDOWN_GRACE_MS: '15000',
+    },
+    join(dir, `${w.name}.${w.incarnation}.log`),
+  );
+}
+
+async function progress(): Promise<{ open: number } | undefined> {
+  try {
+    const stats = await client.taskStats();
+    return { open: stats.reduce((n, s) => n + s.queued + s.assigned + s.running, 0) };
+  } catch {
+    return undefined;
+  }
+}
+
+async function listAll(): Promise<FinalRun[]> {
+  const all: FinalRun[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await client.listRuns({ limit: 500, ...(cursor ? { cursor } : {}) });
+    all.push(...page.runs);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return all;
+}
+
+const planned: PlannedRun[] = [];
+let failure: string | undefined;
+try {
+  say(
+    `profile=${profileName} runs=${totalRuns} seed=${seed} dir=${dir} store=${databaseUrl ? 'postgres' : 'pglite'}`,
+  );
+  await startEngine();
+  for (const name of ['soak-a', 'soak-b', 'soak-c']) {
+    const { token } = await client.createToken('worker', name);
+    workers.push({ name, port: await freePort(), token, incarnation: 0 });
+  }
+  for (const w of workers) startWorker(w);
+  await until(
+    async () => (await client.listWorkers()).filter((w) => w.state === 'ACTIVE').length === 3,
+    'three ACTIVE workers',
+    60_000,
+  );
+  say('engine and three workers up; enqueueing');
+  for (let i = 0; i < totalRuns; i += 1000) {
+    const chunk = Array.from({ length: Math.min(1000, totalRuns - i) }, () => plan(random));
+    const runs = await client.enqueueMany(chunk.map((c) => c.request));
+    runs.forEach((r, j) => {
+      planned.push({ id: r.id, expected: chunk[j]!.expected });
+    });
+  }
+  say(`${planned.length} runs enqueued; faults begin`);
+
+  const [victim, , graceful] = workers as [SoakWorker, SoakWorker, SoakWorker];
+  let nextKill = Date.now() + profile.killEveryMs;
+  let gracefulAt: number | undefined;
+  let engineRestarted = false;
+  let lastOpen = totalRuns;
+  let lastReport = 0;
+  for (;;) {
+    if (Date.now() - started > profile.timeLimitMs)
+      throw new Error('time limit reached before every run ended');
+    const p = await progress();
+    if (p) lastOpen = p.open;
+    const done = 1 - lastOpen / totalRuns;
+    if (p && p.open === 0) break;
+    if (Date.now() - lastReport > 5_000) {
+      lastReport = Date.now();
+      say(`${totalRuns - lastOpen}/${totalRuns} terminal`);
+    }
+    // A worker killed with SIGKILL and restarted every few seconds.
+    if (Date.now() >= nextKill) {
+      if (victim.child) await stopChild(victim.child, 'SIGKILL');
+      faults.workerKills++;
+      startWorker(victim);
+      nextKill = Date.now() + profile.killEveryMs * (0.6 + random() * 0.8);
+    }
+    // One worker stopped gracefully (SIGTERM, drain), then started again.
+    if (gracefulAt === undefined && done >= 0.2) {
+      gracefulAt = Date.now();
+      say('stopping soak-c gracefully');
+      const exit = await stopChild(graceful.child!, 'SIGTERM');
+      faults.gracefulStops++;
+      faults.gracefulExitCodes.push(exit.code ?? -1);
+      startWorker(graceful);
+    }
+    // One engine restart mid-run.
+    if (!engineRestarted && done >= 0.5) {
+      engineRestarted = true;
+      say(`restarting the engine (${engineSignal})`);
+      await stopChild(engine!, engineSignal);
+      faults.engineRestarts++;
+      await startEngine();
+      say('engine back');
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  say('every run is terminal; checking');
+} catch (error) {
+  failure = (error as Error).message;
+  say(`failed: ${failure}`);
+}
+
+let finals: FinalRun[] = [];
+try {
+  finals = await listAll();
+} catch (error) {
+  failure ??= `could not list runs: ${(error as Error).message}`;
+}
+for (const w of workers) if (w.child) await stopChild(w.child, 'SIGTERM', 20_000);
+if (engine) await stopChild(engine, 'SIGTERM');
+
+let audit: Awaited<ReturnType<typeof readAudit>> = [];
+try {
+  const sql = await openStore(databaseUrl ? { databaseUrl } : { dataDir });
+  audit = await readAudit(sql);
+  await sql.close();
+} catch (error) {
+  failure ??= `could not read the store audit: ${(error as Error).message}`;
+}
+
+const books: Book[] = readdirSync(join(dir, 'books')).map((file) => ({
+  worker: file,
+  slots: profile.slots,
+  lines: readFileSync(join(dir, 'books', file), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as BookLine),
+}));
+const secrets = [API_TOKEN, ...workers.map((w) => w.token)];
+const leaks: string[] = [];
+for (const file of readdirSync(dir).filter((f) => f.endsWith('.log'))) {
+  const text = readFileSync(join(dir, file), 'utf8');
+  for (const s of secrets) if (text.includes(s)) leaks.push(`${file} contains a token`);
+}
+
+const verdict = judge(planned, finals, books, audit, leaks);
+const c = verdict.counts;
+const v = verdict.violations;
+const seconds = ((Date.now() - started) / 1000).toFixed(1);
+const gracefulOk = faults.gracefulExitCodes.every((code) => code === 0);
+const violations = verdict.total + (failure ? 1 : 0) + (gracefulOk ? 0 : 1);
+for (const [kind, list] of Object.entries(v)) {
+  if (list.length > 0) say(`${kind}: ${list.length}, e.g. ${list.slice(0, 5).join('; ')}`);
+}
+if (!gracefulOk) say(`graceful stop exit codes: ${faults.gracefulExitCodes.join(',')}`);
+if (violations > 0)
+  for (const w of workers)
+    say(`${w.name} log tail:\n${tail(join(dir, `${w.name}.${w.incarnation}.log`), 10)}`);
+console.log(
+  [
+    `soak profile=${profileName}`,
+    `runs=${c.runs}`,
+    `terminal=${c.completed + c.failed + c.cancelled}`,
+    `completed=${c.completed}`,
+    `failed=${c.failed}`,
+    `retried=${c.retried}`,
+    `executions=${c.executions}`,
+    `recorded_once=${c.completed + c.failed - v.duplicate_records.length}`,
+    `lost=${v.lost.length}`,
+    `stuck=${v.stuck.length}`,
+    `wrong_outcome=${v.wrong_outcome.length}`,
+    `bad_record=${v.bad_record.length}`,
+    `duplicate_records=${v.duplicate_records.length}`,
+    `duplicate_executions=${v.duplicate_executions.length}`,
+    `stale_accepted=${v.stale_accepted.length}`,
+    `slot_overuse=${v.slot_overuse.length}`,
+    `max_slots_used=${c.maxSlotsUsed}/${profile.slots}`,
+    `secret_leaks=${v.secret_leaks.length}`,
+    `worker_kills=${faults.workerKills}`,
+    `graceful_stops=${faults.gracefulStops}`,
+    `engine_restarts=${faults.engineRestarts}`,
+    `engine_signal=${engineSignal}`,
+    `store=${databaseUrl ? 'postgres' : 'pglite'}`,
+    `seconds=${seconds}`,
+    `seed=${seed}`,
+    `violations=${violations}`,
+  ].join(' '),
+);
+if (violations === 0 && !values.keep) {
+  rmSync(dir, { recursive: true, force: true });
+  await dropSchema(databaseUrl).catch(() => {});
+} else say(`artifacts kept in ${dir}`);
+process.exit(violations === 0 ? 0 : 1);

@@ -1,0 +1,162 @@
+// Worker events applied in bulk: one locking read and one write for any number of events from many requests.
+import { PushworkerError } from '../../protocol/errors.ts';
+import type { EventResult, RunEvent } from '../../protocol/schemas.ts';
+import { type RunRecord, toRun } from './records.ts';
+import type { Sql } from './sql.ts';
+import { backoffMs, type RetryPolicy } from './transitions.ts';
+
+/** The events of one request, posted with one worker's token. */
+export interface EventPost {
+  workerName: string;
+  events: RunEvent[];
+}
+
+/** Per post: a result per event, or the error that refused the whole post (nothing of it applied). */
+export type PostOutcome = { results: EventResult[] } | { error: PushworkerError };
+
+export interface EventOutcome {
+  posts: PostOutcome[];
+  /** Runs that reached a terminal state. */
+  finished: string[];
+  /** Slot-units freed per worker id (a wake-up for the dispatcher). */
+  freed: Map<string, number>;
+  /** Enqueue-to-started times of first attempts that started now. */
+  dispatchMs: number[];
+}
+
+export interface EventOptions {
+  now: number;
+  leaseMs: number;
+  retry: RetryPolicy;
+}
+
+type Working = RunRecord & { workerName: string | null; dirty: boolean };
+
+/** Applies the posts in one transaction; a post about a run owned by another worker is refused with `forbidden`. */
+export async function applyEventPosts(sql: Sql, posts: EventPost[], o: EventOptions): Promise<EventOutcome> {
+  const ids = [...new Set(posts.flatMap((p) => p.events.map((e) => e.runId)))].sort();
+  return sql.transaction(async (tx) => {
+    // Sorted ids lock rows in one order, so concurrent batches cannot deadlock on each other.
+    const rows = await tx.query(
+      `SELECT r.*, w.name AS worker_name FROM pw_runs r LEFT JOIN pw_workers w ON w.id = r.worker_id
+       WHERE r.id = ANY($1::text[]) ORDER BY r.id FOR UPDATE OF r`,
+      [ids],
+    );
+    const runs = new Map<string, Working>(
+      rows.map((row) => [
+        row.id as string,
+        { ...toRun(row), workerName: row.worker_name as string | null, dirty: false },
+      ]),
+    );
+    const out: EventOutcome = { posts: [], finished: [], freed: new Map(), dispatchMs: [] };
+    for (const post of posts) {
+      const intruded = post.events.find((e) => {
+        const run = runs.get(e.runId);
+        return run && run.attempt === e.attempt && run.workerName !== post.workerName;
+      });
+      if (intruded) {
+        out.posts.push({
+          error: new PushworkerError(
+            'forbidden',
+            `run ${intruded.runId} is not assigned to worker "${post.workerName}"`,
+          ),
+        });
+        continue;
+      }
+      out.posts.push({ results: post.events.map((e) => applyEvent(runs.get(e.runId), e, o, out)) });
+    }
+    const changed = [...runs.values()].filter((r) => r.dirty);
+    if (changed.length > 0) await writeRuns(tx, changed);
+    return out;
+  });
+}
+
+function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out: EventOutcome): EventResult {
+  if (!run || e.attempt !== run.attempt) return 'stale';
+  if (run.state !== 'ASSIGNED' && run.state !== 'RUNNING') return run.endedByWorker ? 'ok' : 'stale';
+  run.dirty = true;
+  const lease = o.now + o.leaseMs;
+  const free = () => {
+    if (run.slotReleased) return;
+    out.freed.set(run.workerId!, (out.freed.get(run.workerId!) ?? 0) + (run.slotCost ?? 1));
+  };
+  switch (e.type) {
+    case 'started':
+    case 'heartbeat':
+      if (e.type === 'started' && run.state === 'ASSIGNED' && run.attempt === 1) {
+        out.dispatchMs.push(o.now - run.createdAt);
+      }
+      run.state = 'RUNNING';
+      run.leaseExpiresAt = lease;
+      run.startedAt ??= o.now;
+      run.deadlineAt ??= run.timeoutMs === null ? null : o.now + run.timeoutMs;
+      return 'ok';
+    case 'slot_released':
+      free();
+      run.slotReleased = true;
+      run.leaseExpiresAt = lease;
+      return 'ok';
+    case 'timeout_refreshed':
+      run.deadlineAt =
+        (run.deadlineAt ?? (run.timeoutMs === null ? o.now : o.now + run.timeoutMs)) + e.incrementMs;
+      run.leaseExpiresAt = lease;
+      return 'ok';
+    case 'completed':
+      free();
+      Object.assign(run, {
+        state: 'COMPLETED',
+        output: e.output ?? null,
+        error: null,
+        finishedAt: o.now,
+        endedByWorker: true,
+        leaseExpiresAt: null,
+        deadlineAt: null,
+      });
+      out.finished.push(run.id);
+      return 'ok';
+    case 'failed': {
+      free();
+      run.failures += 1;
+      const final = !e.error.retryable || run.failures > (run.retries ?? 0);
+      Object.assign(run, {
+        state: final ? 'FAILED' : 'QUEUED',
+        error: e.error,
+        availableAt: final ? run.availableAt : o.now + backoffMs(run.failures, o.retry),
+        finishedAt: final ? o.now : null,
+        endedByWorker: true,
+        leaseExpiresAt: null,
+        deadlineAt: null,
+      });
+      if (final) out.finished.push(run.id);
+      return 'ok';
+    }
+  }
+}
+
+async function writeRuns(tx: Pick<Sql, 'query'>, runs: Working[]): Promise<void> {
+  const records = runs.map((r) => ({
+    id: r.id,
+    state: r.state,
+    failures: r.failures,
+    output: r.output ?? null,
+    error: r.error ?? null,
+    slot_released: r.slotReleased,
+    ended_by_worker: r.endedByWorker,
+    available_at: r.availableAt,
+    lease_expires_at: r.leaseExpiresAt,
+    deadline_at: r.deadlineAt,
+    started_at: r.startedAt,
+    finished_at: r.finishedAt,
+  }));
+  await tx.query(
+    `UPDATE pw_runs r SET state = x.state, failures = x.failures, output = x.output, error = x.error,
+       slot_released = x.slot_released, ended_by_worker = x.ended_by_worker, available_at = x.available_at,
+       lease_expires_at = x.lease_expires_at, deadline_at = x.deadline_at, started_at = x.started_at,
+       finished_at = x.finished_at
+     FROM jsonb_to_recordset($1::jsonb) AS x(id text, state text, failures int, output jsonb, error jsonb,
+       slot_released boolean, ended_by_worker boolean, available_at float8, lease_expires_at float8,
+       deadline_at float8, started_at float8, finished_at float8)
+     WHERE r.id = x.id`,
+    [JSON.stringify(records)],
+  );
+}

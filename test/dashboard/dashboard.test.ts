@@ -1,0 +1,104 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serve } from '../../adapters/node.ts';
+import { tasks } from '../../examples/tasks.ts';
+import { createClient } from '../../src/client/index.ts';
+import { createEngine, type ServedEngine, serveEngine } from '../../src/engine/index.ts';
+import { createWorker } from '../../src/index.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const TOKEN = 'pwa_dashboard-test-token-0123456789';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium && process.env.CI) throw new Error(`CI needs Debian chromium at ${CHROMIUM} (see .ci/run)`);
+
+describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
+  let served: ServedEngine;
+  let worker: Awaited<ReturnType<typeof serve>>;
+  let browser: Browser;
+  const client = () => createClient({ url: served.url, token: TOKEN });
+
+  beforeAll(async () => {
+    const engine = await createEngine({ apiTokens: [TOKEN], retryBaseMs: 50 });
+    served = await serveEngine(engine);
+    const token = await engine.createToken('worker', 'dash-worker');
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const w = createWorker({
+      name: 'dash-worker',
+      tasks,
+      labels: { region: 'eu' },
+      keys: { jwksUrl: `${served.url}/.well-known/jwks.json` },
+      engineUrl: served.url,
+      token: token.token,
+      url: `http://127.0.0.1:${port}`,
+      heartbeatMs: 200,
+      logLevel: 'silent',
+    });
+    worker = await serve(w, { port, hostname: '127.0.0.1', handleSignals: false });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await worker?.close();
+    await served?.close();
+  });
+
+  it('shows workers, queue depth per task and recent runs after real runs, and pauses a worker', async () => {
+    const c = client();
+    const deadline = Date.now() + 15_000;
+    while (!(await c.listWorkers()).some((w) => w.state === 'ACTIVE') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const runs = await c.enqueueMany([
+      ...Array.from({ length: 5 }, (_, i) => ({ task: 'echo', input: { message: `m${i}` } })),
+      { task: 'fail', input: { message: 'no', retryable: false } },
+      ...Array.from({ length: 3 }, () => ({ task: 'nobody-serves-this', input: {} })),
+    ]);
+    for (const run of runs.slice(0, 6)) await c.waitRun(run.id, { timeoutMs: 15_000 });
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${served.url}/dashboard#token=${TOKEN}`);
+    const row = page.locator('tr[data-worker="dash-worker"]');
+    await expect.poll(() => row.locator('[data-state]').textContent()).toBe('ACTIVE');
+    expect(await row.textContent()).toContain('region=eu');
+    expect(await row.textContent()).toMatch(/\d+\/100/);
+    expect(page.url()).not.toContain(TOKEN);
+
+    await expect
+      .poll(() => page.locator('tr[data-task="nobody-serves-this"] [data-queued]').textContent())
+      .toBe('3');
+    await expect.poll(() => page.locator('#runs tr[data-run] [data-state="COMPLETED"]').count()).toBe(5);
+    expect(await page.locator('#runs tr[data-run] [data-state="FAILED"]').count()).toBe(1);
+    expect(await page.locator('#runs tr[data-run] [data-state="QUEUED"]').count()).toBe(3);
+
+    await row.getByRole('button', { name: 'Pause' }).click();
+    await expect.poll(() => row.locator('[data-state]').textContent()).toBe('PAUSED');
+    expect((await c.listWorkers()).find((w) => w.name === 'dash-worker')?.state).toBe('PAUSED');
+
+    mkdirSync('test-artifacts', { recursive: true });
+    await page.screenshot({ path: 'test-artifacts/dashboard.png', fullPage: true });
+
+    await row.getByRole('button', { name: 'Resume' }).click();
+    await expect.poll(() => row.locator('[data-state]').textContent()).toBe('ACTIVE');
+  });
+
+  it('asks for a token and shows the error when it is refused', async () => {
+    const page = await browser.newPage();
+    page.on('dialog', (dialog) => dialog.accept('pwa_not-a-valid-token-000000000'));
+    await page.goto(`${served.url}/dashboard`);
+    await expect.poll(() => page.locator('#error').textContent()).toMatch(/unauthorized/);
+  });
+});

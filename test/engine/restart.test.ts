@@ -1,0 +1,131 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createClient, type RunView } from '../../src/client/index.ts';
+import { createEngine, type ServedEngine, serveEngine } from '../../src/engine/index.ts';
+import { type ExampleWorker, spawnExampleWorker, stopExampleWorker } from './support/example-worker.ts';
+import { API_TOKEN, fast, until } from './support/harness.ts';
+import { freshSchemaUrl, postgresUrl } from './support/postgres.ts';
+
+const pgUrl = postgresUrl();
+const targets = [
+  {
+    name: 'PGlite on disk',
+    store: async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'pushworker-restart-'));
+      return { options: { dataDir: dir }, drop: () => rm(dir, { recursive: true, force: true }) };
+    },
+  },
+  ...(pgUrl
+    ? [
+        {
+          name: 'Postgres',
+          store: async () => ({
+            options: { databaseUrl: await freshSchemaUrl(pgUrl, 'pw_restart') },
+            drop: async () => {},
+          }),
+        },
+      ]
+    : []),
+];
+
+const RUNS = 300;
+const TERMINAL = ['COMPLETED', 'FAILED', 'CANCELLED'];
+const children: ExampleWorker[] = [];
+let served: ServedEngine | undefined;
+
+afterEach(async () => {
+  for (const child of children.splice(0)) await stopExampleWorker(child, 'SIGKILL');
+  await served?.close();
+  served = undefined;
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+describe.each(targets)('engine restarted mid-load on $name', ({ store }) => {
+  it('loses no run: every run ends terminal with exactly one recorded result', async () => {
+    const { options, drop } = await store();
+    try {
+      const start = async (port: number) =>
+        serveEngine(await createEngine({ ...fast, ...options, onError: () => {} }), { port });
+      served = await start(await freePort());
+      const port = served.port;
+      const client = createClient({ url: served.url, token: API_TOKEN });
+      for (const name of ['restart-a', 'restart-b']) {
+        const { token } = await client.createToken('worker', name);
+        children.push(await spawnExampleWorker({ engineUrl: served.url, token, name, slots: 8 }));
+      }
+      await until(
+        async () => (await client.listWorkers()).filter((w) => w.state === 'ACTIVE').length === 2,
+        'both workers to register',
+      );
+
+      // Enqueue in small batches, through the restart: a batch the engine missed is sent again with the
+      // same idempotency keys, as a client retrying after a refused connection would.
+      const request = (i: number) =>
+        i % 2 === 0
+          ? { task: 'echo', input: { message: `m${i}` }, idempotencyKey: `restart-${i}` }
+          : { task: 'sleep', input: { ms: 20 + (i % 7) * 10 }, idempotencyKey: `restart-${i}` };
+      const enqueueing = (async () => {
+        for (let i = 0; i < RUNS; i += 10) {
+          const batch = Array.from({ length: 10 }, (_, j) => request(i + j));
+          await until(
+            () =>
+              client.enqueueMany(batch).then(
+                () => true,
+                () => false,
+              ),
+            'a batch to be enqueued',
+            30_000,
+          );
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+
+      const inFlight = await until(async () => {
+        const { runs } = await client.listRuns({ limit: 500 });
+        const done = runs.filter((r) => r.state === 'COMPLETED').length;
+        const open = runs.filter((r) => r.state === 'ASSIGNED' || r.state === 'RUNNING').length;
+        return done >= 30 && open > 0 ? open : 0;
+      }, 'runs completed and runs in flight');
+      await served.close();
+      served = await start(port);
+      expect(inFlight).toBeGreaterThan(0);
+      await enqueueing;
+
+      const all = await until(
+        async () => {
+          const { runs } = await client.listRuns({ limit: 500 });
+          return runs.length === RUNS && runs.every((r) => TERMINAL.includes(r.state)) ? runs : undefined;
+        },
+        'every run to end',
+        60_000,
+      );
+      const byKey = new Map<string, RunView>((all ?? []).map((r) => [r.idempotencyKey!, r]));
+      expect(byKey.size).toBe(RUNS);
+      for (let i = 0; i < RUNS; i++) {
+        const run = byKey.get(`restart-${i}`);
+        const sent = request(i);
+        expect(run?.state).toBe('COMPLETED');
+        expect(run?.output).toEqual(
+          sent.task === 'echo' ? sent.input : { sleptMs: (sent.input as { ms: number }).ms },
+        );
+        expect(run?.finishedAt).not.toBeNull();
+      }
+    } finally {
+      for (const child of children.splice(0)) await stopExampleWorker(child, 'SIGKILL');
+      await served?.close();
+      served = undefined;
+      await drop();
+    }
+  }, 120_000);
+});
