@@ -35,6 +35,8 @@ export const EngineConfig = z.object({
   /** Longest wait a client may ask of `GET /v1/runs/:id/wait`. */
   maxWaitMs: ms(60_000),
   poolSize: ms(10),
+  /** Largest request body the API reads; larger ones answer 413 `too_large`. */
+  maxBodyBytes: ms(4 * 1024 * 1024),
 });
 export type EngineConfig = z.infer<typeof EngineConfig>;
 export type EngineConfigInput = z.input<typeof EngineConfig>;
@@ -57,6 +59,7 @@ const ENV: Record<string, keyof EngineConfig> = {
   PUSHWORKER_BATCH_SIZE: 'batchSize',
   PUSHWORKER_PUSH_TIMEOUT_MS: 'pushTimeoutMs',
   PUSHWORKER_POOL_SIZE: 'poolSize',
+  PUSHWORKER_API_MAX_BODY_BYTES: 'maxBodyBytes',
 };
 
 /** Reads the engine's environment variables (`PUSHWORKER_API_TOKENS` is comma-separated). */

@@ -2,10 +2,17 @@
 import { z } from 'zod';
 
 export const PROTOCOL_VERSION = 1;
+
+/** Whole numbers a 32-bit integer column holds: counts, attempts and durations in ms on the wire. */
+export const int32 = () =>
+  z
+    .number()
+    .int()
+    .max(2 ** 31 - 1);
 /** Longest push token lifetime a worker accepts (`exp - iat`). */
 export const MAX_PUSH_TTL_S = 300;
 
-const runRef = { runId: z.string().min(1).max(200), attempt: z.number().int().min(1) };
+const runRef = { runId: z.string().min(1).max(200), attempt: int32().min(1) };
 export const RunRef = z.object(runRef);
 export type RunRef = z.infer<typeof RunRef>;
 
@@ -13,8 +20,8 @@ export const Assignment = z.object({
   ...runRef,
   task: z.string().min(1).max(200),
   input: z.unknown(),
-  timeoutMs: z.number().int().positive().optional(),
-  slotCost: z.number().int().min(1).default(1),
+  timeoutMs: int32().positive().optional(),
+  slotCost: int32().min(1).default(1),
   metadata: z.record(z.string(), z.unknown()).optional(),
   eventsUrl: z.url().optional(),
 });
@@ -78,7 +85,7 @@ export const RunEvent = z.discriminatedUnion('type', [
   z.object({ ...eventBase, type: z.literal('completed'), output: z.unknown() }),
   z.object({ ...eventBase, type: z.literal('failed'), error: TaskError }),
   z.object({ ...eventBase, type: z.literal('slot_released') }),
-  z.object({ ...eventBase, type: z.literal('timeout_refreshed'), incrementMs: z.number().int().positive() }),
+  z.object({ ...eventBase, type: z.literal('timeout_refreshed'), incrementMs: int32().positive() }),
 ]);
 export type RunEvent = z.infer<typeof RunEvent>;
 export type RunEventType = RunEvent['type'];
@@ -93,9 +100,9 @@ export type EventsResponse = z.infer<typeof EventsResponse>;
 export const TaskManifest = z.object({
   name: z.string().min(1).max(200),
   inputSchema: z.record(z.string(), z.unknown()),
-  timeoutMs: z.number().int().positive(),
-  retries: z.number().int().min(0),
-  slotCost: z.number().int().min(1),
+  timeoutMs: int32().positive(),
+  retries: int32().min(0),
+  slotCost: int32().min(1),
 });
 export type TaskManifest = z.infer<typeof TaskManifest>;
 
@@ -106,7 +113,7 @@ export type Labels = z.infer<typeof Labels>;
 export const Registration = z.object({
   name: z.string().min(1).max(200),
   url: z.url().optional(),
-  slots: z.number().int().positive(),
+  slots: int32().positive(),
   labels: Labels.default({}),
   tasks: z.array(TaskManifest),
 });
@@ -119,7 +126,7 @@ export type WorkerState = z.infer<typeof WorkerState>;
 /** Body of `POST /v1/workers/{id}/heartbeat`. */
 export const WorkerHeartbeat = z.object({
   state: z.enum(['ACTIVE', 'STOPPED']).default('ACTIVE'),
-  slots: z.object({ total: z.number().int(), used: z.number().int() }).optional(),
+  slots: z.object({ total: int32(), used: int32() }).optional(),
 });
 export type WorkerHeartbeat = z.infer<typeof WorkerHeartbeat>;
 

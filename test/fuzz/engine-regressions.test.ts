@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_TOKEN, type Fixture, fingerprint, startFixture } from './engine-fixture.ts';
 
-// Defects the fuzzers found in src/engine (owned by another engineer, reported, not fixed here). Each test states
-// the behaviour the engine should have and is marked `it.fails` until the engine has it: when one starts to
-// pass, vitest reports it, and the `.fails` (and the matching class in engine-defects.ts) should go.
+// Regression tests for the defects the fuzzers found in the engine: each answered 500 before the fix.
 let f: Fixture;
 beforeAll(async () => {
   f = await startFixture();
@@ -34,18 +32,18 @@ async function refusedWithoutWriting(
   expect(codes).toContain(res.json?.error?.code);
 }
 
-describe('engine defects found by the fuzzers (expected to fail until fixed in src/engine)', () => {
+describe('engine defects found by the fuzzers', () => {
   // Defect E1: a U+0000 character reaching Postgres text or jsonb ("invalid byte sequence", "unsupported Unicode
   // escape sequence") answers 500 internal instead of a 4xx.
-  it.fails('E1: answers 404 for a run id with a NUL character (GET /v1/runs/%00)', async () => {
+  it('E1: answers 404 for a run id with a NUL character (GET /v1/runs/%00)', async () => {
     await refusedWithoutWriting('GET', '/v1/runs/%00', undefined, ['not_found', 'invalid_request']);
   });
-  it.fails('E1: answers 400 for a NUL character in an enqueued input', async () => {
+  it('E1: answers 400 for a NUL character in an enqueued input', async () => {
     await refusedWithoutWriting('POST', '/v1/runs', { task: 'echo', input: { a: '\u0000' } }, [
       'invalid_request',
     ]);
   });
-  it.fails('E1: answers 400 or stale for a NUL character in an event run id', async () => {
+  it('E1: answers 400 or stale for a NUL character in an event run id', async () => {
     const res = await call(
       'POST',
       '/v1/events',
@@ -56,23 +54,23 @@ describe('engine defects found by the fuzzers (expected to fail until fixed in s
   });
 
   // Defect E2: an unpaired UTF-16 surrogate (valid in JSON text, invalid in jsonb) answers 500.
-  it.fails('E2: answers 400 for an unpaired surrogate in an enqueued input', async () => {
+  it('E2: answers 400 for an unpaired surrogate in an enqueued input', async () => {
     await refusedWithoutWriting('POST', '/v1/runs', '{"task":"echo","input":{"a":"\\ud800"}}', [
       'invalid_request',
     ]);
   });
 
   // Defect E3: input nested 100,000 deep overflows JSON.stringify's stack when stored: 500.
-  it.fails('E3: answers 400 for an input nested 100,000 levels deep', async () => {
+  it('E3: answers 400 for an input nested 100,000 levels deep', async () => {
     const deep = `{"task":"echo","input":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
     await refusedWithoutWriting('POST', '/v1/runs', deep, ['invalid_request', 'too_large']);
   });
 
   // Defect E4: integers the schemas accept but Postgres `integer` columns cannot hold answer 500.
-  it.fails('E4: answers 400 for a timeoutMs beyond a 32-bit integer', async () => {
+  it('E4: answers 400 for a timeoutMs beyond a 32-bit integer', async () => {
     await refusedWithoutWriting('POST', '/v1/runs', { task: 'echo', timeoutMs: 1e12 }, ['invalid_request']);
   });
-  it.fails('E4: answers 400 for a registration with slots beyond a 32-bit integer', async () => {
+  it('E4: answers 400 for a registration with slots beyond a 32-bit integer', async () => {
     await refusedWithoutWriting(
       'PUT',
       '/v1/workers',
@@ -83,7 +81,7 @@ describe('engine defects found by the fuzzers (expected to fail until fixed in s
   });
 
   // Defect E5: the engine API reads bodies of any size into memory (a worker endpoint caps them at 1 MB).
-  it.fails('E5: refuses a 20 MB enqueue body with 413 too_large', async () => {
+  it('E5: refuses a 20 MB enqueue body with 413 too_large', async () => {
     const body = JSON.stringify({ task: 'echo', input: 'x'.repeat(20 * 1024 * 1024) });
     await refusedWithoutWriting('POST', '/v1/runs', body, ['too_large']);
   }, 60_000);

@@ -1,11 +1,13 @@
 // The engine's Hono app: client and worker routes, tokens and keys, health, metrics and the JWKS.
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { PushworkerError } from '../../protocol/errors.ts';
 import type { EngineCore } from '../core.ts';
 import { dashboardRoutes } from '../dashboard/routes.ts';
 import { visibleState } from '../store/records.ts';
 import { countRunsByState, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
-import { notFound, parseBody, renderError, requireApi } from './http.ts';
+import { checkStorableUrl, notFound, parseBody, renderError, requireApi } from './http.ts';
 import { runRoutes } from './runs.ts';
 import { CreateTokenRequest } from './schemas.ts';
 import { workerRoutes } from './workers.ts';
@@ -14,6 +16,18 @@ export function createApi(core: EngineCore, onError: (error: unknown) => void): 
   const app = new Hono();
   app.onError((error, c) => renderError(error, c, onError));
   app.notFound((c) => c.json({ error: { code: 'not_found', message: 'no such route' } }, 404));
+  app.use(async (c, next) => {
+    checkStorableUrl(c);
+    await next();
+  });
+  app.use(
+    bodyLimit({
+      maxSize: core.config.maxBodyBytes,
+      onError: () => {
+        throw new PushworkerError('too_large', `the body is larger than ${core.config.maxBodyBytes} bytes`);
+      },
+    }),
+  );
 
   app.get('/health', async (c) => {
     await core.sql.query('SELECT 1');

@@ -5,19 +5,26 @@ import { bearerOf } from '../../auth/tokens.ts';
 import { PushworkerError } from '../../protocol/errors.ts';
 import type { EngineCore } from '../core.ts';
 import type { Principal } from '../tokens.ts';
+import { isStorable, parseStorableJson } from './json.ts';
 
 export async function parseBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
-  let raw: unknown;
-  try {
-    raw = await c.req.json();
-  } catch {
-    throw new PushworkerError('invalid_request', 'the request body is not JSON');
-  }
-  const parsed = schema.safeParse(raw);
+  const parsed = schema.safeParse(parseStorableJson(await c.req.text()));
   if (!parsed.success) {
     throw new PushworkerError('invalid_request', 'the request body is not valid', parsed.error.issues);
   }
   return parsed.data;
+}
+
+/** A URL holding what the store cannot hold (a NUL, an unpaired surrogate) names nothing that exists: 404. */
+export function checkStorableUrl(c: Context): void {
+  let decoded: string;
+  try {
+    const url = new URL(c.req.url);
+    decoded = decodeURIComponent(url.pathname + url.search);
+  } catch {
+    throw new PushworkerError('not_found', 'the URL is not validly percent-encoded');
+  }
+  if (!isStorable(decoded)) throw new PushworkerError('not_found', 'no resource has such a name');
 }
 
 export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {

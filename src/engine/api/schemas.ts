@@ -1,6 +1,6 @@
 // zod schemas of the engine's HTTP API (requests and views); the typed client uses the same ones.
 import { z } from 'zod';
-import { Labels, TaskError, TaskManifest, WorkerState } from '../../protocol/schemas.ts';
+import { int32, Labels, TaskError, TaskManifest, WorkerState } from '../../protocol/schemas.ts';
 
 const key = z.string().min(1).max(200);
 
@@ -25,9 +25,9 @@ export const EnqueueRequest = z.object({
   sticky: z.object({ key, mode: z.enum(['soft', 'hard']).default('soft') }).optional(),
   /** At most `limit` runs with this key are assigned or running at once, across all workers. */
   concurrency: z.object({ key, limit: z.number().int().min(1).max(100_000) }).optional(),
-  timeoutMs: z.number().int().positive().optional(),
+  timeoutMs: int32().positive().optional(),
   retries: z.number().int().min(0).max(1000).optional(),
-  slotCost: z.number().int().min(1).optional(),
+  slotCost: int32().min(1).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
 });
 export type EnqueueRequest = z.input<typeof EnqueueRequest>;
