@@ -23,7 +23,7 @@ async function main() {
     execArgv: [
       '--import',
       'tsx',
-      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
+      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
     ],
   });
   await new Promise((resolve) => server.once('message', resolve));
