@@ -1,25 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createClient } from '../../src/client/index.ts';
 import { createEngine, serveEngine } from '../../src/engine/index.ts';
-import { openStore, type Sql } from '../../src/engine/store/index.ts';
-import { API_TOKEN, fast, type Harness, startHarness, until } from './support/harness.ts';
+import { API_TOKEN, fast, type Harness, harnessPerTest, until } from './support/harness.ts';
 import { TestWorker } from './support/worker.ts';
 
-let sql: Sql;
+const harness = harnessPerTest();
 let h: Harness;
-
-beforeAll(async () => {
-  sql = await openStore();
-});
-afterAll(async () => {
-  await sql.close();
-});
-afterEach(async () => {
-  await h?.close();
-});
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
@@ -32,7 +21,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 
 describe('engine API', () => {
   it('refuses requests without a valid token of the right kind', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const anonymous = createClient({ url: h.url, token: 'nope' });
     expect(await codeOf(anonymous.enqueue({ task: 'echo' }))).toBe('unauthorized');
     const { token: workerToken } = await h.engine.createToken('worker', 'w1');
@@ -48,7 +37,7 @@ describe('engine API', () => {
   });
 
   it('scopes a worker token to its worker name', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const { token } = await h.engine.createToken('worker', 'alpha');
     const impostor = new TestWorker({ name: 'beta', engineUrl: h.url, token, register: false });
     await impostor.start();
@@ -57,7 +46,7 @@ describe('engine API', () => {
   });
 
   it('reports workers, task stats for autoscalers, health and metrics', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const worker = await h.addWorker({
       name: 'w',
       slots: 3,
@@ -93,7 +82,7 @@ describe('engine API', () => {
   });
 
   it('registers a serverless worker by URL and takes results from its sync answers', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const { token } = await h.engine.createToken('worker', 'lambda-1');
     const worker = await new TestWorker({
       name: 'lambda-1',
@@ -115,7 +104,7 @@ describe('engine API', () => {
   });
 
   it('lists runs newest first, filtered by state and task, a page at a time', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const echoes = await h.client.enqueueMany(
       Array.from({ length: 7 }, (_, i) => ({ task: 'echo', input: i })),
     );
@@ -149,7 +138,7 @@ describe('engine API', () => {
   });
 
   it('refuses a revoked token at once, worker and API tokens alike', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const { id, token } = await h.client.createToken('worker', 'w');
     const worker = await h.addWorker({ name: 'w', token });
     const run = await h.client.enqueue({ task: 'echo', input: 'before' });
@@ -174,7 +163,7 @@ describe('engine API', () => {
   });
 
   it('publishes its key, and both keys during a rotation', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const before = (await (await fetch(`${h.url}/.well-known/jwks.json`)).json()) as {
       keys: { kid: string }[];
     };

@@ -1,23 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Sql } from '../../src/engine/store/index.ts';
-import { type Harness, startHarness, until } from './support/harness.ts';
+import { describe, expect, it } from 'vitest';
+import { type Harness, harnessPerTest, until } from './support/harness.ts';
 
-let sql: Sql;
+const harness = harnessPerTest();
 let h: Harness;
-
-beforeAll(async () => {
-  sql = await openStore();
-});
-afterAll(async () => {
-  await sql.close();
-});
-afterEach(async () => {
-  await h?.close();
-});
 
 describe('dispatching runs to workers', () => {
   it('pushes a queued run to a registered worker and records its result', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const worker = await h.addWorker({ name: 'w1' });
     const run = await h.client.enqueue({ task: 'echo', input: { message: 'hi' } });
     expect(run.state).toBe('QUEUED');
@@ -30,7 +19,7 @@ describe('dispatching runs to workers', () => {
   });
 
   it('queues runs for a task nobody serves until a worker registers it', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const run = await h.client.enqueue({ task: 'echo', input: 1 });
     expect((await h.client.waitRun(run.id, { timeoutMs: 300 })).state).toBe('QUEUED');
     await h.addWorker({ name: 'late' });
@@ -38,7 +27,7 @@ describe('dispatching runs to workers', () => {
   });
 
   it('spreads runs across workers and never gives a worker more than its slots', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     let peak = 0;
     const track = (w: { used: number }) => async (input: unknown) => {
       peak = Math.max(peak, w.used);
@@ -64,7 +53,7 @@ describe('dispatching runs to workers', () => {
   });
 
   it('batches a backlog into pushes of several assignments', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     await h.client.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ task: 'echo', input: i })));
     const worker = await h.addWorker({ name: 'batcher', slots: 50 });
     await until(() => worker.started.length === 30, 'all runs started');
@@ -73,7 +62,7 @@ describe('dispatching runs to workers', () => {
   });
 
   it('re-queues a run the worker refuses with no_slot without spending an attempt', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const worker = await h.addWorker({ name: 'full', slots: 1 });
     worker.used = 1; // the worker believes its only slot is taken
     const run = await h.client.enqueue({ task: 'echo', input: 'x' });
@@ -83,12 +72,12 @@ describe('dispatching runs to workers', () => {
     const done = await h.client.waitRun(run.id, { timeoutMs: 10_000 });
     expect(done.state).toBe('COMPLETED');
     expect(done.failures).toBe(0);
-    const row = (await sql.query('SELECT deliveries FROM pw_runs WHERE id = $1', [run.id]))[0]!;
+    const row = (await harness.sql.query('SELECT deliveries FROM pw_runs WHERE id = $1', [run.id]))[0]!;
     expect(row.deliveries).toBe(1);
   });
 
   it('runs higher priority first and FIFO within a priority', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const low = await h.client.enqueue({ task: 'echo', input: 'low' });
     const first = await h.client.enqueue({ task: 'echo', input: 'high-1', priority: 5 });
     const second = await h.client.enqueue({ task: 'echo', input: 'high-2', priority: 5 });
@@ -98,7 +87,7 @@ describe('dispatching runs to workers', () => {
   });
 
   it('returns the existing run for a repeated idempotency key', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const one = await h.client.enqueue({ task: 'echo', input: 1, idempotencyKey: 'order-7' });
     const two = await h.client.enqueue({ task: 'echo', input: 2, idempotencyKey: 'order-7' });
     expect(one.created).toBe(true);
@@ -115,7 +104,7 @@ describe('dispatching runs to workers', () => {
   });
 
   it('keeps a PAUSED worker out of dispatch until it is resumed', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const worker = await h.addWorker({ name: 'pausable' });
     const paused = await h.client.pauseWorker(worker.workerId!);
     expect(paused.state).toBe('PAUSED');

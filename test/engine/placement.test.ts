@@ -1,26 +1,15 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Sql } from '../../src/engine/store/index.ts';
-import { type Harness, startHarness, until } from './support/harness.ts';
+import { describe, expect, it } from 'vitest';
+import { type Harness, harnessPerTest, until } from './support/harness.ts';
 import type { TestWorker } from './support/worker.ts';
 
-let sql: Sql;
+const harness = harnessPerTest();
 let h: Harness;
-
-beforeAll(async () => {
-  sql = await openStore();
-});
-afterAll(async () => {
-  await sql.close();
-});
-afterEach(async () => {
-  await h?.close();
-});
 
 const ranOn = (w: TestWorker, runId: string) => w.started.some((s) => s.runId === runId);
 
 describe('placement: affinity, stickiness and concurrency keys', () => {
   it('sends a run only to workers with its required labels', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const cpu = await h.addWorker({ name: 'cpu', labels: { gpu: 'no' } });
     const gpu = await h.addWorker({ name: 'gpu', labels: { gpu: 'yes', region: 'eu' } });
     const runs = await h.client.enqueueMany(
@@ -33,7 +22,7 @@ describe('placement: affinity, stickiness and concurrency keys', () => {
   });
 
   it('prefers the worker with the heavier preferred labels while it has room', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const other = await h.addWorker({ name: 'other', labels: { zone: 'b' } });
     const near = await h.addWorker({ name: 'near', labels: { zone: 'a' } });
     for (let i = 0; i < 5; i++) {
@@ -48,7 +37,7 @@ describe('placement: affinity, stickiness and concurrency keys', () => {
   });
 
   it('keeps runs with one hard sticky key on one worker', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const a = await h.addWorker({ name: 'a' });
     const b = await h.addWorker({ name: 'b' });
     const ids: string[] = [];
@@ -67,7 +56,7 @@ describe('placement: affinity, stickiness and concurrency keys', () => {
   });
 
   it('moves a soft sticky key when its worker has no room, and keeps it otherwise', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const gate: { release?: () => void } = {};
     const hold = () => new Promise((resolve) => (gate.release = () => resolve('held')));
     const a = await h.addWorker({ name: 'a', slots: 1, tasks: { hold, echo: async (x) => x } });
@@ -93,7 +82,7 @@ describe('placement: affinity, stickiness and concurrency keys', () => {
   });
 
   it('never runs more than the limit of one concurrency key at once, across workers', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     let current = 0;
     let peak = 0;
     const job = async () => {
@@ -114,7 +103,7 @@ describe('placement: affinity, stickiness and concurrency keys', () => {
   });
 
   it('starts a run queued behind more blocked runs than one claim reads at once', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const gate: { release?: () => void } = {};
     const hold = () => new Promise((resolve) => (gate.release = () => resolve('held')));
     const worker = await h.addWorker({ name: 'w', slots: 2, tasks: { hold, echo: async (x) => x } });

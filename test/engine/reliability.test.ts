@@ -1,25 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Sql } from '../../src/engine/store/index.ts';
-import { type Harness, startHarness, until } from './support/harness.ts';
+import { describe, expect, it } from 'vitest';
+import { type Harness, harnessPerTest, until } from './support/harness.ts';
 
-let sql: Sql;
+const harness = harnessPerTest();
 let h: Harness;
-
-beforeAll(async () => {
-  sql = await openStore();
-});
-afterAll(async () => {
-  await sql.close();
-});
-afterEach(async () => {
-  await h?.close();
-});
 
 const never = () => new Promise<never>(() => {});
 
 describe('retries, leases and lifecycle', () => {
   it('retries a retryable failure up to the task retries, then fails', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const worker = await h.addWorker({ name: 'w', taskOptions: { fail: { retries: 2 } } });
     const run = await h.client.enqueue({ task: 'fail', input: { message: 'boom' } });
     const done = await h.client.waitRun(run.id, { timeoutMs: 10_000 });
@@ -31,7 +20,7 @@ describe('retries, leases and lifecycle', () => {
   });
 
   it('lets a retry succeed and honours a per-run retries override', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     let calls = 0;
     await h.addWorker({
       name: 'w',
@@ -49,7 +38,7 @@ describe('retries, leases and lifecycle', () => {
   });
 
   it('treats a failure with retryable false as final', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const worker = await h.addWorker({ name: 'w', taskOptions: { fail: { retries: 5 } } });
     const run = await h.client.enqueue({ task: 'fail', input: { message: 'bad input', retryable: false } });
     const done = await h.client.waitRun(run.id, { timeoutMs: 10_000 });
@@ -59,7 +48,7 @@ describe('retries, leases and lifecycle', () => {
   });
 
   it('re-queues a run whose worker dies and completes it on another worker after the lease', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const doomed = await h.addWorker({ name: 'doomed', tasks: { job: never } });
     const run = await h.client.enqueue({ task: 'job', input: 1 });
     await until(() => doomed.started.length === 1, 'the first attempt');
@@ -72,7 +61,7 @@ describe('retries, leases and lifecycle', () => {
   });
 
   it('answers stale to a superseded attempt and counts only the first terminal event', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const gate: { release?: () => void } = {};
     const worker = await h.addWorker({
       name: 'w',
@@ -101,7 +90,7 @@ describe('retries, leases and lifecycle', () => {
   });
 
   it('refuses events about a run assigned to another worker', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const owner = await h.addWorker({ name: 'owner', tasks: { job: never } });
     const intruder = await h.addWorker({ name: 'intruder', tasks: {} });
     const run = await h.client.enqueue({ task: 'job' });
@@ -116,7 +105,7 @@ describe('retries, leases and lifecycle', () => {
   });
 
   it('cancels a running run and pushes the cancellation to its worker', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const worker = await h.addWorker({ name: 'w' });
     const run = await h.client.enqueue({ task: 'sleep', input: { ms: 60_000 } });
     await until(() => worker.started.length === 1, 'started');
@@ -134,7 +123,7 @@ describe('retries, leases and lifecycle', () => {
   });
 
   it('fails an attempt past its execution timeout and stops it on the worker', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const worker = await h.addWorker({ name: 'w', tasks: { job: never } });
     const run = await h.client.enqueue({ task: 'job', timeoutMs: 300 });
     const done = await h.client.waitRun(run.id, { timeoutMs: 10_000 });
@@ -143,7 +132,7 @@ describe('retries, leases and lifecycle', () => {
   });
 
   it('extends the deadline when the worker refreshes the timeout', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     await h.addWorker({
       name: 'w',
       tasks: {
@@ -160,7 +149,7 @@ describe('retries, leases and lifecycle', () => {
   });
 
   it('starts a second run when the first releases its slot manually', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const gate: { release?: () => void } = {};
     const worker = await h.addWorker({
       name: 'w',
@@ -184,7 +173,7 @@ describe('retries, leases and lifecycle', () => {
   });
 
   it('sends nothing new to a STOPPED worker and lets its runs finish', async () => {
-    h = await startHarness(sql);
+    h = await harness.start();
     const gate: { release?: () => void } = {};
     const worker = await h.addWorker({
       name: 'w',

@@ -1,7 +1,9 @@
 // Engine test harness: one store per file, a served engine per test, workers on loopback, a client.
+
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { createClient } from '../../../src/client/index.ts';
 import { createEngine, type Engine, type EngineOptions, serveEngine } from '../../../src/engine/index.ts';
-import { type Sql, truncateAll } from '../../../src/engine/store/index.ts';
+import { openStore, type Sql, truncateAll } from '../../../src/engine/store/index.ts';
 import { TestWorker, type TestWorkerOptions } from './worker.ts';
 
 export const API_TOKEN = 'test-api-token-0123456789';
@@ -26,6 +28,34 @@ export const fast: EngineOptions = {
   retryMaxMs: 200,
   apiTokens: [API_TOKEN],
 };
+
+/**
+ * One in-memory store for the test file (creating one takes seconds) and a fresh engine on it per test,
+ * closed after the test: `const harness = harnessPerTest()`, then `h = await harness.start(options)`.
+ */
+export function harnessPerTest(): { readonly sql: Sql; start(options?: EngineOptions): Promise<Harness> } {
+  let sql: Sql | undefined;
+  let current: Harness | undefined;
+  beforeAll(async () => {
+    sql = await openStore();
+  });
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  afterAll(async () => {
+    await sql?.close();
+  });
+  return {
+    get sql() {
+      return sql!;
+    },
+    async start(options) {
+      current = await startHarness(sql!, options);
+      return current;
+    },
+  };
+}
 
 export async function startHarness(sql: Sql, options: EngineOptions = {}): Promise<Harness> {
   await truncateAll(sql);
