@@ -2,7 +2,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { type Client, createClient } from '../client/index.ts';
 import {
   createEngine,
@@ -11,6 +10,7 @@ import {
   type ServedEngine,
   serveEngine,
 } from '../engine/index.ts';
+import { freePort } from './ports.ts';
 
 export interface LocalStackOptions {
   port: number;
@@ -100,15 +100,4 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
       await served.close();
     },
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/cli/ports.ts';
 import { createClient, type RunView } from '../../src/client/index.ts';
 import { createEngine, type ServedEngine, serveEngine } from '../../src/engine/index.ts';
 import { type ExampleWorker, spawnExampleWorker, stopExampleWorker } from './support/example-worker.ts';
@@ -41,15 +41,6 @@ afterEach(async () => {
   await served?.close();
   served = undefined;
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe.each(targets)('engine restarted mid-load on $name', ({ store }) => {
   it('loses no run: every run ends terminal with exactly one recorded result', async () => {

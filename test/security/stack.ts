@@ -1,7 +1,6 @@
-// An engine served on loopback (in-memory PGlite, fast timings) and real workers from createWorker on sockets.
-import { createServer } from 'node:net';
 import { z } from 'zod';
 import { type NodeWorkerServer, serve } from '../../adapters/node.ts';
+import { freePort } from '../../src/cli/ports.ts';
 import { createClient } from '../../src/client/index.ts';
 import {
   createEngine,
@@ -19,6 +18,8 @@ import {
   type Worker,
   type WorkerOptions,
 } from '../../src/index.ts';
+
+export { freePort };
 
 export const API_TOKEN = `pwa_security_${crypto.randomUUID()}`;
 
@@ -133,15 +134,4 @@ export async function until<T>(check: () => Promise<T> | T, what: string, timeou
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
 }

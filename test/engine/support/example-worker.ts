@@ -1,20 +1,9 @@
 // The example Node worker as a child process, pointed at a test engine.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../../src/cli/ports.ts';
 
 const script = fileURLToPath(new URL('../../../examples/node/worker.ts', import.meta.url));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 export interface ExampleWorker {
   process: ChildProcess;
