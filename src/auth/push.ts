@@ -64,6 +64,9 @@ export async function verifyPush(
     throw new PushworkerError('unknown_key', `no trusted key matches kid "${header.kid ?? ''}"`);
 
   const tolerance = options.clockToleranceS ?? 30;
+  // Hashed while the signature is checked: both are WebCrypto jobs, and the hash is compared only after.
+  const hashing = bodyHash(body);
+  hashing.catch(() => undefined);
   let payload: unknown;
   for (const key of keys) {
     try {
@@ -89,7 +92,7 @@ export async function verifyPush(
   if (claims.exp - claims.iat > MAX_PUSH_TTL_S) {
     throw new PushworkerError('bad_signature', `the push token lives longer than ${MAX_PUSH_TTL_S} s`);
   }
-  if (claims.bh !== (await bodyHash(body))) {
+  if (claims.bh !== (await hashing)) {
     throw new PushworkerError('body_mismatch', 'the body does not match the signed body hash');
   }
   if (!(await options.replay.claim(claims.jti, claims.exp + tolerance))) {
