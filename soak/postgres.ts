@@ -1,19 +1,9 @@
 // A Postgres store for the soak: a fresh schema of its own on the given server, so runs never share tables.
 import pg from 'pg';
+import { freshSchemaUrl } from '../test/engine/support/postgres.ts';
 
 export async function freshSchema(base: string | undefined): Promise<string | undefined> {
-  if (!base) return undefined;
-  const schema = `soak_${process.pid}_${Date.now().toString(36)}`;
-  const client = new pg.Client({ connectionString: base });
-  await client.connect();
-  try {
-    await client.query(`CREATE SCHEMA ${schema}`);
-  } finally {
-    await client.end();
-  }
-  const url = new URL(base);
-  url.searchParams.set('options', `-c search_path=${schema}`);
-  return url.toString();
+  return base ? freshSchemaUrl(base, `soak_${process.pid}_${Date.now().toString(36)}`) : undefined;
 }
 
 /** Drops the schema `freshSchema` made (kept when the soak failed, for a look). */

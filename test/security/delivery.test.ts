@@ -1,26 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { importSigningKey, signPush } from '../../src/auth/index.ts';
-import { openStore, type Sql, truncateAll } from '../../src/engine/store/index.ts';
 import { liveKeys } from '../../src/engine/store/secrets.ts';
 import { type PushBody, SIGNATURE_HEADER } from '../../src/protocol/index.ts';
 import { closeServer, listen } from '../support/sink.ts';
-import { type Stack, startStack, until } from './stack.ts';
+import { type Stack, stackPerTest, until } from './stack.ts';
 
-let sql: Sql;
+const stacks = stackPerTest();
 let stack: Stack | undefined;
-beforeAll(async () => {
-  sql = await openStore();
-});
-afterAll(() => sql.close());
-afterEach(async () => {
-  await stack?.close();
-  stack = undefined;
-  await truncateAll(sql);
-});
 
 /** Signs `body` with the engine's current private key, as the engine itself would. */
 async function engineSign(audience: string, body: string): Promise<string> {
-  const [key] = (await liveKeys(sql, Date.now())).filter((k) => k.retiredAt === null);
+  const [key] = (await liveKeys(stacks.sql, Date.now())).filter((k) => k.retiredAt === null);
   return signPush({
     key: await importSigningKey(key!.privateJwk),
     issuer: 'pushworker-engine',
@@ -31,7 +21,7 @@ async function engineSign(audience: string, body: string): Promise<string> {
 
 describe('duplicate delivery to a real worker', () => {
   it('runs the body once when the engine delivers the same assignment again, and refuses a replayed push', async () => {
-    stack = await startStack(sql);
+    stack = await stacks.start();
     const { server } = await stack.addWorker('dup-worker');
     const run = await stack.client.enqueue({ task: 'echo', input: { message: 'once' } });
     expect((await stack.client.waitRun(run.id, { timeoutMs: 15_000 })).state).toBe('COMPLETED');
@@ -66,7 +56,7 @@ describe('duplicate delivery to a real worker', () => {
   });
 
   it('runs the body once when two copies of one assignment arrive at the same time', async () => {
-    stack = await startStack(sql);
+    stack = await stacks.start();
     const { server } = await stack.addWorker('race-worker');
     const runId = `race-${crypto.randomUUID()}`;
     const body = JSON.stringify({
@@ -154,7 +144,7 @@ describe('events twice, late, or after cancellation', () => {
   }
 
   it('records a result once: a repeated completed event is idempotent and a late contrary one changes nothing', async () => {
-    stack = await startStack(sql);
+    stack = await stacks.start();
     const m = await manualWorker(stack);
     const run = await stack.client.enqueue({ task: 'echo', input: {} });
     await m.pushedAttempt(run.id, 1);
@@ -172,7 +162,7 @@ describe('events twice, late, or after cancellation', () => {
   });
 
   it('answers stale to a superseded attempt, before and after the current one finishes, and keeps the current result', async () => {
-    stack = await startStack(sql);
+    stack = await stacks.start();
     const m = await manualWorker(stack);
     const run = await stack.client.enqueue({ task: 'echo', input: {} });
     await m.pushedAttempt(run.id, 1);
@@ -197,7 +187,7 @@ describe('events twice, late, or after cancellation', () => {
   });
 
   it('keeps a cancelled run cancelled when its result arrives afterwards, and tells the worker to stop', async () => {
-    stack = await startStack(sql);
+    stack = await stacks.start();
     const m = await manualWorker(stack);
     const run = await stack.client.enqueue({ task: 'echo', input: {} });
     await m.pushedAttempt(run.id, 1);

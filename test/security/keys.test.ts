@@ -1,24 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type NodeWorkerServer, serve } from '../../adapters/node.ts';
 import { generateSigningKey, signPush } from '../../src/auth/index.ts';
-import { openStore, type Sql, truncateAll } from '../../src/engine/store/index.ts';
 import { revokeToken } from '../../src/engine/store/secrets.ts';
 import { createLogger, createWorker, task } from '../../src/index.ts';
 import { SIGNATURE_HEADER } from '../../src/protocol/index.ts';
-import { type Stack, startStack, until } from './stack.ts';
+import { type Stack, stackPerTest, until } from './stack.ts';
 
-let sql: Sql;
+const stacks = stackPerTest();
 let stack: Stack | undefined;
-beforeAll(async () => {
-  sql = await openStore();
-});
-afterAll(() => sql.close());
-afterEach(async () => {
-  await stack?.close();
-  stack = undefined;
-  await truncateAll(sql);
-});
 
 const metric = (text: string, name: string) =>
   text
@@ -28,7 +18,7 @@ const metric = (text: string, name: string) =>
 
 describe('key rotation under load', () => {
   it('loses no push while the engine rotates its key between pushes', async () => {
-    stack = await startStack(sql);
+    stack = await stacks.start();
     // The JWKS cooldown stays well under the lease (as 5 s is under 30 s by default).
     const { worker } = await stack.addWorker('rotating', {
       slots: 8,
@@ -67,9 +57,9 @@ describe('key rotation under load', () => {
 
 describe('revoked worker tokens', () => {
   it('refuses registration, heartbeats and events with a token revoked before use', async () => {
-    stack = await startStack(sql);
+    stack = await stacks.start();
     const { id, token } = await stack.engine.createToken('worker', 'revoked-worker');
-    expect(await revokeToken(sql, id, Date.now())).toBe(true);
+    expect(await revokeToken(stacks.sql, id, Date.now())).toBe(true);
     const post = (method: string, path: string, body: unknown) =>
       fetch(`${stack!.served.url}${path}`, {
         method,
@@ -95,14 +85,14 @@ describe('revoked worker tokens', () => {
   });
 
   it('refuses a token revoked while in use once the engine token cache (10 s) has expired', async () => {
-    stack = await startStack(sql);
+    stack = await stacks.start();
     const { worker, token } = await stack.addWorker('soon-revoked');
     await until(
       async () => (await stack!.client.listWorkers()).some((w) => w.name === 'soon-revoked'),
       'registration',
     );
     const id = token.split('.')[1]!;
-    await revokeToken(sql, id, Date.now());
+    await revokeToken(stacks.sql, id, Date.now());
     const heartbeat = () =>
       fetch(`${stack!.served.url}/v1/events`, {
         method: 'POST',

@@ -1,3 +1,4 @@
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { z } from 'zod';
 import { type NodeWorkerServer, serve } from '../../adapters/node.ts';
 import { freePort } from '../../src/cli/ports.ts';
@@ -9,7 +10,7 @@ import {
   type ServedEngine,
   serveEngine,
 } from '../../src/engine/index.ts';
-import type { Sql } from '../../src/engine/store/index.ts';
+import { openStore, type Sql, truncateAll } from '../../src/engine/store/index.ts';
 import {
   createLogger,
   createWorker,
@@ -35,6 +36,33 @@ export interface Stack {
     over?: Partial<WorkerOptions>,
   ): Promise<{ worker: Worker; server: NodeWorkerServer; token: string }>;
   close(): Promise<void>;
+}
+
+/**
+ * One in-memory store for the test file and a stack on it per test, closed and the store emptied after it:
+ * `const stacks = stackPerTest()`, then `stack = await stacks.start(options)`.
+ */
+export function stackPerTest(): { readonly sql: Sql; start(options?: EngineOptions): Promise<Stack> } {
+  let sql: Sql | undefined;
+  let current: Stack | undefined;
+  beforeAll(async () => {
+    sql = await openStore();
+  });
+  afterAll(() => sql?.close());
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+    await truncateAll(sql!);
+  });
+  return {
+    get sql() {
+      return sql!;
+    },
+    async start(options) {
+      current = await startStack(sql!, options);
+      return current;
+    },
+  };
 }
 
 export async function startStack(sql: Sql, options: EngineOptions = {}): Promise<Stack> {
