@@ -1,4 +1,5 @@
-// Posts run events to the engine: batched per URL, retried with backoff, never dropped while the process lives.
+// Posts run events to the engine: batched per URL, a few posts in flight, retried with backoff, never dropped
+// while the process lives.
 import { EventsResponse, type RunEvent } from '../protocol/schemas.ts';
 import { backoffMs, sleep } from './backoff.ts';
 import type { Logger } from './log.ts';
@@ -11,6 +12,8 @@ export interface ReporterOptions {
   fetch?: typeof fetch;
   log: Logger;
   maxBatch?: number;
+  /** Posts in flight at once per URL; events raised meanwhile wait for the next free one. */
+  maxInFlight?: number;
   retryBaseMs?: number;
   retryMaxMs?: number;
   requestTimeoutMs?: number;
@@ -24,10 +27,23 @@ interface Pending {
 
 interface Queue {
   pending: Pending[];
-  draining?: Promise<void>;
+  /** One drain loop per post in flight. */
+  draining: Set<Promise<void>>;
+  /** A loop is about to start and will take what is pending. */
+  starting: boolean;
+  /** Runs with events in a post in flight: their later events wait, so that one run's events arrive in order. */
+  busy: Map<string, number>;
 }
 
 const RETRYABLE_STATUS = new Set([408, 425, 429]);
+
+/** Resolves after the current macrotask (setImmediate where there is one; workerd and browsers have not). */
+const nextTask = (): Promise<void> =>
+  new Promise((resolve) => {
+    const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+    if (immediate) immediate(resolve);
+    else setTimeout(resolve, 0);
+  });
 
 export class EventReporter {
   private readonly queues = new Map<string, Queue>();
@@ -42,12 +58,20 @@ export class EventReporter {
     return new Promise((resolve) => {
       let queue = this.queues.get(url);
       if (!queue) {
-        queue = { pending: [] };
+        queue = { pending: [], draining: new Set(), starting: false, busy: new Map() };
         this.queues.set(url, queue);
       }
       queue.pending.push({ event, resolve });
-      // Start after the current tick so that events raised together travel in one request.
-      queue.draining ??= Promise.resolve().then(() => this.drain(url, queue));
+      // A new post starts once the current task of the event loop is done, so that events raised together
+      // travel together: a task that finishes at once is posted with its `started` event.
+      if (!queue.starting && queue.draining.size < (this.options.maxInFlight ?? 4)) {
+        const q = queue;
+        q.starting = true;
+        const loop: Promise<void> = nextTask()
+          .then(() => this.drain(url, q))
+          .finally(() => q.draining.delete(loop));
+        q.draining.add(loop);
+      }
     });
   }
 
@@ -61,7 +85,7 @@ export class EventReporter {
   async flush(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const draining = [...this.queues.values()].flatMap((q) => (q.draining ? [q.draining] : []));
+      const draining = [...this.queues.values()].flatMap((q) => [...q.draining]);
       if (draining.length === 0) return true;
       const left = deadline - Date.now();
       if (left <= 0) return false;
@@ -76,10 +100,13 @@ export class EventReporter {
 
   private async drain(url: string, queue: Queue): Promise<void> {
     const { maxBatch = 100, retryBaseMs = 100, retryMaxMs = 10_000 } = this.options;
+    queue.starting = false;
     let failures = 0;
-    while (queue.pending.length > 0) {
-      const batch = queue.pending.splice(0, maxBatch);
+    for (;;) {
+      const batch = take(queue, maxBatch);
+      if (batch.length === 0) return;
       const outcome = await this.post(url, batch);
+      release(queue, batch);
       if (outcome === 'retry') {
         queue.pending.unshift(...batch);
         this.options.onFailure?.('retry');
@@ -91,7 +118,6 @@ export class EventReporter {
         p.resolve(outcome === 'dropped' ? 'dropped' : (outcome[i] ?? 'ok'));
       });
     }
-    queue.draining = undefined;
   }
 
   private async post(url: string, batch: Pending[]): Promise<EventOutcome[] | 'retry' | 'dropped'> {
@@ -127,5 +153,25 @@ export class EventReporter {
     log.error('engine refused events; dropping them', { url, status: response.status, events: batch.length });
     this.options.onFailure?.('dropped');
     return 'dropped';
+  }
+}
+
+/** Up to `max` pending events of runs with nothing in flight, in the order they were raised. */
+function take(queue: Queue, max: number): Pending[] {
+  const batch: Pending[] = [];
+  const rest: Pending[] = [];
+  for (const p of queue.pending) {
+    (batch.length < max && !queue.busy.has(p.event.runId) ? batch : rest).push(p);
+  }
+  queue.pending = rest;
+  for (const p of batch) queue.busy.set(p.event.runId, (queue.busy.get(p.event.runId) ?? 0) + 1);
+  return batch;
+}
+
+function release(queue: Queue, batch: Pending[]): void {
+  for (const { event } of batch) {
+    const n = queue.busy.get(event.runId)! - 1;
+    if (n === 0) queue.busy.delete(event.runId);
+    else queue.busy.set(event.runId, n);
   }
 }

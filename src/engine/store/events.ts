@@ -30,7 +30,35 @@ export interface EventOptions {
   retry: RetryPolicy;
 }
 
-type Working = RunRecord & { workerName: string | null; dirty: boolean };
+/** The columns events read and change; inputs, outputs and labels are never read back. */
+const COLUMNS = `r.id, r.state, r.attempt, r.worker_id, r.slot_cost, r.slot_released, r.ended_by_worker, r.failures,
+  r.retries, r.timeout_ms, r.available_at, r.lease_expires_at, r.deadline_at, r.created_at, r.started_at,
+  r.finished_at`;
+
+type Working = Pick<
+  RunRecord,
+  | 'id'
+  | 'state'
+  | 'attempt'
+  | 'workerId'
+  | 'slotCost'
+  | 'slotReleased'
+  | 'endedByWorker'
+  | 'failures'
+  | 'retries'
+  | 'timeoutMs'
+  | 'availableAt'
+  | 'leaseExpiresAt'
+  | 'deadlineAt'
+  | 'createdAt'
+  | 'startedAt'
+  | 'finishedAt'
+> & {
+  workerName: string | null;
+  dirty: boolean;
+  /** Set by a terminal event: written, while other events leave the stored output and error alone. */
+  result?: { output: unknown; error: RunRecord['error'] };
+};
 
 /** Applies the posts in one transaction; a post about a run owned by another worker is refused with `forbidden`. */
 export async function applyEventPosts(sql: Sql, posts: EventPost[], o: EventOptions): Promise<EventOutcome> {
@@ -38,7 +66,7 @@ export async function applyEventPosts(sql: Sql, posts: EventPost[], o: EventOpti
   return sql.transaction(async (tx) => {
     // Sorted ids lock rows in one order, so concurrent batches cannot deadlock on each other.
     const rows = await tx.query(
-      `SELECT r.*, w.name AS worker_name FROM pw_runs r LEFT JOIN pw_workers w ON w.id = r.worker_id
+      `SELECT ${COLUMNS}, w.name AS worker_name FROM pw_runs r LEFT JOIN pw_workers w ON w.id = r.worker_id
        WHERE r.id = ANY($1::text[]) ORDER BY r.id FOR UPDATE OF r`,
       [ids],
     );
@@ -105,8 +133,7 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
       free();
       Object.assign(run, {
         state: 'COMPLETED',
-        output: e.output ?? null,
-        error: null,
+        result: { output: e.output ?? null, error: null },
         finishedAt: o.now,
         endedByWorker: true,
         leaseExpiresAt: null,
@@ -120,7 +147,7 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
       const final = !e.error.retryable || run.failures > (run.retries ?? 0);
       Object.assign(run, {
         state: final ? 'FAILED' : 'QUEUED',
-        error: e.error,
+        result: { output: null, error: e.error },
         availableAt: final ? run.availableAt : o.now + backoffMs(run.failures, o.retry),
         finishedAt: final ? o.now : null,
         endedByWorker: true,
@@ -138,8 +165,9 @@ async function writeRuns(tx: Pick<Sql, 'query'>, runs: Working[]): Promise<void>
     id: r.id,
     state: r.state,
     failures: r.failures,
-    output: r.output ?? null,
-    error: r.error ?? null,
+    set_result: r.result !== undefined,
+    output: r.result?.output ?? null,
+    error: r.result?.error ?? null,
     slot_released: r.slotReleased,
     ended_by_worker: r.endedByWorker,
     available_at: r.availableAt,
@@ -149,11 +177,13 @@ async function writeRuns(tx: Pick<Sql, 'query'>, runs: Working[]): Promise<void>
     finished_at: r.finishedAt,
   }));
   await tx.query(
-    `UPDATE pw_runs r SET state = x.state, failures = x.failures, output = x.output, error = x.error,
+    `UPDATE pw_runs r SET state = x.state, failures = x.failures,
+       output = CASE WHEN x.set_result THEN x.output ELSE r.output END,
+       error = CASE WHEN x.set_result THEN x.error ELSE r.error END,
        slot_released = x.slot_released, ended_by_worker = x.ended_by_worker, available_at = x.available_at,
        lease_expires_at = x.lease_expires_at, deadline_at = x.deadline_at, started_at = x.started_at,
        finished_at = x.finished_at
-     FROM jsonb_to_recordset($1::jsonb) AS x(id text, state text, failures int, output jsonb, error jsonb,
+     FROM jsonb_to_recordset($1::jsonb) AS x(id text, state text, failures int, set_result boolean, output jsonb, error jsonb,
        slot_released boolean, ended_by_worker boolean, available_at float8, lease_expires_at float8,
        deadline_at float8, started_at float8, finished_at float8)
      WHERE r.id = x.id`,

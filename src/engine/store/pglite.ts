@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import { Worker } from 'node:worker_threads';
 import type { Row, Sql, SqlClient } from './sql.ts';
 
 /**
@@ -17,12 +17,10 @@ const SETTINGS = [
   'maintenance_work_mem = 16MB',
 ];
 
-/** Opens PGlite at `dataDir` (a directory path), or in memory when it is omitted. */
+/** Opens PGlite at `dataDir` (a directory path), or in memory when it is omitted, in a thread of its own. */
 export async function openPglite(dataDir?: string): Promise<Sql> {
   if (dataDir) await initializeApart(dataDir);
-  const options = { postgresqlconf: SETTINGS.join('\n') } as Parameters<typeof PGlite.create>[1];
-  const db = dataDir ? await PGlite.create(dataDir, options) : await PGlite.create(options);
-  return wrapPglite(db, true);
+  return PgliteThread.open(dataDir, { postgresqlconf: SETTINGS.join('\n') });
 }
 
 /**
@@ -49,26 +47,136 @@ async function initializeApart(dataDir: string): Promise<void> {
   });
 }
 
-/** Wraps an existing PGlite instance; `owned` decides whether `close()` closes it. */
-export function wrapPglite(db: PGlite, owned = false): Sql {
-  const clientOf = (q: Pick<PGlite, 'query'>): SqlClient => ({
-    async query<T extends Row>(text: string, params?: unknown[]) {
-      return (await q.query<T>(text, params as unknown[])).rows;
-    },
-  });
-  return {
-    kind: 'pglite',
-    ...clientOf(db),
-    transaction: (fn) => db.transaction((tx) => fn(clientOf(tx))),
-    async listen(channel, fn) {
-      const unlisten = await db.listen(channel, fn);
-      return () => unlisten();
-    },
-    async exec(text) {
-      await db.exec(text);
-    },
-    async close() {
-      if (owned && !db.closed) await db.close();
-    },
-  };
+type Reply =
+  | { id: number; rows: Row[] }
+  | { id: number; error: Record<string, unknown> & { message: string } };
+
+/**
+ * The engine's side of the database thread. PGlite runs statements synchronously in WebAssembly; on the
+ * engine's own thread that time is taken from HTTP, signing and everything else, and under load each waits
+ * for the other. A transaction holds the thread for itself: other statements wait until it ends.
+ */
+class PgliteThread implements Sql {
+  readonly kind = 'pglite';
+  private nextId = 0;
+  private readonly waiting = new Map<
+    number,
+    { resolve: (rows: Row[]) => void; reject: (e: Error) => void }
+  >();
+  private readonly listeners = new Map<string, Set<(payload: string) => void>>();
+  private inTransaction: Promise<void> | undefined;
+  private failure: Error | undefined;
+
+  private constructor(private readonly thread: Worker) {
+    thread.on('message', (m: Reply | { channel: string; payload: string }) => {
+      if ('channel' in m) {
+        for (const fn of this.listeners.get(m.channel) ?? []) fn(m.payload);
+        return;
+      }
+      const call = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      if (this.waiting.size === 0) thread.unref();
+      if ('error' in m) call?.reject(Object.assign(new Error(m.error.message), m.error));
+      else call?.resolve(m.rows);
+    });
+    thread.on('error', (error) => this.fail(error));
+    thread.on('exit', () => this.fail(new Error('the database thread has stopped')));
+  }
+
+  static async open(dataDir: string | undefined, options: object): Promise<PgliteThread> {
+    const thread = new Worker(new URL('./pglite-thread.js', import.meta.url), {
+      workerData: { dataDir, options },
+      execArgv: [],
+    });
+    const exited = (code: number) => new Error(`the database thread exited with ${code}`);
+    await new Promise<void>((resolve, reject) => {
+      const ready = () => {
+        thread.off('error', reject).off('exit', exit);
+        resolve();
+      };
+      const exit = (code: number) => reject(exited(code));
+      thread.once('message', ready).once('error', reject).once('exit', exit);
+    });
+    thread.unref();
+    return new PgliteThread(thread);
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const call of this.waiting.values()) call.reject(error);
+    this.waiting.clear();
+  }
+
+  /** Sends now: whatever is already queued in the thread runs first, in order. */
+  private send(message: Record<string, unknown>): Promise<Row[]> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = ++this.nextId;
+    return new Promise((resolve, reject) => {
+      if (this.waiting.size === 0) this.thread.ref();
+      this.waiting.set(id, { resolve, reject });
+      this.thread.postMessage({ ...message, id });
+    });
+  }
+
+  /** Sends once no transaction is open; the check and the send happen in one turn, so none can slip between. */
+  private async sendOutside(message: Record<string, unknown>): Promise<Row[]> {
+    while (this.inTransaction) await this.inTransaction;
+    return this.send(message);
+  }
+
+  async query<T extends Row>(text: string, params: unknown[] = []): Promise<T[]> {
+    return (await this.sendOutside({ kind: 'query', text, params })) as T[];
+  }
+
+  async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+    while (this.inTransaction) await this.inTransaction;
+    let end!: () => void;
+    this.inTransaction = new Promise((resolve) => {
+      end = resolve;
+    });
+    try {
+      await this.send({ kind: 'exec', text: 'BEGIN' });
+      try {
+        const result = await fn({
+          query: async <R extends Row>(text: string, params: unknown[] = []) =>
+            (await this.send({ kind: 'query', text, params })) as R[],
+        });
+        await this.send({ kind: 'exec', text: 'COMMIT' });
+        return result;
+      } catch (error) {
+        await this.send({ kind: 'exec', text: 'ROLLBACK' }).catch(() => {});
+        throw error;
+      }
+    } finally {
+      this.inTransaction = undefined;
+      end();
+    }
+  }
+
+  async exec(text: string): Promise<void> {
+    await this.sendOutside({ kind: 'exec', text });
+  }
+
+  async listen(channel: string, fn: (payload: string) => void): Promise<() => Promise<void>> {
+    let fns = this.listeners.get(channel);
+    if (!fns) {
+      fns = new Set();
+      this.listeners.set(channel, fns);
+      await this.sendOutside({ kind: 'listen', channel });
+    }
+    fns.add(fn);
+    return async () => {
+      fns.delete(fn);
+      if (fns.size > 0 || this.listeners.get(channel) !== fns) return;
+      this.listeners.delete(channel);
+      await this.sendOutside({ kind: 'unlisten', channel }).catch(() => {});
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.failure) return;
+    await this.sendOutside({ kind: 'close' });
+    this.failure = new Error('the store is closed');
+    await this.thread.terminate();
+  }
 }

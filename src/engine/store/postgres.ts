@@ -10,6 +10,9 @@ const types = {
   },
 };
 
+/** Statement texts kept prepared; one built per call beyond these is sent unnamed. */
+const MAX_PREPARED = 256;
+
 export interface PostgresOptions {
   connectionString: string;
   max?: number;
@@ -36,9 +39,21 @@ export async function openPostgres(options: PostgresOptions): Promise<Sql> {
     return client;
   }
 
+  // Named statements are parsed and planned once per connection instead of on every call.
+  const names = new Map<string, string>();
+  const nameOf = (text: string) => {
+    let name = names.get(text);
+    if (!name && names.size < MAX_PREPARED) {
+      name = `pw_${names.size + 1}`;
+      names.set(text, name);
+    }
+    return name;
+  };
   const clientOf = (q: pg.Pool | pg.PoolClient): SqlClient => ({
     async query<T extends Row>(text: string, params?: unknown[]) {
-      return (await q.query(text, params as unknown[])).rows as T[];
+      const name = nameOf(text);
+      const values = (params ?? []) as unknown[];
+      return (await (name ? q.query({ name, text, values }) : q.query(text, values))).rows as T[];
     },
   });
 
