@@ -7,15 +7,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Pool } from 'undici';
+import { bundled } from '../bin/bundle.mjs';
+import { openStore } from '../src/engine/index.ts';
 
 const API_TOKEN = 'bench-api-token-0123456789';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5_000);
-const OFFERED_RPS = 500;
+const OFFERED_RPS = Number(process.env.BENCH_OFFERED_RPS ?? 500);
 const OFFERED_SECONDS = Number(process.env.BENCH_OFFERED_SECONDS ?? 10);
 const QUEUED = Number(process.env.BENCH_QUEUED ?? 100_000);
 const CONNECTIONS = 64;
 const PROFILE = process.env.BENCH_PROFILE; // a directory: the engine process writes a CPU profile there
+// Which measurements to take (comma-separated): throughput, latency, memory; all by default.
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'throughput,latency,memory').split(','));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -31,29 +35,39 @@ interface Server {
   stop(): Promise<void>;
 }
 
+// The servers run as compiled JavaScript, as a deployed engine does, not through a TypeScript loader.
+const serverBundle = await bundled('bench/engine-server.ts', 'bench-engine-server', ['bench']);
+
 async function startServer(mode: 'bare' | 'engine', env: Record<string, string> = {}): Promise<Server> {
-  const child = fork(new URL('./engine-server.ts', import.meta.url), [mode], {
-    env: { ...process.env, BENCH_API_TOKEN: API_TOKEN, ...env },
-    execArgv: [
-      '--import',
-      'tsx',
-      ...(PROFILE && mode === 'engine' ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] : []),
-    ],
-  });
+  const child = fork(
+    serverBundle ? new URL(serverBundle) : new URL('./engine-server.ts', import.meta.url),
+    [mode],
+    {
+      env: { ...process.env, BENCH_API_TOKEN: API_TOKEN, ...env },
+      execArgv: [
+        ...(serverBundle ? [] : ['--import', 'tsx']),
+        ...(PROFILE && mode === 'engine' ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] : []),
+      ],
+    },
+  );
   const ready = await new Promise<{ url: string; workerToken?: string }>((resolve, reject) => {
     child.once('message', (m) => resolve(m as { url: string; workerToken?: string }));
     child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
   });
   const pool = new Pool(ready.url, { connections: CONNECTIONS });
+  let stopped: Promise<void> | undefined;
   return {
     child,
     ...ready,
     pool,
-    async stop() {
-      await pool.close();
-      const exited = new Promise((r) => child.once('exit', r));
-      child.send('exit');
-      await exited;
+    stop() {
+      stopped ??= (async () => {
+        await pool.close();
+        const exited = new Promise((r) => child.once('exit', r));
+        child.send('exit');
+        await exited;
+      })();
+      return stopped;
     },
   };
 }
@@ -102,20 +116,29 @@ async function bareRate(seconds: number): Promise<number> {
 
 function spawnWorker(engine: Server, slots: number): ChildProcess {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
-  return spawn(process.execPath, ['--import', 'tsx', 'examples/node/worker.ts'], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      PUSHWORKER_NAME: 'bench',
-      PUSHWORKER_SLOTS: String(slots),
-      PUSHWORKER_JWKS_URL: `${engine.url}/.well-known/jwks.json`,
-      PUSHWORKER_ENGINE_URL: engine.url,
-      PUSHWORKER_TOKEN: engine.workerToken!,
-      PUSHWORKER_URL: `http://127.0.0.1:${port}/`,
-      PUSHWORKER_LOG_LEVEL: 'error',
+  return spawn(
+    process.execPath,
+    [
+      ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}/worker`] : []),
+      '--import',
+      'tsx',
+      'examples/node/worker.ts',
+    ],
+    {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        PUSHWORKER_NAME: 'bench',
+        PUSHWORKER_SLOTS: String(slots),
+        PUSHWORKER_JWKS_URL: `${engine.url}/.well-known/jwks.json`,
+        PUSHWORKER_ENGINE_URL: engine.url,
+        PUSHWORKER_TOKEN: engine.workerToken!,
+        PUSHWORKER_URL: `http://127.0.0.1:${port}/`,
+        PUSHWORKER_LOG_LEVEL: 'error',
+      },
+      stdio: 'ignore',
     },
-    stdio: 'ignore',
-  });
+  );
 }
 
 async function stopChild(child: ChildProcess) {
@@ -153,7 +176,9 @@ async function freshStore(databaseUrl?: string): Promise<{ env: Record<string, s
 async function withEngine<T>(
   databaseUrl: string | undefined,
   slots: number,
-  fn: (e: Server, storeEnv: Record<string, string>) => Promise<T>,
+  fn: (e: Server) => Promise<T>,
+  /** Runs on the store after the engine has stopped (PGlite has one user at a time). */
+  after?: (result: T, storeEnv: Record<string, string>) => Promise<T>,
 ) {
   const store = await freshStore(databaseUrl);
   const engine = await startServer('engine', store.env);
@@ -164,7 +189,10 @@ async function withEngine<T>(
       while (!(await call<Workers>(engine, 'GET', '/v1/workers')).workers.some((w) => w.state === 'ACTIVE'))
         await sleep(50);
     }
-    return await fn(engine, store.env);
+    const result = await fn(engine);
+    if (worker) await stopChild(worker);
+    await engine.stop();
+    return after ? await after(result, store.env) : result;
   } finally {
     if (worker) await stopChild(worker);
     await engine.stop();
@@ -266,12 +294,11 @@ async function offeredLatency(engine: Server) {
   };
 }
 
-/** Postgres only: where enqueue-to-started goes, split at assignment (read from the store directly). */
-async function latencySplit(schemaUrl: string, since: number) {
-  const client = new pg.Client({ connectionString: schemaUrl });
-  await client.connect();
+/** Where enqueue-to-started goes, split at assignment, read from the store once the engine has stopped. */
+async function latencySplit(env: Record<string, string>, since: number) {
+  const sql = await openStore({ databaseUrl: env.BENCH_DATABASE_URL, dataDir: env.BENCH_DATA_DIR });
   try {
-    const { rows } = await client.query<{ p: string; a50: number; a99: number; s50: number; s99: number }>(
+    const [r] = await sql.query<{ a50: number; a99: number; s50: number; s99: number }>(
       `SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY assigned_at - created_at) AS a50,
          percentile_disc(0.99) WITHIN GROUP (ORDER BY assigned_at - created_at) AS a99,
          percentile_disc(0.5) WITHIN GROUP (ORDER BY started_at - assigned_at) AS s50,
@@ -279,10 +306,10 @@ async function latencySplit(schemaUrl: string, since: number) {
        FROM pw_runs WHERE task = 'echo' AND created_at >= $1 AND attempt = 1`,
       [since],
     );
-    const r = rows[0]!;
-    return `enqueue->assigned p50 ${Math.round(r.a50)} / p99 ${Math.round(r.a99)} ms, assigned->started p50 ${Math.round(r.s50)} / p99 ${Math.round(r.s99)} ms`;
+    const ms = (x: number | undefined) => Math.round(Number(x));
+    return `enqueue->assigned p50 ${ms(r?.a50)} / p99 ${ms(r?.a99)} ms, assigned->started p50 ${ms(r?.s50)} / p99 ${ms(r?.s99)} ms`;
   } finally {
-    await client.end();
+    await sql.close();
   }
 }
 
@@ -315,7 +342,7 @@ async function main() {
     console.log(`\n${label}`);
     const ratios: number[] = [];
     const singles: number[] = [];
-    for (let round = 1; round <= ROUNDS; round++) {
+    for (let round = 1; PHASES.has('throughput') && round <= ROUNDS; round++) {
       const baseline = await bareRate(3);
       const { backlog, single } = await withEngine(databaseUrl, 256, async (engine) => {
         await backlogRate(engine); // warm-up
@@ -328,24 +355,29 @@ async function main() {
           `(${(backlog / baseline).toFixed(3)}x); single enqueues ${single.toFixed(0)} runs/s (${(single / baseline).toFixed(3)}x)`,
       );
     }
-    console.log(
-      `  throughput: median ${median(ratios).toFixed(3)}x the bare route (goal >= 0.25x); ` +
-        `single-enqueue median ${median(singles).toFixed(3)}x`,
-    );
-    const latency = await withEngine(databaseUrl, 256, async (engine, env) => {
-      await backlogRate(engine); // warm-up
-      const measured = await offeredLatency(engine);
-      const split = env.BENCH_DATABASE_URL
-        ? await latencySplit(env.BENCH_DATABASE_URL, measured.phaseStart)
-        : '';
-      return { ...measured, split };
-    });
-    console.log(
-      `  dispatch latency at ${OFFERED_RPS} runs/s offered for ${OFFERED_SECONDS} s (open loop, ${latency.started} runs): ` +
-        `enqueue->started p50 ${latency.p50} ms / p99 ${latency.p99} ms (goals 5 / 25 ms); ` +
-        `from the scheduled send p50 ${latency.clientP50} ms / p99 ${latency.clientP99} ms; last send ${latency.lateSend} ms late` +
-        (latency.split ? `\n    split: ${latency.split}` : ''),
-    );
+    if (ratios.length > 0)
+      console.log(
+        `  throughput: median ${median(ratios).toFixed(3)}x the bare route (goal >= 0.25x); ` +
+          `single-enqueue median ${median(singles).toFixed(3)}x`,
+      );
+    if (PHASES.has('latency')) {
+      const latency = await withEngine(
+        databaseUrl,
+        256,
+        async (engine) => {
+          await backlogRate(engine); // warm-up
+          return { ...(await offeredLatency(engine)), split: '' };
+        },
+        async (measured, env) => ({ ...measured, split: await latencySplit(env, measured.phaseStart) }),
+      );
+      console.log(
+        `  dispatch latency at ${OFFERED_RPS} runs/s offered for ${OFFERED_SECONDS} s (open loop, ${latency.started} runs): ` +
+          `enqueue->started p50 ${latency.p50} ms / p99 ${latency.p99} ms (goals 5 / 25 ms); ` +
+          `from the scheduled send p50 ${latency.clientP50} ms / p99 ${latency.clientP99} ms; last send ${latency.lateSend} ms late` +
+          (latency.split ? `\n    split: ${latency.split}` : ''),
+      );
+    }
+    if (!PHASES.has('memory')) continue;
     const memory = await withEngine(databaseUrl, 0, queuedMemory);
     console.log(
       `  engine RSS: ${mb(memory.idle)} idle, peak ${mb(memory.peak)} while enqueueing ${QUEUED} runs, ` +

@@ -1,0 +1,1 @@
+export function bundled(entry: string, name: string, watch?: string[]): Promise<string | undefined>;
