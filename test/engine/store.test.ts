@@ -71,6 +71,23 @@ describe.each(targets)('store on $name', ({ open }) => {
     expect(rows[0]?.n).toBe(SCHEMA_VERSION);
   });
 
+  it('rolls a failed transaction back, keeps other statements out of it, and stays usable', async () => {
+    await enqueue(1);
+    const failing = sql.transaction(async (tx) => {
+      await tx.query(`UPDATE pw_runs SET priority = 7 WHERE id = 'r0000'`);
+      await new Promise((r) => setTimeout(r, 20));
+      await tx.query('SELECT * FROM no_such_table');
+    });
+    // Sent while the transaction is open: it must neither join it nor see its write.
+    const outside = sql.query<{ priority: number }>(`SELECT priority FROM pw_runs WHERE id = 'r0000'`);
+    await expect(failing).rejects.toMatchObject({ code: '42P01' });
+    expect((await outside)[0]?.priority).toBe(0);
+    expect((await getRun(sql, 'r0000'))?.priority).toBe(0);
+    expect(await sql.transaction(async () => 'no statements')).toBe('no statements');
+    await sql.transaction((tx) => tx.query(`UPDATE pw_runs SET priority = 3 WHERE id = 'r0000'`));
+    expect((await getRun(sql, 'r0000'))?.priority).toBe(3);
+  });
+
   it('never assigns a run twice or beyond slots when claims race', async () => {
     const workers = await Promise.all(['a', 'b', 'c'].map((n) => addWorker(n, 10)));
     await enqueue(100);

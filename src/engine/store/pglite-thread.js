@@ -68,6 +68,7 @@ const unlisten = new Map();
 async function handle(message) {
   switch (message.kind) {
     case 'query':
+      if (message.begin) await db.exec('BEGIN');
       return query(message.text, message.params);
     case 'exec': {
       const results = await db.exec(message.text);
