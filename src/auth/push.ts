@@ -1,8 +1,14 @@
 // Signing and verifying a push: a compact JWS whose claims bind the audience, a lifetime, a `jti` and the body hash.
-import { decodeProtectedHeader, type JWSHeaderParameters, jwtVerify, SignJWT } from 'jose';
+import {
+  decodeProtectedHeader,
+  type JWSHeaderParameters,
+  type JWTVerifyOptions,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
 import { PushworkerError } from '../protocol/errors.ts';
 import { MAX_PUSH_TTL_S, type PushClaims, PushClaims as PushClaimsSchema } from '../protocol/schemas.ts';
-import { bodyHash } from './hash.ts';
+import { bodyHash, bodyHashSync, toBytes } from './hash.ts';
 import { type KeySet, PUSH_ALGORITHMS, type SigningKey } from './keys.ts';
 import type { ReplayStore } from './replay.ts';
 
@@ -24,7 +30,8 @@ export async function signPush(options: SignPushOptions): Promise<string> {
     alg: options.key.alg,
     ...(options.key.kid ? { kid: options.key.kid } : {}),
   };
-  return new SignJWT({ bh: await bodyHash(options.body) })
+  const bh = bodyHashSync ? bodyHashSync(toBytes(options.body)) : await bodyHash(options.body);
+  return new SignJWT({ bh })
     .setProtectedHeader(header as { alg: string })
     .setIssuer(options.issuer)
     .setAudience(options.audience)
@@ -47,6 +54,7 @@ export interface VerifyPushOptions {
 }
 
 const REQUIRED_CLAIMS = ['iss', 'aud', 'iat', 'nbf', 'exp', 'jti', 'bh'];
+const ALGORITHMS: string[] = [...PUSH_ALGORITHMS];
 
 /** Verifies a push's signature header against its raw body. Throws `PushworkerError` with a 401 code. */
 export async function verifyPush(
@@ -64,19 +72,21 @@ export async function verifyPush(
     throw new PushworkerError('unknown_key', `no trusted key matches kid "${header.kid ?? ''}"`);
 
   const tolerance = options.clockToleranceS ?? 30;
-  // Hashed while the signature is checked: both are WebCrypto jobs, and the hash is compared only after.
-  const hashing = bodyHash(body);
-  hashing.catch(() => undefined);
+  // Without a synchronous hash, the body is hashed while the signature is checked (both are WebCrypto jobs); the
+  // hash is compared only after.
+  const hashing = bodyHashSync ? undefined : bodyHash(body);
+  hashing?.catch(() => undefined);
+  const verifyOptions: JWTVerifyOptions = {
+    algorithms: ALGORITHMS,
+    audience: options.audience,
+    clockTolerance: tolerance,
+    requiredClaims: REQUIRED_CLAIMS,
+  };
+  if (options.issuer) verifyOptions.issuer = options.issuer;
   let payload: unknown;
   for (const key of keys) {
     try {
-      ({ payload } = await jwtVerify(signature, key, {
-        algorithms: [...PUSH_ALGORITHMS],
-        audience: options.audience,
-        ...(options.issuer ? { issuer: options.issuer } : {}),
-        clockTolerance: tolerance,
-        requiredClaims: REQUIRED_CLAIMS,
-      }));
+      ({ payload } = await jwtVerify(signature, key, verifyOptions));
       break;
     } catch (error) {
       const code = (error as { code?: string }).code;
@@ -92,7 +102,7 @@ export async function verifyPush(
   if (claims.exp - claims.iat > MAX_PUSH_TTL_S) {
     throw new PushworkerError('bad_signature', `the push token lives longer than ${MAX_PUSH_TTL_S} s`);
   }
-  if (claims.bh !== (await hashing)) {
+  if (claims.bh !== (bodyHashSync ? bodyHashSync(body) : await hashing)) {
     throw new PushworkerError('body_mismatch', 'the body does not match the signed body hash');
   }
   if (!(await options.replay.claim(claims.jti, claims.exp + tolerance))) {

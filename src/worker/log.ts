@@ -31,12 +31,20 @@ export function createLogger(
 }
 
 export function childLogger(parent: Logger, fields: LogFields): Logger {
-  const wrap = (fn: Logger['info']) => (message: string, more?: LogFields) =>
-    fn(message, { ...fields, ...more });
+  // One child is made per run: methods are cheaper to create than named arrows once esbuild keeps names (tsx).
+  const { debug, info, warn, error } = parent;
   return {
-    debug: wrap(parent.debug),
-    info: wrap(parent.info),
-    warn: wrap(parent.warn),
-    error: wrap(parent.error),
+    debug(message, more) {
+      debug(message, { ...fields, ...more });
+    },
+    info(message, more) {
+      info(message, { ...fields, ...more });
+    },
+    warn(message, more) {
+      warn(message, { ...fields, ...more });
+    },
+    error(message, more) {
+      error(message, { ...fields, ...more });
+    },
   };
 }

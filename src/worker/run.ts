@@ -36,15 +36,23 @@ export interface RunHooks {
   onSettled(run: ActiveRun): void;
 }
 
+type Outcome = { output: unknown } | { error: unknown };
+
 export class ActiveRun {
   readonly key: string;
-  private readonly controller = new AbortController();
+  /** Resolves once the task function has returned or thrown, and its slots are free; set by `execute`. */
+  settled?: Promise<unknown>;
+  private controller?: AbortController;
   private slotHeld = true;
   private deadline: number;
   private timeoutTimer?: ReturnType<typeof setTimeout>;
   private heartbeatTimer?: ReturnType<typeof setInterval>;
   private readonly eventsUrl?: string;
   private abortReason?: RunAborted;
+  /** The abort has been applied: the signal fired, or there was no signal yet (it is then made aborted). */
+  private abortFired = false;
+  /** Ends `execute`'s wait for the outcome, once the abort has been applied. */
+  private onAborted?: () => void;
 
   constructor(
     readonly assignment: Assignment,
@@ -59,7 +67,15 @@ export class ActiveRun {
       hooks.eventsEnabled === false ? undefined : (assignment.eventsUrl ?? hooks.defaultEventsUrl);
   }
 
+  /**
+   * Made on first use, or once the task function has returned a promise, whichever comes first: either way within
+   * the run's own request, which on workerd owns the controller (see `abort`).
+   */
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortFired) this.controller.abort(this.abortReason);
+    }
     return this.controller.signal;
   }
 
@@ -72,11 +88,17 @@ export class ActiveRun {
     if (this.abortReason) return;
     this.abortReason = new RunAborted(name, message);
     try {
-      this.controller.abort(this.abortReason);
+      this.fireAbort();
     } catch {
       // workerd binds an AbortController to the request that made it, so a cancel arriving on another
       // request cannot touch it: the run's own heartbeat tick applies the abort instead.
     }
+  }
+
+  private fireAbort(): void {
+    this.controller?.abort(this.abortReason);
+    this.abortFired = true;
+    this.onAborted?.();
   }
 
   /** Runs the task. Resolves with the result once it is known: on return, throw, or abort, whichever comes first. */
@@ -84,20 +106,17 @@ export class ActiveRun {
     const { hooks } = this;
     this.emit({ type: 'started' });
     hooks.onStarted(this);
-    this.heartbeatTimer = setInterval(() => {
-      if (this.abortReason && !this.signal.aborted) this.controller.abort(this.abortReason);
-      else void this.sendHeartbeat();
-    }, hooks.heartbeatMs);
-    this.armTimeout();
-
     const settled = this.invoke().finally(() => {
       this.releaseSlots();
       hooks.onSettled(this);
     });
-    const aborted = new Promise<{ error: unknown }>((resolve) =>
-      this.signal.addEventListener('abort', () => resolve({ error: this.signal.reason }), { once: true }),
-    );
-    const outcome = await Promise.race([settled, aborted]);
+    this.settled = settled;
+    // The task returning or throwing, or the abort being applied, whichever comes first (after an abort the result
+    // is its reason, whatever the outcome).
+    const outcome = await new Promise<Outcome | undefined>((resolve, reject) => {
+      this.onAborted = () => resolve(undefined);
+      settled.then(resolve, reject);
+    });
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.timeoutTimer);
 
@@ -112,58 +131,79 @@ export class ActiveRun {
     return result;
   }
 
-  private async invoke(): Promise<{ output: unknown } | { error: unknown }> {
+  private async invoke(): Promise<Outcome> {
+    // The methods use `run`, not `this`: they still work when a task destructures them off `ctx`.
+    const run = this;
     const ctx: TaskContext = {
       runId: this.assignment.runId,
       attempt: this.assignment.attempt,
       task: this.task.name,
       metadata: this.assignment.metadata ?? {},
-      signal: this.signal,
-      heartbeat: () => this.sendHeartbeat(),
-      releaseSlot: () => {
-        if (this.releaseSlots()) this.emit({ type: 'slot_released' });
+      get signal() {
+        return run.signal;
       },
-      refreshTimeout: (ms) => {
+      heartbeat() {
+        return run.sendHeartbeat();
+      },
+      releaseSlot() {
+        if (run.releaseSlots()) run.emit({ type: 'slot_released' });
+      },
+      refreshTimeout(ms) {
         if (!Number.isInteger(ms) || ms <= 0)
           throw new TypeError('refreshTimeout takes a positive whole number of ms');
-        this.deadline += ms;
-        this.armTimeout();
-        this.emit({ type: 'timeout_refreshed', incrementMs: ms });
+        run.deadline += ms;
+        run.armTimeout();
+        run.emit({ type: 'timeout_refreshed', incrementMs: ms });
       },
-      log: childLogger(this.hooks.log, { task: this.task.name, runId: this.assignment.runId }),
+      log: childLogger(run.hooks.log, { task: run.task.name, runId: run.assignment.runId }),
     };
     try {
-      return { output: await this.task.run(this.input, ctx) };
+      const returned = this.task.run(this.input, ctx);
+      // A task that has returned already needs no heartbeats, no timeout and no signal of its own.
+      if (typeof (returned as PromiseLike<unknown> | null | undefined)?.then === 'function')
+        this.whileRunning();
+      return { output: await returned };
     } catch (error) {
       return { error };
     }
   }
 
+  private whileRunning(): void {
+    void this.signal;
+    this.heartbeatTimer = setInterval(() => {
+      if (this.abortReason && !this.abortFired) this.fireAbort();
+      else void this.sendHeartbeat();
+    }, this.hooks.heartbeatMs);
+    this.armTimeout();
+  }
+
   // Stale: the engine has moved on, so nothing more is said about this attempt.
-  private toResult(outcome: { output: unknown } | { error: unknown }): RunResult | undefined {
-    const ref = { runId: this.assignment.runId, attempt: this.assignment.attempt };
-    if (this.signal.aborted) {
-      const reason = this.signal.reason as RunAborted;
+  private toResult(outcome: Outcome | undefined): RunResult | undefined {
+    const { runId, attempt } = this.assignment;
+    if (!outcome || this.abortFired) {
+      const reason = this.abortReason!;
       if (reason.name === 'Stale') return undefined;
       return {
-        ...ref,
+        runId,
+        attempt,
         status: 'failed',
         error: { name: reason.name, message: reason.message, retryable: reason.retryable },
       };
     }
-    if ('error' in outcome) return { ...ref, status: 'failed', error: toTaskError(outcome.error) };
+    if ('error' in outcome) return { runId, attempt, status: 'failed', error: toTaskError(outcome.error) };
     const output = outcome.output ?? null;
     try {
       JSON.stringify(output);
     } catch (error) {
       const message = `the task's output is not JSON: ${(error as Error).message}`;
       return {
-        ...ref,
+        runId,
+        attempt,
         status: 'failed',
         error: { name: 'OutputNotSerializable', message, retryable: false },
       };
     }
-    return { ...ref, status: 'completed', output };
+    return { runId, attempt, status: 'completed', output };
   }
 
   private armTimeout(): void {
@@ -183,13 +223,12 @@ export class ActiveRun {
     return true;
   }
 
+  /** `event` is a fresh object from the caller, completed in place (a spread with keys after it is slow on V8). */
   private emit(event: DistributiveOmit<RunEvent, 'runId' | 'attempt' | 'at'>): Promise<void> {
-    const full = {
-      ...event,
-      runId: this.assignment.runId,
-      attempt: this.assignment.attempt,
-      at: new Date().toISOString(),
-    } as RunEvent;
+    const full = event as RunEvent;
+    full.runId = this.assignment.runId;
+    full.attempt = this.assignment.attempt;
+    full.at = new Date().toISOString();
     return this.hooks.reporter.report(this.eventsUrl, full).then((outcome: EventOutcome) => {
       if (outcome === 'stale') this.abort('Stale', 'the engine no longer considers this attempt current');
     });

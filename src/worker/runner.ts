@@ -7,30 +7,32 @@ import type { AnyTask } from './task.ts';
 
 export interface Admission {
   /** `settled` resolves once the task function has returned or thrown, and its slots are free. */
-  started: { ref: RunRef; result: Promise<RunResult | undefined>; settled: Promise<void> }[];
+  started: { ref: RunRef; result: Promise<RunResult | undefined>; settled: Promise<unknown> }[];
   rejected: Rejection[];
 }
 
 /** How many finished runs are remembered so that a late redelivery is still refused as `duplicate`. */
 const RECENT_RUNS = 10_000;
 
+type Hooks = Omit<RunHooks, 'onStarted' | 'onFinished' | 'onSettled' | 'eventsEnabled'>;
+
 export class Runner {
   private readonly active = new Map<string, ActiveRun>();
   private readonly recent = new Set<string>();
   private readonly idle = new Set<() => void>();
-  private readonly runsStarted;
-  private readonly runsCompleted;
-  private readonly runsFailed;
   private readonly rejections;
+  /** Run hooks, with and without events: made once, not per run. */
+  private readonly runHooks: RunHooks;
+  private readonly silentRunHooks: RunHooks;
 
   constructor(
     private readonly tasks: Map<string, AnyTask>,
-    private readonly hooks: Omit<RunHooks, 'onStarted' | 'onFinished' | 'onSettled'>,
+    hooks: Hooks,
     metrics: Metrics,
   ) {
-    this.runsStarted = metrics.counter('pushworker_runs_started_total', 'Runs started, by task.');
-    this.runsCompleted = metrics.counter('pushworker_runs_completed_total', 'Runs completed, by task.');
-    this.runsFailed = metrics.counter('pushworker_runs_failed_total', 'Runs failed, by task.');
+    const runsStarted = metrics.counter('pushworker_runs_started_total', 'Runs started, by task.');
+    const runsCompleted = metrics.counter('pushworker_runs_completed_total', 'Runs completed, by task.');
+    const runsFailed = metrics.counter('pushworker_runs_failed_total', 'Runs failed, by task.');
     this.rejections = metrics.counter(
       'pushworker_assignments_rejected_total',
       'Assignments refused, by reason.',
@@ -40,6 +42,27 @@ export class Runner {
       'Runs whose task function has not returned yet.',
       () => this.active.size,
     );
+    const counters = new Map(
+      [...tasks.keys()].map((task) => [
+        task,
+        {
+          started: runsStarted.with({ task }),
+          completed: runsCompleted.with({ task }),
+          failed: runsFailed.with({ task }),
+        },
+      ]),
+    );
+    this.runHooks = {
+      ...hooks,
+      eventsEnabled: true,
+      onStarted: (run) => counters.get(run.task.name)!.started.inc(),
+      onFinished: (run, result) => {
+        const count = counters.get(run.task.name)!;
+        (result?.status === 'completed' ? count.completed : count.failed).inc();
+      },
+      onSettled: (run) => this.settle(run),
+    };
+    this.silentRunHooks = { ...this.runHooks, eventsEnabled: false };
   }
 
   get size(): number {
@@ -51,52 +74,44 @@ export class Runner {
     const admission: Admission = { started: [], rejected: [] };
     for (const a of assignments) {
       const ref = { runId: a.runId, attempt: a.attempt };
-      const reject = (reason: Rejection['reason'], issues?: unknown[]) => {
-        this.rejections.inc({ reason });
-        admission.rejected.push({ ...ref, reason, ...(issues ? { issues } : {}) });
-      };
       const task = this.tasks.get(a.task);
       if (!task) {
-        reject('unknown_task');
+        this.reject(admission, ref, 'unknown_task');
         continue;
       }
       const key = runKey(a);
       if (this.active.has(key) || this.recent.has(key)) {
-        reject('duplicate');
+        this.reject(admission, ref, 'duplicate');
         continue;
       }
       const input = task.input.safeParse(a.input);
       if (!input.success) {
-        reject('invalid_input', issuesOf(input.error));
+        this.reject(admission, ref, 'invalid_input', issuesOf(input.error));
         continue;
       }
       // The worker's own declaration is authoritative for what a run of its task costs.
       const cost = Math.max(a.slotCost, task.slotCost);
-      if (!this.hooks.slots.tryReserve(cost)) {
-        reject('no_slot');
+      if (!this.runHooks.slots.tryReserve(cost)) {
+        this.reject(admission, ref, 'no_slot');
         continue;
       }
-      let settled!: () => void;
-      const done = new Promise<void>((resolve) => {
-        settled = resolve;
-      });
-      const run = new ActiveRun(a, task, input.data, cost, {
-        ...this.hooks,
-        eventsEnabled: reportEvents,
-        onStarted: () => this.runsStarted.inc({ task: task.name }),
-        onFinished: (_, result) => {
-          if (result?.status === 'completed') this.runsCompleted.inc({ task: task.name });
-          else this.runsFailed.inc({ task: task.name });
-        },
-        onSettled: (r) => {
-          this.settle(r);
-          settled();
-        },
-      });
+      const run = new ActiveRun(
+        a,
+        task,
+        input.data,
+        cost,
+        reportEvents ? this.runHooks : this.silentRunHooks,
+      );
       this.active.set(key, run);
-      admission.started.push({ ref, result: run.execute(), settled: done });
+      const result = run.execute();
+      admission.started.push({ ref, result, settled: run.settled! });
     }
     return admission;
+  }
+
+  private reject(admission: Admission, ref: RunRef, reason: Rejection['reason'], issues?: unknown[]): void {
+    this.rejections.inc({ reason });
+    admission.rejected.push({ ...ref, reason, ...(issues ? { issues } : {}) });
   }
 
   cancel(refs: RunRef[]): { cancelled: RunRef[]; unknown: RunRef[] } {

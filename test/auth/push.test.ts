@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  bodyHash,
+  bodyHashSync,
   createKeySet,
   generateSigningKey,
   MemoryReplayStore,
@@ -108,6 +110,41 @@ describe('push signing and verification', async () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('body hash', () => {
+  const cases = [
+    new Uint8Array(0),
+    bytes,
+    new TextEncoder().encode('{"message":"héllo ✓ 🎉"}'),
+    new Uint8Array([0xff, 0xfe, 0x00, 0x80]),
+    new Uint8Array(1024 * 1024 + 3).map((_, i) => (i * 31) % 256),
+  ];
+
+  it('hashes synchronously on Node, to the same value as WebCrypto', async () => {
+    expect(bodyHashSync).toBeTypeOf('function');
+    for (const body of cases) expect(bodyHashSync!(body)).toBe(await bodyHash(body));
+  });
+
+  it('binds the signature to every byte of a large, non-ASCII body', async () => {
+    const large = new TextEncoder().encode(JSON.stringify({ v: 1, pad: 'é'.repeat(200_000) }));
+    const token = await signPush({
+      key: signingKeyFromSecret('k'),
+      issuer: 'e',
+      audience: 'w1',
+      body: large,
+    });
+    const o = () => ({
+      keys: createKeySet({ secret: 'k' }),
+      audience: 'w1',
+      replay: new MemoryReplayStore(),
+    });
+    const flipped = new Uint8Array(large);
+    flipped[large.length - 3]! ^= 1;
+    expect(await codeOf(verifyPush(token, flipped, o()))).toBe('body_mismatch');
+    expect(await codeOf(verifyPush(token, large.subarray(0, large.length - 1), o()))).toBe('body_mismatch');
+    expect(await codeOf(verifyPush(token, large, o()))).toBe('ok');
   });
 });
 
