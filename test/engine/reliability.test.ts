@@ -117,9 +117,13 @@ describe('retries, leases and lifecycle', () => {
     );
     await until(() => worker.used === 0, 'the slot to be freed');
     expect((await h.client.getRun(run.id)).state).toBe('CANCELLED');
-    const queued = await h.client.enqueue({ task: 'sleep', input: { ms: 1 } });
+    // Paused first, so that the run is still queued when it is cancelled.
     await h.client.pauseWorker(worker.workerId!);
+    const queued = await h.client.enqueue({ task: 'sleep', input: { ms: 1 } });
     expect((await h.client.cancel(queued.id)).state).toBe('CANCELLED');
+    expect(worker.pushes.some((p) => 'assignments' in p && p.assignments[0]?.runId === queued.id)).toBe(
+      false,
+    );
   });
 
   it('fails an attempt past its execution timeout and stops it on the worker', async () => {
