@@ -17,7 +17,7 @@ const OFFERED_RPS = Number(process.env.BENCH_OFFERED_RPS ?? 500);
 const OFFERED_SECONDS = Number(process.env.BENCH_OFFERED_SECONDS ?? 10);
 const QUEUED = Number(process.env.BENCH_QUEUED ?? 100_000);
 const CONNECTIONS = 64;
-const PROFILE = process.env.BENCH_PROFILE; // a directory: the engine process writes a CPU profile there
+const PROFILE = process.env.BENCH_PROFILE; // a directory: CPU profiles of the engine there, of the worker in worker/
 // Which measurements to take (comma-separated): throughput, latency, memory; all by default.
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'throughput,latency,memory').split(','));
 
