@@ -8,7 +8,13 @@ export function toBytes(body: string | Uint8Array | ArrayBuffer): Uint8Array {
   return body instanceof Uint8Array ? body : new Uint8Array(body);
 }
 
+/** The body hash: synchronous node:crypto where the runtime has it, WebCrypto elsewhere. */
 export async function bodyHash(body: string | Uint8Array | ArrayBuffer): Promise<string> {
+  return bodyHashSync ? bodyHashSync(toBytes(body)) : webCryptoBodyHash(body);
+}
+
+/** The body hash with WebCrypto: the portable path, and the reference the synchronous one is checked against. */
+export async function webCryptoBodyHash(body: string | Uint8Array | ArrayBuffer): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', toBytes(body) as Uint8Array<ArrayBuffer>);
   return base64url.encode(new Uint8Array(digest));
 }

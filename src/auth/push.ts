@@ -8,7 +8,7 @@ import {
 } from 'jose';
 import { PushworkerError } from '../protocol/errors.ts';
 import { MAX_PUSH_TTL_S, type PushClaims, PushClaims as PushClaimsSchema } from '../protocol/schemas.ts';
-import { bodyHash, bodyHashSync, toBytes } from './hash.ts';
+import { bodyHash } from './hash.ts';
 import { type KeySet, PUSH_ALGORITHMS, type SigningKey } from './keys.ts';
 import type { ReplayStore } from './replay.ts';
 
@@ -30,8 +30,7 @@ export async function signPush(options: SignPushOptions): Promise<string> {
     alg: options.key.alg,
     ...(options.key.kid ? { kid: options.key.kid } : {}),
   };
-  const bh = bodyHashSync ? bodyHashSync(toBytes(options.body)) : await bodyHash(options.body);
-  return new SignJWT({ bh })
+  return new SignJWT({ bh: await bodyHash(options.body) })
     .setProtectedHeader(header as { alg: string })
     .setIssuer(options.issuer)
     .setAudience(options.audience)
@@ -72,10 +71,6 @@ export async function verifyPush(
     throw new PushworkerError('unknown_key', `no trusted key matches kid "${header.kid ?? ''}"`);
 
   const tolerance = options.clockToleranceS ?? 30;
-  // Without a synchronous hash, the body is hashed while the signature is checked (both are WebCrypto jobs); the
-  // hash is compared only after.
-  const hashing = bodyHashSync ? undefined : bodyHash(body);
-  hashing?.catch(() => undefined);
   const verifyOptions: JWTVerifyOptions = {
     algorithms: ALGORITHMS,
     audience: options.audience,
@@ -102,7 +97,8 @@ export async function verifyPush(
   if (claims.exp - claims.iat > MAX_PUSH_TTL_S) {
     throw new PushworkerError('bad_signature', `the push token lives longer than ${MAX_PUSH_TTL_S} s`);
   }
-  if (claims.bh !== (bodyHashSync ? bodyHashSync(body) : await hashing)) {
+  // Hashed only once the signature holds, so a forged push costs no hashing of its body.
+  if (claims.bh !== (await bodyHash(body))) {
     throw new PushworkerError('body_mismatch', 'the body does not match the signed body hash');
   }
   if (!(await options.replay.claim(claims.jti, claims.exp + tolerance))) {
