@@ -3,7 +3,7 @@
 // a bare Hono route served by the same kind of process and driven by the same load generator in the same run.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Pool } from 'undici';
@@ -82,6 +82,12 @@ async function call<T>(s: Server, method: 'GET' | 'POST', path: string, body?: u
   const text = await res.body.text();
   if (res.statusCode >= 300) throw new Error(`${method} ${path}: ${res.statusCode} ${text}`);
   return JSON.parse(text) as T;
+}
+
+/** CPU time a process has used, all threads, in ms (Linux /proc; clock ticks are 10 ms). */
+function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** Resident and peak resident memory of a process (Linux /proc). */
@@ -176,7 +182,7 @@ async function freshStore(databaseUrl?: string): Promise<{ env: Record<string, s
 async function withEngine<T>(
   databaseUrl: string | undefined,
   slots: number,
-  fn: (e: Server) => Promise<T>,
+  fn: (e: Server, worker?: ChildProcess) => Promise<T>,
   /** Runs on the store after the engine has stopped (PGlite has one user at a time). */
   after?: (result: T, storeEnv: Record<string, string>) => Promise<T>,
 ) {
@@ -189,7 +195,7 @@ async function withEngine<T>(
       while (!(await call<Workers>(engine, 'GET', '/v1/workers')).workers.some((w) => w.state === 'ACTIVE'))
         await sleep(50);
     }
-    const result = await fn(engine);
+    const result = await fn(engine, worker);
     if (worker) await stopChild(worker);
     await engine.stop();
     return after ? await after(result, store.env) : result;
@@ -240,8 +246,13 @@ type RunPage = {
 };
 
 /** Open loop: sends on schedule whatever the answers; latency from enqueue (engine clock) and from the due time. */
-async function offeredLatency(engine: Server) {
+async function offeredLatency(engine: Server, worker: ChildProcess) {
   const total = OFFERED_RPS * OFFERED_SECONDS;
+  const cpuBefore = {
+    engine: cpuMsOf(engine.child.pid!),
+    worker: cpuMsOf(worker.pid!),
+    bench: process.cpuUsage(),
+  };
   const due = new Map<string, number>();
   const sends: Promise<void>[] = [];
   const t0 = Date.now() + 50;
@@ -263,6 +274,11 @@ async function offeredLatency(engine: Server) {
   const lateSend = Date.now() - (t0 + ((total - 1) * 1000) / OFFERED_RPS);
   await Promise.all(sends);
   await drained(engine, 'echo');
+  const benchCpu = process.cpuUsage(cpuBefore.bench);
+  const perRun = (ms: number) => (ms / total).toFixed(2);
+  const cpu =
+    `engine ${perRun(cpuMsOf(engine.child.pid!) - cpuBefore.engine)}, worker ${perRun(cpuMsOf(worker.pid!) - cpuBefore.worker)}, ` +
+    `load generator ${perRun((benchCpu.user + benchCpu.system) / 1000)} ms a run`;
   const engineSide: number[] = [];
   const clientSide: number[] = [];
   let cursor: string | null = null;
@@ -291,6 +307,7 @@ async function offeredLatency(engine: Server) {
     lateSend,
     started: engineSide.length,
     phaseStart,
+    cpu,
   };
 }
 
@@ -364,9 +381,9 @@ async function main() {
       const latency = await withEngine(
         databaseUrl,
         256,
-        async (engine) => {
+        async (engine, worker) => {
           await backlogRate(engine); // warm-up
-          return { ...(await offeredLatency(engine)), split: '' };
+          return { ...(await offeredLatency(engine, worker!)), split: '' };
         },
         async (measured, env) => ({ ...measured, split: await latencySplit(env, measured.phaseStart) }),
       );
@@ -374,7 +391,8 @@ async function main() {
         `  dispatch latency at ${OFFERED_RPS} runs/s offered for ${OFFERED_SECONDS} s (open loop, ${latency.started} runs): ` +
           `enqueue->started p50 ${latency.p50} ms / p99 ${latency.p99} ms (goals 5 / 25 ms); ` +
           `from the scheduled send p50 ${latency.clientP50} ms / p99 ${latency.clientP99} ms; last send ${latency.lateSend} ms late` +
-          (latency.split ? `\n    split: ${latency.split}` : ''),
+          (latency.split ? `\n    split: ${latency.split}` : '') +
+          `\n    CPU: ${latency.cpu} (${OFFERED_SECONDS} s of ${OFFERED_RPS} runs/s on ${availableParallelism()} cores)`,
       );
     }
     if (!PHASES.has('memory')) continue;

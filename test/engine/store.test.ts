@@ -126,6 +126,34 @@ describe.each(targets)('store on $name', ({ open }) => {
     ).toEqual(refs.map((r) => r.runId).sort());
   });
 
+  it("records a run's start at the worker's time of its started event, kept within the attempt", async () => {
+    const w = await addWorker('a', 5);
+    await enqueue(3);
+    await claimRuns(sql, { workerId: w.id, max: 3, now: 1_000, leaseMs: 60_000 });
+    const started = (runId: string, at: number | string) => ({
+      runId,
+      attempt: 1,
+      at: typeof at === 'number' ? new Date(at).toISOString() : at,
+      type: 'started' as const,
+    });
+    // On time, a clock behind the assignment, a clock ahead of the engine, and a time that does not parse.
+    const out = await applyEvents([started('r0000', 1_200), started('r0001', 500), started('r0002', 9_000)], {
+      workerName: 'a',
+      now: 2_000,
+      leaseMs: 1000,
+      retry,
+    });
+    expect(out.results).toEqual(['ok', 'ok', 'ok']);
+    expect(out.dispatchMs.sort((a, b) => a - b)).toEqual([999, 1_199, 1_999]);
+    const startOf = async (id: string) => (await getRun(sql, id))?.startedAt;
+    expect([await startOf('r0000'), await startOf('r0001'), await startOf('r0002')]).toEqual([
+      1_200, 1_000, 2_000,
+    ]);
+    await sql.query(`UPDATE pw_runs SET state = 'ASSIGNED', started_at = NULL WHERE id = 'r0000'`);
+    await applyEvents([started('r0000', 'yesterday')], { workerName: 'a', now: 3_000, leaseMs: 1000, retry });
+    expect(await startOf('r0000')).toBe(3_000);
+  });
+
   it('counts the first terminal event of the current attempt once and calls older attempts stale', async () => {
     const w = await addWorker('a', 5);
     await enqueue(1);

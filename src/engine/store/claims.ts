@@ -125,9 +125,9 @@ async function claimIn(tx: SqlClient, o: ClaimOptions, alone: boolean): Promise<
        retries = coalesce(pw_runs.retries, x.retries), assigned_at = $2, lease_expires_at = $3,
        slot_released = false, ended_by_worker = false, deadline_at = NULL
      FROM jsonb_to_recordset($4::jsonb) AS x(id text, cost int, timeout int, retries int)
-     WHERE pw_runs.id = x.id
+     WHERE pw_runs.id = x.id AND pw_runs.id = ANY($5::text[])
      RETURNING pw_runs.*`,
-    [o.workerId, o.now, o.now + o.leaseMs, JSON.stringify(ctx.chosen)],
+    [o.workerId, o.now, o.now + o.leaseMs, JSON.stringify(ctx.chosen), ctx.chosen.map((c) => c.id)],
   );
   if (ctx.newBindings.size > 0) {
     await tx.query(

@@ -32,8 +32,8 @@ export interface EventOptions {
 
 /** The columns events read and change; inputs, outputs and labels are never read back. */
 const COLUMNS = `r.id, r.state, r.attempt, r.worker_id, r.slot_cost, r.slot_released, r.ended_by_worker, r.failures,
-  r.retries, r.timeout_ms, r.available_at, r.lease_expires_at, r.deadline_at, r.created_at, r.started_at,
-  r.finished_at`;
+  r.retries, r.timeout_ms, r.available_at, r.lease_expires_at, r.deadline_at, r.created_at, r.assigned_at,
+  r.started_at, r.finished_at`;
 
 type Working = Pick<
   RunRecord,
@@ -51,6 +51,7 @@ type Working = Pick<
   | 'leaseExpiresAt'
   | 'deadlineAt'
   | 'createdAt'
+  | 'assignedAt'
   | 'startedAt'
   | 'finishedAt'
 > & {
@@ -111,12 +112,12 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
   switch (e.type) {
     case 'started':
     case 'heartbeat':
+      run.startedAt ??= startTime(run, e, o.now);
       if (e.type === 'started' && run.state === 'ASSIGNED' && run.attempt === 1) {
-        out.dispatchMs.push(o.now - run.createdAt);
+        out.dispatchMs.push(run.startedAt - run.createdAt);
       }
       run.state = 'RUNNING';
       run.leaseExpiresAt = lease;
-      run.startedAt ??= o.now;
       run.deadlineAt ??= run.timeoutMs === null ? null : o.now + run.timeoutMs;
       return 'ok';
     case 'slot_released':
@@ -160,6 +161,16 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
   }
 }
 
+/**
+ * When the attempt started: the worker's own time of the event (its report may arrive a while later), kept
+ * between the assignment and now so that a worker's skewed clock cannot put a start outside the attempt.
+ */
+function startTime(run: Working, e: RunEvent, now: number): number {
+  const at = Date.parse(e.at);
+  if (Number.isNaN(at)) return now;
+  return Math.min(now, Math.max(run.assignedAt ?? run.createdAt, at));
+}
+
 async function writeRuns(tx: Pick<Sql, 'query'>, runs: Working[]): Promise<void> {
   const records = runs.map((r) => ({
     id: r.id,
@@ -186,7 +197,7 @@ async function writeRuns(tx: Pick<Sql, 'query'>, runs: Working[]): Promise<void>
      FROM jsonb_to_recordset($1::jsonb) AS x(id text, state text, failures int, set_result boolean, output jsonb, error jsonb,
        slot_released boolean, ended_by_worker boolean, available_at float8, lease_expires_at float8,
        deadline_at float8, started_at float8, finished_at float8)
-     WHERE r.id = x.id`,
-    [JSON.stringify(records)],
+     WHERE r.id = x.id AND r.id = ANY($2::text[])`,
+    [JSON.stringify(records), records.map((r) => r.id)],
   );
 }

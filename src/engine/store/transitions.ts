@@ -61,7 +61,7 @@ export async function requeueRuns(
        deliveries = r.deliveries - $5::int,
        available_at = $2::float8, ended_by_worker = false, lease_expires_at = NULL, deadline_at = NULL
      FROM jsonb_to_recordset($1::jsonb) AS x("runId" text, attempt int)
-     WHERE r.id = x."runId" AND r.attempt = x.attempt AND r.state IN ('ASSIGNED', 'RUNNING')
+     WHERE r.id = x."runId" AND r.id = ANY($6::text[]) AND r.attempt = x.attempt AND r.state IN ('ASSIGNED', 'RUNNING')
      RETURNING r.id, r.state`,
     [
       JSON.stringify(refs),
@@ -73,6 +73,7 @@ export async function requeueRuns(
         retryable: false,
       }),
       refund,
+      refs.map((r) => r.runId),
     ],
   );
   return {
