@@ -1,7 +1,7 @@
 // Benchmark server process: the engine (embedded store on disk, or Postgres) or the bare Hono baseline route.
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { createEngine, openStore, type Sql, serveEngine } from '../src/engine/index.ts';
+import { createEngine, openStore, type Sql, serveEngine, tuneForEmbeddedStore } from '../src/engine/index.ts';
 
 const stats = new Map<string, { n: number; ms: number }>();
 function note(text: string, ms: number) {
@@ -61,6 +61,8 @@ if (mode === 'bare') {
   });
   process.send?.({ url });
 } else {
+  // As the engine command runs it.
+  if (!process.env.BENCH_DATABASE_URL) tuneForEmbeddedStore();
   const options = {
     apiTokens: [process.env.BENCH_API_TOKEN!],
     databaseUrl: process.env.BENCH_DATABASE_URL || undefined,

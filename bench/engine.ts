@@ -47,6 +47,7 @@ async function startServer(mode: 'bare' | 'engine', env: Record<string, string> 
       execArgv: [
         ...(serverBundle ? [] : ['--import', 'tsx']),
         ...(PROFILE && mode === 'engine' ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] : []),
+        ...(mode === 'engine' ? (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean) : []),
       ],
     },
   );

@@ -1,6 +1,6 @@
 // `pushworker engine`: the dispatcher as a process, configured by flags over environment variables.
 import { randomBytes } from 'node:crypto';
-import { createEngine, engineConfigFromEnv, serveEngine } from '../engine/index.ts';
+import { createEngine, engineConfigFromEnv, serveEngine, tuneForEmbeddedStore } from '../engine/index.ts';
 import { type Command, type CommandSpec, defineCommand, intOption } from './args.ts';
 
 const spec = {
@@ -33,6 +33,7 @@ export const engine: Command = defineCommand(spec, async ({ values }, out) => {
   const apiToken =
     values['api-token'] ?? (generated ? `pwa_${randomBytes(24).toString('base64url')}` : undefined);
   const databaseUrl = values['database-url'] ?? fromEnv.databaseUrl;
+  if (!databaseUrl) tuneForEmbeddedStore();
   const instance = await createEngine({
     ...fromEnv,
     ...(databaseUrl ? { databaseUrl } : { dataDir: values['data-dir'] ?? fromEnv.dataDir ?? '.data/engine' }),

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { Row, Sql, SqlClient } from './sql.ts';
 
@@ -16,6 +17,22 @@ const SETTINGS = [
   'temp_buffers = 4MB',
   'maintenance_work_mem = 16MB',
 ];
+
+/**
+ * V8 settings for a long-running engine process on the embedded store, applied before the store opens. They
+ * are process-wide, so the engine command applies them and the library leaves the choice to a process that
+ * embeds it.
+ * - PGlite's WebAssembly is compiled by the optimising compiler alone. By default V8 also compiles every
+ *   function it runs with its baseline compiler and keeps that code beside the optimised code of hot
+ *   functions: about 80 MB more for PGlite's module. The optimised code runs as fast; the start takes about
+ *   a second more.
+ * - The heap favours size: it grows less far ahead of what is live and gives memory back sooner, about 70 MB
+ *   less after a burst of bulk enqueues, for about 5% more CPU a run.
+ */
+export function tuneForEmbeddedStore(): void {
+  setFlagsFromString('--no-liftoff');
+  setFlagsFromString('--optimize-for-size');
+}
 
 /** Opens PGlite at `dataDir` (a directory path), or in memory when it is omitted, in a thread of its own. */
 export async function openPglite(dataDir?: string): Promise<Sql> {
@@ -87,6 +104,8 @@ class PgliteThread implements Sql {
     const thread = new Worker(new URL('./pglite-thread.js', import.meta.url), {
       workerData: { dataDir, options },
       execArgv: [],
+      // The thread's objects are short-lived result rows; a small young generation keeps its heap small.
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
     });
     const exited = (code: number) => new Error(`the database thread exited with ${code}`);
     await new Promise<void>((resolve, reject) => {
