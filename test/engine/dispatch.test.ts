@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { type Harness, harnessPerTest, until } from './support/harness.ts';
+import { storeTargets } from './support/postgres.ts';
 
-const harness = harnessPerTest();
 let h: Harness;
 
-describe('dispatching runs to workers', () => {
+describe.each(storeTargets('pw_dispatch_suite'))('dispatching runs to workers on $name', ({ open }) => {
+  const harness = harnessPerTest(open);
+
   it('pushes a queued run to a registered worker and records its result', async () => {
     h = await harness.start();
     const worker = await h.addWorker({ name: 'w1' });

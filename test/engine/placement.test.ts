@@ -1,13 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { type Harness, harnessPerTest, until } from './support/harness.ts';
+import { storeTargets } from './support/postgres.ts';
 import type { TestWorker } from './support/worker.ts';
 
-const harness = harnessPerTest();
 let h: Harness;
 
 const ranOn = (w: TestWorker, runId: string) => w.started.some((s) => s.runId === runId);
 
-describe('placement: affinity, stickiness and concurrency keys', () => {
+describe.each(storeTargets('pw_placement'))('placement on $name: affinity, stickiness, keys', ({ open }) => {
+  const harness = harnessPerTest(open);
+
   it('sends a run only to workers with its required labels', async () => {
     h = await harness.start();
     const cpu = await h.addWorker({ name: 'cpu', labels: { gpu: 'no' } });

@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { type Harness, harnessPerTest, until } from './support/harness.ts';
+import { storeTargets } from './support/postgres.ts';
 
-const harness = harnessPerTest();
 let h: Harness;
 
 const never = () => new Promise<never>(() => {});
 
-describe('retries, leases and lifecycle', () => {
+describe.each(storeTargets('pw_reliability_suite'))('retries, leases and lifecycle on $name', ({ open }) => {
+  const harness = harnessPerTest(open);
+
   it('retries a retryable failure up to the task retries, then fails', async () => {
     h = await harness.start();
     const worker = await h.addWorker({ name: 'w', taskOptions: { fail: { retries: 2 } } });

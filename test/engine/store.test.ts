@@ -1,26 +1,15 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { claimRuns } from '../../src/engine/store/claims.ts';
 import { applyEventPosts } from '../../src/engine/store/events.ts';
-import { openStore, type Sql, truncateAll } from '../../src/engine/store/index.ts';
+import { type Sql, truncateAll } from '../../src/engine/store/index.ts';
 import { migrate, SCHEMA_VERSION } from '../../src/engine/store/migrations.ts';
 import { getRun, insertRuns } from '../../src/engine/store/runs.ts';
 import { requeueRuns } from '../../src/engine/store/transitions.ts';
 import { upsertWorker } from '../../src/engine/store/workers.ts';
 import type { RunEvent } from '../../src/protocol/schemas.ts';
-import { freshSchemaUrl, postgresUrl } from './support/postgres.ts';
+import { storeTargets } from './support/postgres.ts';
 
-const pgUrl = postgresUrl();
-const targets = [
-  { name: 'PGlite', open: () => openStore() },
-  ...(pgUrl
-    ? [
-        {
-          name: 'Postgres',
-          open: async () => openStore({ databaseUrl: await freshSchemaUrl(pgUrl, 'pw_store_suite') }),
-        },
-      ]
-    : []),
-];
+const targets = storeTargets('pw_store_suite');
 const retry = { baseMs: 10, maxMs: 100 };
 const task = { name: 'job', inputSchema: {}, timeoutMs: 1000, retries: 1, slotCost: 1 };
 

@@ -33,11 +33,14 @@ export const fast: EngineOptions = {
  * One in-memory store for the test file (creating one takes seconds) and a fresh engine on it per test,
  * closed after the test: `const harness = harnessPerTest()`, then `h = await harness.start(options)`.
  */
-export function harnessPerTest(): { readonly sql: Sql; start(options?: EngineOptions): Promise<Harness> } {
+export function harnessPerTest(open: () => Promise<Sql> = () => openStore()): {
+  readonly sql: Sql;
+  start(options?: EngineOptions): Promise<Harness>;
+} {
   let sql: Sql | undefined;
   let current: Harness | undefined;
   beforeAll(async () => {
-    sql = await openStore();
+    sql = await open();
   });
   afterEach(async () => {
     await current?.close();

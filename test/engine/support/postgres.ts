@@ -1,5 +1,6 @@
 // The Postgres server for store tests: read from the environment; required when running in CI.
 import pg from 'pg';
+import { openStore, type Sql } from '../../../src/engine/store/index.ts';
 
 export function postgresUrl(): string | undefined {
   const url = process.env.PUSHWORKER_TEST_DATABASE_URL;
@@ -24,4 +25,20 @@ export async function freshSchemaUrl(base: string, schema: string): Promise<stri
   const url = new URL(base);
   url.searchParams.set('options', `-c search_path=${schema}`);
   return url.toString();
+}
+
+/** The stores a suite runs on: in-memory PGlite, and Postgres in a schema of its own when a server is given. */
+export function storeTargets(schema: string): { name: string; open: () => Promise<Sql> }[] {
+  const url = postgresUrl();
+  return [
+    { name: 'PGlite', open: () => openStore() },
+    ...(url
+      ? [
+          {
+            name: 'Postgres',
+            open: async () => openStore({ databaseUrl: await freshSchemaUrl(url, schema) }),
+          },
+        ]
+      : []),
+  ];
 }
