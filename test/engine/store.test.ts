@@ -77,6 +77,54 @@ describe.each(targets)('store on $name', ({ open }) => {
     expect((await getRun(sql, 'r0000'))?.priority).toBe(3);
   });
 
+  it('claims in queue order within free slots, and leaves runs that need a choice to the full claim', async () => {
+    const big = { name: 'big', inputSchema: {}, timeoutMs: 7000, retries: 3, slotCost: 3 };
+    const w = await upsertWorker(
+      sql,
+      { name: 'a', url: 'http://127.0.0.1/a', slots: 6, labels: { zone: 'eu' }, tasks: [task, big] },
+      'registered',
+      1,
+    );
+    const run = (id: string, extra = {}) => ({ id, task: 'job', input: null, ...extra });
+    const seen: string[] = [];
+    const claim = () =>
+      claimRuns(sql, {
+        workerId: w.id,
+        max: 10,
+        now: 2,
+        leaseMs: 1000,
+        // Asked only about the runs the single statement leaves to the full claim; it refuses the sticky one.
+        accept: (c) => {
+          seen.push(c.id);
+          return c.id !== 'sticky';
+        },
+      });
+
+    await insertRuns(sql, [run('big1', { task: 'big' }), run('s1'), run('urgent', { priority: 5 })], 1);
+    const first = await claim();
+    expect(first.runs.map((r) => r.id)).toEqual(['urgent', 'big1', 's1']);
+    expect(seen).toEqual([]);
+    expect(first).toMatchObject({ used: 5, slots: 6 });
+    expect(first.runs[1]).toMatchObject({ slotCost: 3, timeoutMs: 7000, retries: 3, attempt: 1 });
+    expect(first.runs[0]).toMatchObject({ slotCost: 1, timeoutMs: 1000, retries: 1, state: 'ASSIGNED' });
+
+    await insertRuns(
+      sql,
+      [
+        run('sticky', { stickyKey: 'k' }),
+        run('s2'),
+        run('other-zone', { requiredLabels: { zone: 'us' } }),
+        run('s3'),
+        run('low', { priority: -1 }),
+      ],
+      1,
+    );
+    const second = await claim();
+    expect(second.runs.map((r) => r.id)).toEqual(['s2']);
+    expect(seen).toEqual(['sticky', 's2']);
+    expect(second).toMatchObject({ used: 6, slots: 6 });
+  });
+
   it('never assigns a run twice or beyond slots when claims race', async () => {
     const workers = await Promise.all(['a', 'b', 'c'].map((n) => addWorker(n, 10)));
     await enqueue(100);

@@ -57,8 +57,92 @@ const USAGE = `SELECT coalesce(sum(slot_cost), 0)::int FROM pw_runs
   WHERE worker_id = $1 AND state IN ('ASSIGNED', 'RUNNING') AND NOT slot_released`;
 
 export async function claimRuns(sql: Sql, options: ClaimOptions): Promise<ClaimResult> {
-  return sql.transaction((tx) => claimIn(tx, options, sql.kind === 'pglite'));
+  const head = await claimHead(sql, options);
+  if (head?.complete) return head.result;
+  const rest = await sql.transaction((tx) =>
+    claimIn(
+      tx,
+      head ? { ...options, max: options.max - head.result.runs.length } : options,
+      sql.kind === 'pglite',
+    ),
+  );
+  return head ? { ...rest, runs: [...head.result.runs, ...rest.runs] } : rest;
 }
+
+/**
+ * The common case in one statement: the head of the queue, in order, while its runs need no choice the SQL
+ * cannot make (no sticky key, concurrency key or preferred labels) and fit in the worker's free slots.
+ * `complete` unless it stopped at a run that needs the full claim, which then takes the rest. Undefined when
+ * the worker is not ACTIVE or is paused: the full claim says so. On PGlite the statement stands alone (one
+ * connection: nothing commits meanwhile); on Postgres it follows a lock of the worker row in a transaction,
+ * so its snapshot sees every claim for this worker committed before.
+ */
+async function claimHead(
+  sql: Sql,
+  o: ClaimOptions,
+): Promise<{ result: ClaimResult; complete: boolean } | undefined> {
+  const params = [o.workerId, o.now, o.max, o.now + o.leaseMs];
+  const rows =
+    sql.kind === 'pglite'
+      ? await sql.query(CLAIM_HEAD, params)
+      : await sql.transaction(async (tx) => {
+          await tx.query('SELECT 1 FROM pw_workers WHERE id = $1 FOR UPDATE', [o.workerId]);
+          return tx.query(CLAIM_HEAD, params);
+        });
+  const [first] = rows;
+  if (!first) return undefined;
+  const slots = first.pw_slots as number;
+  const free = first.pw_free as number;
+  const page = first.pw_page as number;
+  const runs = rows.filter((r) => r.id !== null).map(toClaimed);
+  const used = slots - free + runs.reduce((sum, r) => sum + (r.slotCost ?? 1), 0);
+  return { result: { runs, used, slots, dispatchable: true }, complete: runs.length === page };
+}
+
+function toClaimed(row: Row): RunRecord {
+  const { pw_slots, pw_free, pw_page, ...run } = row;
+  return toRun(run);
+}
+
+const CLAIM_HEAD = `WITH w AS (
+    SELECT id, slots, labels, tasks, slots - (${USAGE}) AS free FROM pw_workers
+    WHERE id = $1 AND state = 'ACTIVE' AND NOT paused
+  ),
+  m AS (
+    SELECT t ->> 'name' AS task, coalesce((t ->> 'slotCost')::int, 1) AS cost, (t ->> 'timeoutMs')::int AS timeout,
+      (t ->> 'retries')::int AS retries
+    FROM w, jsonb_array_elements(w.tasks) AS t
+  ),
+  page AS (
+    SELECT q.* FROM m CROSS JOIN LATERAL (
+      SELECT r.id, r.priority, r.seq, coalesce(r.slot_cost, m.cost) AS cost, m.timeout, m.retries,
+        r.sticky_key IS NULL AND r.concurrency_key IS NULL AND r.preferred_labels IS NULL AS simple
+      FROM pw_runs r
+      WHERE r.state = 'QUEUED' AND r.task = m.task AND r.available_at <= $2
+        AND (r.required_labels IS NULL OR r.required_labels <@ (SELECT labels FROM w))
+      ORDER BY r.priority DESC, r.seq
+      LIMIT $3
+      FOR UPDATE OF r SKIP LOCKED
+    ) AS q
+    ORDER BY q.priority DESC, q.seq
+    LIMIT $3
+  ),
+  pick AS (
+    SELECT id, cost, timeout, retries, bool_and(simple) OVER o AS ok, sum(cost) OVER o AS total
+    FROM page WINDOW o AS (ORDER BY priority DESC, seq ROWS UNBOUNDED PRECEDING)
+  ),
+  claimed AS (
+    UPDATE pw_runs SET state = 'ASSIGNED', attempt = attempt + 1, deliveries = deliveries + 1, worker_id = $1,
+      slot_cost = p.cost, timeout_ms = coalesce(pw_runs.timeout_ms, p.timeout),
+      retries = coalesce(pw_runs.retries, p.retries), assigned_at = $2, lease_expires_at = $4,
+      slot_released = false, ended_by_worker = false, deadline_at = NULL
+    FROM pick p, w
+    WHERE pw_runs.id = p.id AND p.ok AND p.total <= w.free
+    RETURNING pw_runs.*
+  )
+  SELECT w.slots AS pw_slots, w.free::int AS pw_free, (SELECT count(*) FROM page)::int AS pw_page, c.*
+  FROM w LEFT JOIN claimed c ON true
+  ORDER BY c.priority DESC, c.seq`;
 
 async function lockWorker(
   tx: SqlClient,
@@ -167,10 +251,11 @@ interface ScanContext {
 function readPage(ctx: ScanContext, size: number, after?: { priority: number; seq: number }) {
   const costs = Object.fromEntries([...ctx.manifests].map(([name, m]) => [name, m.slotCost ?? 1]));
   return ctx.tx.query(
-    `SELECT r.id, r.seq, r.priority, r.task, r.slot_cost, r.required_labels, r.preferred_labels, r.sticky_key,
+    `SELECT q.* FROM unnest($1::text[]) AS t(task) CROSS JOIN LATERAL (
+     SELECT r.id, r.seq, r.priority, r.task, r.slot_cost, r.required_labels, r.preferred_labels, r.sticky_key,
        r.sticky_mode, r.concurrency_key, r.concurrency_limit
      FROM pw_runs r
-     WHERE r.state = 'QUEUED' AND r.task = ANY($1::text[]) AND r.available_at <= $2
+     WHERE r.state = 'QUEUED' AND r.task = t.task AND r.available_at <= $2
        AND (r.required_labels IS NULL OR r.required_labels <@ $3::jsonb)
        AND coalesce(r.slot_cost, ($5::jsonb ->> r.task)::int, 1) <= $6
        AND (r.concurrency_key IS NULL OR r.concurrency_limit > (
@@ -182,7 +267,10 @@ function readPage(ctx: ScanContext, size: number, after?: { priority: number; se
        AND ($8::int IS NULL OR r.priority < $8 OR (r.priority = $8 AND r.seq > $9::bigint))
      ORDER BY r.priority DESC, r.seq
      LIMIT $4
-     FOR UPDATE OF r SKIP LOCKED`,
+     FOR UPDATE OF r SKIP LOCKED
+     ) AS q
+     ORDER BY q.priority DESC, q.seq
+     LIMIT $4`,
     [
       [...ctx.manifests.keys()],
       ctx.o.now,

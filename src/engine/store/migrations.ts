@@ -89,6 +89,12 @@ const migrations: string[] = [
   `
   CREATE INDEX pw_runs_seq ON pw_runs (seq);
   `,
+  // 3: each task's queue in order, so that a deep queue of one task costs nothing to claims for another
+  `
+  CREATE INDEX pw_runs_queued_by_task ON pw_runs (task, priority DESC, seq) WHERE state = 'QUEUED';
+  DROP INDEX pw_runs_queued_task;
+  DROP INDEX pw_runs_queued;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;
