@@ -1,5 +1,6 @@
 // Signed HTTP to worker endpoints: assignment and cancel pushes, and manifest pulls.
 
+import { request } from 'undici';
 import type { SigningKey } from '../auth/keys.ts';
 import { signPush } from '../auth/push.ts';
 import { PushworkerError } from '../protocol/errors.ts';
@@ -37,7 +38,9 @@ async function send(
   body: string,
 ): Promise<PushReply> {
   const signature = await signPush({ key: ctx.key, issuer: ctx.issuer, audience: target.name, body });
-  const response = await fetch(target.url, {
+  // undici's request rather than fetch: pushes are the engine's hottest requests, and fetch's Request,
+  // Response and stream objects cost its thread far more than the request itself. Redirects are not followed.
+  const response = await request(target.url, {
     method,
     headers: {
       [SIGNATURE_HEADER]: signature,
@@ -46,16 +49,16 @@ async function send(
     ...(method === 'POST' ? { body } : {}),
     signal: AbortSignal.timeout(ctx.timeoutMs),
   });
-  const text = await response.text();
+  const text = await response.body.text();
   let parsed: unknown;
   try {
     parsed = text ? JSON.parse(text) : undefined;
   } catch {
     parsed = undefined;
   }
-  const reply: PushReply = { status: response.status, body: parsed };
-  const retryAfter = Number(response.headers.get('retry-after'));
-  if (response.status === 429 && Number.isFinite(retryAfter) && retryAfter > 0)
+  const reply: PushReply = { status: response.statusCode, body: parsed };
+  const retryAfter = Number(response.headers['retry-after']);
+  if (response.statusCode === 429 && Number.isFinite(retryAfter) && retryAfter > 0)
     reply.retryAfterMs = retryAfter * 1000;
   return reply;
 }
