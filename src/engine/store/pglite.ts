@@ -12,7 +12,7 @@ import type { Row, Sql, SqlClient } from './sql.ts';
  * the rest stays in the operating system's file cache.
  */
 const SETTINGS = [
-  'shared_buffers = 16MB',
+  'shared_buffers = 8MB',
   'wal_buffers = 1MB',
   'temp_buffers = 4MB',
   'maintenance_work_mem = 16MB',
