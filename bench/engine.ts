@@ -246,7 +246,7 @@ type RunPage = {
   nextCursor: string | null;
 };
 
-/** Open loop: sends on schedule whatever the answers; latency from enqueue (engine clock) and from the due time. */
+/** Open loop: sends on schedule whatever the answers; latency to the start a run records (its started event's time, kept within the attempt) from enqueue and from the due time. */
 async function offeredLatency(engine: Server, worker: ChildProcess) {
   const total = OFFERED_RPS * OFFERED_SECONDS;
   const cpuBefore = {
