@@ -56,6 +56,11 @@ interface Chosen {
 const USAGE = `SELECT coalesce(sum(slot_cost), 0)::int FROM pw_runs
   WHERE worker_id = $1 AND state IN ('ASSIGNED', 'RUNNING') AND NOT slot_released`;
 
+/** What a claim sets on each run it takes: $1 the worker, $2 now, $3 the lease's end; `x` the chosen run. */
+const ASSIGN = `state = 'ASSIGNED', attempt = attempt + 1, deliveries = deliveries + 1, worker_id = $1,
+  slot_cost = x.cost, timeout_ms = coalesce(pw_runs.timeout_ms, x.timeout), retries = coalesce(pw_runs.retries, x.retries),
+  assigned_at = $2, lease_expires_at = $3, slot_released = false, ended_by_worker = false, deadline_at = NULL`;
+
 export async function claimRuns(sql: Sql, options: ClaimOptions): Promise<ClaimResult> {
   const head = await claimHead(sql, options);
   if (head?.complete) return head.result;
@@ -81,7 +86,7 @@ async function claimHead(
   sql: Sql,
   o: ClaimOptions,
 ): Promise<{ result: ClaimResult; complete: boolean } | undefined> {
-  const params = [o.workerId, o.now, o.max, o.now + o.leaseMs];
+  const params = [o.workerId, o.now, o.now + o.leaseMs, o.max];
   const rows =
     sql.kind === 'pglite'
       ? await sql.query(CLAIM_HEAD, params)
@@ -121,23 +126,20 @@ const CLAIM_HEAD = `WITH w AS (
       WHERE r.state = 'QUEUED' AND r.task = m.task AND r.available_at <= $2
         AND (r.required_labels IS NULL OR r.required_labels <@ (SELECT labels FROM w))
       ORDER BY r.priority DESC, r.seq
-      LIMIT $3
+      LIMIT $4
       FOR UPDATE OF r SKIP LOCKED
     ) AS q
     ORDER BY q.priority DESC, q.seq
-    LIMIT $3
+    LIMIT $4
   ),
   pick AS (
     SELECT id, cost, timeout, retries, bool_and(simple) OVER o AS ok, sum(cost) OVER o AS total
     FROM page WINDOW o AS (ORDER BY priority DESC, seq ROWS UNBOUNDED PRECEDING)
   ),
   claimed AS (
-    UPDATE pw_runs SET state = 'ASSIGNED', attempt = attempt + 1, deliveries = deliveries + 1, worker_id = $1,
-      slot_cost = p.cost, timeout_ms = coalesce(pw_runs.timeout_ms, p.timeout),
-      retries = coalesce(pw_runs.retries, p.retries), assigned_at = $2, lease_expires_at = $4,
-      slot_released = false, ended_by_worker = false, deadline_at = NULL
-    FROM pick p, w
-    WHERE pw_runs.id = p.id AND p.ok AND p.total <= w.free
+    UPDATE pw_runs SET ${ASSIGN}
+    FROM pick x, w
+    WHERE pw_runs.id = x.id AND x.ok AND x.total <= w.free
     RETURNING pw_runs.*
   )
   SELECT w.slots AS pw_slots, w.free::int AS pw_free, (SELECT count(*) FROM page)::int AS pw_page, c.*
@@ -203,11 +205,10 @@ async function claimIn(tx: SqlClient, o: ClaimOptions, alone: boolean): Promise<
   }
   if (ctx.chosen.length === 0) return { ...none, dispatchable: true };
 
+  // `id = ANY` lets the primary key find the rows: the planner sizes a recordset at 100 rows, and joined to it
+  // alone would scan the whole runs table.
   const claimed = await tx.query(
-    `UPDATE pw_runs SET state = 'ASSIGNED', attempt = attempt + 1, deliveries = deliveries + 1, worker_id = $1,
-       slot_cost = x.cost, timeout_ms = coalesce(pw_runs.timeout_ms, x.timeout),
-       retries = coalesce(pw_runs.retries, x.retries), assigned_at = $2, lease_expires_at = $3,
-       slot_released = false, ended_by_worker = false, deadline_at = NULL
+    `UPDATE pw_runs SET ${ASSIGN}
      FROM jsonb_to_recordset($4::jsonb) AS x(id text, cost int, timeout int, retries int)
      WHERE pw_runs.id = x.id AND pw_runs.id = ANY($5::text[])
      RETURNING pw_runs.*`,
