@@ -67,6 +67,14 @@ export class Intake {
       retry: this.o.retry,
     });
     for (const ms of outcome.dispatchMs) this.o.metrics.observeDispatch(ms);
+    if (outcome.rereads > 0) {
+      this.o.metrics.count(
+        'pushworker_event_rereads_total',
+        'Event batches read again because a run changed between their read and their write.',
+        {},
+        outcome.rereads,
+      );
+    }
     if (outcome.finished.length > 0) {
       this.o.metrics.count(
         'pushworker_runs_finished_total',

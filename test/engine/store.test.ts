@@ -224,4 +224,80 @@ describe.each(targets)('store on $name', ({ open }) => {
     expect(done.finished).toEqual(['r0000']);
     expect(await getRun(sql, 'r0000')).toMatchObject({ state: 'COMPLETED', output: 42, attempt: 2 });
   });
+
+  describe('when runs change between the read of an event batch and its write', () => {
+    const at = new Date().toISOString();
+    const completed = (runId: string) => ({
+      runId,
+      attempt: 1,
+      at,
+      type: 'completed' as const,
+      output: runId,
+    });
+    /** The store, with `changes` made by "another writer" right after each unlocked read of an event batch. */
+    const racing = (changes: string[], reads: string[]): Sql =>
+      ({
+        kind: sql.kind,
+        query: async (text: string, params?: unknown[]) => {
+          const rows = await sql.query(text, params);
+          if (text.includes('AS version')) {
+            reads.push(text.includes('FOR UPDATE') ? 'locked' : 'read');
+            const change = changes.shift();
+            if (change) await sql.query(change);
+          }
+          return rows;
+        },
+        transaction: (fn) =>
+          sql.transaction((tx) =>
+            fn({
+              query: async (text: string, params?: unknown[]) => {
+                if (text.includes('AS version')) reads.push(text.includes('FOR UPDATE') ? 'locked' : 'read');
+                return tx.query(text, params);
+              },
+            } as Sql),
+          ),
+      }) as Sql;
+    const setUp = async () => {
+      const w = await addWorker('a', 5);
+      await enqueue(2);
+      await claimRuns(sql, { workerId: w.id, max: 2, now: 2, leaseMs: 1000 });
+    };
+    const apply = (store: Sql) =>
+      applyEventPosts(store, [{ workerName: 'a', events: [completed('r0000'), completed('r0001')] }], {
+        now: 5,
+        leaseMs: 1000,
+        retry,
+      });
+
+    it('writes nothing, reads again and applies the events to the runs as they are now', async () => {
+      await setUp();
+      const reads: string[] = [];
+      const cancel = `UPDATE pw_runs SET state = 'CANCELLED', finished_at = 4 WHERE id = 'r0000'`;
+      const out = await apply(racing([cancel], reads));
+      expect(reads).toEqual(['read', 'read']);
+      expect(out.rereads).toBe(1);
+      expect(out.posts).toEqual([{ results: ['stale', 'ok'] }]);
+      expect(out.finished).toEqual(['r0001']);
+      expect([...out.freed]).toEqual([[expect.any(String), 1]]);
+      expect(await getRun(sql, 'r0000')).toMatchObject({ state: 'CANCELLED', output: null, finishedAt: 4 });
+      expect(await getRun(sql, 'r0001')).toMatchObject({
+        state: 'COMPLETED',
+        output: 'r0001',
+        finishedAt: 5,
+      });
+    });
+
+    it('locks the runs when they keep changing', async () => {
+      await setUp();
+      const reads: string[] = [];
+      const touch = `UPDATE pw_runs SET priority = priority WHERE id = 'r0001'`;
+      const out = await apply(racing([touch, touch, touch], reads));
+      expect(reads).toEqual(['read', 'read', 'read', 'locked']);
+      expect(out.rereads).toBe(3);
+      expect(out.posts).toEqual([{ results: ['ok', 'ok'] }]);
+      expect(out.finished.sort()).toEqual(['r0000', 'r0001']);
+      for (const id of ['r0000', 'r0001'])
+        expect(await getRun(sql, id)).toMatchObject({ state: 'COMPLETED', output: id });
+    });
+  });
 });

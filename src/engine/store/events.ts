@@ -1,4 +1,4 @@
-// Worker events applied in bulk: one locking read and one write for any number of events from many requests.
+// Worker events applied in bulk: one read and one write for any number of events from many requests.
 import { PushworkerError } from '../../protocol/errors.ts';
 import type { EventResult, RunEvent } from '../../protocol/schemas.ts';
 import { type RunRecord, toRun } from './records.ts';
@@ -22,6 +22,8 @@ export interface EventOutcome {
   freed: Map<string, number>;
   /** Enqueue-to-started times of first attempts that started now. */
   dispatchMs: number[];
+  /** Reads repeated because a run changed between the read and the write. */
+  rereads: number;
 }
 
 export interface EventOptions {
@@ -56,48 +58,84 @@ type Working = Pick<
   | 'finishedAt'
 > & {
   workerName: string | null;
+  /** The row version read (`xmin`): the write goes ahead only while every changed row still has it. */
+  version: string;
   dirty: boolean;
   /** Set by a terminal event: written, while other events leave the stored output and error alone. */
   result?: { output: unknown; error: RunRecord['error'] };
 };
 
-/** Applies the posts in one transaction; a post about a run owned by another worker is refused with `forbidden`. */
+/** Optimistic tries before a batch locks its runs instead. */
+const OPTIMISTIC_TRIES = 3;
+
+/**
+ * Applies the posts as one atomic write; a post about a run owned by another worker is refused with `forbidden`.
+ *
+ * The runs are read without locks, the events applied to them here, and the changed runs written in one
+ * statement that writes all of them or, when any changed since it was read, none. Nothing holds the database
+ * between the two statements. On the embedded store that matters most: a transaction there holds its one
+ * connection, and claims and enqueues would wait while this thread works between statements. A batch that keeps
+ * meeting concurrent changes locks its runs in a transaction instead, which cannot fail that way.
+ */
 export async function applyEventPosts(sql: Sql, posts: EventPost[], o: EventOptions): Promise<EventOutcome> {
+  // Sorted ids lock rows in one order, so concurrent batches cannot deadlock on each other.
   const ids = [...new Set(posts.flatMap((p) => p.events.map((e) => e.runId)))].sort();
+  for (let i = 0; i < OPTIMISTIC_TRIES; i++) {
+    const out = await applyOnce(sql, posts, ids, o, false);
+    if (out) return { ...out, rereads: i };
+  }
   return sql.transaction(async (tx) => {
-    // Sorted ids lock rows in one order, so concurrent batches cannot deadlock on each other.
-    const rows = await tx.query(
-      `SELECT ${COLUMNS}, w.name AS worker_name FROM pw_runs r LEFT JOIN pw_workers w ON w.id = r.worker_id
-       WHERE r.id = ANY($1::text[]) ORDER BY r.id FOR UPDATE OF r`,
-      [ids],
-    );
-    const runs = new Map<string, Working>(
-      rows.map((row) => [
-        row.id as string,
-        { ...toRun(row), workerName: row.worker_name as string | null, dirty: false },
-      ]),
-    );
-    const out: EventOutcome = { posts: [], finished: [], freed: new Map(), dispatchMs: [] };
-    for (const post of posts) {
-      const intruded = post.events.find((e) => {
-        const run = runs.get(e.runId);
-        return run && run.attempt === e.attempt && run.workerName !== post.workerName;
-      });
-      if (intruded) {
-        out.posts.push({
-          error: new PushworkerError(
-            'forbidden',
-            `run ${intruded.runId} is not assigned to worker "${post.workerName}"`,
-          ),
-        });
-        continue;
-      }
-      out.posts.push({ results: post.events.map((e) => applyEvent(runs.get(e.runId), e, o, out)) });
-    }
-    const changed = [...runs.values()].filter((r) => r.dirty);
-    if (changed.length > 0) await writeRuns(tx, changed);
-    return out;
+    const out = await applyOnce(tx, posts, ids, o, true);
+    if (!out) throw new Error('runs changed while their rows were locked');
+    return { ...out, rereads: OPTIMISTIC_TRIES };
   });
+}
+
+/** Undefined when a run changed between the read and the write, and nothing was written. */
+async function applyOnce(
+  client: Pick<Sql, 'query'>,
+  posts: EventPost[],
+  ids: string[],
+  o: EventOptions,
+  lock: boolean,
+): Promise<EventOutcome | undefined> {
+  const rows = await client.query(
+    `SELECT ${COLUMNS}, r.xmin::text AS version, w.name AS worker_name
+     FROM pw_runs r LEFT JOIN pw_workers w ON w.id = r.worker_id
+     WHERE r.id = ANY($1::text[])${lock ? ' ORDER BY r.id FOR UPDATE OF r' : ''}`,
+    [ids],
+  );
+  const runs = new Map<string, Working>(
+    rows.map((row) => [
+      row.id as string,
+      {
+        ...toRun(row),
+        workerName: row.worker_name as string | null,
+        version: row.version as string,
+        dirty: false,
+      },
+    ]),
+  );
+  const out: EventOutcome = { posts: [], finished: [], freed: new Map(), dispatchMs: [], rereads: 0 };
+  for (const post of posts) {
+    const intruded = post.events.find((e) => {
+      const run = runs.get(e.runId);
+      return run && run.attempt === e.attempt && run.workerName !== post.workerName;
+    });
+    if (intruded) {
+      out.posts.push({
+        error: new PushworkerError(
+          'forbidden',
+          `run ${intruded.runId} is not assigned to worker "${post.workerName}"`,
+        ),
+      });
+      continue;
+    }
+    out.posts.push({ results: post.events.map((e) => applyEvent(runs.get(e.runId), e, o, out)) });
+  }
+  const changed = [...runs.values()].filter((r) => r.dirty);
+  if (changed.length > 0 && !(await writeRuns(client, changed))) return undefined;
+  return out;
 }
 
 function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out: EventOutcome): EventResult {
@@ -171,9 +209,11 @@ function startTime(run: Working, e: RunEvent, now: number): number {
   return Math.min(now, Math.max(run.assignedAt ?? run.createdAt, at));
 }
 
-async function writeRuns(tx: Pick<Sql, 'query'>, runs: Working[]): Promise<void> {
+/** Writes every run, or none when any of them is no longer the version read; true when written. */
+async function writeRuns(client: Pick<Sql, 'query'>, runs: Working[]): Promise<boolean> {
   const records = runs.map((r) => ({
     id: r.id,
+    version: r.version,
     state: r.state,
     failures: r.failures,
     set_result: r.result !== undefined,
@@ -187,19 +227,28 @@ async function writeRuns(tx: Pick<Sql, 'query'>, runs: Working[]): Promise<void>
     started_at: r.startedAt,
     finished_at: r.finishedAt,
   }));
-  // `id = ANY` lets the primary key find the rows: the planner sizes a recordset at 100 rows, and joined to it
-  // alone would scan the whole runs table.
-  await tx.query(
-    `UPDATE pw_runs r SET state = x.state, failures = x.failures,
+  // Every update of a row gives it a new `xmin`. The rows still at the version read are locked first, and the
+  // update runs only when that is all of them: on Postgres a row another transaction changes meanwhile is
+  // re-read under the lock and drops out. `id = ANY` lets the primary key find the rows: the planner sizes a
+  // recordset at 100 rows, and joined to it alone would scan the whole runs table.
+  const written = await client.query(
+    `WITH x AS (
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, version text, state text, failures int,
+         set_result boolean, output jsonb, error jsonb, slot_released boolean, ended_by_worker boolean,
+         available_at float8, lease_expires_at float8, deadline_at float8, started_at float8, finished_at float8)
+     ), current AS MATERIALIZED (
+       SELECT r.id FROM pw_runs r JOIN x ON x.id = r.id
+       WHERE r.id = ANY($2::text[]) AND r.xmin = x.version::xid ORDER BY r.id FOR UPDATE OF r
+     ), unchanged AS (SELECT count(*) = $3 AS ok FROM current)
+     UPDATE pw_runs r SET state = x.state, failures = x.failures,
        output = CASE WHEN x.set_result THEN x.output ELSE r.output END,
        error = CASE WHEN x.set_result THEN x.error ELSE r.error END,
        slot_released = x.slot_released, ended_by_worker = x.ended_by_worker, available_at = x.available_at,
        lease_expires_at = x.lease_expires_at, deadline_at = x.deadline_at, started_at = x.started_at,
        finished_at = x.finished_at
-     FROM jsonb_to_recordset($1::jsonb) AS x(id text, state text, failures int, set_result boolean, output jsonb, error jsonb,
-       slot_released boolean, ended_by_worker boolean, available_at float8, lease_expires_at float8,
-       deadline_at float8, started_at float8, finished_at float8)
-     WHERE r.id = x.id AND r.id = ANY($2::text[])`,
-    [JSON.stringify(records), records.map((r) => r.id)],
+     FROM x, unchanged WHERE unchanged.ok AND r.id = x.id AND r.id = ANY($2::text[])
+     RETURNING r.id`,
+    [JSON.stringify(records), records.map((r) => r.id), records.length],
   );
+  return written.length === records.length;
 }
