@@ -101,6 +101,11 @@ export interface SigningKey {
   alg: PushAlgorithm;
   kid?: string;
   key: CryptoKey | Uint8Array;
+  /**
+   * Signs a JWS signing input at once and returns the base64url signature: a runtime's faster signer for this
+   * key (the engine's on Node). Without it jose signs with WebCrypto.
+   */
+  signNow?: (input: string) => string;
 }
 
 export function signingKeyFromSecret(secret: string, kid?: string): SigningKey {

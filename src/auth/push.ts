@@ -1,16 +1,20 @@
 // Signing and verifying a push: a compact JWS whose claims bind the audience, a lifetime, a `jti` and the body hash.
 import {
+  base64url,
+  type CompactJWSHeaderParameters,
+  CompactSign,
   decodeProtectedHeader,
   type JWSHeaderParameters,
   type JWTVerifyOptions,
   jwtVerify,
-  SignJWT,
 } from 'jose';
 import { PushworkerError } from '../protocol/errors.ts';
 import { MAX_PUSH_TTL_S, type PushClaims, PushClaims as PushClaimsSchema } from '../protocol/schemas.ts';
 import { bodyHash } from './hash.ts';
 import { type KeySet, PUSH_ALGORITHMS, type SigningKey } from './keys.ts';
 import type { ReplayStore } from './replay.ts';
+
+const encoder = new TextEncoder();
 
 export interface SignPushOptions {
   key: SigningKey;
@@ -30,15 +34,29 @@ export async function signPush(options: SignPushOptions): Promise<string> {
     alg: options.key.alg,
     ...(options.key.kid ? { kid: options.key.kid } : {}),
   };
-  return new SignJWT({ bh: await bodyHash(options.body) })
-    .setProtectedHeader(header as { alg: string })
-    .setIssuer(options.issuer)
-    .setAudience(options.audience)
-    .setIssuedAt(now)
-    .setNotBefore(now)
-    .setExpirationTime(now + ttl)
-    .setJti(options.jti ?? crypto.randomUUID())
-    .sign(options.key.key);
+  const claims = {
+    bh: await bodyHash(options.body),
+    iss: options.issuer,
+    aud: options.audience,
+    iat: now,
+    nbf: now,
+    exp: now + ttl,
+    jti: options.jti ?? crypto.randomUUID(),
+  };
+  return signCompact(header, claims, options.key);
+}
+
+/** A compact JWS: signed at once by the key's own signer where it has one, by jose with WebCrypto otherwise. */
+function signCompact(
+  header: JWSHeaderParameters,
+  payload: object,
+  key: SigningKey,
+): Promise<string> | string {
+  const bytes = encoder.encode(JSON.stringify(payload));
+  if (!key.signNow)
+    return new CompactSign(bytes).setProtectedHeader(header as CompactJWSHeaderParameters).sign(key.key);
+  const input = `${base64url.encode(JSON.stringify(header))}.${base64url.encode(bytes)}`;
+  return `${input}.${key.signNow(input)}`;
 }
 
 export interface VerifyPushOptions {

@@ -1,5 +1,6 @@
 // The engine's signing keys: configured, or generated and persisted on first start; rotation keeps old keys published.
 
+import { createHmac, KeyObject, sign } from 'node:crypto';
 import type { JWK } from 'jose';
 import {
   generateSigningKey,
@@ -37,12 +38,12 @@ export class KeyRing {
   /** Loads the keys, generating and persisting the first one when the store has none. */
   async load(now = Date.now()): Promise<void> {
     if (this.options.secret) {
-      this.current = signingKeyFromSecret(this.options.secret);
+      this.current = withNodeSigner(signingKeyFromSecret(this.options.secret));
       return;
     }
     if (this.options.signingKey) {
       const jwk = JSON.parse(this.options.signingKey) as JWK;
-      this.current = await importSigningKey(jwk);
+      this.current = withNodeSigner(await importSigningKey(jwk));
       this.published = [publicJwkOf(jwk)];
       return;
     }
@@ -58,7 +59,7 @@ export class KeyRing {
     this.loadedAt = now;
     const signer = keys.find((k) => k.retiredAt === null)!;
     if (signer.kid !== this.currentKid) {
-      this.current = await importSigningKey(signer.privateJwk);
+      this.current = withNodeSigner(await importSigningKey(signer.privateJwk));
       this.currentKid = signer.kid;
     }
     this.published = keys.map((k) => k.publicJwk);
@@ -100,4 +101,25 @@ export class KeyRing {
     });
     return generated.signing.kid!;
   }
+}
+
+/**
+ * The key with a node:crypto signer. jose signs with WebCrypto, which on Node is a thread-pool job whose answer
+ * then waits its turn in the event loop; on a busy engine that wait was most of the time to sign a push. The
+ * tokens are the ones jose makes: EdDSA and HMAC signatures are deterministic, and ES256 ones verify alike.
+ */
+export function withNodeSigner(key: SigningKey): SigningKey {
+  if (key.key instanceof Uint8Array) {
+    const secret = key.key;
+    return { ...key, signNow: (input) => createHmac('sha256', secret).update(input).digest('base64url') };
+  }
+  const keyObject = KeyObject.from(key.key);
+  const signNow =
+    key.alg === 'ES256'
+      ? (input: string) =>
+          sign('sha256', Buffer.from(input), { key: keyObject, dsaEncoding: 'ieee-p1363' }).toString(
+            'base64url',
+          )
+      : (input: string) => sign(null, Buffer.from(input), keyObject).toString('base64url');
+  return { ...key, signNow };
 }
