@@ -36,6 +36,43 @@ describe('engine API', () => {
     expect(await codeOf(h.client.getRun('run_missing'))).toBe('not_found');
   });
 
+  it('reads request bodies from the socket within the limit, and refuses larger ones, declared or streamed', async () => {
+    h = await harness.start({ maxBodyBytes: 1_000 });
+    const bytes = new TextEncoder().encode(
+      JSON.stringify({ task: 'echo', input: { text: 'é'.repeat(300) } }),
+    );
+    const streamOf = (...parts: Uint8Array[]) =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (const part of parts) controller.enqueue(part);
+          controller.close();
+        },
+      });
+    const post = (body: BodyInit) =>
+      fetch(`${h.url}/v1/runs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' },
+        body,
+        duplex: 'half',
+      } as RequestInit);
+
+    // Streamed without a length, in chunks that split a two-byte character.
+    const accepted = await post(
+      streamOf(bytes.subarray(0, 41), bytes.subarray(41, 300), bytes.subarray(300)),
+    );
+    expect(accepted.status).toBe(201);
+    expect(((await accepted.json()) as { input: unknown }).input).toEqual({ text: 'é'.repeat(300) });
+
+    const big = new TextEncoder().encode(JSON.stringify({ task: 'echo', input: 'x'.repeat(1_200) }));
+    for (const body of [big, streamOf(big.subarray(0, 600), big.subarray(600))]) {
+      const refused = await post(body);
+      expect(refused.status).toBe(413);
+      expect(refused.headers.get('connection')).toBe('close');
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('too_large');
+    }
+    expect((await h.client.listRuns()).runs).toHaveLength(1);
+  });
+
   it('scopes a worker token to its worker name', async () => {
     h = await harness.start();
     const { token } = await h.engine.createToken('worker', 'alpha');

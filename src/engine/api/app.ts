@@ -1,13 +1,11 @@
 // The engine's Hono app: client and worker routes, tokens and keys, health, metrics and the JWKS.
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import { PushworkerError } from '../../protocol/errors.ts';
 import type { EngineCore } from '../core.ts';
 import { dashboardRoutes } from '../dashboard/routes.ts';
 import { visibleState } from '../store/records.ts';
 import { countRunsByState, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
-import { checkStorableUrl, notFound, parseBody, renderError, requireApi } from './http.ts';
+import { checkStorableUrl, notFound, parseBody, readBodies, renderError, requireApi } from './http.ts';
 import { runRoutes } from './runs.ts';
 import { CreateTokenRequest } from './schemas.ts';
 import { workerRoutes } from './workers.ts';
@@ -20,14 +18,7 @@ export function createApi(core: EngineCore, onError: (error: unknown) => void): 
     checkStorableUrl(c);
     await next();
   });
-  app.use(
-    bodyLimit({
-      maxSize: core.config.maxBodyBytes,
-      onError: () => {
-        throw new PushworkerError('too_large', `the body is larger than ${core.config.maxBodyBytes} bytes`);
-      },
-    }),
-  );
+  app.use(readBodies(core.config.maxBodyBytes));
 
   app.get('/health', async (c) => {
     await core.sql.query('SELECT 1');

@@ -63,11 +63,20 @@ export interface WorkerRecord {
   used: number;
 }
 
-const camel = (key: string) => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+/** Column names to field names; the columns are few, and every row read goes through this. */
+const camelCase = new Map<string, string>();
+const camel = (key: string) => {
+  let name = camelCase.get(key);
+  if (name === undefined) {
+    name = key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    camelCase.set(key, name);
+  }
+  return name;
+};
 
 function camelRow(row: Row): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(row)) out[camel(key)] = value;
+  for (const key in row) out[camel(key)] = row[key];
   return out;
 }
 
