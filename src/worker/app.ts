@@ -1,9 +1,9 @@
 // The worker endpoint's HTTP surface: push (POST /), signed manifest (GET /), /health and /metrics.
 import { type Context, Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { KeySet } from '../auth/keys.ts';
 import { verifyPush } from '../auth/push.ts';
 import type { ReplayStore } from '../auth/replay.ts';
+import { bodyOf, readBodies } from '../protocol/body.ts';
 import { issuesOf, PushworkerError } from '../protocol/errors.ts';
 import {
   type Assignment,
@@ -78,18 +78,10 @@ export function createPushApp(o: PushAppOptions): Hono {
     return c.json(o.manifest());
   });
 
-  app.post(
-    '*',
-    bodyLimit({
-      maxSize: o.maxBodyBytes,
-      onError: () => {
-        throw new PushworkerError('too_large', `the body is larger than ${o.maxBodyBytes} bytes`);
-      },
-    }),
-  );
+  app.post('*', readBodies(o.maxBodyBytes));
   app.post('/', async (c) => {
     if (o.isStopping()) throw new PushworkerError('stopping', 'the worker is shutting down');
-    const body = new Uint8Array(await c.req.arrayBuffer());
+    const body = bodyOf(c);
     await verify(c, body);
     const push = parsePush(body);
     if ('cancel' in push) return c.json(o.runner.cancel(push.cancel));

@@ -2,6 +2,7 @@
 import type { Context, Hono } from 'hono';
 import { z } from 'zod';
 import { timingSafeEqual } from '../auth/hash.ts';
+import { bodyOf } from '../protocol/body.ts';
 import { issuesOf, PushworkerError } from '../protocol/errors.ts';
 import { parseJsonBody } from './json-body.ts';
 import type { Runner } from './runner.ts';
@@ -53,11 +54,11 @@ export function mountHatchet(
   );
 
   const verified = async (c: Context): Promise<Uint8Array> => {
-    const body = new Uint8Array(await c.req.arrayBuffer());
+    const body = bodyOf(c);
     const signature = c.req.header('x-hatchet-signature');
     if (!signature)
       throw new PushworkerError('bad_signature', 'the request has no X-Hatchet-Signature header');
-    const mac = new Uint8Array(await crypto.subtle.sign('HMAC', await key, body));
+    const mac = new Uint8Array(await crypto.subtle.sign('HMAC', await key, body as Uint8Array<ArrayBuffer>));
     const expected = Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join('');
     if (!timingSafeEqual(signature.toLowerCase(), expected)) {
       throw new PushworkerError('bad_signature', 'the X-Hatchet-Signature does not match the body');

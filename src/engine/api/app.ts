@@ -1,11 +1,12 @@
 // The engine's Hono app: client and worker routes, tokens and keys, health, metrics and the JWKS.
 import { Hono } from 'hono';
+import { readBodies } from '../../protocol/body.ts';
 import type { EngineCore } from '../core.ts';
 import { dashboardRoutes } from '../dashboard/routes.ts';
 import { visibleState } from '../store/records.ts';
 import { countRunsByState, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
-import { checkStorableUrl, notFound, parseBody, readBodies, renderError, requireApi } from './http.ts';
+import { checkStorableUrl, notFound, parseBody, renderError, requireApi } from './http.ts';
 import { runRoutes } from './runs.ts';
 import { CreateTokenRequest } from './schemas.ts';
 import { workerRoutes } from './workers.ts';
