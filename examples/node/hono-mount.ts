@@ -2,12 +2,13 @@
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
+import { nodeFetch } from '../../adapters/node.ts';
 import { configFromEnv, createWorker } from '../../src/index.ts';
 import { tasks } from '../tasks.ts';
 
 export function createApp(env: Record<string, string | undefined> = process.env) {
   const config = configFromEnv(env);
-  const worker = createWorker({ ...config, name: config.name ?? 'example-worker', tasks });
+  const worker = createWorker({ ...config, name: config.name ?? 'example-worker', tasks, fetch: nodeFetch });
   const app = new Hono();
   app.route('/pushworker', worker.app);
   app.get('/', (c) => c.json({ app: 'my hono app' }));

@@ -121,7 +121,27 @@ export class EventReporter {
   }
 
   private async post(url: string, batch: Pending[]): Promise<EventOutcome[] | 'retry' | 'dropped'> {
-    const { token, requestTimeoutMs = 10_000, log } = this.options;
+    const { requestTimeoutMs = 10_000 } = this.options;
+    // A timer cleared once the post is answered: AbortSignal.timeout's timer, and the weak reference to its
+    // signal, would outlive every post by the whole timeout.
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DOMException('the event post timed out', 'TimeoutError')),
+      requestTimeoutMs,
+    );
+    try {
+      return await this.send(url, batch, controller.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async send(
+    url: string,
+    batch: Pending[],
+    signal: AbortSignal,
+  ): Promise<EventOutcome[] | 'retry' | 'dropped'> {
+    const { token, log } = this.options;
     let response: Response;
     try {
       response = await this.fetch(url, {
@@ -131,7 +151,7 @@ export class EventReporter {
           ...(token ? { authorization: `Bearer ${token}` } : {}),
         },
         body: JSON.stringify({ events: batch.map((p) => p.event) }),
-        signal: AbortSignal.timeout(requestTimeoutMs),
+        signal,
       });
     } catch (error) {
       log.warn('event post failed, will retry', {
