@@ -124,6 +124,12 @@ export interface TimedOut {
 
 /** Fails running attempts past their deadline (a retryable `TimeoutError`). */
 export async function expireDeadlines(sql: Sql, now: number, retry: RetryPolicy): Promise<TimedOut[]> {
+  // Most sweeps find none: they look first, and open no transaction for nothing (on the embedded store a
+  // transaction holds the one connection, and claims would wait for it).
+  const due = await sql.query(`SELECT 1 FROM pw_runs WHERE state = 'RUNNING' AND deadline_at < $1 LIMIT 1`, [
+    now,
+  ]);
+  if (due.length === 0) return [];
   return sql.transaction(async (tx) => {
     const rows = await tx.query(
       `SELECT * FROM pw_runs WHERE state = 'RUNNING' AND deadline_at < $1 LIMIT 500 FOR UPDATE SKIP LOCKED`,
