@@ -5,6 +5,7 @@ import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { bundled } from '../bin/bundle.mjs';
@@ -35,8 +36,9 @@ interface Server {
   stop(): Promise<void>;
 }
 
-// The servers run as compiled JavaScript, as a deployed engine does, not through a TypeScript loader.
+// The servers and the worker run as compiled JavaScript, as deployed ones do, not through a TypeScript loader.
 const serverBundle = await bundled('bench/engine-server.ts', 'bench-engine-server', ['bench']);
+const workerBundle = await bundled('examples/node/worker.ts', 'bench-example-worker', ['examples']);
 
 async function startServer(mode: 'bare' | 'engine', env: Record<string, string> = {}): Promise<Server> {
   const child = fork(
@@ -127,9 +129,7 @@ function spawnWorker(engine: Server, slots: number): ChildProcess {
     process.execPath,
     [
       ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}/worker`] : []),
-      '--import',
-      'tsx',
-      'examples/node/worker.ts',
+      ...(workerBundle ? [fileURLToPath(workerBundle)] : ['--import', 'tsx', 'examples/node/worker.ts']),
     ],
     {
       env: {
