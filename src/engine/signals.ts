@@ -139,25 +139,28 @@ export class Signals {
     for (const id of runIds) for (const fn of [...(this.waiters.get(id) ?? [])]) fn();
   }
 
-  /** Sends what accumulated since the last flush: one NOTIFY per channel (more when payloads are long). */
+  /** Sends what accumulated since the last flush, in one statement: a NOTIFY per channel (more when long). */
   private async flush(): Promise<void> {
     const boxes = [...this.outbox];
     this.outbox.clear();
     this.flushing = undefined;
+    const channels: string[] = [];
+    const payloads: string[] = [];
     for (const [channel, items] of boxes) {
       let payload = this.origin;
-      const sends: string[] = [];
       for (const item of items) {
         if (payload.length + item.length + 1 > MAX_PAYLOAD) {
-          sends.push(payload);
+          channels.push(CHANNELS[channel]);
+          payloads.push(payload);
           payload = this.origin;
         }
         payload += `,${item}`;
       }
-      sends.push(payload);
-      for (const p of sends) {
-        await this.sql.query('SELECT pg_notify($1, $2)', [CHANNELS[channel], p]).catch(() => {});
-      }
+      channels.push(CHANNELS[channel]);
+      payloads.push(payload);
     }
+    await this.sql
+      .query('SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)', [channels, payloads])
+      .catch(() => {});
   }
 }

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { Signals } from '../../src/engine/signals.ts';
+import { openStore } from '../../src/engine/store/index.ts';
+import { until } from './support/harness.ts';
+import { freshSchemaUrl, postgresUrl } from './support/postgres.ts';
+
+const pgUrl = postgresUrl();
+
+describe.skipIf(!pgUrl)('signals across replicas on one Postgres', () => {
+  it('relays everything signalled in one tick, however long, to the other replica and not back', async () => {
+    const databaseUrl = await freshSchemaUrl(pgUrl!, 'pw_signals');
+    const [a, b] = await Promise.all([openStore({ databaseUrl }), openStore({ databaseUrl })]);
+    const here = new Signals(a!);
+    const there = new Signals(b!);
+    await Promise.all([here.start(), there.start()]);
+    try {
+      const seen = {
+        here: { wakes: 0 },
+        there: { done: [] as string[], freed: [] as string[], wakes: 0 },
+      };
+      here.onWake(() => seen.here.wakes++);
+      there.onWake(() => seen.there.wakes++);
+      there.onFreed((ids) => seen.there.freed.push(...ids));
+      const doneThere = new Set<string>();
+      // Ids that take several NOTIFY payloads (each must stay under 8000 bytes).
+      const ids = Array.from(
+        { length: 400 },
+        (_, i) => `run_${String(i).padStart(4, '0')}_${'x'.repeat(40)}`,
+      );
+      for (const id of ids) void there.waitDone(id, 10_000).then(() => doneThere.add(id));
+      here.done(ids);
+      here.freed(['worker-1']);
+      here.wake();
+      await until(
+        () => doneThere.size === ids.length && seen.there.wakes > 0 && seen.there.freed.length > 0,
+        'relayed',
+      );
+      expect(seen.there.freed).toEqual(['worker-1']);
+      expect(seen.there.wakes).toBe(1);
+      // Its own notifications come back to the sender, which has acted on them already.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(seen.here.wakes).toBe(1);
+    } finally {
+      await Promise.all([here.stop(), there.stop()]);
+      await Promise.all([a!.close(), b!.close()]);
+    }
+  });
+});
