@@ -40,6 +40,8 @@ async function send(
   const signature = await signPush({ key: ctx.key, issuer: ctx.issuer, audience: target.name, body });
   // undici's request rather than fetch: pushes are the engine's hottest requests, and fetch's Request,
   // Response and stream objects cost its thread far more than the request itself. Redirects are not followed.
+  // The timeout is undici's own (its default of 300 s would cut a sync worker's long push short), not an
+  // AbortSignal.timeout, whose timer would outlive every push by the whole timeout.
   const response = await request(target.url, {
     method,
     headers: {
@@ -47,7 +49,8 @@ async function send(
       ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
     },
     ...(method === 'POST' ? { body } : {}),
-    signal: AbortSignal.timeout(ctx.timeoutMs),
+    headersTimeout: ctx.timeoutMs,
+    bodyTimeout: ctx.timeoutMs,
   });
   const text = await response.body.text();
   let parsed: unknown;

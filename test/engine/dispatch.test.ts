@@ -78,6 +78,23 @@ describe.each(storeTargets('pw_dispatch_suite'))('dispatching runs to workers on
     expect(row.deliveries).toBe(1);
   });
 
+  it('gives up on a push left unanswered past pushTimeoutMs and delivers the run again', async () => {
+    h = await harness.start({ pushTimeoutMs: 300 });
+    let calls = 0;
+    // A sync worker answers when its tasks end: the first run outlasts the push timeout.
+    const slowOnce = async (input: unknown) => {
+      if (++calls === 1) await new Promise((r) => setTimeout(r, 3_000));
+      return input;
+    };
+    await h.addWorker({ name: 'sync', mode: 'sync', register: true, tasks: { slowOnce } });
+    const run = await h.client.enqueue({ task: 'slowOnce', input: 'x' });
+    const done = await h.client.waitRun(run.id, { timeoutMs: 10_000 });
+    expect(done.state).toBe('COMPLETED');
+    expect(done.attempt).toBe(2);
+    const row = (await harness.sql.query('SELECT deliveries FROM pw_runs WHERE id = $1', [run.id]))[0]!;
+    expect(row.deliveries).toBe(2);
+  });
+
   it('runs higher priority first and FIFO within a priority', async () => {
     h = await harness.start();
     const low = await h.client.enqueue({ task: 'echo', input: 'low' });
