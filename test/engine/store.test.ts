@@ -7,13 +7,14 @@ import { getRun, insertRuns } from '../../src/engine/store/runs.ts';
 import { requeueRuns } from '../../src/engine/store/transitions.ts';
 import { upsertWorker } from '../../src/engine/store/workers.ts';
 import type { RunEvent } from '../../src/protocol/schemas.ts';
+import { until } from './support/harness.ts';
 import { storeTargets } from './support/postgres.ts';
 
 const targets = storeTargets('pw_store_suite');
 const retry = { baseMs: 10, maxMs: 100 };
 const task = { name: 'job', inputSchema: {}, timeoutMs: 1000, retries: 1, slotCost: 1 };
 
-describe.each(targets)('store on $name', ({ open }) => {
+describe.each(targets)('store on $name', ({ name, open }) => {
   let sql: Sql;
   beforeAll(async () => {
     sql = await open();
@@ -141,6 +142,44 @@ describe.each(targets)('store on $name', ({ open }) => {
     );
     expect(perWorker.map((p) => p.n)).toEqual([10, 10, 10]);
   });
+
+  // Another replica's claim for the same worker commits after this claim's statement took its snapshot.
+  it.skipIf(name !== 'Postgres')(
+    'counts free slots afresh when another claim commits meanwhile',
+    async () => {
+      const w = await addWorker('a', 3);
+      await enqueue(6);
+      let commit!: () => void;
+      const committing = new Promise<void>((resolve) => {
+        commit = resolve;
+      });
+      let locked = false;
+      const other = sql.transaction(async (tx) => {
+        await tx.query('UPDATE pw_workers SET state = state WHERE id = $1', [w.id]);
+        locked = true;
+        await committing;
+        await tx.query(
+          `UPDATE pw_runs SET state = 'ASSIGNED', worker_id = $1, attempt = 1, slot_cost = 1
+         WHERE id IN ('r0000', 'r0001', 'r0002')`,
+          [w.id],
+        );
+      });
+      await until(() => locked, 'the other claim holds the worker');
+      const claim = claimRuns(sql, { workerId: w.id, max: 10, now: 2, leaseMs: 1000 });
+      const waiting = async () =>
+        (
+          await sql.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`,
+          )
+        )[0]!.n > 0;
+      await until(waiting, 'the claim waits for the worker row');
+      commit();
+      await other;
+      expect((await claim).runs).toEqual([]);
+      const assigned = await sql.query(`SELECT id FROM pw_runs WHERE state = 'ASSIGNED' ORDER BY id`);
+      expect(assigned.map((r) => r.id)).toEqual(['r0000', 'r0001', 'r0002']);
+    },
+  );
 
   it('resolves a repeated idempotency key to the first run', async () => {
     const [first] = await insertRuns(sql, [{ id: 'x1', task: 'job', input: 1, idempotencyKey: 'k' }], 1);

@@ -87,13 +87,13 @@ async function claimHead(
   o: ClaimOptions,
 ): Promise<{ result: ClaimResult; complete: boolean } | undefined> {
   const params = [o.workerId, o.now, o.now + o.leaseMs, o.max];
-  const rows =
-    sql.kind === 'pglite'
-      ? await sql.query(CLAIM_HEAD, params)
-      : await sql.transaction(async (tx) => {
-          await tx.query('SELECT 1 FROM pw_workers WHERE id = $1 FOR UPDATE', [o.workerId]);
-          return tx.query(CLAIM_HEAD, params);
-        });
+  let rows = await sql.query(sql.kind === 'pglite' ? CLAIM_HEAD : CLAIM_HEAD_CHECKED, params);
+  if (rows[0]?.pw_current === false) {
+    rows = await sql.transaction(async (tx) => {
+      await tx.query(`${LOCK_WORKER} RETURNING 1`, [o.workerId]);
+      return tx.query(CLAIM_HEAD, params);
+    });
+  }
   const [first] = rows;
   if (!first) return undefined;
   const slots = first.pw_slots as number;
@@ -105,13 +105,23 @@ async function claimHead(
 }
 
 function toClaimed(row: Row): RunRecord {
-  const { pw_slots, pw_free, pw_page, ...run } = row;
+  const { pw_slots, pw_free, pw_page, pw_current, ...run } = row;
   return toRun(run);
 }
 
-const CLAIM_HEAD = `WITH w AS (
-    SELECT id, slots, labels, tasks, slots - (${USAGE}) AS free FROM pw_workers
-    WHERE id = $1 AND state = 'ACTIVE' AND NOT paused
+/**
+ * Locks the worker row for a claim on Postgres, and rewrites it unchanged: the new row version tells a
+ * single-statement claim whose snapshot predates this claim that it must not trust its count of free slots.
+ */
+const LOCK_WORKER = 'UPDATE pw_workers SET state = pw_workers.state WHERE id = $1';
+
+/** The single-statement claim; `checked`, it claims only while the worker row is the version its snapshot read. */
+function claimHeadSql(checked: boolean): string {
+  return `WITH ${checked ? 'latest AS MATERIALIZED (SELECT xmin AS version FROM pw_workers WHERE id = $1 FOR UPDATE),' : ''}
+  w AS (
+    SELECT id, slots, labels, tasks, slots - (${USAGE}) AS free,
+      ${checked ? 'xmin = (SELECT version FROM latest)' : 'true'} AS current
+    FROM pw_workers WHERE id = $1 AND state = 'ACTIVE' AND NOT paused
   ),
   m AS (
     SELECT t ->> 'name' AS task, coalesce((t ->> 'slotCost')::int, 1) AS cost, (t ->> 'timeoutMs')::int AS timeout,
@@ -139,31 +149,41 @@ const CLAIM_HEAD = `WITH w AS (
   claimed AS (
     UPDATE pw_runs SET ${ASSIGN}
     FROM pick x, w
-    WHERE pw_runs.id = x.id AND x.ok AND x.total <= w.free
+    WHERE pw_runs.id = x.id AND x.ok AND x.total <= w.free AND w.current
     RETURNING pw_runs.*
-  )
-  SELECT w.slots AS pw_slots, w.free::int AS pw_free, (SELECT count(*) FROM page)::int AS pw_page, c.*
+  )${
+    // A new version of the worker row (the same values), so that a claim whose snapshot predates this one sees it.
+    checked
+      ? ', touched AS (UPDATE pw_workers SET state = pw_workers.state FROM w WHERE pw_workers.id = w.id AND w.current)'
+      : ''
+  }
+  SELECT w.slots AS pw_slots, w.free::int AS pw_free, (SELECT count(*) FROM page)::int AS pw_page,
+    w.current AS pw_current, c.*
   FROM w LEFT JOIN claimed c ON true
   ORDER BY c.priority DESC, c.seq`;
+}
+
+const CLAIM_HEAD = claimHeadSql(false);
+const CLAIM_HEAD_CHECKED = claimHeadSql(true);
 
 async function lockWorker(
   tx: SqlClient,
   workerId: string,
   alone: boolean,
 ): Promise<LockedWorker | undefined> {
-  const columns = 'SELECT state, paused, slots, labels, tasks';
   // With one connection (PGlite) nothing can commit in between, so the usage can be read in the same statement.
   if (alone) {
     const [worker] = await tx.query<LockedWorker>(
-      `${columns}, (${USAGE}) AS used FROM pw_workers WHERE id = $1`,
+      `SELECT state, paused, slots, labels, tasks, (${USAGE}) AS used FROM pw_workers WHERE id = $1`,
       [workerId],
     );
     return worker;
   }
   // The worker row lock serialises claims for one worker across replicas, so its slots are never overcommitted.
-  const [worker] = await tx.query<LockedWorker>(`${columns} FROM pw_workers WHERE id = $1 FOR UPDATE`, [
-    workerId,
-  ]);
+  const [worker] = await tx.query<LockedWorker>(
+    `${LOCK_WORKER} RETURNING state, paused, slots, labels, tasks`,
+    [workerId],
+  );
   if (!worker) return undefined;
   // A statement of its own: its snapshot, taken after the lock, sees the claims committed while we waited.
   const [usage] = await tx.query<{ used: number }>(USAGE.replace('::int', '::int AS used'), [workerId]);
