@@ -11,6 +11,12 @@ const CHANNELS = {
 type Channel = keyof typeof CHANNELS;
 /** NOTIFY payloads must stay under 8000 bytes. */
 const MAX_PAYLOAD = 7_000;
+/**
+ * Signals are relayed at most this often. Under load one NOTIFY statement then carries several batches'
+ * signals, where it used to be one statement (and one commit on Postgres) per batch; the other replicas hear
+ * of them this much later at most, well within their poll interval.
+ */
+const RELAY_MS = 10;
 
 export class Signals {
   private readonly listeners: { [C in Channel]: Set<(items: string[]) => void> } = {
@@ -24,7 +30,7 @@ export class Signals {
   private unlisten: (() => Promise<void>)[] = [];
   /** Relays over NOTIFY only where replicas may share the database. */
   private relay = false;
-  /** Outgoing items per channel, sent together after the current tick. */
+  /** Outgoing items per channel, sent together within `RELAY_MS`. */
   private outbox = new Map<Channel, Set<string>>();
   private flushing: Promise<void> | undefined;
   /** Tags this replica's notifications, which it has already acted on. */
@@ -128,7 +134,7 @@ export class Signals {
       this.outbox.set(channel, box);
     }
     for (const item of items) box.add(item);
-    this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flush());
+    this.flushing ??= new Promise<void>((resolve) => setTimeout(resolve, RELAY_MS)).then(() => this.flush());
   }
 
   private emitLocal(channel: Channel, items: string[]): void {

@@ -45,4 +45,35 @@ describe.skipIf(!pgUrl)('signals across replicas on one Postgres', () => {
       await Promise.all([a!.close(), b!.close()]);
     }
   });
+
+  it('sends the signals of several ticks in one statement', async () => {
+    const databaseUrl = await freshSchemaUrl(pgUrl!, 'pw_signals');
+    const [a, b] = await Promise.all([openStore({ databaseUrl }), openStore({ databaseUrl })]);
+    const statements: string[] = [];
+    const counted = Object.assign(Object.create(a!), {
+      query: (text: string, params?: unknown[]) => {
+        statements.push(text);
+        return a!.query(text, params);
+      },
+    });
+    const here = new Signals(counted);
+    const there = new Signals(b!);
+    await Promise.all([here.start(), there.start()]);
+    try {
+      const heard: string[] = [];
+      there.onWake(() => heard.push('wake'));
+      there.onFreed((ids) => heard.push(...ids));
+      here.wake();
+      await new Promise((r) => setImmediate(r));
+      here.freed(['w1']);
+      await new Promise((r) => setImmediate(r));
+      here.freed(['w2']);
+      await until(() => heard.length === 3, 'relayed');
+      expect(heard.sort()).toEqual(['w1', 'w2', 'wake']);
+      expect(statements.filter((t) => t.includes('pg_notify'))).toHaveLength(1);
+    } finally {
+      await Promise.all([here.stop(), there.stop()]);
+      await Promise.all([a!.close(), b!.close()]);
+    }
+  });
 });
