@@ -82,9 +82,11 @@ export function requestListener(worker: Worker) {
  * filled every few seconds, and each full collection paused it for 10-20 ms.
  */
 export const nodeFetch: typeof fetch = async (input, init = {}) => {
-  const response = await request(input instanceof Request ? input.url : String(input), {
-    method: (init.method ?? 'GET') as Dispatcher.HttpMethod,
-    headers: init.headers as Record<string, string> | undefined,
+  const given = input instanceof Request ? input : undefined;
+  if (given?.body) throw new TypeError('nodeFetch sends a body given in init, not in a Request');
+  const response = await request(given ? given.url : String(input), {
+    method: (init.method ?? given?.method ?? 'GET') as Dispatcher.HttpMethod,
+    headers: (init.headers ?? given?.headers) as Record<string, string> | undefined,
     body: init.body as string | Uint8Array | null | undefined,
     signal: init.signal ?? undefined,
   });

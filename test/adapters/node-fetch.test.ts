@@ -13,6 +13,7 @@ describe('nodeFetch', () => {
         c.json({ method: c.req.method, auth: c.req.header('authorization'), body: await c.req.json() }, 201),
       )
       .get('/empty', (c) => c.body(null, 204))
+      .delete('/header', (c) => c.text(`${c.req.method} ${c.req.header('x-a')}`))
       .get('/cookies', (c) => {
         c.header('set-cookie', 'a=1', { append: true });
         c.header('set-cookie', 'b=2', { append: true });
@@ -47,6 +48,13 @@ describe('nodeFetch', () => {
     expect(cookies.headers.get('retry-after')).toBe('3');
     expect(cookies.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
     expect(await cookies.text()).toBe('two cookies');
+  });
+
+  it("takes a Request's URL, method and headers, and refuses one with a body rather than drop it", async () => {
+    const res = await nodeFetch(new Request(`${base}/header`, { method: 'DELETE', headers: { 'x-a': '1' } }));
+    expect(await res.text()).toBe('DELETE 1');
+    const withBody = new Request(`${base}/echo`, { method: 'PUT', body: '{}' });
+    await expect(nodeFetch(withBody)).rejects.toThrow(TypeError);
   });
 
   it('rejects when its signal aborts, as fetch does', async () => {
