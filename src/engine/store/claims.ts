@@ -78,9 +78,13 @@ export async function claimRuns(sql: Sql, options: ClaimOptions): Promise<ClaimR
  * The common case in one statement: the head of the queue, in order, while its runs need no choice the SQL
  * cannot make (no sticky key, concurrency key or preferred labels) and fit in the worker's free slots.
  * `complete` unless it stopped at a run that needs the full claim, which then takes the rest. Undefined when
- * the worker is not ACTIVE or is paused: the full claim says so. On PGlite the statement stands alone (one
- * connection: nothing commits meanwhile); on Postgres it follows a lock of the worker row in a transaction,
- * so its snapshot sees every claim for this worker committed before.
+ * the worker is not ACTIVE or is paused: the full claim says so.
+ *
+ * On PGlite the statement stands alone: one connection, so nothing commits meanwhile. On Postgres another
+ * replica's claim for the same worker may commit after the statement's snapshot, which would then overstate
+ * the worker's free slots. So the statement locks the worker row and claims only while that row is still the
+ * version its snapshot read; every claim rewrites the row, so a claim committed since is seen. When one was,
+ * the claim runs again in a transaction after a lock of the worker row, whose snapshot sees them all.
  */
 async function claimHead(
   sql: Sql,
