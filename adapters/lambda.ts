@@ -39,9 +39,12 @@ export function handle(worker: Worker, options: LambdaOptions = {}) {
  * `RESPONSE_STREAM` mode: the answer may exceed the 6 MB buffered limit. The run still completes, and
  * its events are flushed, before the response is sent. Only callable inside the Lambda Node runtime.
  */
-export function streamHandle(worker: Worker, options: LambdaOptions = {}) {
+export function streamHandle(worker: Worker, options: LambdaOptions = {}): StreamingHandler {
   return honoStreamHandle(appOf(worker, options.basePath));
 }
+
+/** What `awslambda.streamifyResponse` wraps: Hono's streaming handler, named here so that its type is ours. */
+export type StreamingHandler = ReturnType<typeof honoStreamHandle>;
 
 function appOf(worker: Worker, basePath = ''): Hono {
   if (worker.mode !== 'sync') {

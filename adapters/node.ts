@@ -1,7 +1,9 @@
 // Node adapter: serve a worker with @hono/node-server, or mount it in Express; graceful shutdown on SIGTERM/SIGINT.
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { getRequestListener, serve as honoServe, type ServerType } from '@hono/node-server';
-import { type Dispatcher, request } from 'undici';
+import { getRequestListener, serve as honoServe } from '@hono/node-server';
+import type { Dispatcher } from 'undici';
+import { lazyPeer } from '../src/optional-peer.ts';
 import type { Worker } from '../src/worker/worker.ts';
 
 export interface ServeOptions {
@@ -15,7 +17,7 @@ export interface ServeOptions {
 }
 
 export interface NodeWorkerServer {
-  server: ServerType;
+  server: Server;
   port: number;
   url: string;
   /** Graceful stop: refuse new pushes, drain runs, flush events, then close the socket. */
@@ -24,9 +26,10 @@ export interface NodeWorkerServer {
 
 export async function serve(worker: Worker, options: ServeOptions = {}): Promise<NodeWorkerServer> {
   const hostname = options.hostname ?? '0.0.0.0';
-  const { server, info } = await new Promise<{ server: ServerType; info: AddressInfo }>((resolve) => {
+  const { server, info } = await new Promise<{ server: Server; info: AddressInfo }>((resolve) => {
+    // An HTTP/1.1 server: `serve` is given no `createServer` of its own.
     const s = honoServe({ fetch: worker.fetch, port: options.port ?? 8080, hostname }, (info) =>
-      resolve({ server: s, info }),
+      resolve({ server: s as Server, info }),
     );
   });
   const host = hostname === '0.0.0.0' || hostname === '::' ? '127.0.0.1' : hostname;
@@ -70,9 +73,13 @@ export function stopOnSignals(worker: Worker, close: () => Promise<void> = () =>
  * A Node request listener for mounting in Express: `app.use('/pushworker', requestListener(worker))`.
  * Mount it before any body parser, because the signature covers the raw body bytes.
  */
-export function requestListener(worker: Worker) {
+export function requestListener(
+  worker: Worker,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return getRequestListener(worker.fetch);
 }
+
+const loadUndici = lazyPeer('undici', 'nodeFetch', () => import('undici'));
 
 /**
  * A `fetch` for a worker's calls to the engine on Node: `createWorker({ ...options, fetch: nodeFetch })`. It is
@@ -82,6 +89,7 @@ export function requestListener(worker: Worker) {
  * filled every few seconds, and each full collection paused it for 10-20 ms.
  */
 export const nodeFetch: typeof fetch = async (input, init = {}) => {
+  const { request } = await loadUndici();
   const given = input instanceof Request ? input : undefined;
   if (given?.body) throw new TypeError('nodeFetch sends a body given in init, not in a Request');
   const response = await request(given ? given.url : String(input), {

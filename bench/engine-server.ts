@@ -1,7 +1,9 @@
 // Benchmark server process: the engine (embedded store on disk, or Postgres) or the bare Hono baseline route.
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { createEngine, openStore, type Sql, serveEngine, tuneForEmbeddedStore } from '../src/engine/index.ts';
+import { createEngine, serveEngine } from '../src/engine/index.ts';
+import { openStore, type Sql } from '../src/engine/store/index.ts';
+import { tuneForEmbeddedStore } from '../src/engine/store/pglite.ts';
 
 const stats = new Map<string, { n: number; ms: number }>();
 function note(text: string, ms: number) {

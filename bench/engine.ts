@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { bundled } from '../bin/bundle.mjs';
-import { openStore } from '../src/engine/index.ts';
+import { openStore } from '../src/engine/store/index.ts';
+import { bundled } from './bundle.mjs';
 
 const API_TOKEN = 'bench-api-token-0123456789';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);

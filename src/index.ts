@@ -1,4 +1,5 @@
-// The public surface of pushworker: declare tasks, create a worker, sign and verify pushes.
+// The public surface of pushworker: declare tasks, create a worker, sign and verify pushes. The whole wire
+// contract's schemas are in `pushworker/protocol`.
 export {
   createKeySet,
   generateSigningKey,
@@ -12,7 +13,14 @@ export {
 export { signPush, verifyPush } from './auth/push.ts';
 export { MemoryReplayStore, type ReplayStore } from './auth/replay.ts';
 export { type ErrorCode, errorStatus, PushworkerError } from './protocol/errors.ts';
-export * from './protocol/schemas.ts';
+export {
+  type Labels,
+  PROTOCOL_VERSION,
+  type RunRef,
+  SIGNATURE_HEADER,
+  type TaskManifest,
+  type WorkerState,
+} from './protocol/schemas.ts';
 export { configFromEnv, type WorkerConfig } from './worker/config.ts';
 export { createLogger, type Logger, type LogLevel } from './worker/log.ts';
 export { RunAborted } from './worker/run.ts';

@@ -1,5 +1,6 @@
 // Key sets a worker trusts (inline JWKS, remote JWKS, shared secrets) and keys an engine signs with.
 import {
+  type CryptoKey,
   createLocalJWKSet,
   createRemoteJWKSet,
   exportJWK,

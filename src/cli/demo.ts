@@ -6,6 +6,7 @@ import type { EnqueueRequest, RunView } from '../client/index.ts';
 import { type Command, type CommandSpec, defineCommand, intOption } from './args.ts';
 import { percentile, progressBar } from './format.ts';
 import { startLocalStack } from './local-stack.ts';
+import { exampleWorkerFile } from './worker-process.ts';
 
 const spec = {
   usage: 'pushworker demo [--once] [--runs N] [--port N] [--data-dir DIR]',
@@ -57,7 +58,7 @@ export const demo: Command = defineCommand(spec, async ({ values }, out) => {
       retryBaseMs: 200,
       retryMaxMs: 2_000,
     },
-    workerFile: new URL('../../examples/node/worker.ts', import.meta.url).pathname,
+    workerFile: exampleWorkerFile(),
     workerName: 'example-worker',
     workerEnv: { PUSHWORKER_SLOTS: '50', PUSHWORKER_SHUTDOWN_GRACE_MS: '5000' },
     onWorkerLine: (line) => workerLines.push(line),

@@ -1,6 +1,7 @@
 // `pushworker dev`: an embedded engine and a worker side by side, the worker restarted when its code changes.
 import { type Command, type CommandSpec, defineCommand, intOption } from './args.ts';
 import { startLocalStack } from './local-stack.ts';
+import { exampleWorkerFile } from './worker-process.ts';
 
 const spec = {
   usage: 'pushworker dev [worker file] [--name NAME] [--port N] [--data-dir DIR]',
@@ -8,7 +9,7 @@ const spec = {
     'Development: engine and worker side by side, with hot reload of the worker (like `hatchet worker dev`).',
   options: { name: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' } },
   help: [
-    'worker file       a file that serves a worker configured from the environment (default examples/node/worker.ts)',
+    'worker file       a file that serves a worker configured from the environment (default: the example worker)',
     '--name NAME       the worker name its token is minted for (default example-worker)',
     '--port N          the engine port (default 7070)',
     '--data-dir DIR    the embedded store (default .data/dev)',
@@ -19,7 +20,7 @@ export const dev: Command = defineCommand(spec, async ({ values, positionals }, 
   const stack = await startLocalStack({
     port: intOption(values.port, 'port') ?? 7070,
     engine: { dataDir: values['data-dir'] ?? '.data/dev', leaseMs: 30_000 },
-    workerFile: positionals[0] ?? 'examples/node/worker.ts',
+    workerFile: positionals[0] ?? exampleWorkerFile(),
     workerName: values.name ?? 'example-worker',
     watch: true,
     workerEnv: {

@@ -1,6 +1,7 @@
 // `pushworker engine`: the dispatcher as a process, configured by flags over environment variables.
 import { randomBytes } from 'node:crypto';
-import { createEngine, engineConfigFromEnv, serveEngine, tuneForEmbeddedStore } from '../engine/index.ts';
+import { createEngine, engineConfigFromEnv, serveEngine } from '../engine/index.ts';
+import { tuneForEmbeddedStore } from '../engine/store/pglite.ts';
 import { type Command, type CommandSpec, defineCommand, intOption } from './args.ts';
 
 const spec = {

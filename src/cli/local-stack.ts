@@ -1,7 +1,6 @@
 // An embedded engine plus one worker process wired to it: what `pushworker dev` and the demo run.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { type Client, createClient } from '../client/index.ts';
 import {
   createEngine,
@@ -11,6 +10,7 @@ import {
   serveEngine,
 } from '../engine/index.ts';
 import { freePort } from './ports.ts';
+import { workerProcessArgs } from './worker-process.ts';
 
 export interface LocalStackOptions {
   port: number;
@@ -43,24 +43,19 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
   const client = createClient({ url: served.url, token: apiToken });
   const workerToken = await engine.createToken('worker', o.workerName);
   const workerPort = await freePort();
-  const tsx = createRequire(import.meta.url).resolve('tsx/cli');
-  const worker = spawn(
-    process.execPath,
-    [tsx, ...(o.watch ? ['watch', '--clear-screen=false'] : []), o.workerFile],
-    {
-      env: {
-        ...process.env,
-        PORT: String(workerPort),
-        PUSHWORKER_NAME: o.workerName,
-        PUSHWORKER_ENGINE_URL: served.url,
-        PUSHWORKER_TOKEN: workerToken.token,
-        PUSHWORKER_JWKS_URL: `${served.url}/.well-known/jwks.json`,
-        PUSHWORKER_URL: `http://127.0.0.1:${workerPort}`,
-        ...o.workerEnv,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const worker = spawn(process.execPath, workerProcessArgs(o.workerFile, o.watch ?? false), {
+    env: {
+      ...process.env,
+      PORT: String(workerPort),
+      PUSHWORKER_NAME: o.workerName,
+      PUSHWORKER_ENGINE_URL: served.url,
+      PUSHWORKER_TOKEN: workerToken.token,
+      PUSHWORKER_JWKS_URL: `${served.url}/.well-known/jwks.json`,
+      PUSHWORKER_URL: `http://127.0.0.1:${workerPort}`,
+      ...o.workerEnv,
     },
-  );
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   for (const stream of [worker.stdout!, worker.stderr!]) {
     let rest = '';
     stream.on('data', (chunk: Buffer) => {

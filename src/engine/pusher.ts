@@ -1,8 +1,8 @@
 // Signed HTTP to worker endpoints: assignment and cancel pushes, and manifest pulls.
 
-import { request } from 'undici';
 import type { SigningKey } from '../auth/keys.ts';
 import { signPush } from '../auth/push.ts';
+import { lazyPeer } from '../optional-peer.ts';
 import { PushworkerError } from '../protocol/errors.ts';
 import {
   type Assignment,
@@ -31,6 +31,8 @@ export interface PushReply {
   retryAfterMs?: number;
 }
 
+const loadUndici = lazyPeer('undici', 'the engine', () => import('undici'));
+
 async function send(
   target: PushTarget,
   ctx: PushContext,
@@ -42,6 +44,7 @@ async function send(
   // Response and stream objects cost its thread far more than the request itself. Redirects are not followed.
   // The timeout is undici's own (its default of 300 s would cut a sync worker's long push short), not an
   // AbortSignal.timeout, whose timer would outlive every push by the whole timeout.
+  const { request } = await loadUndici();
   const response = await request(target.url, {
     method,
     headers: {

@@ -1,8 +1,11 @@
 // Serving an engine over HTTP on Node; closes the listener before stopping the engine.
-import { type ServerType, serve } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
+import { lazyPeer } from '../optional-peer.ts';
 import type { Engine } from './engine.ts';
 
-export interface ServeOptions {
+const loadNodeServer = lazyPeer('@hono/node-server', 'serving the engine', () => import('@hono/node-server'));
+
+export interface ServeEngineOptions {
   port?: number;
   hostname?: string;
 }
@@ -14,8 +17,9 @@ export interface ServedEngine {
   close(): Promise<void>;
 }
 
-export async function serveEngine(engine: Engine, options: ServeOptions = {}): Promise<ServedEngine> {
+export async function serveEngine(engine: Engine, options: ServeEngineOptions = {}): Promise<ServedEngine> {
   const hostname = options.hostname ?? '127.0.0.1';
+  const { serve } = await loadNodeServer();
   const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
     const server = serve({ fetch: engine.app.fetch, port: options.port ?? 0, hostname }, (info) =>
       resolve({ server, port: info.port }),

@@ -24,6 +24,8 @@ export const errorStatus = {
   forbidden: 403,
   conflict: 409,
   internal: 500,
+  // set-up: an optional peer dependency that this use needs is not installed
+  missing_dependency: 500,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
@@ -55,10 +57,6 @@ export class PushworkerError extends Error {
       },
     };
   }
-}
-
-export function statusFor(code: ErrorCode): number {
-  return errorStatus[code];
 }
 
 export interface Issue {

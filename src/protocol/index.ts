@@ -1,3 +1,38 @@
-// The wire contract shared by engine and worker.
-export * from './errors.ts';
-export * from './schemas.ts';
+// The public surface of `pushworker/protocol`: the wire contract's schemas, types, constants and error codes.
+export {
+  type ErrorCode,
+  errorStatus,
+  type Issue,
+  PushworkerError,
+  type RejectReason,
+  rejectReasons,
+} from './errors.ts';
+export {
+  AcceptedResponse,
+  Assignment,
+  AssignPush,
+  CancelPush,
+  CancelResponse,
+  EventResult,
+  EventsBody,
+  EventsResponse,
+  Health,
+  Labels,
+  MAX_PUSH_TTL_S,
+  PROTOCOL_VERSION,
+  PushBody,
+  PushClaims,
+  Registration,
+  RegistrationResponse,
+  Rejection,
+  RunEvent,
+  type RunEventType,
+  RunRef,
+  RunResult,
+  SIGNATURE_HEADER,
+  SyncResponse,
+  TaskError,
+  TaskManifest,
+  WorkerHeartbeat,
+  WorkerState,
+} from './schemas.ts';

@@ -1,4 +1,4 @@
-// zod schemas for every message of PROTOCOL.md; types are inferred from them.
+// zod schemas for every message of the wire contract (docs/protocol.md); types are inferred from them.
 import { z } from 'zod';
 
 export const PROTOCOL_VERSION = 1;

@@ -1,7 +1,7 @@
 // Opening a store: PGlite (data directory or memory) or Postgres, migrated to the current schema.
+import { importPeer } from '../../optional-peer.ts';
 import { migrate } from './migrations.ts';
 import { openPglite } from './pglite.ts';
-import { openPostgres } from './postgres.ts';
 import type { Sql } from './sql.ts';
 
 export interface StoreOptions {
@@ -15,7 +15,7 @@ export interface StoreOptions {
 
 export async function openStore(options: StoreOptions = {}): Promise<Sql> {
   const sql = options.databaseUrl
-    ? await openPostgres({ connectionString: options.databaseUrl, max: options.poolSize })
+    ? await openServerStore(options.databaseUrl, options.poolSize)
     : await openPglite(options.dataDir);
   try {
     await migrate(sql);
@@ -24,6 +24,12 @@ export async function openStore(options: StoreOptions = {}): Promise<Sql> {
     throw error;
   }
   return sql;
+}
+
+/** The Postgres driver is loaded only by engines that use it, so the embedded store needs no `pg` install. */
+async function openServerStore(connectionString: string, max: number | undefined): Promise<Sql> {
+  const { openPostgres } = await importPeer('pg', 'a Postgres store', () => import('./postgres.ts'));
+  return openPostgres({ connectionString, max });
 }
 
 /** Empties every table (tests reuse one database between cases). */

@@ -1,9 +1,11 @@
 // The embedded store driver: PGlite in a data directory, or in memory.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
+import { PushworkerError } from '../../protocol/errors.ts';
+import type { Reply, Request, ThreadData } from './pglite-messages.ts';
 import type { Row, Sql, SqlClient } from './sql.ts';
 
 /**
@@ -36,7 +38,8 @@ export function tuneForEmbeddedStore(): void {
 
 /** Opens PGlite at `dataDir` (a directory path), or in memory when it is omitted, in a thread of its own. */
 export async function openPglite(dataDir?: string): Promise<Sql> {
-  if (dataDir) await initializeApart(dataDir);
+  const entry = pgliteEntry();
+  if (dataDir) await initializeApart(dataDir, entry);
   return PgliteThread.open(dataDir, { postgresqlconf: SETTINGS.join('\n') });
 }
 
@@ -44,9 +47,10 @@ export async function openPglite(dataDir?: string): Promise<Sql> {
  * Creates a new data directory in a short-lived child process. Initialising a cluster (initdb) takes hundreds of
  * megabytes that PGlite never gives back to the operating system; in a child they are gone when it exits.
  */
-async function initializeApart(dataDir: string): Promise<void> {
+async function initializeApart(dataDir: string, module: string): Promise<void> {
   if (existsSync(join(dataDir, 'PG_VERSION'))) return;
-  const module = import.meta.resolve('@electric-sql/pglite');
+  // The store holds private signing keys and tokens' hashes: only the engine's user may open it.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const script = `const { PGlite } = await import(${JSON.stringify(module)});
     const db = await PGlite.create(${JSON.stringify(dataDir)}); await db.close();`;
   await new Promise<void>((resolve, reject) => {
@@ -64,9 +68,31 @@ async function initializeApart(dataDir: string): Promise<void> {
   });
 }
 
-type Reply =
-  | { id: number; rows: Row[] }
-  | { id: number; error: Record<string, unknown> & { message: string } };
+/** PGlite's entry, resolved here so that a missing install is one clear error rather than a dead thread. */
+function pgliteEntry(): string {
+  try {
+    return import.meta.resolve('@electric-sql/pglite');
+  } catch {
+    throw new PushworkerError(
+      'missing_dependency',
+      'the embedded store needs @electric-sql/pglite: npm install @electric-sql/pglite',
+    );
+  }
+}
+
+/**
+ * The thread's module: compiled JavaScript beside this file in the package. Run from the TypeScript sources
+ * (this repository's tests), the thread loads its source through tsx, as the process that imported this did.
+ */
+function threadEntry(): { entry: URL | string; eval: boolean } {
+  if (!import.meta.url.endsWith('.ts'))
+    return { entry: new URL('./pglite-thread.js', import.meta.url), eval: false };
+  const source = JSON.stringify(new URL('./pglite-thread.ts', import.meta.url).href);
+  const bootstrap = `import('tsx/esm/api').then(({ tsImport }) => tsImport(${source}, ${source}))`;
+  return { entry: bootstrap, eval: true };
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /**
  * The engine's side of the database thread. PGlite runs statements synchronously in WebAssembly; on the
@@ -85,7 +111,8 @@ class PgliteThread implements Sql {
   private failure: Error | undefined;
 
   private constructor(private readonly thread: Worker) {
-    thread.on('message', (m: Reply | { channel: string; payload: string }) => {
+    thread.on('message', (m: Reply) => {
+      if ('ready' in m) return;
       if ('channel' in m) {
         for (const fn of this.listeners.get(m.channel) ?? []) fn(m.payload);
         return;
@@ -100,9 +127,11 @@ class PgliteThread implements Sql {
     thread.on('exit', () => this.fail(new Error('the database thread has stopped')));
   }
 
-  static async open(dataDir: string | undefined, options: object): Promise<PgliteThread> {
-    const thread = new Worker(new URL('./pglite-thread.js', import.meta.url), {
-      workerData: { dataDir, options },
+  static async open(dataDir: string | undefined, options: ThreadData['options']): Promise<PgliteThread> {
+    const { entry, eval: isScript } = threadEntry();
+    const thread = new Worker(entry, {
+      eval: isScript,
+      workerData: { dataDir, options } satisfies ThreadData,
       execArgv: [],
       // The thread's objects are short-lived result rows; a small young generation keeps its heap small.
       resourceLimits: { maxYoungGenerationSizeMb: 4 },
@@ -127,18 +156,18 @@ class PgliteThread implements Sql {
   }
 
   /** Sends now: whatever is already queued in the thread runs first, in order. */
-  private send(message: Record<string, unknown>): Promise<Row[]> {
+  private send(message: DistributiveOmit<Request, 'id'>): Promise<Row[]> {
     if (this.failure) return Promise.reject(this.failure);
     const id = ++this.nextId;
     return new Promise((resolve, reject) => {
       if (this.waiting.size === 0) this.thread.ref();
       this.waiting.set(id, { resolve, reject });
-      this.thread.postMessage({ ...message, id });
+      this.thread.postMessage({ ...message, id } satisfies Request);
     });
   }
 
   /** Sends once no transaction is open; the check and the send happen in one turn, so none can slip between. */
-  private async sendOutside(message: Record<string, unknown>): Promise<Row[]> {
+  private async sendOutside(message: DistributiveOmit<Request, 'id'>): Promise<Row[]> {
     while (this.inTransaction) await this.inTransaction;
     return this.send(message);
   }

@@ -1,6 +1,6 @@
 // The server store driver: a `pg` pool, with one dedicated connection for LISTEN.
 import pg from 'pg';
-import type { Row, Sql, SqlClient } from './sql.ts';
+import { MAX_PREPARED_STATEMENTS, type Row, type Sql, type SqlClient } from './sql.ts';
 
 // Plain numbers for int8 (counts, sums) and numeric: every value we store fits in a double.
 const types = {
@@ -9,9 +9,6 @@ const types = {
     return pg.types.getTypeParser(oid, format as 'text');
   },
 };
-
-/** Statement texts kept prepared; one built per call beyond these is sent unnamed. */
-const MAX_PREPARED = 256;
 
 export interface PostgresOptions {
   connectionString: string;
@@ -43,7 +40,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Sql> {
   const names = new Map<string, string>();
   const nameOf = (text: string) => {
     let name = names.get(text);
-    if (!name && names.size < MAX_PREPARED) {
+    if (!name && names.size < MAX_PREPARED_STATEMENTS) {
       name = `pw_${names.size + 1}`;
       names.set(text, name);
     }

@@ -2,6 +2,12 @@
 
 export type Row = Record<string, unknown>;
 
+/**
+ * How many statement texts a driver keeps prepared. The queue's statements are a few dozen fixed texts; a text
+ * built per call beyond these is sent unprepared rather than growing the cache without bound.
+ */
+export const MAX_PREPARED_STATEMENTS = 256;
+
 export interface SqlClient {
   query<T extends Row = Row>(text: string, params?: unknown[]): Promise<T[]>;
 }

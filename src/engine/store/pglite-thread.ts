@@ -1,25 +1,25 @@
 // The embedded database's own thread: PGlite runs here, so its WebAssembly work never blocks the engine's
-// event loop. Plain JavaScript, because a worker thread does not go through the TypeScript loader that runs
-// the rest of the engine. The messages are those of `pglite.ts`, which serialises them: one at a time here.
-import { parentPort, workerData } from 'node:worker_threads';
+// event loop. Its messages are those of `pglite-messages.ts`; `pglite.ts` sends them, and they run one at a time.
+import { parentPort as parent, workerData } from 'node:worker_threads';
 import { PGlite, parse, protocol } from '@electric-sql/pglite';
+import type { Reply, Request, ThreadData, ThreadError } from './pglite-messages.ts';
+import { MAX_PREPARED_STATEMENTS, type Row } from './sql.ts';
 
-const MAX_PREPARED = 256;
+const parentPort = parent!;
+const data = workerData as ThreadData;
 
-const db = workerData.dataDir
-  ? await PGlite.create(workerData.dataDir, workerData.options)
-  : await PGlite.create(workerData.options);
+const db = data.dataDir ? await PGlite.create(data.dataDir, data.options) : await PGlite.create(data.options);
 
 /**
  * Statements are prepared once and then only bound and executed. PGlite's `query` parses and plans on every
  * call, in six trips into WebAssembly; the queue's statements cost several times more to plan than to run.
  * Values are serialised and rows parsed by PGlite's own serializers and parsers, as its `query` does.
  */
-const statements = new Map();
+const statements = new Map<string, { name: string; types: number[] }>();
 
-async function query(text, params) {
-  if (statements.size >= MAX_PREPARED && !statements.has(text)) {
-    return (await db.query(text, params)).rows; // a statement text built per call: not worth keeping
+async function query(text: string, params: unknown[]): Promise<Row[]> {
+  if (statements.size >= MAX_PREPARED_STATEMENTS && !statements.has(text)) {
+    return (await db.query<Row>(text, params)).rows; // a statement text built per call: not worth keeping
   }
   let statement = statements.get(text);
   if (!statement) {
@@ -37,7 +37,7 @@ async function query(text, params) {
   }
   const values = params.map((value, i) => {
     if (value === null || value === undefined) return null;
-    const serialize = db.serializers[statement.types[i]];
+    const serialize = db.serializers[statement.types[i]!];
     return serialize ? serialize(value) : String(value);
   });
   const messages = await db.execProtocolStream(
@@ -50,10 +50,10 @@ async function query(text, params) {
     { syncToFs: false },
   );
   await db.syncToFs();
-  return parse.parseResults(messages, db.parsers)[0]?.rows ?? [];
+  return (parse.parseResults(messages, db.parsers)[0]?.rows ?? []) as Row[];
 }
 
-function concat(parts) {
+function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
@@ -63,9 +63,9 @@ function concat(parts) {
   return out;
 }
 
-const unlisten = new Map();
+const unlisten = new Map<string, () => Promise<void>>();
 
-async function handle(message) {
+async function handle(message: Request): Promise<Row[]> {
   switch (message.kind) {
     case 'query':
       if (message.begin) await db.exec('BEGIN');
@@ -80,7 +80,7 @@ async function handle(message) {
     case 'listen':
       if (!unlisten.has(message.channel)) {
         const off = await db.listen(message.channel, (payload) =>
-          parentPort.postMessage({ channel: message.channel, payload }),
+          reply({ channel: message.channel, payload }),
         );
         unlisten.set(message.channel, off);
       }
@@ -93,26 +93,28 @@ async function handle(message) {
       if (!db.closed) await db.close();
       return [];
   }
-  throw new Error(`unknown message ${message.kind}`);
 }
 
 /** Database errors keep their SQLSTATE and fields across the thread boundary. */
-function errorOf(error) {
-  const out = { message: error?.message ?? String(error) };
+function errorOf(error: unknown): ThreadError {
+  const fields = (error ?? {}) as Record<string, unknown>;
+  const out: ThreadError = { message: typeof fields.message === 'string' ? fields.message : String(error) };
   for (const key of ['code', 'detail', 'hint', 'severity', 'constraint', 'table', 'column', 'schema']) {
-    if (error?.[key] !== undefined) out[key] = error[key];
+    if (fields[key] !== undefined) out[key] = fields[key];
   }
   return out;
 }
 
+const reply = (message: Reply) => parentPort.postMessage(message);
+
 let queue = Promise.resolve();
-parentPort.on('message', (message) => {
+parentPort.on('message', (message: Request) => {
   queue = queue.then(async () => {
     try {
-      parentPort.postMessage({ id: message.id, rows: await handle(message) });
+      reply({ id: message.id, rows: await handle(message) });
     } catch (error) {
-      parentPort.postMessage({ id: message.id, error: errorOf(error) });
+      reply({ id: message.id, error: errorOf(error) });
     }
   });
 });
-parentPort.postMessage({ ready: true });
+reply({ ready: true });

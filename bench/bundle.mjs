@@ -1,5 +1,5 @@
-// Bundles a TypeScript entry with esbuild into a cache file, again whenever a source is newer, so that it runs on
-// plain Node without a TypeScript loader thread. Used by the `pushworker` command and the engine benchmark.
+// Bundles a benchmark's TypeScript entry with esbuild into a cache file, again whenever a source is newer, so that
+// it runs on plain Node without a TypeScript loader thread, as the compiled package does.
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -20,17 +20,27 @@ const mtime = (path) => {
   }
 };
 
-/** Every module keeps its own `import.meta.url`, so paths next to a source file still resolve from the bundle. */
+/**
+ * Every module keeps its own `import.meta.url`, so paths next to a source file still resolve from the bundle. A
+ * package source's URL is that of its compiled file under `dist/` (`npm run build`), where the files it loads
+ * beside itself (the database thread) are compiled JavaScript too.
+ */
+const packageSource = new RegExp(`^${join(root, '(src|adapters)/').replaceAll('/', '\\/')}(.*)\\.ts$`);
 const ownUrls = {
   name: 'own-urls',
   setup(build) {
-    build.onLoad({ filter: /\.ts$/ }, (args) => ({
-      contents: readFileSync(args.path, 'utf8').replaceAll(
-        'import.meta.url',
-        JSON.stringify(pathToFileURL(args.path).href),
-      ),
-      loader: 'ts',
-    }));
+    build.onLoad({ filter: /\.ts$/ }, (args) => {
+      const compiled = args.path.replace(packageSource, (_, dir, rest) =>
+        join(root, 'dist', dir, `${rest}.js`),
+      );
+      return {
+        contents: readFileSync(args.path, 'utf8').replaceAll(
+          'import.meta.url',
+          JSON.stringify(pathToFileURL(compiled).href),
+        ),
+        loader: 'ts',
+      };
+    });
   },
 };
 
