@@ -1,6 +1,8 @@
 // AWS Lambda adapter: API Gateway v1/v2, Function URL and ALB events via Hono's aws-lambda adapter, in sync mode.
 import { Hono } from 'hono';
 import { handle as honoHandle, streamHandle as honoStreamHandle } from 'hono/aws-lambda';
+import { nodeBodyHash } from '../src/node/hash.ts';
+import { adoptPlatform } from '../src/worker/platform.ts';
 import type { Worker } from '../src/worker/worker.ts';
 
 export type { LambdaEvent } from 'hono/aws-lambda';
@@ -50,6 +52,8 @@ function appOf(worker: Worker, basePath = ''): Hono {
   if (worker.mode !== 'sync') {
     throw new TypeError("a Lambda worker runs in sync mode: createWorker({ ..., mode: 'sync' })");
   }
+  // Lambda's runtime is Node: node:crypto hashes a push in place instead of in the thread pool.
+  adoptPlatform(worker, { hashBody: nodeBodyHash });
   const base = basePath.replace(/\/+$/, '');
   return base ? new Hono().route(base, worker.app) : worker.app;
 }

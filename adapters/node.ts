@@ -2,8 +2,10 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener, serve as honoServe } from '@hono/node-server';
-import type { Dispatcher } from 'undici';
-import { lazyPeer } from '../src/optional-peer.ts';
+import { nodeBodyReader } from '../src/node/body.ts';
+import { nodeFetch } from '../src/node/fetch.ts';
+import { nodeBodyHash } from '../src/node/hash.ts';
+import { adoptPlatform, type Platform } from '../src/worker/platform.ts';
 import type { Worker } from '../src/worker/worker.ts';
 
 export interface ServeOptions {
@@ -25,6 +27,7 @@ export interface NodeWorkerServer {
 }
 
 export async function serve(worker: Worker, options: ServeOptions = {}): Promise<NodeWorkerServer> {
+  useNodePlatform(worker);
   const hostname = options.hostname ?? '0.0.0.0';
   const { server, info } = await new Promise<{ server: Server; info: AddressInfo }>((resolve) => {
     // An HTTP/1.1 server: `serve` is given no `createServer` of its own.
@@ -76,33 +79,27 @@ export function stopOnSignals(worker: Worker, close: () => Promise<void> = () =>
 export function requestListener(
   worker: Worker,
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  useNodePlatform(worker);
   return getRequestListener(worker.fetch);
 }
 
-const loadUndici = lazyPeer('undici', 'nodeFetch', () => import('undici'));
-
 /**
- * A `fetch` for a worker's calls to the engine on Node: `createWorker({ ...options, fetch: nodeFetch })`. It is
- * undici's `request` under fetch's signature, for what those calls send (a method, headers, a string body, a
- * signal); it follows no redirects. Node's own fetch hands each response to a finalization registry, and such
- * objects outlive young-generation collections: at hundreds of event posts a second the worker's old space
- * filled every few seconds, and each full collection paused it for 10-20 ms.
+ * Gives `worker` what Node offers beyond the Web APIs: bodies read from Node's request when @hono/node-server
+ * serves it, node:crypto's hash, and, where undici is installed, undici's `request` for the calls to the engine
+ * (a `fetch` passed to `createWorker` is kept). `serve` and `requestListener` do this themselves; call it for a
+ * worker mounted as a Hono sub-app on Node.
  */
-export const nodeFetch: typeof fetch = async (input, init = {}) => {
-  const { request } = await loadUndici();
-  const given = input instanceof Request ? input : undefined;
-  if (given?.body) throw new TypeError('nodeFetch sends a body given in init, not in a Request');
-  const response = await request(given ? given.url : String(input), {
-    method: (init.method ?? given?.method ?? 'GET') as Dispatcher.HttpMethod,
-    headers: (init.headers ?? given?.headers) as Record<string, string> | undefined,
-    body: init.body as string | Uint8Array | null | undefined,
-    signal: init.signal ?? undefined,
-  });
-  const text = await response.body.text();
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(response.headers)) {
-    for (const v of [value ?? []].flat()) headers.append(name, v);
+export function useNodePlatform(worker: Worker): void {
+  const platform: Partial<Platform> = { readBody: nodeBodyReader, hashBody: nodeBodyHash };
+  if (undiciInstalled()) platform.fetch = nodeFetch;
+  adoptPlatform(worker, platform);
+}
+
+function undiciInstalled(): boolean {
+  try {
+    import.meta.resolve('undici');
+    return true;
+  } catch {
+    return false;
   }
-  const empty = response.statusCode === 204 || response.statusCode === 304;
-  return new Response(empty ? null : text, { status: response.statusCode, headers });
-};
+}

@@ -1,13 +1,13 @@
 // The example worker mounted as a route of an Express app, next to the app's own routes.
 import { pathToFileURL } from 'node:url';
 import express from 'express';
-import { nodeFetch, requestListener } from '../../adapters/node.ts';
+import { requestListener } from '../../adapters/node.ts';
 import { configFromEnv, createWorker } from '../../src/index.ts';
 import { tasks } from '../tasks.ts';
 
 export function createApp(env: Record<string, string | undefined> = process.env) {
   const config = configFromEnv(env);
-  const worker = createWorker({ ...config, name: config.name ?? 'example-worker', tasks, fetch: nodeFetch });
+  const worker = createWorker({ ...config, name: config.name ?? 'example-worker', tasks });
   const app = express();
   // Before any body parser: the push signature covers the exact raw body bytes.
   app.use('/pushworker', requestListener(worker));

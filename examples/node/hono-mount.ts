@@ -2,13 +2,14 @@
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { nodeFetch } from '../../adapters/node.ts';
+import { useNodePlatform } from '../../adapters/node.ts';
 import { configFromEnv, createWorker } from '../../src/index.ts';
 import { tasks } from '../tasks.ts';
 
 export function createApp(env: Record<string, string | undefined> = process.env) {
   const config = configFromEnv(env);
-  const worker = createWorker({ ...config, name: config.name ?? 'example-worker', tasks, fetch: nodeFetch });
+  const worker = createWorker({ ...config, name: config.name ?? 'example-worker', tasks });
+  useNodePlatform(worker); // served by @hono/node-server below: Node's body reading, hash and engine calls
   const app = new Hono();
   app.route('/pushworker', worker.app);
   app.get('/', (c) => c.json({ app: 'my hono app' }));

@@ -2,6 +2,7 @@
 
 import type { SigningKey } from '../auth/keys.ts';
 import { signPush } from '../auth/push.ts';
+import { nodeBodyHash } from '../node/hash.ts';
 import { lazyPeer } from '../optional-peer.ts';
 import { PushworkerError } from '../protocol/errors.ts';
 import {
@@ -39,7 +40,13 @@ async function send(
   method: 'POST' | 'GET',
   body: string,
 ): Promise<PushReply> {
-  const signature = await signPush({ key: ctx.key, issuer: ctx.issuer, audience: target.name, body });
+  const signature = await signPush({
+    key: ctx.key,
+    issuer: ctx.issuer,
+    audience: target.name,
+    body,
+    hashBody: nodeBodyHash,
+  });
   // undici's request rather than fetch: pushes are the engine's hottest requests, and fetch's Request,
   // Response and stream objects cost its thread far more than the request itself. Redirects are not followed.
   // The timeout is undici's own (its default of 300 s would cut a sync worker's long push short), not an

@@ -3,7 +3,7 @@ import { type Context, Hono } from 'hono';
 import type { KeySet } from '../auth/keys.ts';
 import { verifyPush } from '../auth/push.ts';
 import type { ReplayStore } from '../auth/replay.ts';
-import { bodyOf, readBodies } from '../protocol/body.ts';
+import { bodyOf, readBodies } from '../http/body.ts';
 import { issuesOf, PushworkerError } from '../protocol/errors.ts';
 import {
   type Assignment,
@@ -17,6 +17,7 @@ import { type HatchetOptions, mountHatchet } from './hatchet.ts';
 import { parseJsonBody } from './json-body.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
+import type { Platform } from './platform.ts';
 import type { EventReporter } from './reporter.ts';
 import type { Runner } from './runner.ts';
 import type { AnyTask } from './task.ts';
@@ -42,6 +43,7 @@ export interface PushAppOptions {
   isStopping: () => boolean;
   tasks: AnyTask[];
   hatchet?: HatchetOptions;
+  platform: Platform;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -60,6 +62,7 @@ export function createPushApp(o: PushAppOptions): Hono {
         replay: o.replay,
         issuer: o.issuer,
         clockToleranceS: o.clockToleranceS,
+        hashBody: o.platform.hashBody,
       });
     } catch (error) {
       if (error instanceof PushworkerError) authFailures.inc({ code: error.code });
@@ -78,7 +81,10 @@ export function createPushApp(o: PushAppOptions): Hono {
     return c.json(o.manifest());
   });
 
-  app.post('*', readBodies(o.maxBodyBytes));
+  app.post(
+    '*',
+    readBodies(o.maxBodyBytes, () => o.platform.readBody),
+  );
   app.post('/', async (c) => {
     if (o.isStopping()) throw new PushworkerError('stopping', 'the worker is shutting down');
     const body = bodyOf(c);

@@ -2,7 +2,7 @@
 import type { Context, Hono } from 'hono';
 import { z } from 'zod';
 import { timingSafeEqual } from '../auth/hash.ts';
-import { bodyOf } from '../protocol/body.ts';
+import { bodyOf } from '../http/body.ts';
 import { issuesOf, PushworkerError } from '../protocol/errors.ts';
 import { parseJsonBody } from './json-body.ts';
 import type { Runner } from './runner.ts';

@@ -8,6 +8,7 @@ import { EngineLink, engineEndpoint } from './engine-link.ts';
 import type { HatchetOptions } from './hatchet.ts';
 import { createLogger, type Logger, type LogLevel } from './log.ts';
 import { Metrics } from './metrics.ts';
+import { platformFor } from './platform.ts';
 import { EventReporter } from './reporter.ts';
 import { Runner } from './runner.ts';
 import { SlotBudget } from './slots.ts';
@@ -71,13 +72,17 @@ export function createWorker(options: WorkerOptions): Worker {
   const heartbeatMs = options.heartbeatMs ?? 4_000;
   const mode = options.mode ?? 'async';
   const metrics = new Metrics();
+  // Held by the worker object returned below, so that an adapter can give its services later.
+  const identity = {};
+  const platform = platformFor(identity, options.fetch);
+  const engineFetch: typeof fetch = (input, init) => platform.fetch(input, init);
   const eventFailures = metrics.counter(
     'pushworker_event_post_failures_total',
     'Failed event posts, by outcome.',
   );
   const reporter = new EventReporter({
     token: options.token,
-    fetch: options.fetch,
+    fetch: engineFetch,
     log,
     retryBaseMs: options.eventRetry?.baseMs,
     retryMaxMs: options.eventRetry?.maxMs,
@@ -114,7 +119,7 @@ export function createWorker(options: WorkerOptions): Worker {
         manifest,
         slots: () => ({ total: slots.total, used: slots.used }),
         log,
-        fetch: options.fetch,
+        fetch: engineFetch,
       })
     : undefined;
 
@@ -143,6 +148,7 @@ export function createWorker(options: WorkerOptions): Worker {
     isStopping: () => state.stopping,
     tasks: options.tasks,
     hatchet: options.hatchet,
+    platform,
   });
 
   const stop = async (graceMs: number) => {
@@ -160,7 +166,7 @@ export function createWorker(options: WorkerOptions): Worker {
     log.info('stopped');
   };
 
-  return {
+  return Object.assign(identity, {
     name: options.name,
     mode,
     app,
@@ -179,8 +185,8 @@ export function createWorker(options: WorkerOptions): Worker {
       stopping ??= stop(graceMs);
       return stopping;
     },
-    flush: (timeoutMs) => reporter.flush(timeoutMs),
-  };
+    flush: (timeoutMs: number | undefined) => reporter.flush(timeoutMs),
+  }) satisfies Worker;
 }
 
 function keySetOf({ keys, hatchet }: WorkerOptions): KeySet | undefined {

@@ -60,7 +60,7 @@ import { createClient, type RunView } from 'pushworker/client';
 import { moduleWorker, ReplayGuard } from 'pushworker/cloudflare';
 import { createEngine, type Engine, type EngineOptions, serveEngine } from 'pushworker/engine';
 import { handle } from 'pushworker/lambda';
-import { nodeFetch, requestListener, serve } from 'pushworker/node';
+import { requestListener, serve, useNodePlatform } from 'pushworker/node';
 import { type ErrorCode, PROTOCOL_VERSION, PushBody, RunEvent } from 'pushworker/protocol';
 
 export const echo = task({
@@ -75,7 +75,8 @@ export const echo = task({
 const worker: Worker = createWorker({ name: 'types', tasks: [echo], keys: { secret: 'x'.repeat(32) }, mode: 'sync' });
 const lambda: (event: never, context: never) => Promise<unknown> = handle(worker);
 const cloudflare = moduleWorker({ name: 'types', tasks: [echo] });
-const client = createClient({ url: 'http://127.0.0.1:7070', token: 'pwa_x', fetch: nodeFetch });
+const client = createClient({ url: 'http://127.0.0.1:7070', token: 'pwa_x' });
+useNodePlatform(worker);
 const options: EngineOptions = { apiTokens: ['pwa_x'] };
 export async function use(engine: Engine): Promise<RunView> {
   await serveEngine(engine, { port: 0 });

@@ -1,7 +1,7 @@
 // The event reporter against a slow engine on loopback: several posts in flight, one run's events in order.
 import { Hono } from 'hono';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { nodeFetch } from '../../adapters/node.ts';
+import { nodeFetch } from '../../src/node/fetch.ts';
 import { EventsBody, type RunEvent } from '../../src/protocol/schemas.ts';
 import { createLogger } from '../../src/worker/log.ts';
 import { EventReporter } from '../../src/worker/reporter.ts';
@@ -9,7 +9,7 @@ import { closeServer, listen } from '../support/sink.ts';
 
 const transports: [string, typeof fetch | undefined][] = [
   ['fetch', undefined],
-  ['the Node adapter’s nodeFetch', nodeFetch],
+  ['nodeFetch, the Node adapter’s fetch', nodeFetch],
 ];
 
 describe.each(transports)('event reporter over %s', (_, transport) => {

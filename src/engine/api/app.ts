@@ -1,6 +1,7 @@
 // The engine's Hono app: client and worker routes, tokens and keys, health, metrics and the JWKS.
 import { Hono } from 'hono';
-import { readBodies } from '../../protocol/body.ts';
+import { readBodies } from '../../http/body.ts';
+import { nodeBodyReader } from '../../node/body.ts';
 import type { EngineCore } from '../core.ts';
 import { dashboardRoutes } from '../dashboard/routes.ts';
 import { visibleState } from '../store/records.ts';
@@ -19,7 +20,7 @@ export function createApi(core: EngineCore, onError: (error: unknown) => void): 
     checkStorableUrl(c);
     await next();
   });
-  app.use(readBodies(core.config.maxBodyBytes));
+  app.use(readBodies(core.config.maxBodyBytes, () => nodeBodyReader));
 
   app.get('/health', async (c) => {
     await core.sql.query('SELECT 1');

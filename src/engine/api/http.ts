@@ -2,7 +2,7 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import { bearerOf } from '../../auth/tokens.ts';
-import { bodyOf } from '../../protocol/body.ts';
+import { bodyOf } from '../../http/body.ts';
 import { PushworkerError } from '../../protocol/errors.ts';
 import type { EngineCore } from '../core.ts';
 import type { Principal } from '../tokens.ts';

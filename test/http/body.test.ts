@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { bodyOf, readBodies } from '../../src/protocol/body.ts';
+import { bodyOf, readBodies } from '../../src/http/body.ts';
+import { nodeBodyReader } from '../../src/node/body.ts';
 import { PushworkerError } from '../../src/protocol/errors.ts';
 
 const LIMIT = 16;
@@ -9,7 +10,7 @@ const app = new Hono();
 app.onError((error, c) =>
   error instanceof PushworkerError ? c.json(error.toJSON(), error.status as 413) : c.text('bug', 500),
 );
-app.use(readBodies(LIMIT));
+app.use(readBodies(LIMIT, () => nodeBodyReader));
 app.post('/', (c) => c.json({ body: new TextDecoder().decode(bodyOf(c)) }));
 
 const bytes = (text: string) => new TextEncoder().encode(text);

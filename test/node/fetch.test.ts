@@ -1,7 +1,7 @@
 // nodeFetch against a server on loopback: what a worker's calls to the engine need of fetch.
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeFetch } from '../../adapters/node.ts';
+import { nodeFetch } from '../../src/node/fetch.ts';
 import { closeServer, listen } from '../support/sink.ts';
 
 describe('nodeFetch', () => {
