@@ -56,9 +56,9 @@ export function moduleWorker<Env extends Bindings = Bindings>(
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         createLogger().error('the worker could not start', { error: message });
-        return Response.json(new PushworkerError('internal', 'the worker is misconfigured').toJSON(), {
-          status: 500,
-        });
+        // The cause names bindings, never their values: it is what the developer needs in the answer.
+        const misconfigured = new PushworkerError('misconfigured', `the worker is misconfigured: ${message}`);
+        return Response.json(misconfigured.toJSON(), { status: misconfigured.status });
       }
       if (worker.mode !== 'sync') throw new TypeError('a Cloudflare worker runs in sync mode');
       return worker.fetch(request, env, ctx);

@@ -9,7 +9,9 @@ import { adoptPlatform, type Platform } from '../src/worker/platform.ts';
 import type { Worker } from '../src/worker/worker.ts';
 
 export interface ServeOptions {
+  /** Default 8080; 0 takes a free port (read it back from the result). */
   port?: number;
+  /** The interface to listen on (default `0.0.0.0`, every interface; `127.0.0.1` for this machine alone). */
   hostname?: string;
   /** Register with the engine and heartbeat (default true). */
   start?: boolean;
@@ -35,9 +37,13 @@ export async function serve(worker: Worker, options: ServeOptions = {}): Promise
       resolve({ server: s as Server, info }),
     );
   });
-  const host = hostname === '0.0.0.0' || hostname === '::' ? '127.0.0.1' : hostname;
-  const url = `http://${host}:${info.port}`;
-  worker.log.info(`listening on ${url}`);
+  const everyInterface = hostname === '0.0.0.0' || hostname === '::';
+  const url = `http://${everyInterface ? '127.0.0.1' : hostname}:${info.port}`;
+  worker.log.info(
+    everyInterface
+      ? `listening on ${hostname === '::' ? '[::]' : hostname}:${info.port}, every interface (${url} from this machine)`
+      : `listening on ${url}`,
+  );
   if (options.start !== false) worker.start();
 
   let closing: Promise<void> | undefined;

@@ -6,7 +6,7 @@ import { tasks } from '../tasks.ts';
 try {
   const config = configFromEnv(process.env);
   const worker = createWorker({ ...config, name: config.name ?? 'example-worker', tasks });
-  await serve(worker, { port: Number(process.env.PORT ?? 8080) });
+  await serve(worker, { port: Number(process.env.PORT ?? 8080), hostname: process.env.HOST || '0.0.0.0' });
 } catch (error) {
   console.error(`pushworker: ${(error as Error).message}`);
   process.exit(1);

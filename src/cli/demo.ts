@@ -20,7 +20,7 @@ const spec = {
   help: [
     '--once           exit after the summary: 0 when every run ended as expected, 1 when one is lost or stuck',
     '--runs N         how many runs (default 300)',
-    '--port N         the engine port (default 7070)',
+    '--port N         the engine port (default: a free one)',
     '--data-dir DIR   the embedded store (default: a new directory under the system temp dir)',
   ],
 } satisfies CommandSpec;
@@ -52,7 +52,7 @@ export const demo: Command = defineCommand(spec, async ({ values }, out) => {
   const workerLines: string[] = [];
   out('starting the embedded engine and the example worker...');
   const stack = await startLocalStack({
-    port: intOption(values.port, 'port') ?? 7070,
+    port: intOption(values.port, 'port') ?? 0,
     engine: {
       dataDir: values['data-dir'] ?? mkdtempSync(join(tmpdir(), 'pushworker-demo-')),
       retryBaseMs: 200,

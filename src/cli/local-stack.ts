@@ -47,6 +47,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     env: {
       ...process.env,
       PORT: String(workerPort),
+      HOST: '127.0.0.1',
       PUSHWORKER_NAME: o.workerName,
       PUSHWORKER_ENGINE_URL: served.url,
       PUSHWORKER_TOKEN: workerToken.token,

@@ -24,8 +24,9 @@ export const errorStatus = {
   forbidden: 403,
   conflict: 409,
   internal: 500,
-  // set-up: an optional peer dependency that this use needs is not installed
+  // set-up: an optional peer dependency that this use needs is not installed; a deployment lacks its settings
   missing_dependency: 500,
+  misconfigured: 500,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
