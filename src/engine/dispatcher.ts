@@ -15,8 +15,9 @@ import type { Signals } from './signals.ts';
 import { WorkerSnapshot } from './snapshot.ts';
 import { claimRuns } from './store/claims.ts';
 import type { RunRecord, WorkerRecord } from './store/records.ts';
+import type { RetryPolicy } from './store/retry.ts';
 import type { Sql } from './store/sql.ts';
-import { failRun, type RetryPolicy, requeueRuns } from './store/transitions.ts';
+import { failRun, requeueRuns } from './store/transitions.ts';
 import { recordPushHealth, setWorkerState } from './store/workers.ts';
 
 export interface DispatcherOptions {

@@ -4,9 +4,9 @@ import { GroupCommit } from './batcher.ts';
 import type { Metrics } from './metrics.ts';
 import type { Signals } from './signals.ts';
 import { applyEventPosts, type EventPost, type PostOutcome } from './store/events.ts';
+import type { RetryPolicy } from './store/retry.ts';
 import { type Inserted, insertRuns, type NewRun } from './store/runs.ts';
 import type { Sql } from './store/sql.ts';
-import type { RetryPolicy } from './store/transitions.ts';
 
 export interface IntakeOptions {
   sql: Sql;

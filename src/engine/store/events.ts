@@ -2,8 +2,8 @@
 import { PushworkerError } from '../../protocol/errors.ts';
 import type { EventResult, RunEvent } from '../../protocol/schemas.ts';
 import { type RunRecord, toRun } from './records.ts';
+import { failedAttempt, type RetryPolicy } from './retry.ts';
 import type { Sql } from './sql.ts';
-import { backoffMs, type RetryPolicy } from './transitions.ts';
 
 /** The events of one request, posted with one worker's token. */
 export interface EventPost {
@@ -182,13 +182,10 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
       return 'ok';
     case 'failed': {
       free();
-      run.failures += 1;
-      const final = !e.error.retryable || run.failures > (run.retries ?? 0);
+      const { final, ...failed } = failedAttempt(run, e.error, o.now, o.retry);
       Object.assign(run, {
-        state: final ? 'FAILED' : 'QUEUED',
+        ...failed,
         result: { output: null, error: e.error },
-        availableAt: final ? run.availableAt : o.now + backoffMs(run.failures, o.retry),
-        finishedAt: final ? o.now : null,
         endedByWorker: true,
         leaseExpiresAt: null,
         deadlineAt: null,
