@@ -1,7 +1,7 @@
 // Posts run events to the engine: batched per URL, a few posts in flight, retried with backoff, never dropped
 // while the process lives.
 import { EventsResponse, type RunEvent } from '../protocol/schemas.ts';
-import { backoffMs, sleep } from './backoff.ts';
+import { callRetryDelayMs, sleep } from './backoff.ts';
 import type { Logger } from './log.ts';
 
 /** `dropped`: the engine refused the batch for good (4xx), or there is nowhere to send it. */
@@ -110,7 +110,7 @@ export class EventReporter {
       if (outcome === 'retry') {
         queue.pending.unshift(...batch);
         this.options.onFailure?.('retry');
-        await sleep(backoffMs(++failures, retryBaseMs, retryMaxMs));
+        await sleep(callRetryDelayMs(++failures, retryBaseMs, retryMaxMs));
         continue;
       }
       failures = 0;
