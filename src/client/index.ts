@@ -15,6 +15,7 @@ import {
   WorkerView,
 } from '../engine/api/schemas.ts';
 import { type ErrorCode, errorStatus, PushworkerError } from '../protocol/errors.ts';
+import { TERMINAL_RUN_STATES } from '../protocol/schemas.ts';
 
 export type {
   EnqueueRequest,
@@ -31,8 +32,6 @@ export interface ClientOptions {
   token: string;
   fetch?: typeof fetch;
 }
-
-const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 export function createClient(options: ClientOptions) {
   const base = options.url.replace(/\/$/, '');
@@ -81,7 +80,7 @@ export function createClient(options: ClientOptions) {
         const remaining = Math.max(0, deadline - Date.now());
         const path = `/v1/runs/${encodeURIComponent(id)}/wait?timeoutMs=${Math.min(remaining, 30_000)}`;
         const run = await call(RunView, 'GET', path, undefined, wait.signal);
-        if (TERMINAL.has(run.state) || Date.now() >= deadline) return run;
+        if (TERMINAL_RUN_STATES.has(run.state) || Date.now() >= deadline) return run;
       }
     },
     cancel: (id: string) => call(RunView, 'POST', `/v1/runs/${encodeURIComponent(id)}/cancel`, {}),
