@@ -110,11 +110,12 @@ function errorOf(status: number, payload: unknown): PushworkerError {
   return new PushworkerError(code, error?.message ?? `the engine answered ${status}`, error?.details);
 }
 
+/** The codes a bare status stands for when an answer names none (a proxy's page), by their `errorStatus`. */
+const FALLBACK_CODES: ErrorCode[] = ['unauthorized', 'forbidden', 'not_found', 'conflict'];
+
 function fallbackCode(status: number): ErrorCode {
-  if (status === 401) return 'unauthorized';
-  if (status === 403) return 'forbidden';
-  if (status === 404) return 'not_found';
-  if (status === 409) return 'conflict';
+  const code = FALLBACK_CODES.find((c) => errorStatus[c] === status);
+  if (code) return code;
   if (status >= 400 && status < 500) return 'invalid_request';
   return 'internal';
 }
