@@ -15,7 +15,7 @@ import {
   WorkerView,
 } from '../engine/api/schemas.ts';
 import { type ErrorCode, errorStatus, PushworkerError } from '../protocol/errors.ts';
-import { TERMINAL_RUN_STATES } from '../protocol/schemas.ts';
+import { TERMINAL_RUN_STATES, type TokenKind } from '../protocol/schemas.ts';
 
 export type {
   EnqueueRequest,
@@ -94,7 +94,7 @@ export function createClient(options: ClientOptions) {
     taskStats: async () => (await call(TaskStatsResponse, 'GET', '/v1/stats/tasks')).tasks,
     /** A new engine key signs from now on; earlier keys stay published until they retire. */
     rotateKeys: () => call(RotateKeysResponse, 'POST', '/v1/keys/rotate', {}),
-    createToken: (kind: 'worker' | 'api', worker?: string) =>
+    createToken: (kind: TokenKind, worker?: string) =>
       call(CreateTokenResponse, 'POST', '/v1/tokens', { kind, ...(worker ? { worker } : {}) }),
     /** Revokes a minted token by its id: refused from now on. */
     revokeToken: (id: string) => call(RevokeTokenResponse, 'DELETE', `/v1/tokens/${encodeURIComponent(id)}`),

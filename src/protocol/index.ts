@@ -31,6 +31,7 @@ export {
   TaskManifest,
   TERMINAL_RUN_STATES,
   TerminalRunState,
+  TokenKind,
   WorkerHeartbeat,
   WorkerState,
 } from './schemas.ts';

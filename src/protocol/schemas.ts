@@ -133,6 +133,10 @@ export const TerminalRunState = RunState.extract(['COMPLETED', 'FAILED', 'CANCEL
 export type TerminalRunState = z.infer<typeof TerminalRunState>;
 export const TERMINAL_RUN_STATES: ReadonlySet<string> = new Set(TerminalRunState.options);
 
+/** Who a bearer token speaks for: one worker, or an API client. */
+export const TokenKind = z.enum(['worker', 'api']);
+export type TokenKind = z.infer<typeof TokenKind>;
+
 export const WorkerState = z.enum(['ACTIVE', 'INACTIVE', 'PAUSED', 'STOPPED']);
 export type WorkerState = z.infer<typeof WorkerState>;
 

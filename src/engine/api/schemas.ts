@@ -1,6 +1,14 @@
 // zod schemas of the engine's HTTP API (requests and views); the typed client uses the same ones.
 import { z } from 'zod';
-import { int32, Labels, RunState, TaskError, TaskManifest, WorkerState } from '../../protocol/schemas.ts';
+import {
+  int32,
+  Labels,
+  RunState,
+  TaskError,
+  TaskManifest,
+  TokenKind,
+  WorkerState,
+} from '../../protocol/schemas.ts';
 
 const key = z.string().min(1).max(200);
 
@@ -114,7 +122,7 @@ export const TaskStatsView = z.object({
 export type TaskStatsView = z.infer<typeof TaskStatsView>;
 export const TaskStatsResponse = z.object({ tasks: z.array(TaskStatsView) });
 
-export const CreateTokenRequest = z.object({ kind: z.enum(['worker', 'api']), worker: key.optional() });
+export const CreateTokenRequest = z.object({ kind: TokenKind, worker: key.optional() });
 export const CreateTokenResponse = z.object({ id: z.string(), token: z.string() });
 export const RevokeTokenResponse = z.object({ id: z.string(), revoked: z.literal(true) });
 
