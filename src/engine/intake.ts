@@ -1,6 +1,6 @@
 // Group-committed writes from the API: enqueued runs and worker event posts, with their effects published.
 import type { EventResult, RunEvent } from '../protocol/schemas.ts';
-import { GroupCommit } from './batcher.ts';
+import { GroupCommit } from './group-commit.ts';
 import type { Metrics } from './metrics.ts';
 import type { Signals } from './signals.ts';
 import { applyEventPosts, type EventPost, type PostOutcome } from './store/events.ts';
