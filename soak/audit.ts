@@ -1,7 +1,8 @@
 // A store-level audit for the soak: a trigger records every change into or out of a terminal run state.
 import type { Sql } from '../src/engine/store/sql.ts';
+import { TerminalRunState } from '../src/protocol/schemas.ts';
 
-const TERMINAL = `('COMPLETED', 'FAILED', 'CANCELLED')`;
+const TERMINAL = `(${TerminalRunState.options.map((s) => `'${s}'`).join(', ')})`;
 
 /** Idempotent: safe on every engine start. */
 export async function installAudit(sql: Sql): Promise<void> {

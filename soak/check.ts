@@ -1,4 +1,6 @@
 // The soak's verdict: from the planned runs, the engine's final views, the workers' books and the store audit.
+
+import { TERMINAL_RUN_STATES } from '../src/protocol/schemas.ts';
 import type { AuditRow } from './audit.ts';
 
 export type Expected = 'COMPLETED' | 'FAILED';
@@ -56,8 +58,6 @@ export interface Verdict {
   total: number;
 }
 
-const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
-
 export function judge(
   planned: PlannedRun[],
   finals: FinalRun[],
@@ -102,7 +102,7 @@ export function judge(
       v.lost.push(p.id);
       continue;
     }
-    if (!TERMINAL.has(run.state)) {
+    if (!TERMINAL_RUN_STATES.has(run.state)) {
       v.stuck.push(`${p.id} ${run.state}`);
       continue;
     }
@@ -113,8 +113,10 @@ export function judge(
     if (run.state !== p.expected) v.wrong_outcome.push(`${p.id} ${run.state}, expected ${p.expected}`);
 
     const rows = auditByRun.get(p.id) ?? [];
-    const closings = rows.filter((r) => !TERMINAL.has(r.old_state) && TERMINAL.has(r.new_state));
-    const reopenings = rows.filter((r) => TERMINAL.has(r.old_state));
+    const closings = rows.filter(
+      (r) => !TERMINAL_RUN_STATES.has(r.old_state) && TERMINAL_RUN_STATES.has(r.new_state),
+    );
+    const reopenings = rows.filter((r) => TERMINAL_RUN_STATES.has(r.old_state));
     if (closings.length !== 1 || reopenings.length > 0) {
       v.duplicate_records.push(`${p.id}: ${closings.length} terminal writes, ${reopenings.length} after`);
     }

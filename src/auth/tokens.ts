@@ -1,9 +1,9 @@
 // Bearer tokens the engine mints for workers and API clients: an id to look up and a secret kept only as a hash.
 import { base64url } from 'jose';
+import type { TokenKind } from '../protocol/schemas.ts';
 import { bodyHash, timingSafeEqual } from './hash.ts';
 
-export const TOKEN_KINDS = ['worker', 'api'] as const;
-export type TokenKind = (typeof TOKEN_KINDS)[number];
+export type { TokenKind };
 
 const PREFIX = 'pwt';
 

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnqueueRequest, RunView } from '../client/index.ts';
+import { TERMINAL_RUN_STATES } from '../protocol/schemas.ts';
 import { type Command, type CommandSpec, defineCommand, intOption } from './args.ts';
 import { percentile, progressBar } from './format.ts';
 import { startLocalStack } from './local-stack.ts';
@@ -24,8 +25,6 @@ const spec = {
     '--data-dir DIR   the embedded store (default: a new directory under the system temp dir)',
   ],
 } satisfies CommandSpec;
-
-const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 /** Echo, sleep and fail runs; fail runs are retried (retryable) or fail at once (NonRetryableError). */
 export function demoBatch(total: number): { request: EnqueueRequest; expect: 'COMPLETED' | 'FAILED' }[] {
@@ -74,7 +73,7 @@ export const demo: Command = defineCommand(spec, async ({ values }, out) => {
     }
     const final = await watchProgress(stack.client, runs, out);
     const elapsedS = (Date.now() - started) / 1000;
-    const lost = final.filter((r, i) => !TERMINAL.has(r.state) || r.state !== batch[i]!.expect);
+    const lost = final.filter((r, i) => !TERMINAL_RUN_STATES.has(r.state) || r.state !== batch[i]!.expect);
     printSummary(final, elapsedS, out);
     out(`dashboard: ${stack.served.url}/dashboard#token=${stack.apiToken}`);
     if (lost.length > 0) {
@@ -105,7 +104,7 @@ async function watchProgress(
   const deadline = Date.now() + 120_000;
   let lastPrinted = -1;
   for (;;) {
-    const pending = [...views.values()].filter((r) => !TERMINAL.has(r.state));
+    const pending = [...views.values()].filter((r) => !TERMINAL_RUN_STATES.has(r.state));
     const done = views.size - pending.length;
     if (tty) process.stdout.write(`\r${progressBar(done, views.size)}`);
     else if (done !== lastPrinted && (done === views.size || done - lastPrinted >= views.size / 4)) {

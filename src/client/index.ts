@@ -15,6 +15,7 @@ import {
   WorkerView,
 } from '../engine/api/schemas.ts';
 import { type ErrorCode, errorStatus, PushworkerError } from '../protocol/errors.ts';
+import { TERMINAL_RUN_STATES, type TokenKind } from '../protocol/schemas.ts';
 
 export type {
   EnqueueRequest,
@@ -31,8 +32,6 @@ export interface ClientOptions {
   token: string;
   fetch?: typeof fetch;
 }
-
-const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 export function createClient(options: ClientOptions) {
   const base = options.url.replace(/\/$/, '');
@@ -81,7 +80,7 @@ export function createClient(options: ClientOptions) {
         const remaining = Math.max(0, deadline - Date.now());
         const path = `/v1/runs/${encodeURIComponent(id)}/wait?timeoutMs=${Math.min(remaining, 30_000)}`;
         const run = await call(RunView, 'GET', path, undefined, wait.signal);
-        if (TERMINAL.has(run.state) || Date.now() >= deadline) return run;
+        if (TERMINAL_RUN_STATES.has(run.state) || Date.now() >= deadline) return run;
       }
     },
     cancel: (id: string) => call(RunView, 'POST', `/v1/runs/${encodeURIComponent(id)}/cancel`, {}),
@@ -95,7 +94,7 @@ export function createClient(options: ClientOptions) {
     taskStats: async () => (await call(TaskStatsResponse, 'GET', '/v1/stats/tasks')).tasks,
     /** A new engine key signs from now on; earlier keys stay published until they retire. */
     rotateKeys: () => call(RotateKeysResponse, 'POST', '/v1/keys/rotate', {}),
-    createToken: (kind: 'worker' | 'api', worker?: string) =>
+    createToken: (kind: TokenKind, worker?: string) =>
       call(CreateTokenResponse, 'POST', '/v1/tokens', { kind, ...(worker ? { worker } : {}) }),
     /** Revokes a minted token by its id: refused from now on. */
     revokeToken: (id: string) => call(RevokeTokenResponse, 'DELETE', `/v1/tokens/${encodeURIComponent(id)}`),
@@ -111,11 +110,12 @@ function errorOf(status: number, payload: unknown): PushworkerError {
   return new PushworkerError(code, error?.message ?? `the engine answered ${status}`, error?.details);
 }
 
+/** The codes a bare status stands for when an answer names none (a proxy's page), by their `errorStatus`. */
+const FALLBACK_CODES: ErrorCode[] = ['unauthorized', 'forbidden', 'not_found', 'conflict'];
+
 function fallbackCode(status: number): ErrorCode {
-  if (status === 401) return 'unauthorized';
-  if (status === 403) return 'forbidden';
-  if (status === 404) return 'not_found';
-  if (status === 409) return 'conflict';
+  const code = FALLBACK_CODES.find((c) => errorStatus[c] === status);
+  if (code) return code;
   if (status >= 400 && status < 500) return 'invalid_request';
   return 'internal';
 }

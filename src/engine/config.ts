@@ -1,7 +1,8 @@
 // Engine configuration: one zod schema, read from options or from the environment.
 import { z } from 'zod';
 
-const ms = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+/** A whole number above 0, from a string too; the key says its unit (`…Ms`, `…Bytes`) or that it counts. */
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 export const EngineConfig = z.object({
   /** Postgres connection string; the embedded PGlite store is used when absent. */
@@ -18,25 +19,25 @@ export const EngineConfig = z.object({
   signingKey: z.string().min(1).optional(),
   /** A shared HS256 secret to sign with instead of a key pair. */
   secret: z.string().min(16).optional(),
-  leaseMs: ms(30_000),
-  workerTimeoutMs: ms(30_000),
-  sweepIntervalMs: ms(1_000),
-  pollIntervalMs: ms(1_000),
-  retryBaseMs: ms(1_000),
-  retryMaxMs: ms(300_000),
+  leaseMs: positiveInt(30_000),
+  workerTimeoutMs: positiveInt(30_000),
+  sweepIntervalMs: positiveInt(1_000),
+  pollIntervalMs: positiveInt(1_000),
+  retryBaseMs: positiveInt(1_000),
+  retryMaxMs: positiveInt(300_000),
   /** A run pushed this many times without a result fails (lost leases, dead workers). */
-  maxDeliveries: ms(20),
+  maxDeliveries: positiveInt(20),
   /** Largest batch in one push. */
-  batchSize: ms(100),
+  batchSize: positiveInt(100),
   /** How long a push may take; sync (serverless) workers answer when their tasks end. */
-  pushTimeoutMs: ms(900_000),
+  pushTimeoutMs: positiveInt(900_000),
   /** How long a rotated-out key stays published. */
-  keyRetireMs: ms(24 * 3600_000),
+  keyRetireMs: positiveInt(24 * 3600_000),
   /** Longest wait a client may ask of `GET /v1/runs/:id/wait`. */
-  maxWaitMs: ms(60_000),
-  poolSize: ms(10),
+  maxWaitMs: positiveInt(60_000),
+  poolSize: positiveInt(10),
   /** Largest request body the API reads; larger ones answer 413 `too_large`. */
-  maxBodyBytes: ms(4 * 1024 * 1024),
+  maxBodyBytes: positiveInt(4 * 1024 * 1024),
 });
 export type EngineConfig = z.infer<typeof EngineConfig>;
 export type EngineConfigInput = z.input<typeof EngineConfig>;

@@ -5,8 +5,8 @@ import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
 import type { Signals } from './signals.ts';
 import type { WorkerRecord } from './store/records.ts';
+import type { RetryPolicy } from './store/retry.ts';
 import type { Sql } from './store/sql.ts';
-import type { RetryPolicy } from './store/transitions.ts';
 import type { TokenAuthority } from './tokens.ts';
 
 export interface EngineCore {

@@ -1,4 +1,5 @@
 // The dispatch loop: claims runs for workers with free slots and pushes them in batches, handling each answer.
+import { errorStatus } from '../protocol/errors.ts';
 import {
   AcceptedResponse,
   type Assignment,
@@ -15,8 +16,9 @@ import type { Signals } from './signals.ts';
 import { WorkerSnapshot } from './snapshot.ts';
 import { claimRuns } from './store/claims.ts';
 import type { RunRecord, WorkerRecord } from './store/records.ts';
+import type { RetryPolicy } from './store/retry.ts';
 import type { Sql } from './store/sql.ts';
-import { failRun, type RetryPolicy, requeueRuns } from './store/transitions.ts';
+import { failRun, requeueRuns } from './store/transitions.ts';
 import { recordPushHealth, setWorkerState } from './store/workers.ts';
 
 export interface DispatcherOptions {
@@ -201,12 +203,12 @@ export class Dispatcher {
         await this.applySync(worker, parsed.data);
       return;
     }
-    if (reply.status === 429) {
+    if (reply.status === errorStatus.no_slot) {
       this.holdUntil.set(worker.id, now + (reply.retryAfterMs ?? FAILURE_BACKOFF_MS));
       await this.pushHealthy(worker, true, now);
       return this.refused(worker, refs, 'no_slot', true);
     }
-    if (reply.status === 503 && isStopping(reply.body)) {
+    if (reply.status === errorStatus.stopping && isStopping(reply.body)) {
       await setWorkerState(this.o.sql, worker.id, 'STOPPED');
       this.o.signals.workersChanged();
       return this.refused(worker, refs, 'stopping', true);

@@ -9,13 +9,13 @@ import type { EngineCore } from './core.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { Intake } from './intake.ts';
 import { KeyRing } from './keys.ts';
-import { Sweeper } from './leases.ts';
 import { Metrics } from './metrics.ts';
 import { fetchWorkerName, pullManifest, pushCancel } from './pusher.ts';
 import { Signals } from './signals.ts';
 import { openStore } from './store/index.ts';
 import type { Sql } from './store/sql.ts';
 import { getWorker, upsertWorker } from './store/workers.ts';
+import { Sweeper } from './sweeper.ts';
 import { TokenAuthority } from './tokens.ts';
 
 export interface EngineOptions extends EngineConfigInput {

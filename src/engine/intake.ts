@@ -1,12 +1,12 @@
 // Group-committed writes from the API: enqueued runs and worker event posts, with their effects published.
 import type { EventResult, RunEvent } from '../protocol/schemas.ts';
-import { GroupCommit } from './batcher.ts';
+import { GroupCommit } from './group-commit.ts';
 import type { Metrics } from './metrics.ts';
 import type { Signals } from './signals.ts';
 import { applyEventPosts, type EventPost, type PostOutcome } from './store/events.ts';
+import type { RetryPolicy } from './store/retry.ts';
 import { type Inserted, insertRuns, type NewRun } from './store/runs.ts';
 import type { Sql } from './store/sql.ts';
-import type { RetryPolicy } from './store/transitions.ts';
 
 export interface IntakeOptions {
   sql: Sql;

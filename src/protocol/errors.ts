@@ -31,10 +31,6 @@ export const errorStatus = {
 
 export type ErrorCode = keyof typeof errorStatus;
 
-/** Per-assignment rejection reasons inside a 2xx push answer. */
-export const rejectReasons = ['unknown_task', 'invalid_input', 'no_slot', 'duplicate'] as const;
-export type RejectReason = (typeof rejectReasons)[number];
-
 export class PushworkerError extends Error {
   override name = 'PushworkerError';
   constructor(

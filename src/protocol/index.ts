@@ -1,12 +1,5 @@
 // The public surface of `pushworker/protocol`: the wire contract's schemas, types, constants and error codes.
-export {
-  type ErrorCode,
-  errorStatus,
-  type Issue,
-  PushworkerError,
-  type RejectReason,
-  rejectReasons,
-} from './errors.ts';
+export { type ErrorCode, errorStatus, type Issue, PushworkerError } from './errors.ts';
 export {
   AcceptedResponse,
   Assignment,
@@ -25,14 +18,20 @@ export {
   Registration,
   RegistrationResponse,
   Rejection,
+  RejectReason,
   RunEvent,
   type RunEventType,
   RunRef,
   RunResult,
+  RunState,
+  rejectReasons,
   SIGNATURE_HEADER,
   SyncResponse,
   TaskError,
   TaskManifest,
+  TERMINAL_RUN_STATES,
+  TerminalRunState,
+  TokenKind,
   WorkerHeartbeat,
   WorkerState,
 } from './schemas.ts';

@@ -49,9 +49,14 @@ export const PushClaims = z.object({
 });
 export type PushClaims = z.infer<typeof PushClaims>;
 
+/** Per-assignment rejection reasons inside a 2xx push answer. */
+export const RejectReason = z.enum(['unknown_task', 'invalid_input', 'no_slot', 'duplicate']);
+export type RejectReason = z.infer<typeof RejectReason>;
+export const rejectReasons = RejectReason.options;
+
 export const Rejection = z.object({
   ...runRef,
-  reason: z.enum(['unknown_task', 'invalid_input', 'no_slot', 'duplicate']),
+  reason: RejectReason,
   issues: z.array(z.unknown()).optional(),
 });
 export type Rejection = z.infer<typeof Rejection>;
@@ -119,6 +124,18 @@ export const Registration = z.object({
 });
 export type Registration = z.infer<typeof Registration>;
 export const RegistrationResponse = z.object({ workerId: z.string() });
+
+/** A run's state, as the engine stores and shows it. */
+export const RunState = z.enum(['QUEUED', 'ASSIGNED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED']);
+export type RunState = z.infer<typeof RunState>;
+/** The states a run never leaves. */
+export const TerminalRunState = RunState.extract(['COMPLETED', 'FAILED', 'CANCELLED']);
+export type TerminalRunState = z.infer<typeof TerminalRunState>;
+export const TERMINAL_RUN_STATES: ReadonlySet<string> = new Set(TerminalRunState.options);
+
+/** Who a bearer token speaks for: one worker, or an API client. */
+export const TokenKind = z.enum(['worker', 'api']);
+export type TokenKind = z.infer<typeof TokenKind>;
 
 export const WorkerState = z.enum(['ACTIVE', 'INACTIVE', 'PAUSED', 'STOPPED']);
 export type WorkerState = z.infer<typeof WorkerState>;

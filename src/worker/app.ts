@@ -13,6 +13,7 @@ import {
   type RunResult,
   SIGNATURE_HEADER,
 } from '../protocol/schemas.ts';
+import { deferTo } from './defer-to.ts';
 import { type HatchetOptions, mountHatchet } from './hatchet.ts';
 import { parseJsonBody } from './json-body.ts';
 import type { Logger } from './log.ts';
@@ -21,7 +22,6 @@ import type { Platform } from './platform.ts';
 import type { EventReporter } from './reporter.ts';
 import type { Runner } from './runner.ts';
 import type { AnyTask } from './task.ts';
-import { deferTo } from './wait-until.ts';
 
 export interface PushAppOptions {
   name: string;

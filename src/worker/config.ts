@@ -6,89 +6,80 @@ import { LOG_LEVELS } from './log.ts';
 
 const int = (min: number) => z.coerce.number().int().min(min);
 
-const EnvSchema = z.object({
-  PUSHWORKER_NAME: z.string().min(1).optional(),
-  PUSHWORKER_SLOTS: int(1).optional(),
-  PUSHWORKER_LABELS: z.string().optional(),
-  PUSHWORKER_JWKS: z.string().optional(),
-  PUSHWORKER_JWKS_URL: z.url().optional(),
-  PUSHWORKER_SECRET: z.string().min(1).optional(),
-  /** The previous secret, still accepted during a rotation. */
-  PUSHWORKER_SECRET_PREVIOUS: z.string().min(1).optional(),
-  PUSHWORKER_ISSUER: z.string().optional(),
-  PUSHWORKER_ENGINE_URL: z.url().optional(),
-  PUSHWORKER_TOKEN: z.string().optional(),
-  PUSHWORKER_URL: z.url().optional(),
-  PUSHWORKER_HEARTBEAT_MS: int(10).optional(),
-  PUSHWORKER_MAX_BODY_BYTES: int(1).optional(),
-  PUSHWORKER_SHUTDOWN_GRACE_MS: int(0).optional(),
-  PUSHWORKER_MODE: z.enum(['async', 'sync']).optional(),
-  PUSHWORKER_LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
-  HATCHET_SIGNING_SECRET: z
-    .string()
-    .min(32, 'Hatchet signing secrets have at least 32 characters')
-    .optional(),
-  HATCHET_WORKFLOW_NAME: z.string().min(1).optional(),
-  HATCHET_NAMESPACE: z.string().optional(),
-  HATCHET_TIMESTAMP_TOLERANCE_S: int(1).optional(),
-});
+/** The variables, read into the options of `createWorker` they set. */
+const WorkerEnv = z
+  .object({
+    PUSHWORKER_NAME: z.string().min(1).optional(),
+    PUSHWORKER_SLOTS: int(1).optional(),
+    PUSHWORKER_LABELS: z.string().optional(),
+    PUSHWORKER_JWKS: z.string().optional(),
+    PUSHWORKER_JWKS_URL: z.url().optional(),
+    PUSHWORKER_SECRET: z.string().min(1).optional(),
+    /** The previous secret, still accepted during a rotation. */
+    PUSHWORKER_SECRET_PREVIOUS: z.string().min(1).optional(),
+    PUSHWORKER_ISSUER: z.string().optional(),
+    PUSHWORKER_ENGINE_URL: z.url().optional(),
+    PUSHWORKER_TOKEN: z.string().optional(),
+    PUSHWORKER_URL: z.url().optional(),
+    PUSHWORKER_HEARTBEAT_MS: int(10).optional(),
+    PUSHWORKER_MAX_BODY_BYTES: int(1).optional(),
+    PUSHWORKER_SHUTDOWN_GRACE_MS: int(0).optional(),
+    PUSHWORKER_MODE: z.enum(['async', 'sync']).optional(),
+    PUSHWORKER_LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
+    HATCHET_SIGNING_SECRET: z
+      .string()
+      .min(32, 'Hatchet signing secrets have at least 32 characters')
+      .optional(),
+    HATCHET_WORKFLOW_NAME: z.string().min(1).optional(),
+    HATCHET_NAMESPACE: z.string().optional(),
+    HATCHET_TIMESTAMP_TOLERANCE_S: int(1).optional(),
+  })
+  .transform((e) => {
+    const secrets = [e.PUSHWORKER_SECRET, e.PUSHWORKER_SECRET_PREVIOUS].filter((s): s is string => !!s);
+    return {
+      name: e.PUSHWORKER_NAME,
+      slots: e.PUSHWORKER_SLOTS,
+      labels: e.PUSHWORKER_LABELS ? parseLabels(e.PUSHWORKER_LABELS) : undefined,
+      keys: {
+        jwks: e.PUSHWORKER_JWKS,
+        jwksUrl: e.PUSHWORKER_JWKS_URL,
+        secret: secrets.length ? secrets : undefined,
+      },
+      issuer: e.PUSHWORKER_ISSUER,
+      engineUrl: e.PUSHWORKER_ENGINE_URL,
+      token: e.PUSHWORKER_TOKEN,
+      url: e.PUSHWORKER_URL,
+      heartbeatMs: e.PUSHWORKER_HEARTBEAT_MS,
+      maxBodyBytes: e.PUSHWORKER_MAX_BODY_BYTES,
+      shutdownGraceMs: e.PUSHWORKER_SHUTDOWN_GRACE_MS,
+      mode: e.PUSHWORKER_MODE,
+      logLevel: e.PUSHWORKER_LOG_LEVEL,
+      hatchet: e.HATCHET_SIGNING_SECRET
+        ? ({
+            signingSecret: e.HATCHET_SIGNING_SECRET,
+            workflowName: e.HATCHET_WORKFLOW_NAME,
+            namespace: e.HATCHET_NAMESPACE,
+            timestampToleranceS: e.HATCHET_TIMESTAMP_TOLERANCE_S,
+          } satisfies HatchetOptions)
+        : undefined,
+    };
+  });
 
-export interface WorkerConfig {
-  name?: string;
-  slots?: number;
-  labels?: Record<string, string>;
-  keys: { jwks?: string; jwksUrl?: string; secret?: string[] };
-  issuer?: string;
-  engineUrl?: string;
-  token?: string;
-  url?: string;
-  heartbeatMs?: number;
-  maxBodyBytes?: number;
-  shutdownGraceMs?: number;
-  mode?: 'async' | 'sync';
-  logLevel?: (typeof LOG_LEVELS)[number];
-  hatchet?: HatchetOptions;
-}
+type Read = z.output<typeof WorkerEnv>;
+/** What `configFromEnv` reads: every option but `keys` may be unset, so it spreads over other options. */
+export type WorkerConfig = Partial<Read> & Pick<Read, 'keys'>;
 
 /** Reads `PUSHWORKER_*` variables. Throws one clear `invalid_request` error naming every bad variable. */
 export function configFromEnv(env: Record<string, unknown>): WorkerConfig {
   const strings = Object.fromEntries(
     Object.entries(env).filter(([, v]) => typeof v === 'string' && v !== ''),
   );
-  const parsed = EnvSchema.safeParse(strings);
+  const parsed = WorkerEnv.safeParse(strings);
   if (!parsed.success) {
     const bad = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new PushworkerError('invalid_request', `invalid worker configuration: ${bad}`);
   }
-  const e = parsed.data;
-  const secrets = [e.PUSHWORKER_SECRET, e.PUSHWORKER_SECRET_PREVIOUS].filter((s): s is string => !!s);
-  return {
-    name: e.PUSHWORKER_NAME,
-    slots: e.PUSHWORKER_SLOTS,
-    labels: e.PUSHWORKER_LABELS ? parseLabels(e.PUSHWORKER_LABELS) : undefined,
-    keys: {
-      jwks: e.PUSHWORKER_JWKS,
-      jwksUrl: e.PUSHWORKER_JWKS_URL,
-      secret: secrets.length ? secrets : undefined,
-    },
-    issuer: e.PUSHWORKER_ISSUER,
-    engineUrl: e.PUSHWORKER_ENGINE_URL,
-    token: e.PUSHWORKER_TOKEN,
-    url: e.PUSHWORKER_URL,
-    heartbeatMs: e.PUSHWORKER_HEARTBEAT_MS,
-    maxBodyBytes: e.PUSHWORKER_MAX_BODY_BYTES,
-    shutdownGraceMs: e.PUSHWORKER_SHUTDOWN_GRACE_MS,
-    mode: e.PUSHWORKER_MODE,
-    logLevel: e.PUSHWORKER_LOG_LEVEL,
-    hatchet: e.HATCHET_SIGNING_SECRET
-      ? {
-          signingSecret: e.HATCHET_SIGNING_SECRET,
-          workflowName: e.HATCHET_WORKFLOW_NAME,
-          namespace: e.HATCHET_NAMESPACE,
-          timestampToleranceS: e.HATCHET_TIMESTAMP_TOLERANCE_S,
-        }
-      : undefined,
-  };
+  return parsed.data;
 }
 
 /** `gpu=a100,region=eu` or a JSON object. */

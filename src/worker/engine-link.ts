@@ -1,6 +1,6 @@
 // A long-lived worker's link to the engine: registration (retried while the engine is down) and self-heartbeats.
 import { type Registration, RegistrationResponse, type WorkerHeartbeat } from '../protocol/schemas.ts';
-import { backoffMs, sleep } from './backoff.ts';
+import { callRetryDelayMs, sleep } from './backoff.ts';
 import type { Logger } from './log.ts';
 
 export interface EngineLinkOptions {
@@ -55,7 +55,7 @@ export class EngineLink {
         await sleep(heartbeatMs, signal);
       } catch (error) {
         failures++;
-        const wait = backoffMs(failures, retryBaseMs, retryMaxMs);
+        const wait = callRetryDelayMs(failures, retryBaseMs, retryMaxMs);
         const what = this.workerId ? 'heartbeat' : 'registration';
         log.warn(`${what} failed; retrying`, { error: (error as Error).message, inMs: Math.round(wait) });
         await sleep(wait, signal);

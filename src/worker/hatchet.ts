@@ -4,10 +4,10 @@ import { z } from 'zod';
 import { timingSafeEqual } from '../auth/hash.ts';
 import { bodyOf } from '../http/body.ts';
 import { issuesOf, PushworkerError } from '../protocol/errors.ts';
+import { deferTo } from './defer-to.ts';
 import { parseJsonBody } from './json-body.ts';
 import type { Runner } from './runner.ts';
 import type { AnyTask } from './task.ts';
-import { deferTo } from './wait-until.ts';
 
 export interface HatchetOptions {
   /** The endpoint's `signingSecret` in Hatchet. */

@@ -1,12 +1,11 @@
-// Counters and gauges rendered in the Prometheus text exposition format.
-
-type Labels = Record<string, string>;
+// Counters and gauges of one worker, rendered in the Prometheus text exposition format.
+import { exposition, familyHeader, labelSet, type MetricLabels, sample } from '../protocol/prometheus.ts';
 
 export interface Counter {
-  inc(labels?: Labels, by?: number): void;
-  get(labels?: Labels): number;
+  inc(labels?: MetricLabels, by?: number): void;
+  get(labels?: MetricLabels): number;
   /** The counter for fixed labels, whose key is worked out once: for counting on a hot path. */
-  with(labels: Labels): { inc(by?: number): void };
+  with(labels: MetricLabels): { inc(by?: number): void };
 }
 
 interface Family {
@@ -14,12 +13,6 @@ interface Family {
   type: 'counter' | 'gauge';
   values: () => Iterable<[string, number]>;
 }
-
-const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-const labelKey = (labels: Labels = {}) =>
-  Object.entries(labels)
-    .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
-    .join(',');
 
 export class Metrics {
   private readonly families = new Map<string, Family>();
@@ -29,12 +22,12 @@ export class Metrics {
     this.families.set(name, { help, type: 'counter', values: () => values.entries() });
     return {
       inc: (labels, by = 1) => {
-        const key = labelKey(labels);
+        const key = labelSet(labels);
         values.set(key, (values.get(key) ?? 0) + by);
       },
-      get: (labels) => values.get(labelKey(labels)) ?? 0,
+      get: (labels) => values.get(labelSet(labels)) ?? 0,
       with: (labels) => {
-        const key = labelKey(labels);
+        const key = labelSet(labels);
         return {
           inc: (by = 1) => {
             values.set(key, (values.get(key) ?? 0) + by);
@@ -51,10 +44,9 @@ export class Metrics {
   render(): string {
     const lines: string[] = [];
     for (const [name, family] of this.families) {
-      lines.push(`# HELP ${name} ${family.help}`, `# TYPE ${name} ${family.type}`);
-      for (const [labels, value] of family.values())
-        lines.push(`${name}${labels ? `{${labels}}` : ''} ${value}`);
+      lines.push(...familyHeader(name, family.help, family.type));
+      for (const [labels, value] of family.values()) lines.push(sample(name, labels, value));
     }
-    return `${lines.join('\n')}\n`;
+    return exposition(lines);
   }
 }

@@ -1,11 +1,14 @@
 // Posts run events to the engine: batched per URL, a few posts in flight, retried with backoff, never dropped
 // while the process lives.
 import { EventsResponse, type RunEvent } from '../protocol/schemas.ts';
-import { backoffMs, sleep } from './backoff.ts';
+import { callRetryDelayMs, sleep } from './backoff.ts';
 import type { Logger } from './log.ts';
 
-/** `dropped`: the engine refused the batch for good (4xx), or there is nowhere to send it. */
-export type EventOutcome = 'ok' | 'stale' | 'dropped';
+/**
+ * What became of one reported event. `dropped`: the engine refused its batch for good (4xx), or there is
+ * nowhere to send it.
+ */
+export type ReportOutcome = 'ok' | 'stale' | 'dropped';
 
 export interface ReporterOptions {
   token?: string;
@@ -22,7 +25,7 @@ export interface ReporterOptions {
 
 interface Pending {
   event: RunEvent;
-  resolve: (outcome: EventOutcome) => void;
+  resolve: (outcome: ReportOutcome) => void;
 }
 
 interface Queue {
@@ -53,7 +56,7 @@ export class EventReporter {
     this.fetch = options.fetch ?? ((input, init) => fetch(input, init));
   }
 
-  report(url: string | undefined, event: RunEvent): Promise<EventOutcome> {
+  report(url: string | undefined, event: RunEvent): Promise<ReportOutcome> {
     if (!url) return Promise.resolve('dropped');
     return new Promise((resolve) => {
       let queue = this.queues.get(url);
@@ -110,7 +113,7 @@ export class EventReporter {
       if (outcome === 'retry') {
         queue.pending.unshift(...batch);
         this.options.onFailure?.('retry');
-        await sleep(backoffMs(++failures, retryBaseMs, retryMaxMs));
+        await sleep(callRetryDelayMs(++failures, retryBaseMs, retryMaxMs));
         continue;
       }
       failures = 0;
@@ -120,7 +123,7 @@ export class EventReporter {
     }
   }
 
-  private async post(url: string, batch: Pending[]): Promise<EventOutcome[] | 'retry' | 'dropped'> {
+  private async post(url: string, batch: Pending[]): Promise<ReportOutcome[] | 'retry' | 'dropped'> {
     const { requestTimeoutMs = 10_000 } = this.options;
     // A timer cleared once the post is answered: AbortSignal.timeout's timer, and the weak reference to its
     // signal, would outlive every post by the whole timeout.
@@ -140,7 +143,7 @@ export class EventReporter {
     url: string,
     batch: Pending[],
     signal: AbortSignal,
-  ): Promise<EventOutcome[] | 'retry' | 'dropped'> {
+  ): Promise<ReportOutcome[] | 'retry' | 'dropped'> {
     const { token, log } = this.options;
     let response: Response;
     try {

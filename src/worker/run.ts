@@ -1,7 +1,7 @@
 // One run of one task: its context, automatic heartbeats, timeout, abort reasons and the events it raises.
 import type { Assignment, RunEvent, RunResult, TaskError } from '../protocol/schemas.ts';
 import { childLogger, type Logger } from './log.ts';
-import type { EventOutcome, EventReporter } from './reporter.ts';
+import type { EventReporter, ReportOutcome } from './reporter.ts';
 import type { SlotBudget } from './slots.ts';
 import { type AnyTask, NonRetryableError, type TaskContext } from './task.ts';
 
@@ -229,7 +229,7 @@ export class ActiveRun {
     full.runId = this.assignment.runId;
     full.attempt = this.assignment.attempt;
     full.at = new Date().toISOString();
-    return this.hooks.reporter.report(this.eventsUrl, full).then((outcome: EventOutcome) => {
+    return this.hooks.reporter.report(this.eventsUrl, full).then((outcome: ReportOutcome) => {
       if (outcome === 'stale') this.abort('Stale', 'the engine no longer considers this attempt current');
     });
   }

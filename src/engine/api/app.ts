@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import { readBodies } from '../../http/body.ts';
 import { nodeBodyReader } from '../../node/body.ts';
+import { PushworkerError } from '../../protocol/errors.ts';
 import type { EngineCore } from '../core.ts';
 import { dashboardRoutes } from '../dashboard/routes.ts';
 import { visibleState } from '../store/records.ts';
@@ -15,7 +16,7 @@ import { workerRoutes } from './workers.ts';
 export function createApi(core: EngineCore, onError: (error: unknown) => void): Hono {
   const app = new Hono();
   app.onError((error, c) => renderError(error, c, onError));
-  app.notFound((c) => c.json({ error: { code: 'not_found', message: 'no such route' } }, 404));
+  app.notFound((c) => renderError(new PushworkerError('not_found', 'no such route'), c, onError));
   app.use(async (c, next) => {
     checkStorableUrl(c);
     await next();

@@ -1,8 +1,8 @@
 // Client routes for runs: enqueue (single and bulk), read, long-poll wait, cancel, and task stats.
 import { Hono } from 'hono';
 import type { z } from 'zod';
+import { TERMINAL_RUN_STATES } from '../../protocol/schemas.ts';
 import type { EngineCore } from '../core.ts';
-import { TERMINAL_STATES } from '../store/records.ts';
 import { cancelRun, getRun, listRuns, type NewRun, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
 import { notFound, parseBody, parseQuery, requireApi } from './http.ts';
@@ -77,7 +77,7 @@ export function runRoutes(core: EngineCore): Hono {
       const wait = core.signals.waitDone(id, Math.max(0, Math.min(remaining, 1_000)), c.req.raw.signal);
       const run = await getRun(core.sql, id);
       if (!run) throw notFound('the run');
-      if (TERMINAL_STATES.includes(run.state) || remaining <= 0 || c.req.raw.signal.aborted) {
+      if (TERMINAL_RUN_STATES.has(run.state) || remaining <= 0 || c.req.raw.signal.aborted) {
         return c.json(runView(run));
       }
       await wait;

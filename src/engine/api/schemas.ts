@@ -1,6 +1,14 @@
 // zod schemas of the engine's HTTP API (requests and views); the typed client uses the same ones.
 import { z } from 'zod';
-import { int32, Labels, TaskError, TaskManifest, WorkerState } from '../../protocol/schemas.ts';
+import {
+  int32,
+  Labels,
+  RunState,
+  TaskError,
+  TaskManifest,
+  TokenKind,
+  WorkerState,
+} from '../../protocol/schemas.ts';
 
 const key = z.string().min(1).max(200);
 
@@ -34,12 +42,10 @@ export type EnqueueRequest = z.input<typeof EnqueueRequest>;
 
 export const BulkEnqueueRequest = z.object({ runs: z.array(EnqueueRequest).min(1).max(1000) });
 
-export const RunStateName = z.enum(['QUEUED', 'ASSIGNED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED']);
-
 export const RunView = z.object({
   id: z.string(),
   task: z.string(),
-  state: RunStateName,
+  state: RunState,
   attempt: z.number().int(),
   failures: z.number().int(),
   priority: z.number().int(),
@@ -59,7 +65,7 @@ export const ListRunsQuery = z.object({
   state: z
     .string()
     .transform((s) => s.split(',').filter(Boolean))
-    .pipe(z.array(RunStateName))
+    .pipe(z.array(RunState))
     .optional(),
   task: key.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -69,10 +75,9 @@ export const ListRunsQuery = z.object({
     .regex(/^[0-9]{1,18}$/)
     .optional(),
 });
-export type RunStateName = z.infer<typeof RunStateName>;
 /** The client's form of the list query: states as a list rather than comma-separated. */
 export interface ListRunsOptions {
-  state?: RunStateName | RunStateName[];
+  state?: RunState | RunState[];
   task?: string;
   limit?: number;
   cursor?: string;
@@ -117,7 +122,7 @@ export const TaskStatsView = z.object({
 export type TaskStatsView = z.infer<typeof TaskStatsView>;
 export const TaskStatsResponse = z.object({ tasks: z.array(TaskStatsView) });
 
-export const CreateTokenRequest = z.object({ kind: z.enum(['worker', 'api']), worker: key.optional() });
+export const CreateTokenRequest = z.object({ kind: TokenKind, worker: key.optional() });
 export const CreateTokenResponse = z.object({ id: z.string(), token: z.string() });
 export const RevokeTokenResponse = z.object({ id: z.string(), revoked: z.literal(true) });
 

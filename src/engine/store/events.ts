@@ -2,8 +2,8 @@
 import { PushworkerError } from '../../protocol/errors.ts';
 import type { EventResult, RunEvent } from '../../protocol/schemas.ts';
 import { type RunRecord, toRun } from './records.ts';
+import { failedAttempt, type RetryPolicy } from './retry.ts';
 import type { Sql } from './sql.ts';
-import { backoffMs, type RetryPolicy } from './transitions.ts';
 
 /** The events of one request, posted with one worker's token. */
 export interface EventPost {
@@ -14,7 +14,8 @@ export interface EventPost {
 /** Per post: a result per event, or the error that refused the whole post (nothing of it applied). */
 export type PostOutcome = { results: EventResult[] } | { error: PushworkerError };
 
-export interface EventOutcome {
+/** What one batch of posts did: the answer to each post, and the effects the engine publishes. */
+export interface AppliedPosts {
   posts: PostOutcome[];
   /** Runs that reached a terminal state. */
   finished: string[];
@@ -77,7 +78,7 @@ const OPTIMISTIC_TRIES = 3;
  * connection, and claims and enqueues would wait while this thread works between statements. A batch that keeps
  * meeting concurrent changes locks its runs in a transaction instead, which cannot fail that way.
  */
-export async function applyEventPosts(sql: Sql, posts: EventPost[], o: EventOptions): Promise<EventOutcome> {
+export async function applyEventPosts(sql: Sql, posts: EventPost[], o: EventOptions): Promise<AppliedPosts> {
   // Sorted ids lock rows in one order, so concurrent batches cannot deadlock on each other.
   const ids = [...new Set(posts.flatMap((p) => p.events.map((e) => e.runId)))].sort();
   for (let i = 0; i < OPTIMISTIC_TRIES; i++) {
@@ -98,7 +99,7 @@ async function applyOnce(
   ids: string[],
   o: EventOptions,
   lock: boolean,
-): Promise<EventOutcome | undefined> {
+): Promise<AppliedPosts | undefined> {
   const rows = await client.query(
     `SELECT ${COLUMNS}, r.xmin::text AS version, w.name AS worker_name
      FROM pw_runs r LEFT JOIN pw_workers w ON w.id = r.worker_id
@@ -116,7 +117,7 @@ async function applyOnce(
       },
     ]),
   );
-  const out: EventOutcome = { posts: [], finished: [], freed: new Map(), dispatchMs: [], rereads: 0 };
+  const out: AppliedPosts = { posts: [], finished: [], freed: new Map(), dispatchMs: [], rereads: 0 };
   for (const post of posts) {
     const intruded = post.events.find((e) => {
       const run = runs.get(e.runId);
@@ -138,7 +139,7 @@ async function applyOnce(
   return out;
 }
 
-function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out: EventOutcome): EventResult {
+function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out: AppliedPosts): EventResult {
   if (!run || e.attempt !== run.attempt) return 'stale';
   if (run.state !== 'ASSIGNED' && run.state !== 'RUNNING') return run.endedByWorker ? 'ok' : 'stale';
   run.dirty = true;
@@ -182,13 +183,10 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
       return 'ok';
     case 'failed': {
       free();
-      run.failures += 1;
-      const final = !e.error.retryable || run.failures > (run.retries ?? 0);
+      const { final, ...failed } = failedAttempt(run, e.error, o.now, o.retry);
       Object.assign(run, {
-        state: final ? 'FAILED' : 'QUEUED',
+        ...failed,
         result: { output: null, error: e.error },
-        availableAt: final ? run.availableAt : o.now + backoffMs(run.failures, o.retry),
-        finishedAt: final ? o.now : null,
         endedByWorker: true,
         leaseExpiresAt: null,
         deadlineAt: null,

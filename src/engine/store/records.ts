@@ -1,10 +1,6 @@
 // Typed rows of the store, and the mapping from snake_case columns to them.
-import type { Labels, TaskError, TaskManifest, WorkerState } from '../../protocol/schemas.ts';
+import type { Labels, RunState, TaskError, TaskManifest, WorkerState } from '../../protocol/schemas.ts';
 import type { Row } from './sql.ts';
-
-export const RUN_STATES = ['QUEUED', 'ASSIGNED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
-export type RunState = (typeof RUN_STATES)[number];
-export const TERMINAL_STATES: readonly RunState[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
 
 export interface PreferredLabels {
   labels: Labels;

@@ -1,5 +1,6 @@
 // Persisted signing keys and minted tokens (only a hash of each token secret is stored).
 import type { JWK } from 'jose';
+import type { TokenKind } from '../../protocol/schemas.ts';
 import type { SqlClient } from './sql.ts';
 
 export interface KeyRecord {
@@ -53,7 +54,7 @@ export async function retireKeys(
 
 export interface TokenRecord {
   id: string;
-  kind: 'worker' | 'api';
+  kind: TokenKind;
   workerName: string | null;
   secretHash: string;
   revokedAt: number | null;

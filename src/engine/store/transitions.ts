@@ -1,44 +1,24 @@
 // Run state changes after assignment outside worker events: push outcomes, lease expiry, timeouts.
 import type { TaskError } from '../../protocol/schemas.ts';
 import { json, type RunRecord, toRun } from './records.ts';
+import { failedAttempt, type RetryPolicy } from './retry.ts';
 import type { Sql, SqlClient } from './sql.ts';
 
-export interface RetryPolicy {
-  /** First retry delay; doubles per failure, with jitter in [50 %, 100 %]. */
-  baseMs: number;
-  maxMs: number;
-}
-
-export function backoffMs(failures: number, policy: RetryPolicy, random = Math.random): number {
-  const raw = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, failures - 1));
-  return Math.round(raw * (0.5 + random() * 0.5));
-}
-
-/** Closes the current attempt as failed: re-queued with backoff while retries remain, else FAILED. */
+/** Closes the current attempt as failed by the engine (a refused push, a deadline): see `failedAttempt`. */
 export async function failAttempt(
   tx: SqlClient,
   run: RunRecord,
   error: TaskError,
   now: number,
   retry: RetryPolicy,
-  byWorker: boolean,
 ): Promise<boolean> {
-  const failures = run.failures + 1;
-  const final = !error.retryable || failures > (run.retries ?? 0);
+  const failed = failedAttempt(run, error, now, retry);
   await tx.query(
     `UPDATE pw_runs SET state = $2, failures = $3, error = $4::jsonb, available_at = $5, finished_at = $6,
-       ended_by_worker = $7, lease_expires_at = NULL, deadline_at = NULL WHERE id = $1`,
-    [
-      run.id,
-      final ? 'FAILED' : 'QUEUED',
-      failures,
-      json(error),
-      final ? run.availableAt : now + backoffMs(failures, retry),
-      final ? now : null,
-      byWorker,
-    ],
+       ended_by_worker = false, lease_expires_at = NULL, deadline_at = NULL WHERE id = $1`,
+    [run.id, failed.state, failed.failures, json(error), failed.availableAt, failed.finishedAt],
   );
-  return final;
+  return failed.final;
 }
 
 /**
@@ -98,7 +78,7 @@ export async function failRun(
       [ref.runId, ref.attempt],
     );
     if (!rows[0]) return false;
-    return failAttempt(tx, toRun(rows[0]), error, now, retry, false);
+    return failAttempt(tx, toRun(rows[0]), error, now, retry);
   });
 }
 
@@ -138,7 +118,7 @@ export async function expireDeadlines(sql: Sql, now: number, retry: RetryPolicy)
     const out: TimedOut[] = [];
     for (const run of rows.map(toRun)) {
       const error = { message: `timed out after ${run.timeoutMs} ms`, name: 'TimeoutError', retryable: true };
-      const final = await failAttempt(tx, run, error, now, retry, false);
+      const final = await failAttempt(tx, run, error, now, retry);
       out.push({ runId: run.id, attempt: run.attempt, workerId: run.workerId!, final });
     }
     return out;

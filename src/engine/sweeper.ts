@@ -2,8 +2,9 @@
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
 import type { Signals } from './signals.ts';
+import type { RetryPolicy } from './store/retry.ts';
 import type { Sql } from './store/sql.ts';
-import { expireDeadlines, findLostRuns, type RetryPolicy, requeueRuns } from './store/transitions.ts';
+import { expireDeadlines, findLostRuns, requeueRuns } from './store/transitions.ts';
 import { deactivateSilentWorkers } from './store/workers.ts';
 
 export interface SweeperOptions {

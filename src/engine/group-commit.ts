@@ -7,9 +7,9 @@ interface Pending<I, O> {
 }
 
 /**
- * Calls `flush` with every item submitted since the last call, one call at a time. An idle batcher flushes at
- * once (after the current tick), so a lone caller waits for nothing; under load one store call serves many
- * callers. When a flush of several items throws, each item is retried alone so one bad item fails only itself.
+ * Calls `flush` with every item submitted since the last call, one call at a time. An idle group commit
+ * flushes at once (after the current tick), so a lone caller waits for nothing; under load one store call
+ * serves many callers. When a flush of several items throws, each item is retried alone so one bad item fails only itself.
  */
 export class GroupCommit<I, O> {
   private pending: Pending<I, O>[] = [];
