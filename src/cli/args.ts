@@ -1,8 +1,27 @@
 // Command-line parsing on node:util's parseArgs, with one help text per command and one-line usage errors.
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 
+/** A mistake in how a command was called: one line, exit 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
+}
+
+/** A command that ran and did not get what it was asked for (a run that failed to finish, say): one line, exit 1. */
+export class CommandFailure extends Error {
+  override name = 'CommandFailure';
+}
+
+/** node:util's parser messages, said in one line each without its advice on positionals. */
+function parserMistake(error: unknown): string {
+  const { code, message } = error as { code?: string; message?: string };
+  const option = /'(-[^']*)'/.exec(message ?? '')?.[1];
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${option ?? ''}`.trim();
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const name = /--?[\w-]+/.exec(message ?? '')?.[0] ?? option ?? 'an option';
+    return /argument missing/.test(message ?? '') ? `${name} needs a value` : `${name} takes no value`;
+  }
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return `unexpected argument ${option ?? ''}`.trim();
+  return (message ?? String(error)).split('\n')[0]!;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -36,7 +55,7 @@ export function defineCommand<const O extends Options>(
       try {
         parsed = parseArgs({ args: argv, options: spec.options, allowPositionals: true, strict: true });
       } catch (error) {
-        throw new UsageError(`${(error as Error).message}\nusage: ${spec.usage}`);
+        throw new UsageError(parserMistake(error));
       }
       return run({ ...parsed, usage: spec.usage }, out);
     },

@@ -1,12 +1,32 @@
-// Entry point of the `pushworker` command: dispatches to a command, prints user mistakes as one line.
-import { PushworkerError } from '../protocol/errors.ts';
+// Entry point of the `pushworker` command: dispatches to a command and says every failure in one line.
 import { type Command, helpOf, UsageError } from './args.ts';
-import { keys, register, run, stats, token, workers } from './client-commands.ts';
+import { keys, register, stats, token, workers } from './client-commands.ts';
 import { demo } from './demo.ts';
 import { dev } from './dev.ts';
 import { engine } from './engine-command.ts';
+import { failureOf } from './failure.ts';
+import { ready } from './ready.ts';
+import { cancel, get, retry, run, runs } from './run-commands.ts';
+import { packageVersion } from './version.ts';
+import { worker } from './worker-command.ts';
 
-const commands: Record<string, Command> = { engine, dev, demo, register, run, workers, stats, keys, token };
+const commands: Record<string, Command> = {
+  engine,
+  dev,
+  demo,
+  worker,
+  ready,
+  register,
+  run,
+  runs,
+  get,
+  cancel,
+  retry,
+  workers,
+  stats,
+  keys,
+  token,
+};
 
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((n) => n.length));
@@ -15,7 +35,7 @@ function usage(): string {
     '',
     ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.spec.summary}`),
     '',
-    "Run 'pushworker <command> --help' for a command's options.",
+    "Run 'pushworker <command> --help' for a command's options, 'pushworker --version' for the version.",
   ].join('\n');
 }
 
@@ -23,15 +43,25 @@ export async function main(argv: string[], out = (line: string) => console.log(l
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     out(usage());
-    return name ? 0 : 1;
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    out(packageVersion());
+    return 0;
   }
   const command = commands[name];
-  if (!command) throw new UsageError(`unknown command "${name}"\n\n${usage()}`);
+  if (!command) throw new UsageError(`unknown command "${name}"; run 'pushworker --help' for the commands`);
   if (rest.includes('--help') || rest.includes('-h')) {
     out(helpOf(command.spec));
     return 0;
   }
-  return command.run(rest, out);
+  try {
+    return await command.run(rest, out);
+  } catch (error) {
+    if (error instanceof UsageError)
+      throw new UsageError(`${error.message} (see 'pushworker ${name} --help')`);
+    throw error;
+  }
 }
 
 main(process.argv.slice(2)).then(
@@ -39,14 +69,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    const known = error instanceof UsageError || error instanceof PushworkerError;
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    if (known) console.error(`pushworker: ${(error as Error).message}`);
-    else if (error instanceof TypeError && error.message === 'fetch failed') {
-      console.error(`pushworker: cannot reach the engine (${cause?.code ?? cause?.message}); is it running?`);
-    } else if (process.env.PUSHWORKER_DEBUG) console.error(error);
-    else
-      console.error(`pushworker: ${(error as Error).message ?? error} (set PUSHWORKER_DEBUG=1 for details)`);
-    process.exitCode = known && error instanceof UsageError ? 2 : 1;
+    if (process.env.PUSHWORKER_DEBUG) console.error(error);
+    const { line, code } = failureOf(error);
+    console.error(line);
+    process.exitCode = code;
   },
 );

@@ -3,28 +3,35 @@ import type { z } from 'zod';
 import {
   BulkEnqueueResponse,
   CreateTokenResponse,
+  DeleteWorkerResponse,
   type EnqueueRequest,
   EnqueueResponse,
   type ListRunsOptions,
   ListRunsResponse,
+  type RetryRunsRequest,
+  RetryRunsResponse,
   RevokeTokenResponse,
   RotateKeysResponse,
+  RunDetailView,
   RunView,
   TaskStatsResponse,
   WorkersResponse,
   WorkerView,
-} from '../engine/api/schemas.ts';
+} from '../protocol/api.ts';
 import { type ErrorCode, errorStatus, PushworkerError } from '../protocol/errors.ts';
 import { TERMINAL_RUN_STATES, type TokenKind } from '../protocol/schemas.ts';
 
 export type {
+  AttemptView,
   EnqueueRequest,
   EnqueueResponse,
   ListRunsOptions,
   ListRunsResponse,
+  RetryRunsRequest,
+  RunDetailView,
   RunView,
   WorkerView,
-} from '../engine/api/schemas.ts';
+} from '../protocol/api.ts';
 export type TaskStats = z.infer<typeof TaskStatsResponse>['tasks'][number];
 
 export interface ClientOptions {
@@ -67,12 +74,18 @@ export function createClient(options: ClientOptions) {
       const query = new URLSearchParams();
       if (options.state !== undefined) query.set('state', [options.state].flat().join(','));
       if (options.task !== undefined) query.set('task', options.task);
+      if (options.worker !== undefined) query.set('worker', options.worker);
       if (options.limit !== undefined) query.set('limit', String(options.limit));
       if (options.cursor !== undefined) query.set('cursor', options.cursor);
       const qs = query.toString();
       return call(ListRunsResponse, 'GET', `/v1/runs${qs ? `?${qs}` : ''}`);
     },
-    getRun: (id: string) => call(RunView, 'GET', `/v1/runs/${encodeURIComponent(id)}`),
+    /** A run with every attempt that has ended. */
+    getRun: (id: string) => call(RunDetailView, 'GET', `/v1/runs/${encodeURIComponent(id)}`),
+    /** Queues a finished run again with a fresh retry budget; `conflict` when it has not finished. */
+    retryRun: (id: string) => call(RunView, 'POST', `/v1/runs/${encodeURIComponent(id)}/retry`, {}),
+    /** Queues again the finished runs a filter selects (oldest first, up to `limit`). */
+    retryRuns: (filter: RetryRunsRequest) => call(RetryRunsResponse, 'POST', '/v1/runs/retry', filter),
     /** Long-polls until the run is terminal or `timeoutMs` passes; returns the last view either way. */
     async waitRun(id: string, wait: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RunView> {
       const deadline = Date.now() + (wait.timeoutMs ?? 60_000);
@@ -86,6 +99,9 @@ export function createClient(options: ClientOptions) {
     cancel: (id: string) => call(RunView, 'POST', `/v1/runs/${encodeURIComponent(id)}/cancel`, {}),
     listWorkers: async () => (await call(WorkersResponse, 'GET', '/v1/workers')).workers,
     pauseWorker: (id: string) => call(WorkerView, 'POST', `/v1/workers/${encodeURIComponent(id)}/pause`, {}),
+    /** Removes an INACTIVE or STOPPED worker that holds no run. */
+    deleteWorker: (id: string) =>
+      call(DeleteWorkerResponse, 'DELETE', `/v1/workers/${encodeURIComponent(id)}`),
     resumeWorker: (id: string) =>
       call(WorkerView, 'POST', `/v1/workers/${encodeURIComponent(id)}/resume`, {}),
     /** Registers a serverless worker: the engine pulls its signed manifest. */

@@ -3,6 +3,7 @@ import type { EngineConfig } from './config.ts';
 import type { Intake } from './intake.ts';
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
+import type { ServedTasks } from './served-tasks.ts';
 import type { Signals } from './signals.ts';
 import type { WorkerRecord } from './store/records.ts';
 import type { RetryPolicy } from './store/retry.ts';
@@ -19,6 +20,8 @@ export interface EngineCore {
   retry: RetryPolicy;
   /** Group-committed enqueues and worker events. */
   intake: Intake;
+  /** Which tasks an ACTIVE worker serves, for the warnings of enqueues nothing can run yet. */
+  served: ServedTasks;
   /** Tells a worker to stop attempts (best effort, signed cancel push). */
   cancelOnWorker(workerId: string, refs: { runId: string; attempt: number }[]): Promise<void>;
   /** Registers a serverless worker by pulling its signed manifest. */

@@ -38,9 +38,20 @@ export interface DispatcherOptions {
   /** Applies events on a worker's behalf (the results in a sync worker's answer). */
   applyEvents: (workerName: string, events: RunEvent[]) => Promise<EventResult[]>;
   onError: (error: unknown) => void;
+  /** Operator notices: said once when a worker's pushes start failing, and once when they recover. */
+  notice: (line: string) => void;
 }
 
 const FAILURE_BACKOFF_MS = 1_000;
+
+/** Why a push got no answer: the connection's error code (ECONNREFUSED, a timeout), said with the worker's URL. */
+function unreachable(error: unknown, url: string): string {
+  const { code, message } = ((error as { cause?: unknown }).cause ?? error) as {
+    code?: string;
+    message?: string;
+  };
+  return `no answer from ${url} (${code ?? message ?? String(error)})`;
+}
 
 export class Dispatcher {
   private running = false;
@@ -185,15 +196,15 @@ export class Dispatcher {
         this.context(),
         runs.map((r) => this.assignmentOf(r)),
       );
-    } catch {
-      reply = { status: 0, body: undefined };
+    } catch (error) {
+      reply = { status: 0, body: undefined, failure: unreachable(error, worker.url) };
     }
     this.o.metrics.count('pushworker_pushes_total', 'Assignment pushes by answer status.', {
       status: String(reply.status),
     });
     const now = Date.now();
     if (reply.status === 202 || reply.status === 200) {
-      await this.pushHealthy(worker, true, now);
+      await this.pushHealthy(worker, null, now);
       const parsed =
         reply.status === 202 ? AcceptedResponse.safeParse(reply.body) : SyncResponse.safeParse(reply.body);
       if (!parsed.success)
@@ -205,7 +216,7 @@ export class Dispatcher {
     }
     if (reply.status === errorStatus.no_slot) {
       this.holdUntil.set(worker.id, now + (reply.retryAfterMs ?? FAILURE_BACKOFF_MS));
-      await this.pushHealthy(worker, true, now);
+      await this.pushHealthy(worker, null, now);
       return this.refused(worker, refs, 'no_slot', true);
     }
     if (reply.status === errorStatus.stopping && isStopping(reply.body)) {
@@ -214,15 +225,21 @@ export class Dispatcher {
       return this.refused(worker, refs, 'stopping', true);
     }
     this.holdUntil.set(worker.id, now + FAILURE_BACKOFF_MS);
-    await this.pushHealthy(worker, false, now);
-    return this.refused(worker, refs, `push failed with status ${reply.status}`, false);
+    const failure = reply.failure ?? `${reply.status} from ${worker.url}`;
+    await this.pushHealthy(worker, failure, now);
+    return this.refused(worker, refs, `push failed: ${failure}`, false);
   }
 
-  /** Push health is written when it changes, not on every push. */
-  private async pushHealthy(worker: WorkerRecord, ok: boolean, now: number): Promise<void> {
-    if (ok && worker.pushFailingSince === null) return;
-    await recordPushHealth(this.o.sql, worker.id, ok, now);
-    worker.pushFailingSince = ok ? null : (worker.pushFailingSince ?? now);
+  /** Push health is written when it changes, not on every push, and said to the operator when it turns. */
+  private async pushHealthy(worker: WorkerRecord, failure: string | null, now: number): Promise<void> {
+    if (failure === worker.pushError && (failure === null) === (worker.pushFailingSince === null)) return;
+    await recordPushHealth(this.o.sql, worker.id, failure, now);
+    const was = worker.pushFailingSince === null ? null : worker.pushError;
+    worker.pushFailingSince = failure === null ? null : (worker.pushFailingSince ?? now);
+    worker.pushError = failure;
+    const who = `worker ${worker.name} (${worker.id})`;
+    if (failure !== null && was === null) this.o.notice(`pushes to ${who} fail: ${failure}`);
+    else if (failure === null && was !== null) this.o.notice(`pushes to ${who} succeed again`);
   }
 
   private async refused(

@@ -1,8 +1,8 @@
 // createEngine: wires store, keys, tokens, dispatcher, sweeper and the API; start and stop in an explicit order.
 import type { Hono } from 'hono';
 import type { TokenKind } from '../auth/tokens.ts';
+import type { WorkerView } from '../protocol/api.ts';
 import { createApi } from './api/app.ts';
-import type { WorkerView } from './api/schemas.ts';
 import { workerView } from './api/views.ts';
 import { EngineConfig, type EngineConfigInput } from './config.ts';
 import type { EngineCore } from './core.ts';
@@ -11,6 +11,7 @@ import { Intake } from './intake.ts';
 import { KeyRing } from './keys.ts';
 import { Metrics } from './metrics.ts';
 import { fetchWorkerName, pullManifest, pushCancel } from './pusher.ts';
+import { ServedTasks } from './served-tasks.ts';
 import { Signals } from './signals.ts';
 import { openStore } from './store/index.ts';
 import type { Sql } from './store/sql.ts';
@@ -23,6 +24,8 @@ export interface EngineOptions extends EngineConfigInput {
   sql?: Sql;
   /** Receives unexpected errors of background loops and routes (default: console.error). */
   onError?: (error: unknown) => void;
+  /** Operator notices, one line each, such as a worker whose pushes start failing (default: console.warn). */
+  onNotice?: (line: string) => void;
 }
 
 export interface Engine {
@@ -43,7 +46,7 @@ export interface Engine {
 }
 
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
-  const { sql: given, onError: onErrorOption, ...rest } = options;
+  const { sql: given, onError: onErrorOption, onNotice, ...rest } = options;
   const config = EngineConfig.parse(rest);
   const onError = onErrorOption ?? ((error: unknown) => console.error('pushworker engine:', error));
   const sql =
@@ -89,6 +92,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     metrics,
     retry,
     intake,
+    served: new ServedTasks(sql),
     cancelOnWorker,
     registerUrl: registerRecord,
   };
@@ -107,6 +111,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     eventsUrl: () => (url ? `${url}/v1/events` : undefined),
     applyEvents: (workerName, events) => intake.postEvents(workerName, events),
     onError,
+    notice: onNotice ?? ((line) => console.warn(`pushworker engine: ${line}`)),
   });
   const sweeper = new Sweeper({
     sql,

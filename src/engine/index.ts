@@ -5,7 +5,7 @@ export type {
   RunView,
   TaskStatsView,
   WorkerView,
-} from './api/schemas.ts';
+} from '../protocol/api.ts';
 export { type EngineConfig, engineConfigFromEnv } from './config.ts';
 export { createEngine, type Engine, type EngineOptions } from './engine.ts';
 export { type ServedEngine, type ServeEngineOptions, serveEngine } from './serve.ts';

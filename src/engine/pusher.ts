@@ -30,6 +30,8 @@ export interface PushReply {
   body: unknown;
   /** From `Retry-After` on a 429, in ms. */
   retryAfterMs?: number;
+  /** Why there was no answer (status 0): said to the operator. */
+  failure?: string;
 }
 
 const loadUndici = lazyPeer('undici', 'the engine', () => import('undici'));

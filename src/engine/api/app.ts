@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import { readBodies } from '../../http/body.ts';
 import { nodeBodyReader } from '../../node/body.ts';
+import { CreateTokenRequest } from '../../protocol/api.ts';
 import { PushworkerError } from '../../protocol/errors.ts';
 import type { EngineCore } from '../core.ts';
 import { dashboardRoutes } from '../dashboard/routes.ts';
@@ -9,8 +10,8 @@ import { visibleState } from '../store/records.ts';
 import { countRunsByState, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
 import { checkStorableUrl, notFound, parseBody, renderError, requireApi } from './http.ts';
+import { runRetryRoutes } from './run-retries.ts';
 import { runRoutes } from './runs.ts';
-import { CreateTokenRequest } from './schemas.ts';
 import { workerRoutes } from './workers.ts';
 
 export function createApi(core: EngineCore, onError: (error: unknown) => void): Hono {
@@ -93,6 +94,7 @@ export function createApi(core: EngineCore, onError: (error: unknown) => void): 
   });
 
   app.route('/dashboard', dashboardRoutes());
+  app.route('/', runRetryRoutes(core));
   app.route('/', runRoutes(core));
   app.route('/', workerRoutes(core));
   return app;

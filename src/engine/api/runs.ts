@@ -1,13 +1,15 @@
 // Client routes for runs: enqueue (single and bulk), read, long-poll wait, cancel, and task stats.
 import { Hono } from 'hono';
 import type { z } from 'zod';
+import { BulkEnqueueRequest, EnqueueRequest, ListRunsQuery, type TaskStatsView } from '../../protocol/api.ts';
 import { TERMINAL_RUN_STATES } from '../../protocol/schemas.ts';
 import type { EngineCore } from '../core.ts';
+import { unservedWarning } from '../served-tasks.ts';
+import { listAttempts } from '../store/attempts.ts';
 import { cancelRun, getRun, listRuns, type NewRun, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
 import { notFound, parseBody, parseQuery, requireApi } from './http.ts';
-import { BulkEnqueueRequest, EnqueueRequest, ListRunsQuery, type TaskStatsView } from './schemas.ts';
-import { runView } from './views.ts';
+import { runDetailView, runView } from './views.ts';
 
 function newRunOf(request: z.infer<typeof EnqueueRequest>): NewRun {
   return {
@@ -35,14 +37,22 @@ export function runRoutes(core: EngineCore): Hono {
     await requireApi(core, c);
     const request = await parseBody(c, EnqueueRequest);
     const [result] = await core.intake.enqueue([newRunOf(request)]);
-    return c.json({ ...runView(result!.run), created: result!.created }, result!.created ? 201 : 200);
+    const { run, created } = result!;
+    const unserved = run.state === 'QUEUED' && (await core.served.unserved([run.task])).length > 0;
+    const warnings = unserved ? { warnings: [unservedWarning(run.task)] } : {};
+    return c.json({ ...runView(run, unserved), created, ...warnings }, created ? 201 : 200);
   });
 
   app.post('/v1/runs/bulk', async (c) => {
     await requireApi(core, c);
     const request = await parseBody(c, BulkEnqueueRequest);
     const results = await core.intake.enqueue(request.runs.map(newRunOf));
-    return c.json({ runs: results.map((r) => ({ ...runView(r.run), created: r.created })) }, 201);
+    const unserved = new Set(await core.served.unserved(results.map((r) => r.run.task)));
+    const viewOf = ({ run, created }: (typeof results)[number]) => {
+      const waits = run.state === 'QUEUED' && unserved.has(run.task);
+      return { ...runView(run, waits), created, ...(waits ? { warnings: [unservedWarning(run.task)] } : {}) };
+    };
+    return c.json({ runs: results.map(viewOf) }, 201);
   });
 
   app.get('/v1/runs', async (c) => {
@@ -51,18 +61,20 @@ export function runRoutes(core: EngineCore): Hono {
     const runs = await listRuns(core.sql, {
       states: query.state,
       task: query.task,
+      workerId: query.worker,
       limit: query.limit,
       beforeSeq: query.cursor === undefined ? undefined : Number(query.cursor),
     });
     const last = runs.length === query.limit ? runs[runs.length - 1] : undefined;
-    return c.json({ runs: runs.map(runView), nextCursor: last ? String(last.seq) : null });
+    return c.json({ runs: runs.map((r) => runView(r)), nextCursor: last ? String(last.seq) : null });
   });
 
   app.get('/v1/runs/:id', async (c) => {
     await requireApi(core, c);
     const run = await getRun(core.sql, c.req.param('id'));
     if (!run) throw notFound('the run');
-    return c.json(runView(run));
+    const unserved = run.state === 'QUEUED' && (await core.served.unserved([run.task])).length > 0;
+    return c.json(runDetailView(run, await listAttempts(core.sql, run.id), unserved));
   });
 
   app.get('/v1/runs/:id/wait', async (c) => {

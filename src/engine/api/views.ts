@@ -1,11 +1,13 @@
 // Store records rendered as API views.
+import type { AttemptView, RunDetailView, RunView, WorkerView } from '../../protocol/api.ts';
+import type { AttemptRecord } from '../store/attempts.ts';
 import type { RunRecord, WorkerRecord } from '../store/records.ts';
 import { visibleState } from '../store/records.ts';
-import type { RunView, WorkerView } from './schemas.ts';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function runView(run: RunRecord): RunView {
+/** A run; `unserved` when no ACTIVE worker serves its task, so a queued run says what it waits for. */
+export function runView(run: RunRecord, unserved = false, now = Date.now()): RunView {
   return {
     id: run.id,
     task: run.task,
@@ -21,7 +23,30 @@ export function runView(run: RunRecord): RunView {
     createdAt: iso(run.createdAt)!,
     startedAt: iso(run.startedAt),
     finishedAt: iso(run.finishedAt),
+    ...(run.state === 'QUEUED' ? waitingFor(run, unserved, now) : {}),
   };
+}
+
+function waitingFor(run: RunRecord, unserved: boolean, now: number): { waitingFor?: string } {
+  if (unserved) return { waitingFor: 'a worker that serves this task (none is ACTIVE)' };
+  if (run.availableAt > now) return { waitingFor: `a retry back-off until ${iso(run.availableAt)}` };
+  return {};
+}
+
+export function attemptView(a: AttemptRecord): AttemptView {
+  return {
+    attempt: a.attempt,
+    workerId: a.workerId,
+    assignedAt: iso(a.assignedAt),
+    startedAt: iso(a.startedAt),
+    endedAt: iso(a.endedAt)!,
+    outcome: a.outcome,
+    error: a.error,
+  };
+}
+
+export function runDetailView(run: RunRecord, attempts: AttemptRecord[], unserved: boolean): RunDetailView {
+  return { ...runView(run, unserved), attempts: attempts.map(attemptView) };
 }
 
 export function workerView(worker: WorkerRecord): WorkerView {
@@ -35,5 +60,8 @@ export function workerView(worker: WorkerRecord): WorkerView {
     labels: worker.labels,
     tasks: worker.tasks,
     lastHeartbeatAt: iso(worker.lastHeartbeatAt)!,
+    ...(worker.pushFailingSince === null
+      ? {}
+      : { pushFailing: { since: iso(worker.pushFailingSince)!, reason: worker.pushError ?? 'unknown' } }),
   };
 }

@@ -1,11 +1,18 @@
 // Worker routes: registration, heartbeats and events (worker tokens); listing, pause, resume, register-by-URL (API).
 import { Hono } from 'hono';
+import { RegisterUrlRequest } from '../../protocol/api.ts';
 import { PushworkerError } from '../../protocol/errors.ts';
 import { EventsBody, Registration, WorkerHeartbeat } from '../../protocol/schemas.ts';
 import type { EngineCore } from '../core.ts';
-import { getWorker, listWorkers, recordHeartbeat, setPaused, upsertWorker } from '../store/workers.ts';
+import {
+  deleteWorker,
+  getWorker,
+  listWorkers,
+  recordHeartbeat,
+  setPaused,
+  upsertWorker,
+} from '../store/workers.ts';
 import { notFound, parseBody, requireApi, requireWorker } from './http.ts';
-import { RegisterUrlRequest } from './schemas.ts';
 import { workerView } from './views.ts';
 
 export function workerRoutes(core: EngineCore): Hono {
@@ -72,6 +79,21 @@ export function workerRoutes(core: EngineCore): Hono {
       return c.json(workerView((await getWorker(core.sql, c.req.param('id')))!));
     });
   }
+
+  app.delete('/v1/workers/:id', async (c) => {
+    await requireApi(core, c);
+    const id = c.req.param('id');
+    const outcome = await deleteWorker(core.sql, id);
+    if (outcome === 'unknown') throw notFound('the worker');
+    if (outcome === 'in_use') {
+      throw new PushworkerError(
+        'conflict',
+        'the worker is ACTIVE or holds runs: only an INACTIVE or STOPPED worker that holds no run is removed',
+      );
+    }
+    core.signals.workersChanged();
+    return c.json({ id, deleted: true });
+  });
 
   return app;
 }

@@ -228,11 +228,12 @@ async function writeRuns(client: Pick<Sql, 'query'>, runs: Working[]): Promise<b
   // Every update of a row gives it a new `xmin`. The rows still at the version read are locked first, and the
   // update runs only when that is all of them: on Postgres a row another transaction changes meanwhile is
   // re-read under the lock and drops out. `id = ANY` lets the primary key find the rows: the planner sizes a
-  // recordset at 100 rows, and joined to it alone would scan the whole runs table.
+  // recordset at 100 rows, and joined to it alone would scan the whole runs table. `json`, not `jsonb`, keeps
+  // an output's keys in the order the task gave them.
   const written = await client.query(
     `WITH x AS (
-       SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, version text, state text, failures int,
-         set_result boolean, output jsonb, error jsonb, slot_released boolean, ended_by_worker boolean,
+       SELECT * FROM json_to_recordset($1::json) AS x(id text, version text, state text, failures int,
+         set_result boolean, output json, error jsonb, slot_released boolean, ended_by_worker boolean,
          available_at float8, lease_expires_at float8, deadline_at float8, started_at float8, finished_at float8)
      ), current AS MATERIALIZED (
        SELECT r.id FROM pw_runs r JOIN x ON x.id = r.id

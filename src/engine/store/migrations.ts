@@ -95,6 +95,45 @@ const migrations: string[] = [
   DROP INDEX pw_runs_queued_task;
   DROP INDEX pw_runs_queued;
   `,
+  // 4: inputs and outputs kept as given (jsonb sorts object keys); every attempt of a run kept when it ends;
+  // why a worker's pushes fail
+  `
+  ALTER TABLE pw_runs ALTER COLUMN input TYPE json USING input::json;
+  ALTER TABLE pw_runs ALTER COLUMN output TYPE json USING output::json;
+  ALTER TABLE pw_workers ADD COLUMN push_error text;
+
+  CREATE TABLE pw_attempts (
+    run_id text NOT NULL REFERENCES pw_runs (id) ON DELETE CASCADE,
+    attempt integer NOT NULL,
+    worker_id text,
+    assigned_at double precision,
+    started_at double precision,
+    ended_at double precision NOT NULL,
+    outcome text NOT NULL,
+    error jsonb,
+    PRIMARY KEY (run_id, attempt)
+  );
+
+  CREATE FUNCTION pw_record_attempt() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    INSERT INTO pw_attempts (run_id, attempt, worker_id, assigned_at, started_at, ended_at, outcome, error)
+    VALUES (
+      OLD.id, OLD.attempt, OLD.worker_id, OLD.assigned_at, OLD.started_at,
+      coalesce(NEW.finished_at, extract(epoch FROM clock_timestamp()) * 1000),
+      CASE NEW.state WHEN 'COMPLETED' THEN 'completed' WHEN 'FAILED' THEN 'failed'
+        WHEN 'CANCELLED' THEN 'cancelled' ELSE 'requeued' END,
+      CASE WHEN NEW.failures > OLD.failures OR NEW.state IN ('FAILED', 'CANCELLED') THEN NEW.error END
+    )
+    ON CONFLICT (run_id, attempt) DO NOTHING;
+    RETURN NULL;
+  END;
+  $$;
+
+  CREATE TRIGGER pw_runs_attempt_ended AFTER UPDATE ON pw_runs FOR EACH ROW
+    WHEN (OLD.state IN ('ASSIGNED', 'RUNNING')
+      AND (NEW.state NOT IN ('ASSIGNED', 'RUNNING') OR NEW.attempt <> OLD.attempt))
+    EXECUTE FUNCTION pw_record_attempt();
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;
@@ -118,9 +157,22 @@ export async function migrate(sql: Sql): Promise<void> {
   });
 }
 
-function splitStatements(text: string): string[] {
-  return text
-    .split(';')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
+/** The statements of a migration, split at semicolons outside dollar-quoted bodies (`$$ ... $$`). */
+export function splitStatements(text: string): string[] {
+  const statements: string[] = [];
+  let current = '';
+  for (const [i, part] of text.split('$$').entries()) {
+    if (i % 2 === 1) {
+      current += `$$${part}$$`;
+      continue;
+    }
+    const pieces = part.split(';');
+    current += pieces.shift();
+    for (const piece of pieces) {
+      statements.push(current);
+      current = piece;
+    }
+  }
+  statements.push(current);
+  return statements.map((s) => s.trim()).filter((s) => s.length > 0);
 }

@@ -54,6 +54,7 @@ export interface WorkerRecord {
   reportedUsed: number | null;
   lastHeartbeatAt: number;
   pushFailingSince: number | null;
+  pushError: string | null;
   createdAt: number;
   /** Slot-units held by this worker's assigned and running runs (computed). */
   used: number;

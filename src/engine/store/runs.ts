@@ -53,7 +53,7 @@ export async function insertRuns(sql: Sql, runs: NewRun[], now: number): Promise
      SELECT x.id, x.task, x.input, x.metadata, x.priority, x.idempotency_key, x.required_labels, x.preferred_labels,
        x.sticky_key, x.sticky_mode, x.concurrency_key, x.concurrency_limit, x.timeout_ms, x.retries, x.slot_cost,
        'QUEUED', $2, $2
-     FROM jsonb_to_recordset($1::jsonb) AS x(id text, task text, input jsonb, metadata jsonb, priority int,
+     FROM json_to_recordset($1::json) AS x(id text, task text, input json, metadata jsonb, priority int,
        idempotency_key text, required_labels jsonb, preferred_labels jsonb, sticky_key text, sticky_mode text,
        concurrency_key text, concurrency_limit int, timeout_ms int, retries int, slot_cost int)
      ON CONFLICT (idempotency_key) DO NOTHING
@@ -86,6 +86,7 @@ export async function getRun(sql: SqlClient, id: string): Promise<RunRecord | un
 export interface RunFilter {
   states?: string[] | undefined;
   task?: string | undefined;
+  workerId?: string | undefined;
   limit: number;
   /** Only runs enqueued before the run with this sequence number (the previous page's last). */
   beforeSeq?: number | undefined;
@@ -96,9 +97,9 @@ export async function listRuns(sql: SqlClient, f: RunFilter): Promise<(RunRecord
   const rows = await sql.query(
     `SELECT * FROM pw_runs
      WHERE ($1::text[] IS NULL OR state = ANY($1::text[])) AND ($2::text IS NULL OR task = $2)
-       AND ($3::bigint IS NULL OR seq < $3)
+       AND ($3::bigint IS NULL OR seq < $3) AND ($5::text IS NULL OR worker_id = $5)
      ORDER BY seq DESC LIMIT $4`,
-    [f.states?.length ? f.states : null, f.task ?? null, f.beforeSeq ?? null, f.limit],
+    [f.states?.length ? f.states : null, f.task ?? null, f.beforeSeq ?? null, f.limit, f.workerId ?? null],
   );
   return rows.map((row) => ({ ...toRun(row), seq: Number(row.seq) }));
 }

@@ -20,7 +20,7 @@ export async function upsertWorker(
      VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, 'ACTIVE', $8, $8)
      ON CONFLICT (name, url) DO UPDATE SET kind = excluded.kind, slots = excluded.slots,
        labels = excluded.labels, tasks = excluded.tasks, state = 'ACTIVE', last_heartbeat_at = excluded.last_heartbeat_at,
-       push_failing_since = NULL
+       push_failing_since = NULL, push_error = NULL
      RETURNING *`,
     [
       `wkr_${crypto.randomUUID()}`,
@@ -77,19 +77,51 @@ export async function setWorkerState(
   await sql.query('UPDATE pw_workers SET state = $2 WHERE id = $1', [id, state]);
 }
 
-/** Push health: a failure starts the clock (kept if already running), a success clears it. */
-export async function recordPushHealth(sql: SqlClient, id: string, ok: boolean, now: number): Promise<void> {
-  if (ok) {
+/**
+ * Push health: a failure (`failure` says why) starts the clock, kept if already running, and keeps the latest
+ * reason; a success (`null`) clears both.
+ */
+export async function recordPushHealth(
+  sql: SqlClient,
+  id: string,
+  failure: string | null,
+  now: number,
+): Promise<void> {
+  if (failure === null) {
     await sql.query(
-      'UPDATE pw_workers SET push_failing_since = NULL WHERE id = $1 AND push_failing_since IS NOT NULL',
+      `UPDATE pw_workers SET push_failing_since = NULL, push_error = NULL
+       WHERE id = $1 AND push_failing_since IS NOT NULL`,
       [id],
     );
   } else {
     await sql.query(
-      'UPDATE pw_workers SET push_failing_since = coalesce(push_failing_since, $2) WHERE id = $1',
-      [id, now],
+      'UPDATE pw_workers SET push_failing_since = coalesce(push_failing_since, $2), push_error = $3 WHERE id = $1',
+      [id, now, failure],
     );
   }
+}
+
+/** A worker that may go: not ACTIVE, and holding no run (an INACTIVE worker's runs went back to the queue). */
+const REMOVABLE = `state IN ('INACTIVE', 'STOPPED')
+  AND NOT EXISTS (SELECT 1 FROM pw_runs r WHERE r.worker_id = pw_workers.id AND r.state IN ('ASSIGNED', 'RUNNING'))`;
+
+/** Removes one worker if it may go; says why not otherwise. */
+export async function deleteWorker(sql: SqlClient, id: string): Promise<'deleted' | 'in_use' | 'unknown'> {
+  const gone = await sql.query(`DELETE FROM pw_workers WHERE id = $1 AND ${REMOVABLE} RETURNING id`, [id]);
+  if (gone.length > 0) return 'deleted';
+  const left = await sql.query('SELECT 1 FROM pw_workers WHERE id = $1', [id]);
+  return left.length > 0 ? 'in_use' : 'unknown';
+}
+
+/** Removes the workers that may go and have been silent (heartbeats, pushes) since before `cutoff`; how many. */
+export async function expireWorkers(sql: SqlClient, cutoff: number): Promise<number> {
+  const rows = await sql.query(
+    `DELETE FROM pw_workers
+     WHERE greatest(last_heartbeat_at, coalesce(push_failing_since, 0)) < $1 AND ${REMOVABLE}
+     RETURNING id`,
+    [cutoff],
+  );
+  return rows.length;
 }
 
 /** Marks INACTIVE the workers silent (or failing pushes) since before `cutoff`; returns their ids. */

@@ -1,14 +1,6 @@
 // zod schemas of the engine's HTTP API (requests and views); the typed client uses the same ones.
 import { z } from 'zod';
-import {
-  int32,
-  Labels,
-  RunState,
-  TaskError,
-  TaskManifest,
-  TokenKind,
-  WorkerState,
-} from '../../protocol/schemas.ts';
+import { int32, Labels, RunState, TaskError, TaskManifest, TokenKind, WorkerState } from './schemas.ts';
 
 const key = z.string().min(1).max(200);
 
@@ -57,8 +49,40 @@ export const RunView = z.object({
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
+  /** Why a queued run has not started, when the engine can tell: no worker serves its task, or a retry back-off. */
+  waitingFor: z.string().optional(),
 });
 export type RunView = z.infer<typeof RunView>;
+
+export const AttemptOutcome = z.enum(['completed', 'failed', 'cancelled', 'requeued']);
+export type AttemptOutcome = z.infer<typeof AttemptOutcome>;
+
+/** One attempt of a run, kept when it ended: where it ran, when, and how it ended. */
+export const AttemptView = z.object({
+  attempt: z.number().int(),
+  workerId: z.string().nullable(),
+  assignedAt: z.string().nullable(),
+  startedAt: z.string().nullable(),
+  endedAt: z.string(),
+  outcome: AttemptOutcome,
+  error: TaskError.nullable(),
+});
+export type AttemptView = z.infer<typeof AttemptView>;
+
+/** A run with the attempts that have ended, oldest first (the current one, when running, is the run itself). */
+export const RunDetailView = RunView.extend({ attempts: z.array(AttemptView) });
+export type RunDetailView = z.infer<typeof RunDetailView>;
+
+/** Runs that have finished and may be queued again. */
+export const RetryableRunState = RunState.extract(['FAILED', 'CANCELLED', 'COMPLETED']);
+
+export const RetryRunsRequest = z.object({
+  state: z.array(RetryableRunState).min(1),
+  task: key.optional(),
+  limit: z.number().int().min(1).max(1000).default(100),
+});
+export type RetryRunsRequest = z.input<typeof RetryRunsRequest>;
+export const RetryRunsResponse = z.object({ runs: z.array(RunView) });
 
 export const ListRunsQuery = z.object({
   /** One state or several, comma-separated. */
@@ -68,6 +92,8 @@ export const ListRunsQuery = z.object({
     .pipe(z.array(RunState))
     .optional(),
   task: key.optional(),
+  /** Runs held, or last held, by this worker id. */
+  worker: key.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   /** Opaque: the `nextCursor` of the previous page. */
   cursor: z
@@ -79,6 +105,7 @@ export const ListRunsQuery = z.object({
 export interface ListRunsOptions {
   state?: RunState | RunState[];
   task?: string;
+  worker?: string;
   limit?: number;
   cursor?: string;
 }
@@ -90,7 +117,11 @@ export const ListRunsResponse = z.object({
 });
 export type ListRunsResponse = z.infer<typeof ListRunsResponse>;
 
-export const EnqueueResponse = RunView.extend({ created: z.boolean() });
+export const EnqueueResponse = RunView.extend({
+  created: z.boolean(),
+  /** Said when the run may wait long: no registered worker serves its task (one may come later). */
+  warnings: z.array(z.string()).optional(),
+});
 export type EnqueueResponse = z.infer<typeof EnqueueResponse>;
 export const BulkEnqueueResponse = z.object({ runs: z.array(EnqueueResponse) });
 
@@ -104,9 +135,12 @@ export const WorkerView = z.object({
   labels: Labels,
   tasks: z.array(TaskManifest),
   lastHeartbeatAt: z.string(),
+  /** Since when pushes to the worker fail, and why; absent while they succeed. */
+  pushFailing: z.object({ since: z.string(), reason: z.string() }).optional(),
 });
 export type WorkerView = z.infer<typeof WorkerView>;
 export const WorkersResponse = z.object({ workers: z.array(WorkerView) });
+export const DeleteWorkerResponse = z.object({ id: z.string(), deleted: z.literal(true) });
 
 export const TaskStatsView = z.object({
   task: z.string(),

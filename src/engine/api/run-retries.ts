@@ -1,0 +1,38 @@
+// Routes that queue finished runs again: one by id, or those a filter selects.
+import { Hono } from 'hono';
+import { RetryRunsRequest } from '../../protocol/api.ts';
+import { PushworkerError } from '../../protocol/errors.ts';
+import type { EngineCore } from '../core.ts';
+import { retryRun, retryRuns } from '../store/retries.ts';
+import { notFound, parseBody, requireApi } from './http.ts';
+import { runView } from './views.ts';
+
+export function runRetryRoutes(core: EngineCore): Hono {
+  const app = new Hono();
+  app.post('/v1/runs/retry', async (c) => {
+    await requireApi(core, c);
+    const request = await parseBody(c, RetryRunsRequest);
+    const runs = await retryRuns(
+      core.sql,
+      { states: request.state, task: request.task, limit: request.limit },
+      Date.now(),
+    );
+    if (runs.length > 0) core.signals.wake();
+    return c.json({ runs: runs.map((r) => runView(r)) });
+  });
+
+  app.post('/v1/runs/:id/retry', async (c) => {
+    await requireApi(core, c);
+    const outcome = await retryRun(core.sql, c.req.param('id'), Date.now());
+    if (!outcome) throw notFound('the run');
+    if ('notFinished' in outcome) {
+      throw new PushworkerError(
+        'conflict',
+        `the run is ${outcome.notFinished.state}: only a finished run is retried`,
+      );
+    }
+    core.signals.wake();
+    return c.json(runView(outcome.run));
+  });
+  return app;
+}

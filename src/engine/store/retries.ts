@@ -1,0 +1,45 @@
+// Queuing finished runs again, one by id or those a filter selects, each with a fresh retry budget.
+import { type RunRecord, toRun } from './records.ts';
+import type { SqlClient } from './sql.ts';
+
+/**
+ * The columns a retried run starts again from: queued now, with no worker, result or failures. The attempt number
+ * goes on, so that each attempt keeps its own place in the run's history and stale events of an earlier one stay
+ * stale.
+ */
+const QUEUE_AGAIN = `state = 'QUEUED', failures = 0, deliveries = 0, worker_id = NULL, slot_released = false,
+  ended_by_worker = false, available_at = $2, lease_expires_at = NULL, deadline_at = NULL, assigned_at = NULL,
+  started_at = NULL, finished_at = NULL, output = NULL, error = NULL`;
+
+export type RetryOutcome = { run: RunRecord } | { notFinished: RunRecord } | undefined;
+
+/** Queues one finished run again; a run that has not finished is returned as it is. */
+export async function retryRun(sql: SqlClient, id: string, now: number): Promise<RetryOutcome> {
+  const rows = await sql.query(
+    `UPDATE pw_runs SET ${QUEUE_AGAIN}
+     WHERE id = $1 AND state IN ('FAILED', 'CANCELLED', 'COMPLETED') RETURNING *`,
+    [id, now],
+  );
+  if (rows[0]) return { run: toRun(rows[0]) };
+  const current = await sql.query('SELECT * FROM pw_runs WHERE id = $1', [id]);
+  return current[0] ? { notFinished: toRun(current[0]) } : undefined;
+}
+
+export interface RetryFilter {
+  states: ('FAILED' | 'CANCELLED' | 'COMPLETED')[];
+  task?: string | undefined;
+  limit: number;
+}
+
+/** Queues again up to `limit` finished runs in the given states, oldest first. */
+export async function retryRuns(sql: SqlClient, f: RetryFilter, now: number): Promise<RunRecord[]> {
+  const rows = await sql.query(
+    `UPDATE pw_runs SET ${QUEUE_AGAIN}
+     WHERE id IN (
+       SELECT id FROM pw_runs WHERE state = ANY($1::text[]) AND ($3::text IS NULL OR task = $3)
+       ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED)
+     RETURNING *`,
+    [f.states, now, f.task ?? null, f.limit],
+  );
+  return rows.map(toRun);
+}
