@@ -65,11 +65,7 @@ export async function claimRuns(sql: Sql, options: ClaimOptions): Promise<ClaimR
   const head = await claimHead(sql, options);
   if (head?.complete) return head.result;
   const rest = await sql.transaction((tx) =>
-    claimIn(
-      tx,
-      head ? { ...options, max: options.max - head.result.runs.length } : options,
-      sql.kind === 'pglite',
-    ),
+    claimIn(tx, head ? { ...options, max: options.max - head.result.runs.length } : options, sql.serial),
   );
   return head ? { ...rest, runs: [...head.result.runs, ...rest.runs] } : rest;
 }
@@ -91,7 +87,7 @@ async function claimHead(
   o: ClaimOptions,
 ): Promise<{ result: ClaimResult; complete: boolean } | undefined> {
   const params = [o.workerId, o.now, o.now + o.leaseMs, o.max];
-  let rows = await sql.query(sql.kind === 'pglite' ? CLAIM_HEAD : CLAIM_HEAD_CHECKED, params);
+  let rows = await sql.query(sql.serial ? CLAIM_HEAD : CLAIM_HEAD_CHECKED, params);
   if (rows[0]?.pw_current === false) {
     rows = await sql.transaction(async (tx) => {
       await tx.query(`${LOCK_WORKER} RETURNING 1`, [o.workerId]);
@@ -173,10 +169,10 @@ const CLAIM_HEAD_CHECKED = claimHeadSql(true);
 async function lockWorker(
   tx: SqlClient,
   workerId: string,
-  alone: boolean,
+  serial: boolean,
 ): Promise<LockedWorker | undefined> {
-  // With one connection (PGlite) nothing can commit in between, so the usage can be read in the same statement.
-  if (alone) {
+  // On a serial driver nothing can commit in between, so the usage can be read in the same statement.
+  if (serial) {
     const [worker] = await tx.query<LockedWorker>(
       `SELECT state, paused, slots, labels, tasks, (${USAGE}) AS used FROM pw_workers WHERE id = $1`,
       [workerId],
@@ -195,8 +191,8 @@ async function lockWorker(
   return worker;
 }
 
-async function claimIn(tx: SqlClient, o: ClaimOptions, alone: boolean): Promise<ClaimResult> {
-  const worker = await lockWorker(tx, o.workerId, alone);
+async function claimIn(tx: SqlClient, o: ClaimOptions, serial: boolean): Promise<ClaimResult> {
+  const worker = await lockWorker(tx, o.workerId, serial);
   if (!worker) return { runs: [], used: 0, slots: 0, dispatchable: false };
   const none = { runs: [], used: worker.used, slots: worker.slots };
   if (worker.state !== 'ACTIVE' || worker.paused) return { ...none, dispatchable: false };

@@ -20,6 +20,13 @@ export interface Sql extends SqlClient {
   /** Runs several statements separated by semicolons (migrations). */
   exec(text: string): Promise<void>;
   close(): Promise<void>;
-  /** Which driver this is, for logs and for the few places that differ. */
+  /**
+   * True when the database has one connection, which runs one statement at a time and a transaction to its end
+   * before any other statement (PGlite). Nothing then commits between a statement's snapshot and its writes, nor
+   * between the statements of a transaction: a claim needs neither a lock of the worker row nor a check that
+   * the row is still the version its snapshot read. False where other connections write meanwhile (Postgres).
+   */
+  readonly serial: boolean;
+  /** Which driver this is: the health check names it, and signals relay over NOTIFY on Postgres only. */
   readonly kind: 'pglite' | 'postgres';
 }
