@@ -1,5 +1,6 @@
 // Claiming queued runs for one worker: row locks with SKIP LOCKED, so replicas never assign a run twice.
 import type { Labels, TaskManifest } from '../../protocol/schemas.ts';
+import { LOCK_WORKER, readWorker } from './claims/worker.ts';
 import type { PreferredLabels, RunRecord } from './records.ts';
 import { toRun } from './records.ts';
 import type { Row, Sql, SqlClient } from './sql.ts';
@@ -37,15 +38,6 @@ export interface ClaimResult {
   dispatchable: boolean;
 }
 
-interface LockedWorker extends Row {
-  state: string;
-  paused: boolean;
-  slots: number;
-  labels: unknown;
-  tasks: TaskManifest[];
-  used: number;
-}
-
 interface Chosen {
   id: string;
   cost: number;
@@ -53,6 +45,7 @@ interface Chosen {
   retries: number | null;
 }
 
+/** Slot-units the worker $1 holds, as a subquery of the head claims. */
 const USAGE = `SELECT coalesce(sum(slot_cost), 0)::int FROM pw_runs
   WHERE worker_id = $1 AND state IN ('ASSIGNED', 'RUNNING') AND NOT slot_released`;
 
@@ -90,7 +83,7 @@ async function claimHead(
   let rows = await sql.query(sql.serial ? CLAIM_HEAD : CLAIM_HEAD_CHECKED, params);
   if (rows[0]?.pw_current === false) {
     rows = await sql.transaction(async (tx) => {
-      await tx.query(`${LOCK_WORKER} RETURNING 1`, [o.workerId]);
+      await tx.query(LOCK_WORKER, [o.workerId]);
       return tx.query(CLAIM_HEAD, params);
     });
   }
@@ -108,12 +101,6 @@ function toClaimed(row: Row): RunRecord {
   const { pw_slots, pw_free, pw_page, pw_current, ...run } = row;
   return toRun(run);
 }
-
-/**
- * Locks the worker row for a claim on Postgres, and rewrites it unchanged: the new row version tells a
- * single-statement claim whose snapshot predates this claim that it must not trust its count of free slots.
- */
-const LOCK_WORKER = 'UPDATE pw_workers SET state = pw_workers.state WHERE id = $1';
 
 /** The single-statement claim; `checked`, it claims only while the worker row is the version its snapshot read. */
 function claimHeadSql(checked: boolean): string {
@@ -166,33 +153,8 @@ function claimHeadSql(checked: boolean): string {
 const CLAIM_HEAD = claimHeadSql(false);
 const CLAIM_HEAD_CHECKED = claimHeadSql(true);
 
-async function lockWorker(
-  tx: SqlClient,
-  workerId: string,
-  serial: boolean,
-): Promise<LockedWorker | undefined> {
-  // On a serial driver nothing can commit in between, so the usage can be read in the same statement.
-  if (serial) {
-    const [worker] = await tx.query<LockedWorker>(
-      `SELECT state, paused, slots, labels, tasks, (${USAGE}) AS used FROM pw_workers WHERE id = $1`,
-      [workerId],
-    );
-    return worker;
-  }
-  // The worker row lock serialises claims for one worker across replicas, so its slots are never overcommitted.
-  const [worker] = await tx.query<LockedWorker>(
-    `${LOCK_WORKER} RETURNING state, paused, slots, labels, tasks`,
-    [workerId],
-  );
-  if (!worker) return undefined;
-  // A statement of its own: its snapshot, taken after the lock, sees the claims committed while we waited.
-  const [usage] = await tx.query<{ used: number }>(USAGE.replace('::int', '::int AS used'), [workerId]);
-  worker.used = usage?.used ?? 0;
-  return worker;
-}
-
 async function claimIn(tx: SqlClient, o: ClaimOptions, serial: boolean): Promise<ClaimResult> {
-  const worker = await lockWorker(tx, o.workerId, serial);
+  const worker = await readWorker(tx, serial, o.workerId);
   if (!worker) return { runs: [], used: 0, slots: 0, dispatchable: false };
   const none = { runs: [], used: worker.used, slots: worker.slots };
   if (worker.state !== 'ACTIVE' || worker.paused) return { ...none, dispatchable: false };
