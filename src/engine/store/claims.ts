@@ -1,6 +1,7 @@
 // Claiming queued runs for one worker: row locks with SKIP LOCKED, so replicas never assign a run twice.
 import type { Labels, TaskManifest } from '../../protocol/schemas.ts';
-import { LOCK_WORKER, readWorker } from './claims/worker.ts';
+import { claimHead } from './claims/head.ts';
+import { readWorker } from './claims/worker.ts';
 import type { PreferredLabels, RunRecord } from './records.ts';
 import { toRun } from './records.ts';
 import type { Row, Sql, SqlClient } from './sql.ts';
@@ -45,11 +46,10 @@ interface Chosen {
   retries: number | null;
 }
 
-/** Slot-units the worker $1 holds, as a subquery of the head claims. */
-const USAGE = `SELECT coalesce(sum(slot_cost), 0)::int FROM pw_runs
-  WHERE worker_id = $1 AND state IN ('ASSIGNED', 'RUNNING') AND NOT slot_released`;
-
-/** What a claim sets on each run it takes: $1 the worker, $2 now, $3 the lease's end; `x` the chosen run. */
+/**
+ * What a claim sets on each run it takes: $1 the worker, $2 now, $3 the lease's end; `x` the chosen run. The
+ * head claims (claims/head.ts) set the same.
+ */
 const ASSIGN = `state = 'ASSIGNED', attempt = attempt + 1, deliveries = deliveries + 1, worker_id = $1,
   slot_cost = x.cost, timeout_ms = coalesce(pw_runs.timeout_ms, x.timeout), retries = coalesce(pw_runs.retries, x.retries),
   assigned_at = $2, lease_expires_at = $3, slot_released = false, ended_by_worker = false, deadline_at = NULL`;
@@ -62,96 +62,6 @@ export async function claimRuns(sql: Sql, options: ClaimOptions): Promise<ClaimR
   );
   return head ? { ...rest, runs: [...head.result.runs, ...rest.runs] } : rest;
 }
-
-/**
- * The common case in one statement: the head of the queue, in order, while its runs need no choice the SQL
- * cannot make (no sticky key, concurrency key or preferred labels) and fit in the worker's free slots.
- * `complete` unless it stopped at a run that needs the full claim, which then takes the rest. Undefined when
- * the worker is not ACTIVE or is paused: the full claim says so.
- *
- * On PGlite the statement stands alone: one connection, so nothing commits meanwhile. On Postgres another
- * replica's claim for the same worker may commit after the statement's snapshot, which would then overstate
- * the worker's free slots. So the statement locks the worker row and claims only while that row is still the
- * version its snapshot read; every claim rewrites the row, so a claim committed since is seen. When one was,
- * the claim runs again in a transaction after a lock of the worker row, whose snapshot sees them all.
- */
-async function claimHead(
-  sql: Sql,
-  o: ClaimOptions,
-): Promise<{ result: ClaimResult; complete: boolean } | undefined> {
-  const params = [o.workerId, o.now, o.now + o.leaseMs, o.max];
-  let rows = await sql.query(sql.serial ? CLAIM_HEAD : CLAIM_HEAD_CHECKED, params);
-  if (rows[0]?.pw_current === false) {
-    rows = await sql.transaction(async (tx) => {
-      await tx.query(LOCK_WORKER, [o.workerId]);
-      return tx.query(CLAIM_HEAD, params);
-    });
-  }
-  const [first] = rows;
-  if (!first) return undefined;
-  const slots = first.pw_slots as number;
-  const free = first.pw_free as number;
-  const page = first.pw_page as number;
-  const runs = rows.filter((r) => r.id !== null).map(toClaimed);
-  const used = slots - free + runs.reduce((sum, r) => sum + (r.slotCost ?? 1), 0);
-  return { result: { runs, used, slots, dispatchable: true }, complete: runs.length === page };
-}
-
-function toClaimed(row: Row): RunRecord {
-  const { pw_slots, pw_free, pw_page, pw_current, ...run } = row;
-  return toRun(run);
-}
-
-/** The single-statement claim; `checked`, it claims only while the worker row is the version its snapshot read. */
-function claimHeadSql(checked: boolean): string {
-  return `WITH ${checked ? 'latest AS MATERIALIZED (SELECT xmin AS version FROM pw_workers WHERE id = $1 FOR UPDATE),' : ''}
-  w AS (
-    SELECT id, slots, labels, tasks, slots - (${USAGE}) AS free,
-      ${checked ? 'xmin = (SELECT version FROM latest)' : 'true'} AS current
-    FROM pw_workers WHERE id = $1 AND state = 'ACTIVE' AND NOT paused
-  ),
-  m AS (
-    SELECT t ->> 'name' AS task, coalesce((t ->> 'slotCost')::int, 1) AS cost, (t ->> 'timeoutMs')::int AS timeout,
-      (t ->> 'retries')::int AS retries
-    FROM w, jsonb_array_elements(w.tasks) AS t
-  ),
-  page AS (
-    SELECT q.* FROM m CROSS JOIN LATERAL (
-      SELECT r.id, r.priority, r.seq, coalesce(r.slot_cost, m.cost) AS cost, m.timeout, m.retries,
-        r.sticky_key IS NULL AND r.concurrency_key IS NULL AND r.preferred_labels IS NULL AS simple
-      FROM pw_runs r
-      WHERE r.state = 'QUEUED' AND r.task = m.task AND r.available_at <= $2
-        AND (r.required_labels IS NULL OR r.required_labels <@ (SELECT labels FROM w))
-      ORDER BY r.priority DESC, r.seq
-      LIMIT $4
-      FOR UPDATE OF r SKIP LOCKED
-    ) AS q
-    ORDER BY q.priority DESC, q.seq
-    LIMIT $4
-  ),
-  pick AS (
-    SELECT id, cost, timeout, retries, bool_and(simple) OVER o AS ok, sum(cost) OVER o AS total
-    FROM page WINDOW o AS (ORDER BY priority DESC, seq ROWS UNBOUNDED PRECEDING)
-  ),
-  claimed AS (
-    UPDATE pw_runs SET ${ASSIGN}
-    FROM pick x, w
-    WHERE pw_runs.id = x.id AND x.ok AND x.total <= w.free AND w.current
-    RETURNING pw_runs.*
-  )${
-    // A new version of the worker row (the same values), so that a claim whose snapshot predates this one sees it.
-    checked
-      ? ', touched AS (UPDATE pw_workers SET state = pw_workers.state FROM w WHERE pw_workers.id = w.id AND w.current)'
-      : ''
-  }
-  SELECT w.slots AS pw_slots, w.free::int AS pw_free, (SELECT count(*) FROM page)::int AS pw_page,
-    w.current AS pw_current, c.*
-  FROM w LEFT JOIN claimed c ON true
-  ORDER BY c.priority DESC, c.seq`;
-}
-
-const CLAIM_HEAD = claimHeadSql(false);
-const CLAIM_HEAD_CHECKED = claimHeadSql(true);
 
 async function claimIn(tx: SqlClient, o: ClaimOptions, serial: boolean): Promise<ClaimResult> {
   const worker = await readWorker(tx, serial, o.workerId);
