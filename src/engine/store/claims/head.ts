@@ -18,7 +18,7 @@ import { LOCK_WORKER } from './worker.ts';
  *
  * It trusts its snapshot's count of free slots: for a serial driver, where nothing commits meanwhile, or in a
  * transaction after LOCK_WORKER, whose snapshot sees every claim for the worker. The SET list is the one of
- * CLAIM_HEAD_CHECKED and of the full claim (ASSIGN in claims.ts): what a claim sets on each run it takes.
+ * CLAIM_HEAD_CHECKED and of ASSIGN_CHOSEN (scan.ts): what a claim sets on each run it takes.
  */
 export const CLAIM_HEAD = `WITH w AS (
     SELECT id, slots, labels, tasks,
@@ -118,12 +118,12 @@ export const CLAIM_HEAD_CHECKED = `WITH latest AS MATERIALIZED (SELECT xmin AS v
 
 export interface HeadClaim {
   result: ClaimResult;
-  /** False when it stopped at a run that needs the full claim, which then takes the rest. */
+  /** False when it stopped at a run that needs the scan claim, which then takes the rest. */
   complete: boolean;
 }
 
 /**
- * The common case in one statement. Undefined when the worker is not ACTIVE or is paused: the full claim says
+ * The common case in one statement. Undefined when the worker is not ACTIVE or is paused: the scan claim says
  * so. A serial driver runs CLAIM_HEAD alone; others run CLAIM_HEAD_CHECKED alone, and CLAIM_HEAD after a lock of
  * the worker row only when another claim for the worker committed after its snapshot.
  */
