@@ -39,9 +39,8 @@ export const READ_QUEUE_PAGE = `SELECT q.* FROM unnest($1::text[]) AS t(task) CR
 
 /**
  * Assigns the chosen runs $4 (a recordset of id, cost, timeout and retries), whose ids are $5, to the worker
- * $1; $2 now, $3 the lease's end. The SET list is the one of the head claims (head.ts). `id = ANY` lets the
- * primary key find the rows: the planner sizes a recordset at 100 rows, and joined to it alone would scan the
- * whole runs table.
+ * $1; $2 now, $3 the lease's end. The SET list is the one of the head claims (head.ts). On `id = ANY` beside
+ * the recordset join, see "Bulk updates by id" in sql.ts.
  */
 export const ASSIGN_CHOSEN = `UPDATE pw_runs SET state = 'ASSIGNED', attempt = attempt + 1, deliveries = deliveries + 1, worker_id = $1,
     slot_cost = x.cost, timeout_ms = coalesce(pw_runs.timeout_ms, x.timeout), retries = coalesce(pw_runs.retries, x.retries),
