@@ -101,6 +101,8 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
  */
 class PgliteThread implements Sql {
   readonly kind = 'pglite';
+  /** One thread, one connection; a transaction holds the thread to itself until it ends. */
+  readonly serial = true;
   private nextId = 0;
   private readonly waiting = new Map<
     number,

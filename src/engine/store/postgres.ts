@@ -56,6 +56,8 @@ export async function openPostgres(options: PostgresOptions): Promise<Sql> {
 
   return {
     kind: 'postgres',
+    // A pool: other connections, and other replicas, commit while a statement runs.
+    serial: false,
     ...clientOf(pool),
     async transaction(fn) {
       const client = await pool.connect();

@@ -2,6 +2,14 @@
 
 export type Row = Record<string, unknown>;
 
+/*
+ * Bulk updates by id. A statement that updates many runs at once reads their new values from a jsonb recordset
+ * (`jsonb_to_recordset`) and matches the ids twice: `r.id = x.id` to join them, and `r.id = ANY($n::text[])`,
+ * which looks redundant and must stay. The planner sizes a recordset at 100 rows and, joined to it alone, meets
+ * it with a hash join over a sequential scan of the whole runs table; `= ANY` lets the primary key find the
+ * rows. Statements that do this refer here.
+ */
+
 /**
  * How many statement texts a driver keeps prepared. The queue's statements are a few dozen fixed texts; a text
  * built per call beyond these is sent unprepared rather than growing the cache without bound.
@@ -20,6 +28,13 @@ export interface Sql extends SqlClient {
   /** Runs several statements separated by semicolons (migrations). */
   exec(text: string): Promise<void>;
   close(): Promise<void>;
-  /** Which driver this is, for logs and for the few places that differ. */
+  /**
+   * True when the database has one connection, which runs one statement at a time and a transaction to its end
+   * before any other statement (PGlite). Nothing then commits between a statement's snapshot and its writes, nor
+   * between the statements of a transaction: a claim needs neither a lock of the worker row nor a check that
+   * the row is still the version its snapshot read. False where other connections write meanwhile (Postgres).
+   */
+  readonly serial: boolean;
+  /** Which driver this is: the health check names it, and signals relay over NOTIFY on Postgres only. */
   readonly kind: 'pglite' | 'postgres';
 }
