@@ -5,6 +5,7 @@ import {
   type EventResult,
   type Rejection,
   type RunEvent,
+  type RunRef,
   SyncResponse,
 } from '../protocol/schemas.ts';
 import type { KeyRing } from './keys.ts';
@@ -175,7 +176,7 @@ export class Dispatcher {
   }
 
   private async push(worker: WorkerRecord, runs: RunRecord[]): Promise<void> {
-    const refs = runs.map((r) => ({ runId: r.id, attempt: r.attempt }));
+    const refs: RunRef[] = runs.map((r) => ({ runId: r.id, attempt: r.attempt }));
     let reply: PushReply;
     try {
       reply = await pushAssignments(
@@ -195,7 +196,7 @@ export class Dispatcher {
       const parsed =
         reply.status === 202 ? AcceptedResponse.safeParse(reply.body) : SyncResponse.safeParse(reply.body);
       if (!parsed.success)
-        return this.refused(worker, refs, 'the worker answered with an invalid body', false);
+        return this.requeueUnconfirmed(worker, refs, 'the worker answered with an invalid body');
       await this.handleRejections(worker, parsed.data.rejected);
       if ('results' in parsed.data && parsed.data.results.length > 0)
         await this.applySync(worker, parsed.data);
@@ -204,16 +205,16 @@ export class Dispatcher {
     if (reply.status === 429) {
       this.holdUntil.set(worker.id, now + (reply.retryAfterMs ?? FAILURE_BACKOFF_MS));
       await this.pushHealthy(worker, true, now);
-      return this.refused(worker, refs, 'no_slot', true);
+      return this.requeueUntaken(worker, refs, 'no_slot');
     }
     if (reply.status === 503 && isStopping(reply.body)) {
       await setWorkerState(this.o.sql, worker.id, 'STOPPED');
       this.o.signals.workersChanged();
-      return this.refused(worker, refs, 'stopping', true);
+      return this.requeueUntaken(worker, refs, 'stopping');
     }
     this.holdUntil.set(worker.id, now + FAILURE_BACKOFF_MS);
     await this.pushHealthy(worker, false, now);
-    return this.refused(worker, refs, `push failed with status ${reply.status}`, false);
+    return this.requeueUnconfirmed(worker, refs, `push failed with status ${reply.status}`);
   }
 
   /** Push health is written when it changes, not on every push. */
@@ -223,17 +224,32 @@ export class Dispatcher {
     worker.pushFailingSince = ok ? null : (worker.pushFailingSince ?? now);
   }
 
-  private async refused(
+  /** The worker took none of `refs` (no_slot, stopping): they go back to the queue, the delivery not counted. */
+  private requeueUntaken(
     worker: WorkerRecord,
-    refs: { runId: string; attempt: number }[],
-    reason: string,
-    refund: boolean,
+    refs: RunRef[],
+    reason: 'no_slot' | 'stopping',
+  ): Promise<void> {
+    return this.requeue(worker, refs, { reason, refund: true });
+  }
+
+  /**
+   * The push failed or its answer was unreadable, so the worker may have started `refs`: they go back to the queue
+   * and the delivery counts, so that a run no push gets through to fails after `maxDeliveries`.
+   */
+  private requeueUnconfirmed(worker: WorkerRecord, refs: RunRef[], reason: string): Promise<void> {
+    return this.requeue(worker, refs, { reason });
+  }
+
+  private async requeue(
+    worker: WorkerRecord,
+    refs: RunRef[],
+    how: { reason: string; refund?: true },
   ): Promise<void> {
     const { failed } = await requeueRuns(this.o.sql, refs, {
       now: Date.now(),
       maxDeliveries: this.o.maxDeliveries,
-      reason,
-      refund,
+      ...how,
     });
     this.o.signals.done(failed);
     this.o.signals.freed([worker.id]);
@@ -242,7 +258,7 @@ export class Dispatcher {
 
   private async handleRejections(worker: WorkerRecord, rejected: Rejection[]): Promise<void> {
     const noSlot = rejected.filter((r) => r.reason === 'no_slot');
-    if (noSlot.length > 0) await this.refused(worker, noSlot, 'no_slot', true);
+    if (noSlot.length > 0) await this.requeueUntaken(worker, noSlot, 'no_slot');
     for (const r of rejected) {
       if (r.reason !== 'unknown_task' && r.reason !== 'invalid_input') continue;
       const error = {
