@@ -8,6 +8,7 @@ import {
   type RunRef,
   SyncResponse,
 } from '../protocol/schemas.ts';
+import { DispatchLoop, type RoundResult } from './dispatch-loop.ts';
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
 import { type PushContext, type PushReply, pushAssignments } from './pusher.ts';
@@ -42,12 +43,7 @@ export interface DispatcherOptions {
 const FAILURE_BACKOFF_MS = 1_000;
 
 export class Dispatcher {
-  private running = false;
-  private again = false;
-  /** Whether the last round may have left queued runs behind because workers were full. */
-  private workLeft = true;
-  private loop: Promise<void> | undefined;
-  private sleeper: (() => void) | undefined;
+  private readonly loop: DispatchLoop;
   private readonly pushes = new Set<Promise<void>>();
   /** Workers not to push to until a time (429 Retry-After, failing pushes). */
   private readonly holdUntil = new Map<string, number>();
@@ -56,68 +52,42 @@ export class Dispatcher {
 
   constructor(private readonly o: DispatcherOptions) {
     this.snapshot = new WorkerSnapshot(o.sql, Math.max(5 * o.pollIntervalMs, 1_000));
+    this.loop = new DispatchLoop({
+      pollIntervalMs: o.pollIntervalMs,
+      round: () => this.round(),
+      onError: o.onError,
+    });
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
+    if (!this.loop.start()) return;
     this.unsubscribe = [
       this.o.signals.onWake(() => this.wake()),
       this.o.signals.onFreed((ids) => {
         this.snapshot.freed(ids);
         // Free slots matter only when the last round left work behind for want of them.
-        if (this.workLeft) this.wake();
+        if (this.loop.workLeft) this.wake();
       }),
       this.o.signals.onWorkersChanged(() => {
         this.snapshot.invalidate();
         this.wake();
       }),
     ];
-    this.loop = this.run();
   }
 
   /** Stops claiming, then waits for pushes in flight to be answered. */
   async stop(): Promise<void> {
-    this.running = false;
     for (const off of this.unsubscribe.splice(0)) off();
-    this.sleeper?.();
-    await this.loop;
+    await this.loop.stop();
     await Promise.allSettled([...this.pushes]);
   }
 
   wake(): void {
-    this.again = true;
-    this.sleeper?.();
+    this.loop.wake();
   }
 
-  private async run(): Promise<void> {
-    while (this.running) {
-      this.again = false;
-      try {
-        if (await this.round()) this.again = true;
-      } catch (error) {
-        this.o.onError(error);
-      }
-      if (!this.running) break;
-      if (!this.again) await this.sleep(this.o.pollIntervalMs);
-    }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done() {
-        clearTimeout(timer);
-        self.sleeper = undefined;
-        resolve();
-      }
-      this.sleeper = done;
-    });
-  }
-
-  /** One pass over the workers with room; true when some worker filled a whole batch (more may wait). */
-  private async round(): Promise<boolean> {
+  /** One pass over the workers with room, claiming and pushing; what it found decides when the next one runs. */
+  private async round(): Promise<RoundResult> {
     const now = Date.now();
     const workers = await this.snapshot.current(now);
     let more = false;
@@ -125,7 +95,7 @@ export class Dispatcher {
     // has claimed all it may take, and only new work (or the poll) calls for another round.
     let workLeft = false;
     for (const worker of orderForRound(workers)) {
-      if (!this.running) break;
+      if (!this.loop.active) break;
       if (!this.snapshot.hasRoom(worker) || (this.holdUntil.get(worker.id) ?? 0) > now) {
         workLeft = true;
         continue;
@@ -148,8 +118,7 @@ export class Dispatcher {
       if (claim.runs.length >= this.o.batchSize) more = true;
       this.track(this.push(worker, claim.runs));
     }
-    this.workLeft = workLeft || more;
-    return more;
+    return { more, workLeft };
   }
 
   private track(promise: Promise<void>): void {
