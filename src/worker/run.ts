@@ -2,6 +2,7 @@
 import type { Assignment, RunEvent, RunResult, TaskError } from '../protocol/schemas.ts';
 import { childLogger, type Logger } from './log.ts';
 import type { EventOutcome, EventReporter } from './reporter.ts';
+import { RunClock } from './run-clock.ts';
 import type { SlotBudget } from './slots.ts';
 import { type AnyTask, NonRetryableError, type TaskContext } from './task.ts';
 
@@ -44,9 +45,7 @@ export class ActiveRun {
   settled?: Promise<unknown>;
   private controller?: AbortController;
   private slotHeld = true;
-  private deadline: number;
-  private timeoutTimer?: ReturnType<typeof setTimeout>;
-  private heartbeatTimer?: ReturnType<typeof setInterval>;
+  private readonly clock: RunClock;
   private readonly eventsUrl?: string;
   private abortReason?: RunAborted;
   /** The abort has been applied: the signal fired, or there was no signal yet (it is then made aborted). */
@@ -62,7 +61,7 @@ export class ActiveRun {
     private readonly hooks: RunHooks,
   ) {
     this.key = runKey(assignment);
-    this.deadline = Date.now() + (assignment.timeoutMs ?? task.timeoutMs);
+    this.clock = new RunClock(Date.now() + (assignment.timeoutMs ?? task.timeoutMs), hooks.heartbeatMs);
     this.eventsUrl =
       hooks.eventsEnabled === false ? undefined : (assignment.eventsUrl ?? hooks.defaultEventsUrl);
   }
@@ -117,8 +116,7 @@ export class ActiveRun {
       this.onAborted = () => resolve(undefined);
       settled.then(resolve, reject);
     });
-    clearInterval(this.heartbeatTimer);
-    clearTimeout(this.timeoutTimer);
+    this.clock.stop();
 
     const result = this.toResult(outcome);
     if (result)
@@ -151,8 +149,7 @@ export class ActiveRun {
       refreshTimeout(ms) {
         if (!Number.isInteger(ms) || ms <= 0)
           throw new TypeError('refreshTimeout takes a positive whole number of ms');
-        run.deadline += ms;
-        run.armTimeout();
+        run.clock.extend(ms);
         run.emit({ type: 'timeout_refreshed', incrementMs: ms });
       },
       log: childLogger(run.hooks.log, { task: run.task.name, runId: run.assignment.runId }),
@@ -170,11 +167,13 @@ export class ActiveRun {
 
   private whileRunning(): void {
     void this.signal;
-    this.heartbeatTimer = setInterval(() => {
-      if (this.abortReason && !this.abortFired) this.fireAbort();
-      else void this.sendHeartbeat();
-    }, this.hooks.heartbeatMs);
-    this.armTimeout();
+    this.clock.start(
+      () => {
+        if (this.abortReason && !this.abortFired) this.fireAbort();
+        else void this.sendHeartbeat();
+      },
+      () => this.abort('TimeoutError', `the run timed out`),
+    );
   }
 
   // Stale: the engine has moved on, so nothing more is said about this attempt.
@@ -204,12 +203,6 @@ export class ActiveRun {
       };
     }
     return { runId, attempt, status: 'completed', output };
-  }
-
-  private armTimeout(): void {
-    clearTimeout(this.timeoutTimer);
-    const ms = Math.max(0, this.deadline - Date.now());
-    this.timeoutTimer = setTimeout(() => this.abort('TimeoutError', `the run timed out`), ms);
   }
 
   private async sendHeartbeat(): Promise<void> {
