@@ -6,8 +6,10 @@ import {
   type EventResult,
   type Rejection,
   type RunEvent,
+  type RunRef,
   SyncResponse,
 } from '../protocol/schemas.ts';
+import { DispatchLoop, type RoundResult } from './dispatch-loop.ts';
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
 import { type PushContext, type PushReply, pushAssignments } from './pusher.ts';
@@ -54,12 +56,7 @@ function unreachable(error: unknown, url: string): string {
 }
 
 export class Dispatcher {
-  private running = false;
-  private again = false;
-  /** Whether the last round may have left queued runs behind because workers were full. */
-  private workLeft = true;
-  private loop: Promise<void> | undefined;
-  private sleeper: (() => void) | undefined;
+  private readonly loop: DispatchLoop;
   private readonly pushes = new Set<Promise<void>>();
   /** Workers not to push to until a time (429 Retry-After, failing pushes). */
   private readonly holdUntil = new Map<string, number>();
@@ -68,68 +65,42 @@ export class Dispatcher {
 
   constructor(private readonly o: DispatcherOptions) {
     this.snapshot = new WorkerSnapshot(o.sql, Math.max(5 * o.pollIntervalMs, 1_000));
+    this.loop = new DispatchLoop({
+      pollIntervalMs: o.pollIntervalMs,
+      round: () => this.round(),
+      onError: o.onError,
+    });
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
+    if (!this.loop.start()) return;
     this.unsubscribe = [
       this.o.signals.onWake(() => this.wake()),
       this.o.signals.onFreed((ids) => {
         this.snapshot.freed(ids);
         // Free slots matter only when the last round left work behind for want of them.
-        if (this.workLeft) this.wake();
+        if (this.loop.workLeft) this.wake();
       }),
       this.o.signals.onWorkersChanged(() => {
         this.snapshot.invalidate();
         this.wake();
       }),
     ];
-    this.loop = this.run();
   }
 
   /** Stops claiming, then waits for pushes in flight to be answered. */
   async stop(): Promise<void> {
-    this.running = false;
     for (const off of this.unsubscribe.splice(0)) off();
-    this.sleeper?.();
-    await this.loop;
+    await this.loop.stop();
     await Promise.allSettled([...this.pushes]);
   }
 
   wake(): void {
-    this.again = true;
-    this.sleeper?.();
+    this.loop.wake();
   }
 
-  private async run(): Promise<void> {
-    while (this.running) {
-      this.again = false;
-      try {
-        if (await this.round()) this.again = true;
-      } catch (error) {
-        this.o.onError(error);
-      }
-      if (!this.running) break;
-      if (!this.again) await this.sleep(this.o.pollIntervalMs);
-    }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done() {
-        clearTimeout(timer);
-        self.sleeper = undefined;
-        resolve();
-      }
-      this.sleeper = done;
-    });
-  }
-
-  /** One pass over the workers with room; true when some worker filled a whole batch (more may wait). */
-  private async round(): Promise<boolean> {
+  /** One pass over the workers with room, claiming and pushing; what it found decides when the next one runs. */
+  private async round(): Promise<RoundResult> {
     const now = Date.now();
     const workers = await this.snapshot.current(now);
     let more = false;
@@ -137,7 +108,7 @@ export class Dispatcher {
     // has claimed all it may take, and only new work (or the poll) calls for another round.
     let workLeft = false;
     for (const worker of orderForRound(workers)) {
-      if (!this.running) break;
+      if (!this.loop.active) break;
       if (!this.snapshot.hasRoom(worker) || (this.holdUntil.get(worker.id) ?? 0) > now) {
         workLeft = true;
         continue;
@@ -160,8 +131,7 @@ export class Dispatcher {
       if (claim.runs.length >= this.o.batchSize) more = true;
       this.track(this.push(worker, claim.runs));
     }
-    this.workLeft = workLeft || more;
-    return more;
+    return { more, workLeft };
   }
 
   private track(promise: Promise<void>): void {
@@ -188,7 +158,7 @@ export class Dispatcher {
   }
 
   private async push(worker: WorkerRecord, runs: RunRecord[]): Promise<void> {
-    const refs = runs.map((r) => ({ runId: r.id, attempt: r.attempt }));
+    const refs: RunRef[] = runs.map((r) => ({ runId: r.id, attempt: r.attempt }));
     let reply: PushReply;
     try {
       reply = await pushAssignments(
@@ -208,7 +178,7 @@ export class Dispatcher {
       const parsed =
         reply.status === 202 ? AcceptedResponse.safeParse(reply.body) : SyncResponse.safeParse(reply.body);
       if (!parsed.success)
-        return this.refused(worker, refs, 'the worker answered with an invalid body', false);
+        return this.requeueUnconfirmed(worker, refs, 'the worker answered with an invalid body');
       await this.handleRejections(worker, parsed.data.rejected);
       if ('results' in parsed.data && parsed.data.results.length > 0)
         await this.applySync(worker, parsed.data);
@@ -217,17 +187,17 @@ export class Dispatcher {
     if (reply.status === errorStatus.no_slot) {
       this.holdUntil.set(worker.id, now + (reply.retryAfterMs ?? FAILURE_BACKOFF_MS));
       await this.pushHealthy(worker, null, now);
-      return this.refused(worker, refs, 'no_slot', true);
+      return this.requeueUntaken(worker, refs, 'no_slot');
     }
     if (reply.status === errorStatus.stopping && isStopping(reply.body)) {
       await setWorkerState(this.o.sql, worker.id, 'STOPPED');
       this.o.signals.workersChanged();
-      return this.refused(worker, refs, 'stopping', true);
+      return this.requeueUntaken(worker, refs, 'stopping');
     }
     this.holdUntil.set(worker.id, now + FAILURE_BACKOFF_MS);
     const failure = reply.failure ?? `${reply.status} from ${worker.url}`;
     await this.pushHealthy(worker, failure, now);
-    return this.refused(worker, refs, `push failed: ${failure}`, false);
+    return this.requeueUnconfirmed(worker, refs, `push failed: ${failure}`);
   }
 
   /** Push health is written when it changes, not on every push, and said to the operator when it turns. */
@@ -242,17 +212,32 @@ export class Dispatcher {
     else if (failure === null && was !== null) this.o.notice(`pushes to ${who} succeed again`);
   }
 
-  private async refused(
+  /** The worker took none of `refs` (no_slot, stopping): they go back to the queue, the delivery not counted. */
+  private requeueUntaken(
     worker: WorkerRecord,
-    refs: { runId: string; attempt: number }[],
-    reason: string,
-    refund: boolean,
+    refs: RunRef[],
+    reason: 'no_slot' | 'stopping',
+  ): Promise<void> {
+    return this.requeue(worker, refs, { reason, refund: true });
+  }
+
+  /**
+   * The push failed or its answer was unreadable, so the worker may have started `refs`: they go back to the queue
+   * and the delivery counts, so that a run no push gets through to fails after `maxDeliveries`.
+   */
+  private requeueUnconfirmed(worker: WorkerRecord, refs: RunRef[], reason: string): Promise<void> {
+    return this.requeue(worker, refs, { reason });
+  }
+
+  private async requeue(
+    worker: WorkerRecord,
+    refs: RunRef[],
+    how: { reason: string; refund?: true },
   ): Promise<void> {
     const { failed } = await requeueRuns(this.o.sql, refs, {
       now: Date.now(),
       maxDeliveries: this.o.maxDeliveries,
-      reason,
-      refund,
+      ...how,
     });
     this.o.signals.done(failed);
     this.o.signals.freed([worker.id]);
@@ -261,7 +246,7 @@ export class Dispatcher {
 
   private async handleRejections(worker: WorkerRecord, rejected: Rejection[]): Promise<void> {
     const noSlot = rejected.filter((r) => r.reason === 'no_slot');
-    if (noSlot.length > 0) await this.refused(worker, noSlot, 'no_slot', true);
+    if (noSlot.length > 0) await this.requeueUntaken(worker, noSlot, 'no_slot');
     for (const r of rejected) {
       if (r.reason !== 'unknown_task' && r.reason !== 'invalid_input') continue;
       const error = {

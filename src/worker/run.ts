@@ -2,6 +2,7 @@
 import type { Assignment, RunEvent, RunResult, TaskError } from '../protocol/schemas.ts';
 import { childLogger, type Logger } from './log.ts';
 import type { EventReporter, ReportOutcome } from './reporter.ts';
+import { RunClock } from './run-clock.ts';
 import type { SlotBudget } from './slots.ts';
 import { type AnyTask, NonRetryableError, type TaskContext } from './task.ts';
 
@@ -38,21 +39,30 @@ export interface RunHooks {
 
 type Outcome = { output: unknown } | { error: unknown };
 
+/**
+ * Where a run stands. Its result is decided by whichever comes first, the task's outcome or an applied abort, and
+ * nothing changes it after that; the task function may go on, holding its slots, until it returns.
+ */
+export type RunState =
+  | { phase: 'running' }
+  /** Asked for but not applied: on workerd a cancel arriving on another request cannot fire the run's signal. */
+  | { phase: 'aborting'; reason: RunAborted }
+  /** The signal fired, or is made aborted when first read; the result is the reason. */
+  | { phase: 'aborted'; reason: RunAborted }
+  /** The task returned or threw before an abort was applied; the result is its outcome. */
+  | { phase: 'returned'; outcome: Outcome };
+
+type Decided = Extract<RunState, { phase: 'aborted' | 'returned' }>;
+
 export class ActiveRun {
   readonly key: string;
-  /** Resolves once the task function has returned or thrown, and its slots are free; set by `execute`. */
-  settled?: Promise<unknown>;
+  private current: RunState = { phase: 'running' };
+  /** Resolves once the result is decided; rejects only when a hook throws as the task settles. */
+  private readonly decision = deferred<Decided>();
+  private slotHold: 'held' | 'released' = 'held';
   private controller?: AbortController;
-  private slotHeld = true;
-  private deadline: number;
-  private timeoutTimer?: ReturnType<typeof setTimeout>;
-  private heartbeatTimer?: ReturnType<typeof setInterval>;
+  private readonly clock: RunClock;
   private readonly eventsUrl?: string;
-  private abortReason?: RunAborted;
-  /** The abort has been applied: the signal fired, or there was no signal yet (it is then made aborted). */
-  private abortFired = false;
-  /** Ends `execute`'s wait for the outcome, once the abort has been applied. */
-  private onAborted?: () => void;
 
   constructor(
     readonly assignment: Assignment,
@@ -62,47 +72,69 @@ export class ActiveRun {
     private readonly hooks: RunHooks,
   ) {
     this.key = runKey(assignment);
-    this.deadline = Date.now() + (assignment.timeoutMs ?? task.timeoutMs);
+    this.clock = new RunClock(Date.now() + (assignment.timeoutMs ?? task.timeoutMs), hooks.heartbeatMs);
     this.eventsUrl =
       hooks.eventsEnabled === false ? undefined : (assignment.eventsUrl ?? hooks.defaultEventsUrl);
   }
 
+  get state(): Readonly<RunState> {
+    return this.current;
+  }
+
   /**
    * Made on first use, or once the task function has returned a promise, whichever comes first: either way within
-   * the run's own request, which on workerd owns the controller (see `abort`).
+   * the run's own request, which on workerd owns the controller (see `applyAbort`).
    */
   get signal(): AbortSignal {
     if (!this.controller) {
       this.controller = new AbortController();
-      if (this.abortFired) this.controller.abort(this.abortReason);
+      if (this.current.phase === 'aborted') this.controller.abort(this.current.reason);
     }
     return this.controller.signal;
   }
 
   /** True once an abort was asked for (read this, not `signal.aborted`, from outside the run). */
   get aborted(): boolean {
-    return this.abortReason !== undefined;
+    return this.current.phase === 'aborting' || this.current.phase === 'aborted';
   }
 
+  /** running → aborting, applied at once where it can be; the first reason wins. */
   abort(name: AbortName, message: string): void {
-    if (this.abortReason) return;
-    this.abortReason = new RunAborted(name, message);
+    if (this.current.phase !== 'running') return;
+    this.current = { phase: 'aborting', reason: new RunAborted(name, message) };
+    this.applyAbort();
+  }
+
+  /** aborting → aborted: the signal fires, and the reason is the result. */
+  private applyAbort(): void {
+    const state = this.current;
+    if (state.phase !== 'aborting') return;
     try {
-      this.fireAbort();
+      this.controller?.abort(state.reason);
     } catch {
       // workerd binds an AbortController to the request that made it, so a cancel arriving on another
-      // request cannot touch it: the run's own heartbeat tick applies the abort instead.
+      // request cannot touch it: the run stays aborting, and its own heartbeat tick applies the abort.
+      return;
     }
+    this.decide({ phase: 'aborted', reason: state.reason });
   }
 
-  private fireAbort(): void {
-    this.controller?.abort(this.abortReason);
-    this.abortFired = true;
-    this.onAborted?.();
+  /** running or aborting → returned: the task's outcome came before an abort was applied. */
+  private returned(outcome: Outcome): void {
+    if (this.current.phase === 'running' || this.current.phase === 'aborting')
+      this.decide({ phase: 'returned', outcome });
   }
 
-  /** Runs the task. Resolves with the result once it is known: on return, throw, or abort, whichever comes first. */
-  async execute(): Promise<RunResult | undefined> {
+  private decide(state: Decided): void {
+    this.current = state;
+    this.decision.resolve(state);
+  }
+
+  /**
+   * Runs the task. `result` resolves once the result is known: on return, throw, or abort, whichever comes first;
+   * `settled` once the task function has returned or thrown, and its slots are free.
+   */
+  execute(): { result: Promise<RunResult | undefined>; settled: Promise<unknown> } {
     const { hooks } = this;
     this.emit({ type: 'started' });
     hooks.onStarted(this);
@@ -110,24 +142,21 @@ export class ActiveRun {
       this.releaseSlots();
       hooks.onSettled(this);
     });
-    this.settled = settled;
-    // The task returning or throwing, or the abort being applied, whichever comes first (after an abort the result
-    // is its reason, whatever the outcome).
-    const outcome = await new Promise<Outcome | undefined>((resolve, reject) => {
-      this.onAborted = () => resolve(undefined);
-      settled.then(resolve, reject);
-    });
-    clearInterval(this.heartbeatTimer);
-    clearTimeout(this.timeoutTimer);
+    settled.then((outcome) => this.returned(outcome), this.decision.reject);
+    return { result: this.finish(), settled };
+  }
 
-    const result = this.toResult(outcome);
+  private async finish(): Promise<RunResult | undefined> {
+    const decided = await this.decision.promise;
+    this.clock.stop();
+    const result = this.resultOf(decided);
     if (result)
       this.emit(
         result.status === 'completed'
           ? { type: 'completed', output: result.output }
           : { type: 'failed', error: result.error! },
       );
-    hooks.onFinished(this, result);
+    this.hooks.onFinished(this, result);
     return result;
   }
 
@@ -151,8 +180,7 @@ export class ActiveRun {
       refreshTimeout(ms) {
         if (!Number.isInteger(ms) || ms <= 0)
           throw new TypeError('refreshTimeout takes a positive whole number of ms');
-        run.deadline += ms;
-        run.armTimeout();
+        run.clock.extend(ms);
         run.emit({ type: 'timeout_refreshed', incrementMs: ms });
       },
       log: childLogger(run.hooks.log, { task: run.task.name, runId: run.assignment.runId }),
@@ -170,18 +198,23 @@ export class ActiveRun {
 
   private whileRunning(): void {
     void this.signal;
-    this.heartbeatTimer = setInterval(() => {
-      if (this.abortReason && !this.abortFired) this.fireAbort();
-      else void this.sendHeartbeat();
-    }, this.hooks.heartbeatMs);
-    this.armTimeout();
+    this.clock.start(
+      () => this.tick(),
+      () => this.abort('TimeoutError', `the run timed out`),
+    );
+  }
+
+  /** Runs in the run's own request: an abort still waiting is applied there, in place of a heartbeat. */
+  private tick(): void {
+    if (this.current.phase === 'aborting') this.applyAbort();
+    else void this.sendHeartbeat();
   }
 
   // Stale: the engine has moved on, so nothing more is said about this attempt.
-  private toResult(outcome: Outcome | undefined): RunResult | undefined {
+  private resultOf(decided: Decided): RunResult | undefined {
     const { runId, attempt } = this.assignment;
-    if (!outcome || this.abortFired) {
-      const reason = this.abortReason!;
+    if (decided.phase === 'aborted') {
+      const { reason } = decided;
       if (reason.name === 'Stale') return undefined;
       return {
         runId,
@@ -190,6 +223,7 @@ export class ActiveRun {
         error: { name: reason.name, message: reason.message, retryable: reason.retryable },
       };
     }
+    const { outcome } = decided;
     if ('error' in outcome) return { runId, attempt, status: 'failed', error: toTaskError(outcome.error) };
     const output = outcome.output ?? null;
     try {
@@ -206,19 +240,14 @@ export class ActiveRun {
     return { runId, attempt, status: 'completed', output };
   }
 
-  private armTimeout(): void {
-    clearTimeout(this.timeoutTimer);
-    const ms = Math.max(0, this.deadline - Date.now());
-    this.timeoutTimer = setTimeout(() => this.abort('TimeoutError', `the run timed out`), ms);
-  }
-
   private async sendHeartbeat(): Promise<void> {
     await this.emit({ type: 'heartbeat' });
   }
 
+  /** held → released, once: by the task (`releaseSlot`) or when it settles. */
   private releaseSlots(): boolean {
-    if (!this.slotHeld) return false;
-    this.slotHeld = false;
+    if (this.slotHold === 'released') return false;
+    this.slotHold = 'released';
     this.hooks.slots.release(this.slotCost);
     return true;
   }
@@ -233,6 +262,16 @@ export class ActiveRun {
       if (outcome === 'stale') this.abort('Stale', 'the engine no longer considers this attempt current');
     });
   }
+}
+
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

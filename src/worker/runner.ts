@@ -103,8 +103,8 @@ export class Runner {
         reportEvents ? this.runHooks : this.silentRunHooks,
       );
       this.active.set(key, run);
-      const result = run.execute();
-      admission.started.push({ ref, result, settled: run.settled! });
+      const { result, settled } = run.execute();
+      admission.started.push({ ref, result, settled });
     }
     return admission;
   }
