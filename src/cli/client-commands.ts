@@ -24,8 +24,9 @@ export const register: Command = defineCommand(
 
 export const workers: Command = defineCommand(
   {
-    usage: 'pushworker workers [pause|resume <worker id>] [--json]',
-    summary: 'Lists workers with their state, slots, labels and last heartbeat; pauses or resumes one.',
+    usage: 'pushworker workers [pause|resume|remove <worker id>] [--json]',
+    summary:
+      'Lists workers with their state, slots, labels, last heartbeat and push failures; pauses, resumes or removes one.',
     options: { ...connectionOptions, json: { type: 'boolean' } },
     help: ['--json          print JSON', ...connectionHelp],
   },
@@ -38,7 +39,13 @@ export const workers: Command = defineCommand(
       out(`${w.name} (${w.id}) is ${w.state}`);
       return 0;
     }
-    if (action) throw new UsageError(`unknown action "${action}"`);
+    if (action === 'remove') {
+      if (!id) throw new UsageError('a worker id is needed');
+      await client.deleteWorker(id);
+      out(`removed worker ${id}`);
+      return 0;
+    }
+    if (action) throw new UsageError(`unknown action "${action}": say pause, resume or remove`);
     const list = await client.listWorkers();
     if (values.json) out(JSON.stringify(list, null, 2));
     else {
@@ -52,8 +59,11 @@ export const workers: Command = defineCommand(
           .join(','),
         tasks: w.tasks.map((t) => t.name).join(','),
         heartbeat: ago(w.lastHeartbeatAt),
+        problem: w.pushFailing
+          ? `push failing since ${ago(w.pushFailing.since)}: ${w.pushFailing.reason}`
+          : '',
       }));
-      out(table(rows, ['id', 'name', 'state', 'slots', 'labels', 'tasks', 'heartbeat']));
+      out(table(rows, ['id', 'name', 'state', 'slots', 'labels', 'tasks', 'heartbeat', 'problem']));
     }
     return 0;
   },

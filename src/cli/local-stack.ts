@@ -1,7 +1,7 @@
 // An embedded engine plus one worker process wired to it: what `pushworker dev` and the demo run.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { type Client, createClient } from '../client/index.ts';
+import { type Client, createClient, type WorkerView } from '../client/index.ts';
 import {
   createEngine,
   type Engine,
@@ -22,6 +22,8 @@ export interface LocalStackOptions {
   workerEnv?: Record<string, string>;
   /** Each line the worker prints. */
   onWorkerLine: (line: string) => void;
+  /** The API token to accept (the user's exported one); a new one is made when it is not given. */
+  apiToken?: string | undefined;
 }
 
 export interface LocalStack {
@@ -31,13 +33,13 @@ export interface LocalStack {
   apiToken: string;
   worker: ChildProcess;
   workerExit: Promise<number | null>;
-  /** Waits until the worker is registered and ACTIVE. */
-  waitForWorker(timeoutMs?: number): Promise<void>;
+  /** Waits until the worker is registered and ACTIVE; resolves to it. */
+  waitForWorker(timeoutMs?: number): Promise<WorkerView>;
   stop(): Promise<void>;
 }
 
 export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack> {
-  const apiToken = `pwa_${randomBytes(24).toString('base64url')}`;
+  const apiToken = o.apiToken ?? `pwa_${randomBytes(24).toString('base64url')}`;
   const engine = await createEngine({ ...o.engine, apiTokens: [apiToken] });
   const served = await serveEngine(engine, { port: o.port, hostname: '127.0.0.1' });
   const client = createClient({ url: served.url, token: apiToken });
@@ -77,10 +79,10 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     async waitForWorker(timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const ready = (await client.listWorkers()).some(
+        const ready = (await client.listWorkers()).find(
           (w) => w.name === o.workerName && w.state === 'ACTIVE',
         );
-        if (ready) return;
+        if (ready) return ready;
         if (worker.exitCode !== null) throw new Error(`the worker exited with code ${worker.exitCode}`);
         if (Date.now() > deadline) throw new Error(`the worker did not register within ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 100));

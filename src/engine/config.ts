@@ -21,6 +21,8 @@ export const EngineConfig = z.object({
   secret: z.string().min(16).optional(),
   leaseMs: positiveInt(30_000),
   workerTimeoutMs: positiveInt(30_000),
+  /** An INACTIVE or STOPPED worker holding no run, silent this long, is removed (default a day). */
+  workerExpiryMs: positiveInt(24 * 3600_000),
   sweepIntervalMs: positiveInt(1_000),
   pollIntervalMs: positiveInt(1_000),
   retryBaseMs: positiveInt(1_000),
@@ -52,6 +54,7 @@ const ENV: Record<string, keyof EngineConfig> = {
   PUSHWORKER_SECRET: 'secret',
   PUSHWORKER_LEASE_MS: 'leaseMs',
   PUSHWORKER_WORKER_TIMEOUT_MS: 'workerTimeoutMs',
+  PUSHWORKER_WORKER_EXPIRY_MS: 'workerExpiryMs',
   PUSHWORKER_SWEEP_INTERVAL_MS: 'sweepIntervalMs',
   PUSHWORKER_POLL_INTERVAL_MS: 'pollIntervalMs',
   PUSHWORKER_RETRY_BASE_MS: 'retryBaseMs',

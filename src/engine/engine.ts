@@ -120,6 +120,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     keys,
     intervalMs: config.sweepIntervalMs,
     workerTimeoutMs: config.workerTimeoutMs,
+    workerExpiryMs: config.workerExpiryMs,
     maxDeliveries: config.maxDeliveries,
     retry,
     cancelOnWorker,

@@ -5,7 +5,7 @@ import type { Signals } from './signals.ts';
 import type { RetryPolicy } from './store/retry.ts';
 import type { Sql } from './store/sql.ts';
 import { expireDeadlines, findLostRuns, requeueRuns } from './store/transitions.ts';
-import { deactivateSilentWorkers } from './store/workers.ts';
+import { deactivateSilentWorkers, expireWorkers } from './store/workers.ts';
 
 export interface SweeperOptions {
   sql: Sql;
@@ -14,6 +14,7 @@ export interface SweeperOptions {
   keys: KeyRing;
   intervalMs: number;
   workerTimeoutMs: number;
+  workerExpiryMs: number;
   maxDeliveries: number;
   retry: RetryPolicy;
   /** Tells a worker to stop an attempt (best effort). */
@@ -54,6 +55,11 @@ export class Sweeper {
         {},
         silent.length,
       );
+    }
+    const expired = await expireWorkers(this.o.sql, now - this.o.workerExpiryMs);
+    if (expired > 0) {
+      this.o.signals.workersChanged();
+      this.o.metrics.count('pushworker_workers_expired_total', 'Gone workers removed.', {}, expired);
     }
     const lost = await findLostRuns(this.o.sql, now);
     if (lost.length > 0) {

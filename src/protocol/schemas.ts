@@ -61,10 +61,15 @@ export const Rejection = z.object({
 });
 export type Rejection = z.infer<typeof Rejection>;
 
+/** How much of a stack trace a failed event carries; the rest is cut (the top frames say the most). */
+export const MAX_STACK_CHARS = 8_192;
+
 export const TaskError = z.object({
   message: z.string(),
   name: z.string(),
   retryable: z.boolean(),
+  /** The thrown error's stack trace, at most `MAX_STACK_CHARS` characters. */
+  stack: z.string().max(MAX_STACK_CHARS).optional(),
 });
 export type TaskError = z.infer<typeof TaskError>;
 

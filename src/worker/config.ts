@@ -26,6 +26,8 @@ const WorkerEnv = z
     PUSHWORKER_SHUTDOWN_GRACE_MS: int(0).optional(),
     PUSHWORKER_MODE: z.enum(['async', 'sync']).optional(),
     PUSHWORKER_LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
+    /** The level of each run's start and end lines (failures are logged at warn whatever this is). */
+    PUSHWORKER_LOG_RUNS: z.enum(LOG_LEVELS).optional(),
     HATCHET_SIGNING_SECRET: z
       .string()
       .min(32, 'Hatchet signing secrets have at least 32 characters')
@@ -54,6 +56,7 @@ const WorkerEnv = z
       shutdownGraceMs: e.PUSHWORKER_SHUTDOWN_GRACE_MS,
       mode: e.PUSHWORKER_MODE,
       logLevel: e.PUSHWORKER_LOG_LEVEL,
+      logRuns: e.PUSHWORKER_LOG_RUNS,
       hatchet: e.HATCHET_SIGNING_SECRET
         ? ({
             signingSecret: e.HATCHET_SIGNING_SECRET,

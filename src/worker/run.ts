@@ -1,5 +1,11 @@
 // One run of one task: its context, automatic heartbeats, timeout, abort reasons and the events it raises.
-import type { Assignment, RunEvent, RunResult, TaskError } from '../protocol/schemas.ts';
+import {
+  type Assignment,
+  MAX_STACK_CHARS,
+  type RunEvent,
+  type RunResult,
+  type TaskError,
+} from '../protocol/schemas.ts';
 import { childLogger, type Logger } from './log.ts';
 import type { EventReporter, ReportOutcome } from './reporter.ts';
 import { RunClock } from './run-clock.ts';
@@ -282,7 +288,9 @@ export function runKey(ref: { runId: string; attempt: number }): string {
 
 export function toTaskError(error: unknown): TaskError {
   if (error instanceof Error) {
-    return { name: error.name, message: error.message, retryable: !(error instanceof NonRetryableError) };
+    const retryable = !(error instanceof NonRetryableError);
+    const stack = typeof error.stack === 'string' ? { stack: error.stack.slice(0, MAX_STACK_CHARS) } : {};
+    return { name: error.name, message: error.message, retryable, ...stack };
   }
   return { name: 'Error', message: String(error), retryable: true };
 }

@@ -3,6 +3,7 @@ import { issuesOf } from '../protocol/errors.ts';
 import type { Assignment, Rejection, RunRef, RunResult } from '../protocol/schemas.ts';
 import type { Metrics } from './metrics.ts';
 import { ActiveRun, type RunHooks, runKey } from './run.ts';
+import type { RunLog } from './run-log.ts';
 import type { AnyTask } from './task.ts';
 
 export interface Admission {
@@ -29,6 +30,7 @@ export class Runner {
     private readonly tasks: Map<string, AnyTask>,
     hooks: Hooks,
     metrics: Metrics,
+    private readonly runLog: RunLog,
   ) {
     const runsStarted = metrics.counter('pushworker_runs_started_total', 'Runs started, by task.');
     const runsCompleted = metrics.counter('pushworker_runs_completed_total', 'Runs completed, by task.');
@@ -55,8 +57,12 @@ export class Runner {
     this.runHooks = {
       ...hooks,
       eventsEnabled: true,
-      onStarted: (run) => counters.get(run.task.name)!.started.inc(),
+      onStarted: (run) => {
+        counters.get(run.task.name)!.started.inc();
+        runLog.start({ ...run.assignment, task: run.task.name });
+      },
       onFinished: (run, result) => {
+        runLog.end({ ...run.assignment, task: run.task.name }, result);
         const count = counters.get(run.task.name)!;
         (result?.status === 'completed' ? count.completed : count.failed).inc();
       },
@@ -76,7 +82,7 @@ export class Runner {
       const ref = { runId: a.runId, attempt: a.attempt };
       const task = this.tasks.get(a.task);
       if (!task) {
-        this.reject(admission, ref, 'unknown_task');
+        this.reject(admission, ref, 'unknown_task', undefined, a.task);
         continue;
       }
       const key = runKey(a);
@@ -86,7 +92,7 @@ export class Runner {
       }
       const input = task.input.safeParse(a.input);
       if (!input.success) {
-        this.reject(admission, ref, 'invalid_input', issuesOf(input.error));
+        this.reject(admission, ref, 'invalid_input', issuesOf(input.error), a.task);
         continue;
       }
       // The worker's own declaration is authoritative for what a run of its task costs.
@@ -109,9 +115,17 @@ export class Runner {
     return admission;
   }
 
-  private reject(admission: Admission, ref: RunRef, reason: Rejection['reason'], issues?: unknown[]): void {
+  private reject(
+    admission: Admission,
+    ref: RunRef,
+    reason: Rejection['reason'],
+    issues?: unknown[],
+    task?: string,
+  ): void {
     this.rejections.inc({ reason });
-    admission.rejected.push({ ...ref, reason, ...(issues ? { issues } : {}) });
+    const rejection = { ...ref, reason, ...(issues ? { issues } : {}) };
+    admission.rejected.push(rejection);
+    if (task) this.runLog.refused(rejection, task);
   }
 
   cancel(refs: RunRef[]): { cancelled: RunRef[]; unknown: RunRef[] } {

@@ -10,6 +10,7 @@ import { createLogger, type Logger, type LogLevel } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { platformFor } from './platform.ts';
 import { EventReporter } from './reporter.ts';
+import { RunLog } from './run-log.ts';
 import { Runner } from './runner.ts';
 import { SlotBudget } from './slots.ts';
 import { type AnyTask, manifestOf } from './task.ts';
@@ -40,6 +41,11 @@ export interface WorkerOptions {
   replay?: ReplayStore;
   logger?: Logger;
   logLevel?: LogLevel;
+  /**
+   * The level of each run's start and end lines, with its duration (default `debug`; `pushworker dev` uses
+   * `info`). Failed runs and refused assignments are logged at `warn` whatever this is.
+   */
+  logRuns?: LogLevel;
   fetch?: typeof fetch;
   eventRetry?: { baseMs?: number; maxMs?: number };
   /** Also serve Hatchet's HTTP operator protocol at `/hatchet/health` and `/hatchet/trigger`. */
@@ -98,6 +104,7 @@ export function createWorker(options: WorkerOptions): Worker {
       defaultEventsUrl: options.engineUrl ? engineEndpoint(options.engineUrl, '/v1/events') : undefined,
     },
     metrics,
+    new RunLog(log, options.logRuns ?? 'debug'),
   );
   metrics.gauge('pushworker_slots_total', 'Slot units this worker offers.', () => slots.total);
   metrics.gauge('pushworker_slots_used', 'Slot units held by runs.', () => slots.used);

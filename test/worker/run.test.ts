@@ -5,6 +5,7 @@ import type { RunEvent } from '../../src/protocol/schemas.ts';
 import { childLogger, createLogger } from '../../src/worker/log.ts';
 import { Metrics } from '../../src/worker/metrics.ts';
 import type { EventReporter } from '../../src/worker/reporter.ts';
+import { RunLog } from '../../src/worker/run-log.ts';
 import { Runner } from '../../src/worker/runner.ts';
 import { SlotBudget } from '../../src/worker/slots.ts';
 
@@ -29,6 +30,7 @@ function runnerOf(tasks: AnyTask[], { heartbeatMs = 10 } = {}) {
       defaultEventsUrl: 'http://engine/v1/events',
     },
     metrics,
+    new RunLog(createLogger('silent')),
   );
   const start = (name: string, runId: string, extra: Record<string, unknown> = {}) => {
     const { started, rejected } = runner.admit([

@@ -122,7 +122,8 @@ const migrations: string[] = [
       coalesce(NEW.finished_at, extract(epoch FROM clock_timestamp()) * 1000),
       CASE NEW.state WHEN 'COMPLETED' THEN 'completed' WHEN 'FAILED' THEN 'failed'
         WHEN 'CANCELLED' THEN 'cancelled' ELSE 'requeued' END,
-      CASE WHEN NEW.failures > OLD.failures OR NEW.state IN ('FAILED', 'CANCELLED') THEN NEW.error END
+      CASE WHEN NEW.failures > OLD.failures OR NEW.state IN ('FAILED', 'CANCELLED')
+        OR NEW.error::text IS DISTINCT FROM OLD.error::text THEN NEW.error END
     )
     ON CONFLICT (run_id, attempt) DO NOTHING;
     RETURN NULL;

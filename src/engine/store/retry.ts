@@ -28,13 +28,26 @@ export interface FailedAttempt {
   finishedAt: number | null;
 }
 
-/** Fails for good when the error is not retryable or the failures now exceed the retries; else backs off. */
+/**
+ * The error name of an attempt that its worker gave up because it was shutting down (a reload, SIGTERM past the
+ * grace period): the task did not fail, so the run goes back to the queue at once and no failure is counted.
+ */
+export const WORKER_SHUTDOWN = 'WorkerShutdown';
+
+/**
+ * Fails for good when the error is not retryable or the failures now exceed the retries; else backs off. An
+ * attempt ended by its worker's shutdown is queued again at once, without counting a failure (the delivery cap
+ * still bounds a run that meets one shutdown after another).
+ */
 export function failedAttempt(
   run: Pick<RunRecord, 'failures' | 'retries' | 'availableAt'>,
   error: TaskError,
   now: number,
   retry: RetryPolicy,
 ): FailedAttempt {
+  if (error.name === WORKER_SHUTDOWN && error.retryable) {
+    return { failures: run.failures, final: false, state: 'QUEUED', availableAt: now, finishedAt: null };
+  }
   const failures = run.failures + 1;
   const final = !error.retryable || failures > (run.retries ?? 0);
   return {

@@ -52,7 +52,8 @@ export const CLAIM_HEAD = `WITH w AS (
   claimed AS (
     UPDATE pw_runs SET state = 'ASSIGNED', attempt = attempt + 1, deliveries = deliveries + 1, worker_id = $1,
       slot_cost = x.cost, timeout_ms = coalesce(pw_runs.timeout_ms, x.timeout), retries = coalesce(pw_runs.retries, x.retries),
-      assigned_at = $2, lease_expires_at = $3, slot_released = false, ended_by_worker = false, deadline_at = NULL
+      assigned_at = $2, lease_expires_at = $3, slot_released = false, ended_by_worker = false, deadline_at = NULL,
+      started_at = NULL
     FROM pick x, w
     WHERE pw_runs.id = x.id AND x.ok AND x.total <= w.free
     RETURNING pw_runs.*
@@ -103,7 +104,8 @@ export const CLAIM_HEAD_CHECKED = `WITH latest AS MATERIALIZED (SELECT xmin AS v
   claimed AS (
     UPDATE pw_runs SET state = 'ASSIGNED', attempt = attempt + 1, deliveries = deliveries + 1, worker_id = $1,
       slot_cost = x.cost, timeout_ms = coalesce(pw_runs.timeout_ms, x.timeout), retries = coalesce(pw_runs.retries, x.retries),
-      assigned_at = $2, lease_expires_at = $3, slot_released = false, ended_by_worker = false, deadline_at = NULL
+      assigned_at = $2, lease_expires_at = $3, slot_released = false, ended_by_worker = false, deadline_at = NULL,
+      started_at = NULL
     FROM pick x, w
     WHERE pw_runs.id = x.id AND x.ok AND x.total <= w.free AND w.current
     RETURNING pw_runs.*

@@ -44,7 +44,8 @@ export const READ_QUEUE_PAGE = `SELECT q.* FROM unnest($1::text[]) AS t(task) CR
  */
 export const ASSIGN_CHOSEN = `UPDATE pw_runs SET state = 'ASSIGNED', attempt = attempt + 1, deliveries = deliveries + 1, worker_id = $1,
     slot_cost = x.cost, timeout_ms = coalesce(pw_runs.timeout_ms, x.timeout), retries = coalesce(pw_runs.retries, x.retries),
-    assigned_at = $2, lease_expires_at = $3, slot_released = false, ended_by_worker = false, deadline_at = NULL
+    assigned_at = $2, lease_expires_at = $3, slot_released = false, ended_by_worker = false, deadline_at = NULL,
+    started_at = NULL
   FROM jsonb_to_recordset($4::jsonb) AS x(id text, cost int, timeout int, retries int)
   WHERE pw_runs.id = x.id AND pw_runs.id = ANY($5::text[])
   RETURNING pw_runs.*`;

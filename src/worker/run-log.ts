@@ -1,0 +1,54 @@
+// The worker's line per run: its start and end at a level the user picks, and every failure or refusal at warn.
+import type { Rejection, RunResult } from '../protocol/schemas.ts';
+import type { Logger, LogLevel } from './log.ts';
+
+interface RunRef {
+  runId: string;
+  attempt: number;
+  task: string;
+}
+
+export class RunLog {
+  private readonly started = new Map<string, number>();
+  private readonly at: ((message: string, fields?: Record<string, unknown>) => void) | undefined;
+
+  constructor(
+    private readonly log: Logger,
+    level: LogLevel = 'debug',
+  ) {
+    this.at = level === 'silent' ? undefined : log[level];
+  }
+
+  start(run: RunRef): void {
+    this.started.set(`${run.runId}#${run.attempt}`, Date.now());
+    this.at?.(`run started`, { task: run.task, runId: run.runId, attempt: run.attempt });
+  }
+
+  /** `result` is undefined when the engine had moved on (stale): nothing more was said about the attempt. */
+  end(run: RunRef, result: RunResult | undefined): void {
+    const key = `${run.runId}#${run.attempt}`;
+    const ms = Date.now() - (this.started.get(key) ?? Date.now());
+    this.started.delete(key);
+    const fields = { task: run.task, runId: run.runId, attempt: run.attempt, ms };
+    if (!result) this.at?.('run ended: the engine no longer considers this attempt current', fields);
+    else if (result.status === 'completed') this.at?.('run completed', fields);
+    else {
+      const { name, message, retryable, stack } = result.error!;
+      this.log.warn(`run failed: ${name}: ${message}`, { ...fields, retryable });
+      if (stack) this.log.debug('run failed here', { ...fields, stack });
+    }
+  }
+
+  /** Refusals a user should hear of: an unknown task, an input its schema refuses. */
+  refused(rejection: Rejection, task: string): void {
+    if (rejection.reason !== 'unknown_task' && rejection.reason !== 'invalid_input') return;
+    const fields = { task, runId: rejection.runId, attempt: rejection.attempt };
+    if (rejection.reason === 'unknown_task')
+      this.log.warn('run refused: this worker has no such task', fields);
+    else
+      this.log.warn('run refused: the input does not match the task schema', {
+        ...fields,
+        issues: rejection.issues,
+      });
+  }
+}
