@@ -57,7 +57,10 @@ export type RunView = z.infer<typeof RunView>;
 export const AttemptOutcome = z.enum(['completed', 'failed', 'cancelled', 'requeued']);
 export type AttemptOutcome = z.infer<typeof AttemptOutcome>;
 
-/** One attempt of a run, kept when it ended: where it ran, when, and how it ended. */
+/**
+ * One attempt of a run, kept when it ended: where it ran, when, and how it ended. `failed` attempts may have been
+ * retried; `requeued` ones ended without failing (a lost lease, a refused push, the worker shutting down).
+ */
 export const AttemptView = z.object({
   attempt: z.number().int(),
   workerId: z.string().nullable(),
@@ -69,7 +72,7 @@ export const AttemptView = z.object({
 });
 export type AttemptView = z.infer<typeof AttemptView>;
 
-/** A run with the attempts that have ended, oldest first (the current one, when running, is the run itself). */
+/** A run with every attempt that has ended, oldest first; one still under way is the run itself. */
 export const RunDetailView = RunView.extend({ attempts: z.array(AttemptView) });
 export type RunDetailView = z.infer<typeof RunDetailView>;
 

@@ -114,14 +114,16 @@ const migrations: string[] = [
     PRIMARY KEY (run_id, attempt)
   );
 
+  -- An attempt ends in the update that takes its run out of ASSIGNED or RUNNING, and events of one batch may set
+  -- its start in that same update, hence the start from NEW where there is one.
   CREATE FUNCTION pw_record_attempt() RETURNS trigger LANGUAGE plpgsql AS $$
   BEGIN
     INSERT INTO pw_attempts (run_id, attempt, worker_id, assigned_at, started_at, ended_at, outcome, error)
     VALUES (
-      OLD.id, OLD.attempt, OLD.worker_id, OLD.assigned_at, OLD.started_at,
+      OLD.id, OLD.attempt, OLD.worker_id, OLD.assigned_at, coalesce(NEW.started_at, OLD.started_at),
       coalesce(NEW.finished_at, extract(epoch FROM clock_timestamp()) * 1000),
-      CASE NEW.state WHEN 'COMPLETED' THEN 'completed' WHEN 'FAILED' THEN 'failed'
-        WHEN 'CANCELLED' THEN 'cancelled' ELSE 'requeued' END,
+      CASE WHEN NEW.state = 'COMPLETED' THEN 'completed' WHEN NEW.state = 'CANCELLED' THEN 'cancelled'
+        WHEN NEW.state = 'FAILED' OR NEW.failures > OLD.failures THEN 'failed' ELSE 'requeued' END,
       CASE WHEN NEW.failures > OLD.failures OR NEW.state IN ('FAILED', 'CANCELLED')
         OR NEW.error::text IS DISTINCT FROM OLD.error::text THEN NEW.error END
     )
@@ -158,7 +160,7 @@ export async function migrate(sql: Sql): Promise<void> {
   });
 }
 
-/** The statements of a migration, split at semicolons outside dollar-quoted bodies (`$$ ... $$`). */
+/** The statements of a migration, split at semicolons outside dollar-quoted bodies (`$$ ... $$`): its comments hold none. */
 export function splitStatements(text: string): string[] {
   const statements: string[] = [];
   let current = '';
