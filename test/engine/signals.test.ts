@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Signals } from '../../src/engine/signals.ts';
 import { openStore } from '../../src/engine/store/index.ts';
-import { until } from './support/harness.ts';
+import { until } from '../support/until.ts';
 import { freshSchemaUrl, postgresUrl } from './support/postgres.ts';
 
 const pgUrl = postgresUrl();

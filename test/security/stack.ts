@@ -19,8 +19,9 @@ import {
   type Worker,
   type WorkerOptions,
 } from '../../src/index.ts';
+import { until } from '../support/until.ts';
 
-export { freePort };
+export { freePort, until };
 
 export const API_TOKEN = `pwa_security_${crypto.randomUUID()}`;
 
@@ -151,15 +152,4 @@ export async function startStack(sql: Sql, options: EngineOptions = {}): Promise
       await served.close();
     },
   };
-}
-
-/** Polls `check` until it returns a truthy value; the tests wait for outcomes, not for fixed times. */
-export async function until<T>(check: () => Promise<T> | T, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }

@@ -4,7 +4,10 @@ import { afterAll, afterEach, beforeAll } from 'vitest';
 import { createClient } from '../../../src/client/index.ts';
 import { createEngine, type Engine, type EngineOptions, serveEngine } from '../../../src/engine/index.ts';
 import { openStore, type Sql, truncateAll } from '../../../src/engine/store/index.ts';
+import { until } from '../../support/until.ts';
 import { TestWorker, type TestWorkerOptions } from './worker.ts';
+
+export { until };
 
 export const API_TOKEN = 'test-api-token-0123456789';
 
@@ -86,19 +89,4 @@ export async function startHarness(sql: Sql, options: EngineOptions = {}): Promi
       await served.close();
     },
   };
-}
-
-/** Polls `check` until it returns a truthy value (tests wait for outcomes, never for fixed times). */
-export async function until<T>(
-  check: () => Promise<T> | T,
-  what = 'condition',
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
