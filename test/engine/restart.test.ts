@@ -5,8 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/cli/ports.ts';
 import { createClient, type RunView } from '../../src/client/index.ts';
 import { createEngine, type ServedEngine, serveEngine } from '../../src/engine/index.ts';
+import { API_TOKEN, fast, until } from '../support/engine.ts';
 import { type ExampleWorker, spawnExampleWorker, stopExampleWorker } from './support/example-worker.ts';
-import { API_TOKEN, fast, until } from './support/harness.ts';
 import { freshSchemaUrl, postgresUrl } from './support/postgres.ts';
 
 const pgUrl = postgresUrl();
