@@ -226,7 +226,7 @@ describe.each(targets)('$name', (factory) => {
 
   needing(
     'concurrent-requests',
-    'cancels a running task on a cancel push: it fails as Cancelled',
+    'cancels a running task on a cancel push: the signal fires and it fails as Cancelled',
     async () => {
       await idle();
       const a = assignment('sleep', { ms: 60_000 });
@@ -250,6 +250,8 @@ describe.each(targets)('$name', (factory) => {
         status: 'failed',
         error: { name: 'Cancelled', retryable: false },
       });
+      // The sleep task returns before its minute, freeing its slot, only when its signal fires.
+      await idle();
     },
   );
 

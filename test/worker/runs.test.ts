@@ -38,30 +38,6 @@ describe('running tasks', () => {
     expect(h.sink.of(a.runId).at(-1)?.type).toBe('completed');
   });
 
-  it('cancels a running task on a cancel push: the signal fires and the run fails as Cancelled', async () => {
-    const a = assignment('sleep', { ms: 10_000 });
-    await push(a);
-    await h.sink.waitFor(() => h.sink.of(a.runId, 'started').length === 1);
-    const res = await h.pusher.send(
-      h.url,
-      JSON.stringify({
-        v: 1,
-        cancel: [
-          { runId: a.runId, attempt: 1 },
-          { runId: 'gone', attempt: 1 },
-        ],
-      }),
-    );
-    expect(res.status).toBe(200);
-    expect(res.json).toEqual({
-      cancelled: [{ runId: a.runId, attempt: 1 }],
-      unknown: [{ runId: 'gone', attempt: 1 }],
-    });
-    await terminal(a.runId);
-    expect(h.sink.of(a.runId, 'failed')[0]).toMatchObject({ error: { name: 'Cancelled', retryable: false } });
-    expect(h.probe.aborts).toContain('Cancelled');
-  });
-
   it('aborts a task when the engine answers stale, and reports nothing more for that attempt', async () => {
     const a = assignment('sleep', { ms: 10_000 });
     h.sink.stale.add(a.runId);
