@@ -31,14 +31,20 @@ describe.skipIf(!pgUrl)('signals across replicas on one Postgres', () => {
       here.done(ids);
       here.freed(['worker-1']);
       here.wake();
+      // From here on, only what comes over NOTIFY: the local listeners have been called already.
+      const freedHere: string[] = [];
+      here.onFreed((ids) => freedHere.push(...ids));
       await until(
         () => doneThere.size === ids.length && seen.there.wakes > 0 && seen.there.freed.length > 0,
         'relayed',
       );
       expect(seen.there.freed).toEqual(['worker-1']);
       expect(seen.there.wakes).toBe(1);
-      // Its own notifications come back to the sender, which has acted on them already.
-      await new Promise((r) => setTimeout(r, 200));
+      // Its own notifications come back to the sender, which has acted on them already. They reach it before
+      // anything the other replica sends afterwards, so once that is in, they have come and been ignored.
+      there.freed(['from-there']);
+      await until(() => freedHere.length > 0, 'a signal from the other replica');
+      expect(freedHere).toEqual(['from-there']);
       expect(seen.here.wakes).toBe(1);
     } finally {
       await Promise.all([here.stop(), there.stop()]);
