@@ -9,6 +9,8 @@ export interface UntilOptions {
   detail?: () => unknown;
 }
 
+type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>;
+
 /**
  * Polls `check` until it returns a truthy value, and returns that value. Past the deadline it throws
  * `timed out after N ms waiting for <what>`, with `detail` when given. A check that throws fails at once.
@@ -17,7 +19,7 @@ export async function until<T>(
   check: () => Promise<T> | T,
   what: string,
   options: UntilOptions | number = {},
-): Promise<T> {
+): Promise<Truthy<T>> {
   const {
     timeoutMs = 20_000,
     everyMs = 25,
@@ -26,7 +28,7 @@ export async function until<T>(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value) return value;
+    if (value) return value as Truthy<T>;
     if (Date.now() > deadline) {
       const more = detail ? `; ${describe(detail())}` : '';
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${more}`);

@@ -129,11 +129,11 @@ describe('the example worker process', () => {
   it('serves the example tasks from env, registers, and exits 0 on SIGTERM after finishing in-flight work', async () => {
     const sink = await startSink();
     const pusher = await createPusher('example-worker');
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    // Port 0: the worker binds a free port and logs which.
     child = spawn(process.execPath, ['--import', 'tsx', 'examples/node/worker.ts'], {
       env: {
         ...process.env,
-        PORT: String(port),
+        PORT: '0',
         PUSHWORKER_JWKS: JSON.stringify(pusher.jwks),
         PUSHWORKER_ENGINE_URL: sink.url,
         PUSHWORKER_TOKEN: 'example-token',
@@ -146,7 +146,12 @@ describe('the example worker process', () => {
       output += d;
     });
     const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
-    const url = `http://127.0.0.1:${port}`;
+    const url = await until(() => /listening on (\S+)/.exec(output)?.[1], 'the example worker to listen', {
+      timeoutMs: 45_000,
+      everyMs: 50,
+      detail: () => output,
+    });
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
     await until(() => sink.registrations.length > 0, 'the example worker to register', {
       timeoutMs: 45_000,
       everyMs: 50,
