@@ -83,3 +83,52 @@ describe.skipIf(!pgUrl)('signals across replicas on one Postgres', () => {
     }
   });
 });
+
+describe.skipIf(!pgUrl)("the Postgres store's listener connection", () => {
+  it('stops listening to a channel once its last handler goes, and listens again for a new one', async () => {
+    const sql = await openStore({ databaseUrl: await freshSchemaUrl(pgUrl!, 'pw_signals') });
+    const channel = `pw_test_${process.pid}_${Date.now()}`;
+    const statement = (verb: string) => `${verb} "${channel}"`;
+    // The listener's backend and the last statement it ran, found by that statement.
+    const listenerOf = async (pid?: number) =>
+      sql.query<{ pid: number; query: string }>(
+        `SELECT pid, query FROM pg_stat_activity WHERE ${pid ? 'pid = $1' : 'query = $1'}`,
+        [pid ?? statement('LISTEN')],
+      );
+    const heard: string[] = [];
+    const notify = async (payload: string) => {
+      await sql.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    };
+    try {
+      const offA = await sql.listen!(channel, (p) => heard.push(`a:${p}`));
+      const offB = await sql.listen!(channel, (p) => heard.push(`b:${p}`));
+      const [listener] = await listenerOf();
+      expect(listener).toBeDefined();
+      await notify('1');
+      await until(() => heard.length === 2, 'both handlers to hear the first notification');
+      expect(heard.sort()).toEqual(['a:1', 'b:1']);
+
+      // One handler left: the channel stays listened.
+      await offA();
+      expect((await listenerOf(listener!.pid))[0]?.query).toBe(statement('LISTEN'));
+      await notify('2');
+      await until(() => heard.includes('b:2'), 'the handler left to hear the second notification');
+
+      // The last one gone: the listener connection unlistens.
+      await offB();
+      expect((await listenerOf(listener!.pid))[0]?.query).toBe(statement('UNLISTEN'));
+      await notify('3');
+
+      // A new handler listens again, and hears what is sent from then on, and nothing before.
+      const offC = await sql.listen!(channel, (p) => heard.push(`c:${p}`));
+      expect((await listenerOf(listener!.pid))[0]?.query).toBe(statement('LISTEN'));
+      await notify('4');
+      await until(() => heard.includes('c:4'), 'the new handler to hear the fourth notification');
+      expect(heard.sort()).toEqual(['a:1', 'b:1', 'b:2', 'c:4']);
+      await offC();
+      expect((await listenerOf(listener!.pid))[0]?.query).toBe(statement('UNLISTEN'));
+    } finally {
+      await sql.close();
+    }
+  });
+});
