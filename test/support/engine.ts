@@ -28,6 +28,7 @@ import {
   type WorkerOptions,
 } from '../../src/index.ts';
 import type { Registration, RunEvent, WorkerHeartbeat } from '../../src/protocol/schemas.ts';
+import { closeServer } from './sink.ts';
 import { until } from './until.ts';
 
 export { until };
@@ -294,12 +295,9 @@ export async function startWorker(
   return handle;
 }
 
+/** Closes the worker's socket, once (a killed worker is closed again at the end of the test). */
 function closeSocket(server: Server): Promise<void> {
-  if (!server.listening) return Promise.resolve();
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
+  return server.listening ? closeServer(server) : Promise.resolve();
 }
 
 export function workerApi(engineUrl: string, token: string): WorkerApi {
