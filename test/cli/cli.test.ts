@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve } from '../../adapters/node.ts';
 import { tasks } from '../../examples/tasks.ts';
 import { createWorker } from '../../src/index.ts';
+import { until } from '../support/until.ts';
 
 const BIN = 'bin/pushworker.mjs';
 const TOKEN = 'pwa_cli-test-token-0123456789abcdef';
@@ -25,13 +26,11 @@ describe('the pushworker command', () => {
   let worker: Awaited<ReturnType<typeof serve>>;
 
   beforeAll(async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    engineUrl = `http://127.0.0.1:${port}`;
-    env = { PUSHWORKER_ENGINE_URL: engineUrl, PUSHWORKER_API_TOKEN: TOKEN };
     const dataDir = mkdtempSync(join(tmpdir(), 'pushworker-cli-'));
+    // Port 0: the engine binds a free port and says which.
     engine = spawn(
       process.execPath,
-      [BIN, 'engine', '--port', String(port), '--data-dir', dataDir, '--api-token', TOKEN],
+      [BIN, 'engine', '--port', '0', '--data-dir', dataDir, '--api-token', TOKEN],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
@@ -40,10 +39,16 @@ describe('the pushworker command', () => {
     engine.stdout!.on('data', (d) => {
       output += d;
     });
-    const deadline = Date.now() + 30_000;
-    while (!output.includes('engine listening') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
-    expect(output).toContain(`engine listening on ${engineUrl}`);
+    engine.stderr!.on('data', (d) => {
+      output += d;
+    });
+    engineUrl = await until(() => /engine listening on (\S+)/.exec(output)?.[1], 'the engine to listen', {
+      timeoutMs: 30_000,
+      everyMs: 50,
+      detail: () => output,
+    });
+    expect(engineUrl).toMatch(/^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
+    env = { PUSHWORKER_ENGINE_URL: engineUrl, PUSHWORKER_API_TOKEN: TOKEN };
 
     const w = createWorker({
       name: 'cli-worker',
@@ -82,7 +87,8 @@ describe('the pushworker command', () => {
       { args: ['run'], code: 2, text: 'a task name is needed' },
       { args: ['run', 'echo', '--nope'], code: 2, text: "Unknown option '--nope'" },
       { args: ['workers', '--token', 'pwa_wrong-token-0123456789'], code: 1, text: 'pushworker:' },
-      { args: ['stats', '--url', 'http://127.0.0.1:39998'], code: 1, text: 'cannot reach the engine' },
+      // Port 1: only root may listen there, so nothing does.
+      { args: ['stats', '--url', 'http://127.0.0.1:1'], code: 1, text: 'cannot reach the engine' },
     ];
     for (const c of cases) {
       const res = await cli(c.args, env);

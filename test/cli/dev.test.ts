@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/client/index.ts';
+import { until } from '../support/until.ts';
 
 const workerSource = (version: string) => `
 import { z } from 'zod';
@@ -31,7 +32,7 @@ describe('pushworker dev', () => {
     mkdirSync('test-artifacts', { recursive: true });
     const file = join('test-artifacts', `dev-worker-${process.pid}.ts`);
     writeFileSync(file, workerSource('v1'));
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    // Port 0: the engine binds a free port and says which.
     dev = spawn(
       process.execPath,
       [
@@ -41,7 +42,7 @@ describe('pushworker dev', () => {
         '--name',
         'dev-worker',
         '--port',
-        String(port),
+        '0',
         '--data-dir',
         mkdtempSync(join(tmpdir(), 'pw-dev-')),
       ],
@@ -51,20 +52,14 @@ describe('pushworker dev', () => {
     dev.stdout!.on('data', (d) => {
       output += d;
     });
-    const until = async (predicate: () => boolean | Promise<boolean>, what: string) => {
-      const deadline = Date.now() + 30_000;
-      while (!(await predicate())) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; output:\n${output}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    };
-    await until(() => /API token: (\S+)/.test(output), 'the API token');
-    const client = createClient({
-      url: `http://127.0.0.1:${port}`,
-      token: /API token: (\S+)/.exec(output)![1]!,
-    });
-    await until(async () => (await client.listWorkers()).some((w) => w.state === 'ACTIVE'), 'the worker');
-    await until(() => /\[worker\] .*registered with the engine/.test(output), 'the registration log line');
+    const waitFor = <T>(check: () => T | Promise<T>, what: string) =>
+      until(check, what, { timeoutMs: 30_000, everyMs: 100, detail: () => `output:\n${output}` });
+    const token = await waitFor(() => /API token: (\S+)/.exec(output)?.[1], 'the API token');
+    const url = await waitFor(() => /engine listening on (\S+)/.exec(output)?.[1], 'the engine URL');
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
+    const client = createClient({ url, token });
+    await waitFor(async () => (await client.listWorkers()).some((w) => w.state === 'ACTIVE'), 'the worker');
+    await waitFor(() => /\[worker\] .*registered with the engine/.test(output), 'the registration log line');
     expect(output).toMatch(/\[worker\] .*'dev-worker' waiting for \['version'\]/);
 
     const run = async () =>
@@ -72,7 +67,7 @@ describe('pushworker dev', () => {
     expect(await run()).toEqual({ version: 'v1' });
 
     writeFileSync(file, workerSource('v2'));
-    await until(async () => ((await run()) as { version: string }).version === 'v2', 'the reloaded worker');
+    await waitFor(async () => ((await run()) as { version: string }).version === 'v2', 'the reloaded worker');
     expect(output).toMatch(/Restarting/);
   });
 });

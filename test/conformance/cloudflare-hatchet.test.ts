@@ -2,6 +2,7 @@
 import type { Miniflare } from 'miniflare';
 import { describe, expect, it } from 'vitest';
 import { assignedAction, HATCHET_SECRET, hatchetHeaders } from '../support/hatchet.ts';
+import { until } from '../support/until.ts';
 import { callResettable, runCloudflareExample } from './targets/cloudflare.ts';
 
 const HATCHET_ONLY = { HATCHET_SIGNING_SECRET: HATCHET_SECRET, PUSHWORKER_LOG_LEVEL: 'error' };
@@ -20,6 +21,9 @@ async function slotsUsed(mf: Miniflare): Promise<number> {
   const health = (await (await mf.dispatchFetch('http://worker.test/health')).json()) as any;
   return health.slots.used;
 }
+
+const slotsHeld = (mf: Miniflare, n: number) =>
+  until(async () => (await slotsUsed(mf)) === n, `${n} slots to be held`, { everyMs: 10 });
 
 describe('the Cloudflare adapter under Hatchet (workerd via miniflare)', () => {
   it('serves Hatchet alone when HATCHET_SIGNING_SECRET is its only key', async () => {
@@ -54,11 +58,11 @@ describe('the Cloudflare adapter under Hatchet (workerd via miniflare)', () => {
         (reply) => `answered ${reply.status}`,
         () => 'aborted',
       );
-      while ((await slotsUsed(mf)) !== 1) await new Promise((r) => setTimeout(r, 10));
+      await slotsHeld(mf, 1);
       controller.abort();
       expect(await answer).toBe('aborted');
       // The task rejects on a timer after its signal fires: only a request kept alive gets there.
-      while ((await slotsUsed(mf)) !== 0) await new Promise((r) => setTimeout(r, 10));
+      await slotsHeld(mf, 0);
     } finally {
       await mf.dispose();
     }

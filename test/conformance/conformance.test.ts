@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKey } from '../../src/auth/index.ts';
 import { SIGNATURE_HEADER } from '../../src/protocol/schemas.ts';
 import { assignment, batch } from '../support/push.ts';
+import { until } from '../support/until.ts';
 import { clientOf, outcomeOf, rejectionsOf, takenOf } from './client.ts';
 import { hatchetScenarios } from './hatchet.ts';
 import { bundleCloudflareExample, cloudflareMiniflare } from './targets/cloudflare.ts';
@@ -47,11 +48,15 @@ describe.each(targets)('$name', (factory) => {
     await outcomeOf(t, await c.push(batch(s)), s.runId);
   };
   const idle = async () => {
-    for (;;) {
-      const health = (await c.get('/health')).json;
-      if (health.slots.used === 0) return;
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    let used: unknown;
+    await until(
+      async () => {
+        used = (await c.get('/health')).json.slots.used;
+        return used === 0;
+      },
+      'every slot to be free',
+      { everyMs: 10, detail: () => `${used} in use` },
+    );
   };
 
   it('runs a valid push and reports started and completed with the worker token', async () => {
@@ -221,7 +226,7 @@ describe.each(targets)('$name', (factory) => {
 
   needing(
     'concurrent-requests',
-    'cancels a running task on a cancel push: it fails as Cancelled',
+    'cancels a running task on a cancel push: the signal fires and it fails as Cancelled',
     async () => {
       await idle();
       const a = assignment('sleep', { ms: 60_000 });
@@ -245,6 +250,8 @@ describe.each(targets)('$name', (factory) => {
         status: 'failed',
         error: { name: 'Cancelled', retryable: false },
       });
+      // The sleep task returns before its minute, freeing its slot, only when its signal fires.
+      await idle();
     },
   );
 

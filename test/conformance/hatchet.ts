@@ -1,6 +1,7 @@
 // Hatchet's HTTP operator scenarios, written once; conformance.test.ts runs them against every target.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { assignedAction } from '../support/hatchet.ts';
+import { until } from '../support/until.ts';
 import { counterTotal, hatchetClientOf } from './client.ts';
 import {
   HATCHET_NAMED,
@@ -38,6 +39,8 @@ export function hatchetScenarios({ target, needing, drainEvents, idle }: Scenari
       assignedAction(task, task, input, { actionId: h.actionId(task), ...extra });
     const slotsUsed = async (): Promise<number> =>
       (await t.call({ method: 'GET', path: '/health', headers: {} })).json.slots.used;
+    const slotsHeld = (n: number) =>
+      until(async () => (await slotsUsed()) === n, `${n} slots to be held`, { everyMs: 10 });
 
     it('answers the signed health check with the action ids its workflow naming gives', async () => {
       const reply = await h.health();
@@ -179,7 +182,7 @@ export function hatchetScenarios({ target, needing, drainEvents, idle }: Scenari
           (reply) => `answered ${reply.status}`,
           () => 'aborted',
         );
-        while ((await slotsUsed()) !== 1) await new Promise((r) => setTimeout(r, 10));
+        await slotsHeld(1);
         controller.abort();
         expect(await answer).toBe('aborted');
         // The sleep task only returns before its ten minutes when its signal fires.
@@ -199,7 +202,7 @@ export function hatchetScenarios({ target, needing, drainEvents, idle }: Scenari
             .trigger(JSON.stringify(action('sleep', { ms: 600_000 })), { signal: controller.signal })
             .catch(() => undefined),
         );
-        while ((await slotsUsed()) !== SLOTS) await new Promise((r) => setTimeout(r, 10));
+        await slotsHeld(SLOTS);
         const before = await counterTotal(t, STARTED);
         const reply = await h.trigger(JSON.stringify(action('echo', { message: 'no room' })));
         expect(reply.status).toBe(429);

@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serve } from '../../adapters/node.ts';
 import { tasks } from '../../examples/tasks.ts';
 import { createClient } from '../../src/client/index.ts';
 import { createEngine, type ServedEngine, serveEngine } from '../../src/engine/index.ts';
-import { createWorker } from '../../src/index.ts';
+import { type HarnessWorker, startWorker } from '../support/engine.ts';
+import { until } from '../support/until.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'pwa_dashboard-test-token-0123456789';
@@ -14,7 +14,7 @@ if (!haveChromium && process.env.CI) throw new Error(`CI needs Debian chromium a
 
 describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
   let served: ServedEngine;
-  let worker: Awaited<ReturnType<typeof serve>>;
+  let worker: HarnessWorker;
   let browser: Browser;
   const client = () => createClient({ url: served.url, token: TOKEN });
 
@@ -22,19 +22,13 @@ describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
     const engine = await createEngine({ apiTokens: [TOKEN], retryBaseMs: 50 });
     served = await serveEngine(engine);
     const token = await engine.createToken('worker', 'dash-worker');
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const w = createWorker({
-      name: 'dash-worker',
-      tasks,
-      labels: { region: 'eu' },
-      keys: { jwksUrl: `${served.url}/.well-known/jwks.json` },
+    worker = await startWorker('dash-worker', {
       engineUrl: served.url,
       token: token.token,
-      url: `http://127.0.0.1:${port}`,
-      heartbeatMs: 200,
-      logLevel: 'silent',
+      tasks,
+      slots: 100,
+      labels: { region: 'eu' },
     });
-    worker = await serve(w, { port, hostname: '127.0.0.1', handleSignals: false });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -58,10 +52,14 @@ describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
 
   it('shows workers, queue depth per task and recent runs after real runs, and pauses a worker', async () => {
     const c = client();
-    const deadline = Date.now() + 15_000;
-    while (!(await c.listWorkers()).some((w) => w.state === 'ACTIVE') && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await until(
+      async () => (await c.listWorkers()).some((w) => w.state === 'ACTIVE'),
+      'the worker to register',
+      {
+        timeoutMs: 15_000,
+        everyMs: 100,
+      },
+    );
     const runs = await c.enqueueMany([
       ...Array.from({ length: 5 }, (_, i) => ({ task: 'echo', input: { message: `m${i}` } })),
       { task: 'fail', input: { message: 'no', retryable: false } },

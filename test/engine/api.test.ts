@@ -4,8 +4,16 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createClient } from '../../src/client/index.ts';
 import { createEngine, serveEngine } from '../../src/engine/index.ts';
-import { API_TOKEN, fast, type Harness, harnessPerTest, until } from './support/harness.ts';
-import { TestWorker } from './support/worker.ts';
+import {
+  API_TOKEN,
+  fast,
+  type Harness,
+  harnessPerTest,
+  job,
+  startWorker,
+  until,
+  untilStopped,
+} from '../support/engine.ts';
 
 const harness = harnessPerTest();
 let h: Harness;
@@ -76,19 +84,21 @@ describe('engine API', () => {
   it('scopes a worker token to its worker name', async () => {
     h = await harness.start();
     const { token } = await h.engine.createToken('worker', 'alpha');
-    const impostor = new TestWorker({ name: 'beta', engineUrl: h.url, token, register: false });
-    await impostor.start();
-    h.workers.push(impostor);
-    await expect(impostor.registerSelf()).rejects.toThrow(/403/);
+    await h.addWorker('beta', { token, waitActive: false });
+    await until(
+      () =>
+        h.logs.some((l) => l.includes('worker=beta') && l.includes('engine answered 403 to registration')),
+      'the registration to be refused',
+    );
+    expect((await h.client.listWorkers()).map((w) => w.name)).not.toContain('beta');
   });
 
   it('reports workers, task stats for autoscalers, health and metrics', async () => {
     h = await harness.start();
-    const worker = await h.addWorker({
-      name: 'w',
+    const worker = await h.addWorker('w', {
       slots: 3,
       labels: { pool: 'x' },
-      tasks: { hold: () => new Promise(() => {}) },
+      tasks: [job('hold', untilStopped)],
     });
     await h.client.enqueueMany(Array.from({ length: 5 }, () => ({ task: 'hold' })));
     await until(() => worker.started.length === 3, 'three running');
@@ -120,15 +130,7 @@ describe('engine API', () => {
 
   it('registers a serverless worker by URL and takes results from its sync answers', async () => {
     h = await harness.start();
-    const { token } = await h.engine.createToken('worker', 'lambda-1');
-    const worker = await new TestWorker({
-      name: 'lambda-1',
-      engineUrl: h.url,
-      token,
-      register: false,
-      mode: 'sync',
-    }).start();
-    h.workers.push(worker);
+    const worker = await h.addWorker('lambda-1', { start: false, mode: 'sync' });
     const view = await h.client.registerWorker(worker.url);
     expect(view).toMatchObject({ name: 'lambda-1', kind: 'serverless', state: 'ACTIVE' });
     const run = await h.client.enqueue({ task: 'echo', input: 'from lambda' });
@@ -177,17 +179,19 @@ describe('engine API', () => {
   it('refuses a revoked token at once, worker and API tokens alike', async () => {
     h = await harness.start();
     const { id, token } = await h.client.createToken('worker', 'w');
-    const worker = await h.addWorker({ name: 'w', token });
+    const worker = await h.addWorker('w', { token });
     const run = await h.client.enqueue({ task: 'echo', input: 'before' });
     expect((await h.client.waitRun(run.id, { timeoutMs: 10_000 })).state).toBe('COMPLETED');
-    // The token has just been used, so the engine holds it in its cache.
-    expect(await worker.beat()).toBe(200);
+    // Called as the worker: the token has just been used, so the engine holds it in its cache.
+    const asWorker = h.asWorker(token);
+    const beat = () => asWorker.heartbeat(worker.id!, 'ACTIVE', worker.worker.health().slots);
+    expect(await beat()).toBe(200);
     expect(await h.client.revokeToken(id)).toEqual({ id, revoked: true });
-    expect(await worker.beat()).toBe(401);
+    expect(await beat()).toBe(401);
     const at = new Date().toISOString();
-    const events = await worker.postEvents([{ runId: run.id, attempt: 1, at, type: 'heartbeat' }]);
+    const events = await asWorker.events([{ runId: run.id, attempt: 1, at, type: 'heartbeat' }]);
     expect(events).toMatchObject({ status: 401, body: { error: { code: 'unauthorized' } } });
-    await expect(worker.registerSelf()).rejects.toThrow(/401/);
+    expect(await asWorker.register(worker.worker.manifest())).toMatchObject({ status: 401 });
     expect(await h.client.revokeToken(id)).toEqual({ id, revoked: true });
 
     const api = await h.client.createToken('api');
@@ -210,7 +214,7 @@ describe('engine API', () => {
       keys: { kid: string }[];
     };
     expect(after.keys.map((k) => k.kid).sort()).toEqual([before.keys[0]!.kid, kid].sort());
-    const worker = await h.addWorker({ name: 'w' });
+    const worker = await h.addWorker('w');
     const run = await h.client.enqueue({ task: 'echo', input: 'signed by the new key' });
     expect((await h.client.waitRun(run.id, { timeoutMs: 10_000 })).state).toBe('COMPLETED');
     expect(worker.started).toHaveLength(1);
@@ -235,7 +239,7 @@ describe('engine restart', () => {
       const again = await serveEngine(second);
       try {
         expect(second.jwks()).toEqual(jwks);
-        const worker = await new TestWorker({ name: 'w', engineUrl: again.url, token }).start();
+        const worker = await startWorker('w', { engineUrl: again.url, token });
         const client2 = createClient({ url: again.url, token: API_TOKEN });
         for (const r of runs)
           expect((await client2.waitRun(r.id, { timeoutMs: 15_000 })).state).toBe('COMPLETED');

@@ -1,22 +1,36 @@
 import { describe, expect, it } from 'vitest';
-import { type Harness, harnessPerTest, until } from './support/harness.ts';
+import {
+  echo,
+  engineMetric,
+  gate,
+  type Harness,
+  type HarnessWorker,
+  harnessPerTest,
+  job,
+  metricSum,
+  sleep,
+  until,
+} from '../support/engine.ts';
 import { storeTargets } from './support/postgres.ts';
 
 let h: Harness;
+
+const noSlotRefusals = (w: HarnessWorker) =>
+  metricSum(w.worker.metrics.render(), 'pushworker_assignments_rejected_total{reason="no_slot"}');
 
 describe.each(storeTargets('pw_dispatch_suite'))('dispatching runs to workers on $name', ({ open }) => {
   const harness = harnessPerTest(open);
 
   it('pushes a queued run to a registered worker and records its result', async () => {
     h = await harness.start();
-    const worker = await h.addWorker({ name: 'w1' });
+    const worker = await h.addWorker('w1');
     const run = await h.client.enqueue({ task: 'echo', input: { message: 'hi' } });
     expect(run.state).toBe('QUEUED');
     const done = await h.client.waitRun(run.id, { timeoutMs: 10_000 });
     expect(done.state).toBe('COMPLETED');
     expect(done.output).toEqual({ message: 'hi' });
     expect(done.attempt).toBe(1);
-    expect(done.workerId).toBe(worker.workerId);
+    expect(done.workerId).toBe(worker.id);
     expect(worker.started).toEqual([{ runId: run.id, attempt: 1 }]);
   });
 
@@ -24,31 +38,30 @@ describe.each(storeTargets('pw_dispatch_suite'))('dispatching runs to workers on
     h = await harness.start();
     const run = await h.client.enqueue({ task: 'echo', input: 1 });
     expect((await h.client.waitRun(run.id, { timeoutMs: 300 })).state).toBe('QUEUED');
-    await h.addWorker({ name: 'late' });
+    await h.addWorker('late');
     expect((await h.client.waitRun(run.id, { timeoutMs: 10_000 })).state).toBe('COMPLETED');
   });
 
   it('spreads runs across workers and never gives a worker more than its slots', async () => {
     h = await harness.start();
     let peak = 0;
-    const track = (w: { used: number }) => async (input: unknown) => {
-      peak = Math.max(peak, w.used);
-      await new Promise((r) => setTimeout(r, 30));
-      return input;
-    };
-    const a = await h.addWorker({ name: 'a', slots: 2, tasks: {} });
-    const b = await h.addWorker({ name: 'b', slots: 2, tasks: {} });
-    // Re-register with the tracking task now that the workers exist.
-    for (const w of [a, b]) {
-      (w as unknown as { o: { tasks: Record<string, unknown> } }).o.tasks = { work: track(w) };
-      await w.registerSelf();
-    }
+    // Each worker's task reads that worker's own count of slots in use, the run itself included.
+    const work = (on: () => HarnessWorker) =>
+      job('work', async (input, ctx) => {
+        peak = Math.max(peak, on().worker.health().slots.used);
+        await sleep(30, ctx.signal);
+        return input;
+      });
+    const a: HarnessWorker = await h.addWorker('a', { slots: 2, tasks: [work(() => a)] });
+    const b: HarnessWorker = await h.addWorker('b', { slots: 2, tasks: [work(() => b)] });
     const runs = await h.client.enqueueMany(
       Array.from({ length: 20 }, (_, i) => ({ task: 'work', input: i })),
     );
     for (const r of runs)
       expect((await h.client.waitRun(r.id, { timeoutMs: 15_000 })).state).toBe('COMPLETED');
     expect(peak).toBeLessThanOrEqual(2);
+    // A worker refuses what does not fit, so the engine's own count is shown by no refusal at all.
+    expect(noSlotRefusals(a) + noSlotRefusals(b)).toBe(0);
     expect(a.started.length).toBeGreaterThan(0);
     expect(b.started.length).toBeGreaterThan(0);
     expect(a.started.length + b.started.length).toBe(20);
@@ -57,20 +70,27 @@ describe.each(storeTargets('pw_dispatch_suite'))('dispatching runs to workers on
   it('batches a backlog into pushes of several assignments', async () => {
     h = await harness.start();
     await h.client.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ task: 'echo', input: i })));
-    const worker = await h.addWorker({ name: 'batcher', slots: 50 });
+    const worker = await h.addWorker('batcher', { slots: 50 });
     await until(() => worker.started.length === 30, 'all runs started');
-    const sizes = worker.pushes.map((p) => ('assignments' in p ? p.assignments.length : 0));
-    expect(Math.max(...sizes)).toBeGreaterThan(1);
+    // Thirty assignments, each pushed once, in fewer pushes: some push carried several.
+    expect(await engineMetric(h, 'pushworker_pushes_total{status="202"}')).toBeLessThan(30);
+    expect(await engineMetric(h, 'pushworker_pushes_total')).toBeLessThan(30);
   });
 
   it('re-queues a run the worker refuses with no_slot without spending an attempt', async () => {
     h = await harness.start();
-    const worker = await h.addWorker({ name: 'full', slots: 1 });
-    worker.used = 1; // the worker believes its only slot is taken
+    // A cancelled run holds its slot on the worker until its task function returns, and this one ignores its
+    // signal: the engine counts the slot free, the worker does not.
+    const held = gate();
+    const worker = await h.addWorker('full', { slots: 1, tasks: [echo, job('hold', () => held.opened)] });
+    const holder = await h.client.enqueue({ task: 'hold' });
+    await until(() => worker.started.length === 1, 'the holder to start');
+    expect((await h.client.cancel(holder.id)).state).toBe('CANCELLED');
+    await until(() => worker.aborted.length === 1, 'the cancel to reach the worker');
     const run = await h.client.enqueue({ task: 'echo', input: 'x' });
-    await until(() => worker.pushes.length >= 1, 'a push');
+    await until(() => noSlotRefusals(worker) >= 1, 'a push refused with no_slot');
     await until(async () => (await h.client.getRun(run.id)).state === 'QUEUED', 're-queue');
-    worker.used = 0;
+    held.open();
     const done = await h.client.waitRun(run.id, { timeoutMs: 10_000 });
     expect(done.state).toBe('COMPLETED');
     expect(done.failures).toBe(0);
@@ -82,11 +102,11 @@ describe.each(storeTargets('pw_dispatch_suite'))('dispatching runs to workers on
     h = await harness.start({ pushTimeoutMs: 300 });
     let calls = 0;
     // A sync worker answers when its tasks end: the first run outlasts the push timeout.
-    const slowOnce = async (input: unknown) => {
-      if (++calls === 1) await new Promise((r) => setTimeout(r, 3_000));
+    const slowOnce = job('slowOnce', async (input, ctx) => {
+      if (++calls === 1) await sleep(3_000, ctx.signal);
       return input;
-    };
-    await h.addWorker({ name: 'sync', mode: 'sync', register: true, tasks: { slowOnce } });
+    });
+    await h.addWorker('sync', { mode: 'sync', tasks: [slowOnce] });
     const run = await h.client.enqueue({ task: 'slowOnce', input: 'x' });
     const done = await h.client.waitRun(run.id, { timeoutMs: 10_000 });
     expect(done.state).toBe('COMPLETED');
@@ -100,7 +120,7 @@ describe.each(storeTargets('pw_dispatch_suite'))('dispatching runs to workers on
     const low = await h.client.enqueue({ task: 'echo', input: 'low' });
     const first = await h.client.enqueue({ task: 'echo', input: 'high-1', priority: 5 });
     const second = await h.client.enqueue({ task: 'echo', input: 'high-2', priority: 5 });
-    const worker = await h.addWorker({ name: 'serial', slots: 1 });
+    const worker = await h.addWorker('serial', { slots: 1 });
     await until(() => worker.started.length === 3, 'three runs');
     expect(worker.started.map((s) => s.runId)).toEqual([first.id, second.id, low.id]);
   });
@@ -124,12 +144,12 @@ describe.each(storeTargets('pw_dispatch_suite'))('dispatching runs to workers on
 
   it('keeps a PAUSED worker out of dispatch until it is resumed', async () => {
     h = await harness.start();
-    const worker = await h.addWorker({ name: 'pausable' });
-    const paused = await h.client.pauseWorker(worker.workerId!);
+    const worker = await h.addWorker('pausable');
+    const paused = await h.client.pauseWorker(worker.id!);
     expect(paused.state).toBe('PAUSED');
     const run = await h.client.enqueue({ task: 'echo', input: 1 });
     expect((await h.client.waitRun(run.id, { timeoutMs: 400 })).state).toBe('QUEUED');
-    expect((await h.client.resumeWorker(worker.workerId!)).state).toBe('ACTIVE');
+    expect((await h.client.resumeWorker(worker.id!)).state).toBe('ACTIVE');
     expect((await h.client.waitRun(run.id, { timeoutMs: 10_000 })).state).toBe('COMPLETED');
   });
 });

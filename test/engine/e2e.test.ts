@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Sql } from '../../src/engine/store/index.ts';
+import { type Harness, startHarness, until } from '../support/engine.ts';
 import { type ExampleWorker, spawnExampleWorker, stopExampleWorker } from './support/example-worker.ts';
-import { type Harness, startHarness, until } from './support/harness.ts';
 
 let sql: Sql;
 let h: Harness;

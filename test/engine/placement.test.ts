@@ -1,19 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { type Harness, harnessPerTest, until } from './support/harness.ts';
+import {
+  echo,
+  gate,
+  type Harness,
+  type HarnessWorker,
+  harnessPerTest,
+  job,
+  sleep,
+  until,
+} from '../support/engine.ts';
 import { storeTargets } from './support/postgres.ts';
-import type { TestWorker } from './support/worker.ts';
 
 let h: Harness;
 
-const ranOn = (w: TestWorker, runId: string) => w.started.some((s) => s.runId === runId);
+const ranOn = (w: HarnessWorker, runId: string) => w.started.some((s) => s.runId === runId);
 
 describe.each(storeTargets('pw_placement'))('placement on $name: affinity, stickiness, keys', ({ open }) => {
   const harness = harnessPerTest(open);
 
   it('sends a run only to workers with its required labels', async () => {
     h = await harness.start();
-    const cpu = await h.addWorker({ name: 'cpu', labels: { gpu: 'no' } });
-    const gpu = await h.addWorker({ name: 'gpu', labels: { gpu: 'yes', region: 'eu' } });
+    const cpu = await h.addWorker('cpu', { labels: { gpu: 'no' } });
+    const gpu = await h.addWorker('gpu', { labels: { gpu: 'yes', region: 'eu' } });
     const runs = await h.client.enqueueMany(
       Array.from({ length: 6 }, () => ({ task: 'echo', affinity: { required: { gpu: 'yes' } } })),
     );
@@ -25,8 +33,8 @@ describe.each(storeTargets('pw_placement'))('placement on $name: affinity, stick
 
   it('prefers the worker with the heavier preferred labels while it has room', async () => {
     h = await harness.start();
-    const other = await h.addWorker({ name: 'other', labels: { zone: 'b' } });
-    const near = await h.addWorker({ name: 'near', labels: { zone: 'a' } });
+    const other = await h.addWorker('other', { labels: { zone: 'b' } });
+    const near = await h.addWorker('near', { labels: { zone: 'a' } });
     for (let i = 0; i < 5; i++) {
       const run = await h.client.enqueue({
         task: 'echo',
@@ -40,8 +48,8 @@ describe.each(storeTargets('pw_placement'))('placement on $name: affinity, stick
 
   it('keeps runs with one hard sticky key on one worker', async () => {
     h = await harness.start();
-    const a = await h.addWorker({ name: 'a' });
-    const b = await h.addWorker({ name: 'b' });
+    const a = await h.addWorker('a');
+    const b = await h.addWorker('b');
     const ids: string[] = [];
     for (let i = 0; i < 8; i++) {
       const run = await h.client.enqueue({
@@ -59,10 +67,10 @@ describe.each(storeTargets('pw_placement'))('placement on $name: affinity, stick
 
   it('moves a soft sticky key when its worker has no room, and keeps it otherwise', async () => {
     h = await harness.start();
-    const gate: { release?: () => void } = {};
-    const hold = () => new Promise((resolve) => (gate.release = () => resolve('held')));
-    const a = await h.addWorker({ name: 'a', slots: 1, tasks: { hold, echo: async (x) => x } });
-    const b = await h.addWorker({ name: 'b', slots: 1, tasks: { hold, echo: async (x) => x } });
+    const held = gate<string>();
+    const hold = job('hold', () => held.opened);
+    const a = await h.addWorker('a', { slots: 1, tasks: [hold, echo] });
+    const b = await h.addWorker('b', { slots: 1, tasks: [hold, echo] });
     const first = await h.client.enqueue({ task: 'echo', sticky: { key: 'k' } });
     await h.client.waitRun(first.id, { timeoutMs: 10_000 });
     const home = ranOn(a, first.id) ? a : b;
@@ -80,35 +88,35 @@ describe.each(storeTargets('pw_placement'))('placement on $name: affinity, stick
     const moved = await h.client.enqueue({ task: 'echo', sticky: { key: 'k' } });
     await h.client.waitRun(moved.id, { timeoutMs: 10_000 });
     expect(ranOn(away, moved.id)).toBe(true);
-    gate.release?.();
+    held.open('held');
   });
 
   it('never runs more than the limit of one concurrency key at once, across workers', async () => {
     h = await harness.start();
     let current = 0;
     let peak = 0;
-    const job = async () => {
+    const limited = job('job', async (_input, ctx) => {
       current++;
       peak = Math.max(peak, current);
-      await new Promise((r) => setTimeout(r, 40));
+      await sleep(40, ctx.signal);
       current--;
       return 'done';
-    };
-    await h.addWorker({ name: 'a', slots: 5, tasks: { job } });
-    await h.addWorker({ name: 'b', slots: 5, tasks: { job } });
-    const limited = await h.client.enqueueMany(
+    });
+    await h.addWorker('a', { slots: 5, tasks: [limited] });
+    await h.addWorker('b', { slots: 5, tasks: [limited] });
+    const runs = await h.client.enqueueMany(
       Array.from({ length: 8 }, () => ({ task: 'job', concurrency: { key: 'tenant-1', limit: 2 } })),
     );
-    for (const r of limited)
+    for (const r of runs)
       expect((await h.client.waitRun(r.id, { timeoutMs: 15_000 })).state).toBe('COMPLETED');
     expect(peak).toBe(2);
   });
 
   it('starts a run queued behind more blocked runs than one claim reads at once', async () => {
     h = await harness.start();
-    const gate: { release?: () => void } = {};
-    const hold = () => new Promise((resolve) => (gate.release = () => resolve('held')));
-    const worker = await h.addWorker({ name: 'w', slots: 2, tasks: { hold, echo: async (x) => x } });
+    const held = gate<string>();
+    const hold = job('hold', () => held.opened);
+    const worker = await h.addWorker('w', { slots: 2, tasks: [hold, echo] });
     const holder = await h.client.enqueue({ task: 'hold', concurrency: { key: 'tenant', limit: 1 } });
     await until(() => worker.started.length === 1, 'the holder');
     // Ahead of the free run: runs held back by their concurrency key, runs too big for the worker, and runs
@@ -117,7 +125,7 @@ describe.each(storeTargets('pw_placement'))('placement on $name: affinity, stick
       ...Array.from({ length: 30 }, () => ({ task: 'hold', concurrency: { key: 'tenant', limit: 1 } })),
       ...Array.from({ length: 30 }, () => ({ task: 'echo', slotCost: 3 })),
     ]);
-    const other = await h.addWorker({ name: 'other', slots: 1, tasks: { hold } });
+    const other = await h.addWorker('other', { slots: 1, tasks: [hold] });
     const bound = await h.client.enqueue({ task: 'hold', sticky: { key: 'session', mode: 'hard' } });
     await until(() => ranOn(other, bound.id), 'the sticky key bound to the other worker');
     await h.client.enqueueMany(
@@ -129,6 +137,6 @@ describe.each(storeTargets('pw_placement'))('placement on $name: affinity, stick
       output: 'behind them',
     });
     expect(worker.started.map((s) => s.runId)).toEqual([holder.id, free.id]);
-    gate.release?.();
+    held.open('held');
   });
 });

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createClient } from '../../src/client/index.ts';
 import { createEngine, serveEngine } from '../../src/engine/index.ts';
-import { API_TOKEN, fast, until } from './support/harness.ts';
+import { API_TOKEN, fast, type HarnessWorker, job, sleep, startWorker, until } from '../support/engine.ts';
 import { freshSchemaUrl, postgresUrl } from './support/postgres.ts';
-import { TestWorker } from './support/worker.ts';
 
 const pgUrl = postgresUrl();
 
@@ -14,16 +13,16 @@ describe.skipIf(!pgUrl)('two engine replicas on one Postgres', () => {
       [0, 1].map(() => createEngine({ ...fast, databaseUrl, onError: console.error })),
     );
     const served = await Promise.all(engines.map((e) => serveEngine(e)));
-    const workers: TestWorker[] = [];
+    const workers: HarnessWorker[] = [];
     try {
       for (const [i, name] of ['w1', 'w2', 'w3'].entries()) {
         const { token } = await engines[0]!.createToken('worker', name);
         const engineUrl = served[i % 2]!.url;
-        const job = async (input: unknown) => {
-          await new Promise((r) => setTimeout(r, 2));
+        const work = job('job', async (input, ctx) => {
+          await sleep(2, ctx.signal);
           return input;
-        };
-        workers.push(await new TestWorker({ name, engineUrl, token, slots: 8, tasks: { job } }).start());
+        });
+        workers.push(await startWorker(name, { engineUrl, token, slots: 8, tasks: [work] }));
       }
       const clients = served.map((s) => createClient({ url: s.url, token: API_TOKEN }));
       const batches = await Promise.all(

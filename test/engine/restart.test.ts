@@ -2,11 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/cli/ports.ts';
 import { createClient, type RunView } from '../../src/client/index.ts';
 import { createEngine, type ServedEngine, serveEngine } from '../../src/engine/index.ts';
+import { API_TOKEN, fast, until } from '../support/engine.ts';
 import { type ExampleWorker, spawnExampleWorker, stopExampleWorker } from './support/example-worker.ts';
-import { API_TOKEN, fast, until } from './support/harness.ts';
 import { freshSchemaUrl, postgresUrl } from './support/postgres.ts';
 
 const pgUrl = postgresUrl();
@@ -48,7 +47,8 @@ describe.each(targets)('engine restarted mid-load on $name', ({ store }) => {
     try {
       const start = async (port: number) =>
         serveEngine(await createEngine({ ...fast, ...options, onError: () => {} }), { port });
-      served = await start(await freePort());
+      served = await start(0);
+      // The engine comes back on the port the first one was given.
       const port = served.port;
       const client = createClient({ url: served.url, token: API_TOKEN });
       for (const name of ['restart-a', 'restart-b']) {

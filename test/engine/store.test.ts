@@ -7,7 +7,7 @@ import { getRun, insertRuns } from '../../src/engine/store/runs.ts';
 import { requeueRuns } from '../../src/engine/store/transitions.ts';
 import { upsertWorker } from '../../src/engine/store/workers.ts';
 import type { RunEvent } from '../../src/protocol/schemas.ts';
-import { until } from './support/harness.ts';
+import { until } from '../support/until.ts';
 import { storeTargets } from './support/postgres.ts';
 
 const targets = storeTargets('pw_store_suite');

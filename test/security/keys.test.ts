@@ -5,29 +5,19 @@ import { generateSigningKey, signPush } from '../../src/auth/index.ts';
 import { revokeToken } from '../../src/engine/store/secrets.ts';
 import { createLogger, createWorker, task } from '../../src/index.ts';
 import { SIGNATURE_HEADER } from '../../src/protocol/index.ts';
-import { type Stack, stackPerTest, until } from './stack.ts';
+import { type Harness, harnessPerTest, metricSum as metric, until } from '../support/engine.ts';
 
-const stacks = stackPerTest();
-let stack: Stack | undefined;
-
-const metric = (text: string, name: string) =>
-  text
-    .split('\n')
-    .filter((l) => l.startsWith(name))
-    .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+const stacks = harnessPerTest();
+let stack: Harness | undefined;
 
 describe('key rotation under load', () => {
   it('loses no push while the engine rotates its key between pushes', async () => {
     stack = await stacks.start();
     // The JWKS cooldown stays well under the lease (as 5 s is under 30 s by default).
-    const { worker } = await stack.addWorker('rotating', {
+    const rotating = await stack.addWorker('rotating', {
       slots: 8,
       keys: { jwksUrl: `${stack.served.url}/.well-known/jwks.json`, jwksCooldownMs: 500 },
     });
-    await until(
-      async () => (await stack!.client.listWorkers()).some((w) => w.state === 'ACTIVE'),
-      'registration',
-    );
     const ids: string[] = [];
     const kids = new Set<string>();
     // Enqueue continuously; every tenth batch the engine rotates. The worker knows only the JWKS URL.
@@ -49,9 +39,10 @@ describe('key rotation under load', () => {
       metric(engineMetrics, 'pushworker_pushes_total') -
         metric(engineMetrics, 'pushworker_pushes_total{status="202"}'),
     ).toBe(0);
-    expect(metric(worker.metrics.render(), 'pushworker_push_auth_failures_total')).toBe(0);
-    expect(new Set(stack.executions).size).toBe(ids.length);
-    expect(stack.executions).toHaveLength(ids.length);
+    expect(metric(rotating.worker.metrics.render(), 'pushworker_push_auth_failures_total')).toBe(0);
+    const executions = rotating.started.map((s) => `${s.runId}#${s.attempt}`);
+    expect(new Set(executions).size).toBe(ids.length);
+    expect(executions).toHaveLength(ids.length);
   }, 60_000);
 });
 
@@ -86,11 +77,8 @@ describe('revoked worker tokens', () => {
 
   it('refuses a token revoked while in use once the engine token cache (10 s) has expired', async () => {
     stack = await stacks.start();
-    const { worker, token } = await stack.addWorker('soon-revoked');
-    await until(
-      async () => (await stack!.client.listWorkers()).some((w) => w.name === 'soon-revoked'),
-      'registration',
-    );
+    const soon = await stack.addWorker('soon-revoked');
+    const { token } = soon;
     const id = token.split('.')[1]!;
     await revokeToken(stacks.sql, id, Date.now());
     const heartbeat = () =>
@@ -102,7 +90,7 @@ describe('revoked worker tokens', () => {
         }),
       }).then((r) => r.status);
     await until(async () => (await heartbeat()) === 401, 'the revoked token to be refused', 15_000);
-    await worker.stop({ graceMs: 100 });
+    await soon.close();
   }, 30_000);
 });
 
@@ -149,7 +137,10 @@ describe('clock skew', () => {
     const late = await send(-100, 60);
     expect(ahead).toMatchObject({ status: 401, code: 'expired' });
     expect(late).toMatchObject({ status: 401, code: 'expired' });
-    await new Promise((r) => setTimeout(r, 50));
+    // Runs start in the order their pushes are taken: once a later good one has run, the refused ones never will.
+    const sentinel = await send(0);
+    expect(sentinel.status).toBe(202);
+    await until(() => ran.includes(sentinel.runId), 'a push taken after the refused ones to run');
     expect(ran).not.toContain(ahead.runId);
     expect(ran).not.toContain(late.runId);
   });

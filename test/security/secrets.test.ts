@@ -3,13 +3,13 @@ import { generateSigningKey, signPush } from '../../src/auth/index.ts';
 import { openStore, type Sql } from '../../src/engine/store/index.ts';
 import { liveKeys, revokeToken } from '../../src/engine/store/secrets.ts';
 import { SIGNATURE_HEADER } from '../../src/protocol/index.ts';
+import { API_TOKEN, defaultTasks, fail, type Harness, startHarness, until } from '../support/engine.ts';
 import { HATCHET_SECRET, hatchetHeaders } from '../support/hatchet.ts';
-import { API_TOKEN, type Stack, startStack, until } from './stack.ts';
 
 // Runs the engine and two workers through failures and hostile requests while capturing every log line and
 // every answer body, then looks for any secret in them.
 let sql: Sql;
-let stack: Stack;
+let stack: Harness;
 const captured: string[] = [];
 const bodies: string[] = [];
 const HS_SECRET = 'hs-shared-secret-never-to-be-logged-0123';
@@ -27,7 +27,7 @@ beforeAll(async () => {
       );
     });
   }
-  stack = await startStack(sql);
+  stack = await startHarness(sql);
 });
 afterAll(async () => {
   await stack?.close();
@@ -43,21 +43,24 @@ async function record(response: Promise<Response>): Promise<number> {
 
 describe('secrets in logs and error bodies', () => {
   it('never shows a token, key or secret, through failures, refusals and hostile requests', async () => {
-    const { server, token: workerToken } = await stack.addWorker('secretive', {
+    // Failures retried once, so that retries are part of the work.
+    const tasks = [...defaultTasks.filter((t) => t !== fail), { ...fail, retries: 1 }];
+    const { url: workerUrl, token: workerToken } = await stack.addWorker('secretive', {
+      tasks,
       keys: { jwksUrl: `${stack.served.url}/.well-known/jwks.json`, secret: HS_SECRET },
       hatchet: { signingSecret: HATCHET_SECRET },
     });
     const { id: revokedId, token: revokedToken } = await stack.engine.createToken('worker', 'revoked');
     await revokeToken(sql, revokedId, Date.now());
-    const { worker: locked } = await stack.addWorker('locked-out', { token: revokedToken });
+    const locked = await stack.addWorker('locked-out', { tasks, token: revokedToken, waitActive: false });
     const minted = await stack.client.createToken('api');
 
     // Work with retries, fatal failures and completions.
     const runs = await stack.client.enqueueMany([
       { task: 'echo', input: { message: 'hi' } },
-      { task: 'fail', input: { fatal: false } },
-      { task: 'fail', input: { fatal: true } },
-      { task: 'echo', input: { wrong: 1 } },
+      { task: 'fail', input: { message: 'transient on purpose' } },
+      { task: 'fail', input: { message: 'fatal on purpose', retryable: false } },
+      { task: 'sleep', input: { wrong: 1 } },
     ]);
     for (const r of runs) await stack.client.waitRun(r.id, { timeoutMs: 15_000 });
 
@@ -72,17 +75,17 @@ describe('secrets in logs and error bodies', () => {
       body,
     });
     for (const signature of [forged, wrongHs, 'garbage', `${workerToken}`]) {
-      await record(fetch(server.url, { method: 'POST', headers: { [SIGNATURE_HEADER]: signature }, body }));
+      await record(fetch(workerUrl, { method: 'POST', headers: { [SIGNATURE_HEADER]: signature }, body }));
     }
     await record(
-      fetch(`${server.url}/hatchet/trigger`, {
+      fetch(`${workerUrl}/hatchet/trigger`, {
         method: 'POST',
         headers: hatchetHeaders(body, { secret: 'w'.repeat(40) }),
         body,
       }),
     );
     await record(
-      fetch(`${server.url}/hatchet/trigger`, {
+      fetch(`${workerUrl}/hatchet/trigger`, {
         method: 'POST',
         headers: hatchetHeaders('{bad', {}),
         body: '{bad',
@@ -117,12 +120,12 @@ describe('secrets in logs and error bodies', () => {
         fetch(`${stack.served.url}${path}`, { headers: { authorization: `Bearer ${API_TOKEN}` } }),
       );
     }
-    for (const path of ['health', 'metrics']) await record(fetch(`${server.url}/${path}`));
+    for (const path of ['health', 'metrics']) await record(fetch(`${workerUrl}/${path}`));
     await until(
       () => stack.logs.some((l) => l.includes('registration failed')),
       'the locked-out worker to log its refusal',
     );
-    await locked.stop({ graceMs: 100 });
+    await locked.close();
 
     const privateDs = (await liveKeys(sql, Date.now())).map((k) => String(k.privateJwk.d));
     const tokenSecrets = [workerToken, revokedToken, minted.token].map((t) => t.split('.')[2]!);

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { EventsBody, type RunEvent } from '../../src/protocol/schemas.ts';
+import { until } from './until.ts';
 
 export interface Sink {
   url: string;
@@ -43,12 +44,11 @@ export async function startSink(): Promise<Sink> {
       return sink.events.filter((e) => e.runId === runId && (!type || e.type === type));
     },
     async waitFor(predicate: (events: RunEvent[]) => boolean, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!predicate(sink.events)) {
-        if (Date.now() > deadline)
-          throw new Error(`timed out waiting for events; have ${JSON.stringify(sink.events)}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await until(() => predicate(sink.events), 'the events awaited', {
+        timeoutMs,
+        everyMs: 10,
+        detail: () => ({ have: sink.events }),
+      });
     },
   };
   app.use(async (c, next) => {

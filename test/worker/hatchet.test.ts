@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { actionIdOf } from '../../src/worker/hatchet.ts';
 import { assignedAction, HATCHET_SECRET, hatchetPost } from '../support/hatchet.ts';
+import { until } from '../support/until.ts';
 import { type Harness, startHarness } from '../support/worker.ts';
 
 describe("Hatchet's HTTP operator protocol", () => {
@@ -81,13 +82,13 @@ describe("Hatchet's HTTP operator protocol", () => {
     const pending = hatchetPost(trigger, JSON.stringify(action), { signal: controller.signal }).catch(
       (e) => e,
     );
-    const deadline = Date.now() + 5_000;
-    while (!h.probe.ran.includes(action.taskRunExternalId) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await until(() => h.probe.ran.includes(action.taskRunExternalId), 'the task to start', {
+      timeoutMs: 5_000,
+      everyMs: 10,
+    });
     controller.abort();
     await pending;
-    while (h.probe.aborts.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await until(() => h.probe.aborts.length > 0, 'the task to be aborted', { timeoutMs: 5_000, everyMs: 10 });
     expect(h.probe.aborts).toContain('Cancelled');
     expect(h.worker.health().slots.used).toBe(0);
   });

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SIGNATURE_HEADER } from '../../src/protocol/schemas.ts';
 import { assignment, batch, createPusher } from '../support/push.ts';
 import { startSink } from '../support/sink.ts';
+import { until } from '../support/until.ts';
 import { type Harness, startHarness } from '../support/worker.ts';
 
 const harnesses: Harness[] = [];
@@ -21,11 +22,13 @@ describe('worker lifecycle', () => {
     const h = await start({ start: false, labels: { gpu: 'a100' }, url: 'http://127.0.0.1:1/' });
     h.sink.down = true;
     h.worker.start();
-    await new Promise((r) => setTimeout(r, 150));
+    await until(
+      () => h.logs.some((l) => l.includes('registration failed; retrying')),
+      'a failed registration',
+    );
     expect(h.sink.registrations).toEqual([]);
     h.sink.down = false;
-    const deadline = Date.now() + 10_000;
-    while (h.sink.heartbeats.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await until(() => h.sink.heartbeats.length >= 2, 'two heartbeats', { timeoutMs: 10_000 });
     expect(h.sink.registrations[0]).toMatchObject({
       name: 'test-worker',
       slots: 100,
@@ -42,7 +45,7 @@ describe('worker lifecycle', () => {
 
   it('drains gracefully: refuses new pushes with 503, finishes in-flight runs, flushes events, says STOPPED', async () => {
     const h = await start({ start: true });
-    while (h.sink.heartbeats.length === 0) await new Promise((r) => setTimeout(r, 10));
+    await until(() => h.sink.heartbeats.length > 0, 'a heartbeat', { timeoutMs: 10_000, everyMs: 10 });
     const a = assignment('sleep', { ms: 300 });
     expect((await h.pusher.send(h.url, batch(a))).status).toBe(202);
     await h.sink.waitFor(() => h.sink.of(a.runId, 'started').length === 1);
@@ -77,11 +80,15 @@ describe('worker lifecycle', () => {
     expect(accepted).toBeGreaterThanOrEqual(5);
     // Keep pushing rejected ones until all ran, as an engine would.
     let pending = runs.filter((_, i) => answers[i]!.status === 429);
-    while (pending.length > 0) {
-      const retry = await Promise.all(pending.map((a) => h.pusher.send(h.url, batch(a))));
-      pending = pending.filter((_, i) => retry[i]!.status === 429);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await until(
+      async () => {
+        const retry = await Promise.all(pending.map((a) => h.pusher.send(h.url, batch(a))));
+        pending = pending.filter((_, i) => retry[i]!.status === 429);
+        return pending.length === 0;
+      },
+      'every refused run to be taken',
+      { everyMs: 10, detail: () => `${pending.length} still refused` },
+    );
     await h.sink.waitFor(() => runs.every((a) => h.sink.of(a.runId, 'completed').length === 1));
     expect(h.probe.maxRunning).toBe(5);
     expect(h.probe.ran).toHaveLength(50);
@@ -122,11 +129,11 @@ describe('the example worker process', () => {
   it('serves the example tasks from env, registers, and exits 0 on SIGTERM after finishing in-flight work', async () => {
     const sink = await startSink();
     const pusher = await createPusher('example-worker');
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    // Port 0: the worker binds a free port and logs which.
     child = spawn(process.execPath, ['--import', 'tsx', 'examples/node/worker.ts'], {
       env: {
         ...process.env,
-        PORT: String(port),
+        PORT: '0',
         PUSHWORKER_JWKS: JSON.stringify(pusher.jwks),
         PUSHWORKER_ENGINE_URL: sink.url,
         PUSHWORKER_TOKEN: 'example-token',
@@ -139,10 +146,17 @@ describe('the example worker process', () => {
       output += d;
     });
     const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
-    const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 45_000;
-    while (sink.registrations.length === 0 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
+    const url = await until(() => /listening on (\S+)/.exec(output)?.[1], 'the example worker to listen', {
+      timeoutMs: 45_000,
+      everyMs: 50,
+      detail: () => output,
+    });
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
+    await until(() => sink.registrations.length > 0, 'the example worker to register', {
+      timeoutMs: 45_000,
+      everyMs: 50,
+      detail: () => output,
+    });
     expect(sink.registrations[0]).toMatchObject({ name: 'example-worker', slots: 100 });
 
     const a = assignment('sleep', { ms: 500 });

@@ -84,6 +84,13 @@ export async function openPostgres(options: PostgresOptions): Promise<Sql> {
       set.add(fn);
       return async () => {
         set.delete(fn);
+        // The last handler gone: stop listening, or the server goes on delivering the channel to this connection.
+        // A handler added meanwhile made a new set, and listens again after this (one connection runs in order).
+        if (set.size > 0 || handlers.get(channel) !== set) return;
+        handlers.delete(channel);
+        await client.query(`UNLISTEN ${pg.escapeIdentifier(channel)}`).catch(() => {
+          // The connection is gone (closed or lost), and what it listened to with it.
+        });
       };
     },
     async exec(text) {
