@@ -85,7 +85,7 @@ describe('the pushworker command', () => {
       { args: ['bogus'], code: 2, text: 'unknown command "bogus"' },
       { args: ['run', 'echo', '--input', '{bad'], code: 2, text: '--input is not valid JSON' },
       { args: ['run'], code: 2, text: 'a task name is needed' },
-      { args: ['run', 'echo', '--nope'], code: 2, text: "Unknown option '--nope'" },
+      { args: ['run', 'echo', '--nope'], code: 2, text: 'unknown option --nope' },
       { args: ['workers', '--token', 'pwa_wrong-token-0123456789'], code: 1, text: 'pushworker:' },
       // Port 1: only root may listen there, so nothing does.
       { args: ['stats', '--url', 'http://127.0.0.1:1'], code: 1, text: 'cannot reach the engine' },

@@ -70,7 +70,12 @@ export function hatchetScenarios({ target, needing, drainEvents, idle }: Scenari
       expect(reply.json.error).toEqual({
         code: 'task_failed',
         message: 'boom',
-        details: { name: 'Error', message: 'boom', retryable: true },
+        details: {
+          name: 'Error',
+          message: 'boom',
+          retryable: true,
+          stack: expect.stringMatching(/^Error: boom\n/),
+        },
       });
     });
 
@@ -81,7 +86,12 @@ export function hatchetScenarios({ target, needing, drainEvents, idle }: Scenari
       expect(reply.status).toBe(500);
       expect(reply.json.error).toMatchObject({
         code: 'task_failed',
-        details: { name: 'NonRetryableError', message: 'bad for good', retryable: false },
+        details: {
+          name: 'NonRetryableError',
+          message: 'bad for good',
+          retryable: false,
+          stack: expect.stringMatching(/^NonRetryableError: bad for good\n/),
+        },
       });
     });
 

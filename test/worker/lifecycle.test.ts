@@ -146,7 +146,9 @@ describe('the example worker process', () => {
       output += d;
     });
     const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
-    const url = await until(() => /listening on (\S+)/.exec(output)?.[1], 'the example worker to listen', {
+    // Listening on every interface, the line names the URL to use from this machine in parentheses.
+    const listening = /listening on (?:\S+, every interface \()?(http:\/\/[^\s)]+)/;
+    const url = await until(() => listening.exec(output)?.[1], 'the example worker to listen', {
       timeoutMs: 45_000,
       everyMs: 50,
       detail: () => output,

@@ -134,7 +134,12 @@ describe('sync mode', () => {
         runId: bad.runId,
         attempt: 1,
         status: 'failed',
-        error: { name: 'NonRetryableError', message: 'bad input for good', retryable: false },
+        error: {
+          name: 'NonRetryableError',
+          message: 'bad input for good',
+          retryable: false,
+          stack: expect.stringMatching(/^NonRetryableError: bad input for good\n\s+at /),
+        },
       },
     ]);
     expect(res.json.rejected).toMatchObject([{ runId: unknown.runId, reason: 'unknown_task' }]);
