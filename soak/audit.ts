@@ -18,7 +18,7 @@ export async function installAudit(sql: Sql): Promise<void> {
     CREATE OR REPLACE FUNCTION soak_audit_row() RETURNS trigger AS $$
     BEGIN
       IF (NEW.state IN ${TERMINAL} OR OLD.state IN ${TERMINAL})
-         AND (OLD.state IS DISTINCT FROM NEW.state OR OLD.output IS DISTINCT FROM NEW.output
+         AND (OLD.state IS DISTINCT FROM NEW.state OR OLD.output::text IS DISTINCT FROM NEW.output::text
               OR OLD.attempt IS DISTINCT FROM NEW.attempt) THEN
         INSERT INTO soak_audit (run_id, old_state, new_state, attempt, output)
         VALUES (NEW.id, OLD.state, NEW.state, NEW.attempt, NEW.output);

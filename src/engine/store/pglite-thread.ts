@@ -2,6 +2,7 @@
 // event loop. Its messages are those of `pglite-messages.ts`; `pglite.ts` sends them, and they run one at a time.
 import { parentPort as parent, workerData } from 'node:worker_threads';
 import { PGlite, parse, protocol } from '@electric-sql/pglite';
+import { concatBytes } from '../../http/body.ts';
 import type { Reply, Request, ThreadData, ThreadError } from './pglite-messages.ts';
 import { MAX_PREPARED_STATEMENTS, type Row } from './sql.ts';
 
@@ -25,7 +26,7 @@ async function query(text: string, params: unknown[]): Promise<Row[]> {
   if (!statement) {
     const name = `pw_${statements.size + 1}`;
     const messages = await db.execProtocolStream(
-      concat([
+      concatBytes([
         protocol.serialize.parse({ name, text }),
         protocol.serialize.describe({ type: 'S', name }),
         protocol.serialize.sync(),
@@ -41,7 +42,7 @@ async function query(text: string, params: unknown[]): Promise<Row[]> {
     return serialize ? serialize(value) : String(value);
   });
   const messages = await db.execProtocolStream(
-    concat([
+    concatBytes([
       protocol.serialize.bind({ statement: statement.name, values }),
       protocol.serialize.describe({ type: 'P' }),
       protocol.serialize.execute({}),
@@ -51,16 +52,6 @@ async function query(text: string, params: unknown[]): Promise<Row[]> {
   );
   await db.syncToFs();
   return (parse.parseResults(messages, db.parsers)[0]?.rows ?? []) as Row[];
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 const unlisten = new Map<string, () => Promise<void>>();
