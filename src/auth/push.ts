@@ -119,6 +119,11 @@ export async function verifyPush(
   if (claims.exp - claims.iat > MAX_PUSH_TTL_S) {
     throw new PushworkerError('bad_signature', `the push token lives longer than ${MAX_PUSH_TTL_S} s`);
   }
+  // `exp − iat` bounds a token's life only if `iat` is not in the future: one issued a day ahead would be valid
+  // for a day.
+  if (claims.iat > Math.floor(Date.now() / 1000) + tolerance) {
+    throw new PushworkerError('expired', 'the push is issued in the future');
+  }
   // Hashed only once the signature holds, so a forged push costs no hashing of its body.
   if (claims.bh !== (await bodyHash(body, options.hashBody))) {
     throw new PushworkerError('body_mismatch', 'the body does not match the signed body hash');

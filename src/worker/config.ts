@@ -35,6 +35,7 @@ const WorkerEnv = z
     HATCHET_WORKFLOW_NAME: z.string().min(1).optional(),
     HATCHET_NAMESPACE: z.string().optional(),
     HATCHET_TIMESTAMP_TOLERANCE_S: int(1).optional(),
+    HATCHET_REQUIRE_TIMESTAMP: z.enum(['true', 'false']).optional(),
   })
   .transform((e) => {
     const secrets = [e.PUSHWORKER_SECRET, e.PUSHWORKER_SECRET_PREVIOUS].filter((s): s is string => !!s);
@@ -63,6 +64,7 @@ const WorkerEnv = z
             workflowName: e.HATCHET_WORKFLOW_NAME,
             namespace: e.HATCHET_NAMESPACE,
             timestampToleranceS: e.HATCHET_TIMESTAMP_TOLERANCE_S,
+            requireTimestamp: e.HATCHET_REQUIRE_TIMESTAMP === 'true',
           } satisfies HatchetOptions)
         : undefined,
     };

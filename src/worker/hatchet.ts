@@ -18,6 +18,11 @@ export interface HatchetOptions {
   namespace?: string;
   /** Accepted age of `X-Hatchet-Timestamp`, in seconds; default 300. */
   timestampToleranceS?: number;
+  /**
+   * Refuse a request without `X-Hatchet-Timestamp` (default false, for operators that do not send it yet). Without
+   * the header a captured request can be replayed for as long as its run is not in the recent-runs memory.
+   */
+  requireTimestamp?: boolean;
 }
 
 const AssignedAction = z.object({
@@ -64,6 +69,9 @@ export function mountHatchet(
       throw new PushworkerError('bad_signature', 'the X-Hatchet-Signature does not match the body');
     }
     const timestamp = c.req.header('x-hatchet-timestamp');
+    if (timestamp === undefined && options.requireTimestamp) {
+      throw new PushworkerError('bad_signature', 'the request has no X-Hatchet-Timestamp header, which is required');
+    }
     if (timestamp !== undefined) {
       const age = Math.abs(Date.now() / 1000 - Number(timestamp));
       if (!(age <= (options.timestampToleranceS ?? 300))) {

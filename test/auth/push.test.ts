@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import {
   bodyHash,
@@ -71,6 +72,21 @@ describe('push signing and verification', async () => {
     expect(await codeOf(verifyPush(await sign({ key: unknown.signing }), bytes, opts()))).toBe('unknown_key');
     const hsOnly = signingKeyFromSecret('s');
     expect(await codeOf(verifyPush(await sign({ key: hsOnly }), bytes, opts()))).toBe('unknown_key');
+  });
+
+  it('refuses, as expired, a token issued in the future whose nbf lets it in now', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const forged = (iat: number) =>
+      new SignJWT({ bh: nodeBodyHash(bytes), jti: `j-${iat}` })
+        .setProtectedHeader({ alg: 'EdDSA', kid: 'ed-1' })
+        .setIssuer('engine')
+        .setAudience('w1')
+        .setIssuedAt(iat)
+        .setNotBefore(now)
+        .setExpirationTime(iat + 300)
+        .sign(ed.signing.key);
+    expect(await codeOf(verifyPush(await forged(now + 100_000), bytes, opts()))).toBe('expired');
+    expect(await codeOf(verifyPush(await forged(now + 20), bytes, opts()))).toBe('ok');
   });
 
   it('refuses a replayed push until its token expires', async () => {

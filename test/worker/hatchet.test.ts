@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configFromEnv } from '../../src/index.ts';
 import { actionIdOf } from '../../src/worker/hatchet.ts';
 import { assignedAction, HATCHET_SECRET, hatchetPost } from '../support/hatchet.ts';
 import { until } from '../support/until.ts';
@@ -91,6 +92,30 @@ describe("Hatchet's HTTP operator protocol", () => {
     await until(() => h.probe.aborts.length > 0, 'the task to be aborted', { timeoutMs: 5_000, everyMs: 10 });
     expect(h.probe.aborts).toContain('Cancelled');
     expect(h.worker.health().slots.used).toBe(0);
+  });
+
+  it('refuses a request without X-Hatchet-Timestamp when the timestamp is required, and runs nothing', async () => {
+    const strict = await startHarness({ hatchet: { signingSecret: HATCHET_SECRET, requireTimestamp: true } });
+    try {
+      const action = assignedAction('echo', 'echo', { message: 'no timestamp' });
+      const refused = await hatchetPost(`${strict.url}/hatchet/trigger`, JSON.stringify(action));
+      expect(refused).toMatchObject({ status: 401, json: { error: { code: 'bad_signature' } } });
+      expect(strict.probe.ran).toEqual([]);
+      const stamped = await hatchetPost(`${strict.url}/hatchet/trigger`, JSON.stringify(action), {
+        timestamp: now(),
+      });
+      expect(stamped).toEqual({ status: 200, json: { message: 'no timestamp' } });
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('reads HATCHET_REQUIRE_TIMESTAMP', () => {
+    const env = { HATCHET_SIGNING_SECRET: HATCHET_SECRET, HATCHET_REQUIRE_TIMESTAMP: 'true' };
+    expect(configFromEnv(env).hatchet).toMatchObject({ requireTimestamp: true });
+    expect(configFromEnv({ HATCHET_SIGNING_SECRET: HATCHET_SECRET }).hatchet).toMatchObject({
+      requireTimestamp: false,
+    });
   });
 
   it('names actions with a workflow name and namespace when configured', () => {

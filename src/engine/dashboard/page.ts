@@ -1,5 +1,4 @@
-// The dashboard page: workers, queue depth per task and recent runs, refreshed every second; pause and resume.
-// The API token comes from the URL fragment (never sent to the server) or a prompt, and stays in sessionStorage.
+// The dashboard page's markup and style; its script is `script.ts`, served as a file so that no inline script runs.
 
 export const dashboardPage = `<!doctype html>
 <html lang="en">
@@ -48,56 +47,7 @@ export const dashboardPage = `<!doctype html>
     <th>Run</th><th>Task</th><th>State</th><th>Attempt</th><th>Duration</th><th>Enqueued</th>
   </tr></thead><tbody></tbody></table></section>
 </main>
-<script>
-(() => {
-  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
-  if (fromHash) { sessionStorage.setItem('pushworker-token', fromHash); history.replaceState(null, '', location.pathname); }
-  let token = sessionStorage.getItem('pushworker-token');
-  if (!token) { token = prompt('API token') || ''; sessionStorage.setItem('pushworker-token', token); }
-  const base = location.pathname.replace(/\\/dashboard\\/?$/, '');
-  const api = async (path, init = {}) => {
-    const res = await fetch(base + path, { ...init, headers: { authorization: 'Bearer ' + token, ...(init.body ? { 'content-type': 'application/json' } : {}) } });
-    const body = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error((body.error && body.error.code) || ('HTTP ' + res.status));
-    return body;
-  };
-  const el = (tag, attrs = {}, ...children) => {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) k === 'onclick' ? (node.onclick = v) : node.setAttribute(k, v);
-    for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-    return node;
-  };
-  const state = (s) => el('span', { class: 'state ' + s, 'data-state': s }, s);
-  const ago = (iso) => { if (!iso) return '–'; const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000)); return s < 60 ? s + 's ago' : Math.round(s / 60) + 'm ago'; };
-  const duration = (r) => r.startedAt && r.finishedAt ? (Date.parse(r.finishedAt) - Date.parse(r.startedAt)) + ' ms' : r.startedAt ? 'running' : '–';
-  const bar = (used, total) => el('span', {}, el('span', { class: 'bar' }, el('i', { style: 'width:' + (total ? Math.min(100, 100 * used / total) : 0) + '%' })), used + '/' + total);
-  const fill = (id, rows, empty) => {
-    const body = document.querySelector('#' + id + ' tbody');
-    body.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: '7' }, empty))]));
-  };
-  const act = (w, action) => async () => { try { await api('/v1/workers/' + encodeURIComponent(w.id) + '/' + action, { method: 'POST', body: '{}' }); await refresh(); } catch (e) { showError(e); } };
-  const showError = (e) => { document.getElementById('error').textContent = ' ' + e.message; };
-  async function refresh() {
-    const [workers, stats, runs] = await Promise.all([api('/v1/workers'), api('/v1/stats/tasks'), api('/v1/runs?limit=50')]);
-    fill('workers', workers.workers.map((w) => el('tr', { 'data-worker': w.name },
-      el('td', {}, w.name), el('td', {}, state(w.state)), el('td', { class: 'num' }, bar(w.slots.used, w.slots.total)),
-      el('td', {}, Object.entries(w.labels).map(([k, v]) => k + '=' + v).join(', ') || '–'),
-      el('td', {}, w.tasks.map((t) => t.name).join(', ')), el('td', {}, ago(w.lastHeartbeatAt)),
-      el('td', {}, w.state === 'PAUSED' ? el('button', { onclick: act(w, 'resume') }, 'Resume') : el('button', { onclick: act(w, 'pause') }, 'Pause')))), 'no workers yet');
-    fill('tasks', stats.tasks.map((s) => el('tr', { 'data-task': s.task },
-      el('td', {}, s.task), el('td', { class: 'num', 'data-queued': s.queued }, s.queued), el('td', { class: 'num' }, s.ready),
-      el('td', { class: 'num', 'data-running': s.assigned + s.running }, s.assigned + s.running), el('td', { class: 'num' }, s.workers),
-      el('td', { class: 'num' }, s.slots.used + '/' + s.slots.total))), 'no tasks yet');
-    fill('runs', runs.runs.map((r) => el('tr', { 'data-run': r.id },
-      el('td', {}, r.id), el('td', {}, r.task), el('td', {}, state(r.state)), el('td', { class: 'num' }, r.attempt),
-      el('td', { class: 'num' }, duration(r)), el('td', {}, ago(r.createdAt)))), 'no runs yet');
-    document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
-    document.getElementById('error').textContent = '';
-  }
-  const loop = async () => { try { await refresh(); } catch (e) { showError(e); } setTimeout(loop, 1000); };
-  loop();
-})();
-</script>
+<script src="/dashboard/app.js" defer></script>
 </body>
 </html>
 `;

@@ -1,16 +1,34 @@
-// The live dashboard: one static page that reads the engine's own API with the token it is given.
+// The live dashboard: one static page and its script, which read the engine's own API with the token given.
 import { Hono } from 'hono';
 import { dashboardPage } from './page.ts';
+import { dashboardScript } from './script.ts';
+
+/**
+ * Only the page's own script runs (no inline script), it talks only to this engine, and no other site may frame
+ * it: a framed dashboard could be clicked through (pause a worker) by the framing page.
+ */
+const POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'unsafe-inline'",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
 
 export function dashboardRoutes(): Hono {
   const app = new Hono();
-  app.get('/', (c) => {
-    c.header(
-      'content-security-policy',
-      "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'",
-    );
+  app.use(async (c, next) => {
+    await next();
+    c.header('content-security-policy', POLICY);
+    c.header('x-frame-options', 'DENY');
+    c.header('x-content-type-options', 'nosniff');
     c.header('referrer-policy', 'no-referrer');
-    return c.html(dashboardPage);
   });
+  app.get('/', (c) => c.html(dashboardPage));
+  app.get('/app.js', (c) =>
+    c.body(dashboardScript, 200, { 'content-type': 'text/javascript; charset=utf-8' }),
+  );
   return app;
 }
