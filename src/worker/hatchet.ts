@@ -70,7 +70,10 @@ export function mountHatchet(
     }
     const timestamp = c.req.header('x-hatchet-timestamp');
     if (timestamp === undefined && options.requireTimestamp) {
-      throw new PushworkerError('bad_signature', 'the request has no X-Hatchet-Timestamp header, which is required');
+      throw new PushworkerError(
+        'bad_signature',
+        'the request has no X-Hatchet-Timestamp header, which is required',
+      );
     }
     if (timestamp !== undefined) {
       const age = Math.abs(Date.now() / 1000 - Number(timestamp));
