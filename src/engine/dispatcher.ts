@@ -8,6 +8,7 @@ import {
   type RunEvent,
   type RunRef,
   SyncResponse,
+  type TaskError,
 } from '../protocol/schemas.ts';
 import { DispatchLoop, type RoundResult } from './dispatch-loop.ts';
 import type { KeyRing } from './keys.ts';
@@ -45,6 +46,28 @@ export interface DispatcherOptions {
 }
 
 const FAILURE_BACKOFF_MS = 1_000;
+
+/** The error that fails an attempt its worker refused; none for refusals that only re-queue it (no_slot, duplicate). */
+function rejectionError(worker: WorkerRecord, r: Rejection): TaskError | undefined {
+  if (r.reason === 'invalid_input') {
+    const message = `the worker rejected the input: ${JSON.stringify(r.issues ?? [])}`;
+    return { name: 'InvalidInput', message, retryable: false };
+  }
+  if (r.reason === 'unknown_task') {
+    return {
+      name: 'UnknownTask',
+      message: `worker "${worker.name}" does not serve this task`,
+      retryable: true,
+    };
+  }
+  if (r.reason === 'untrusted_events_url') {
+    const message =
+      `worker "${worker.name}" does not trust this engine's events URL: set its PUSHWORKER_ENGINE_URL to the ` +
+      "engine's public URL, or add that origin to PUSHWORKER_EVENTS_ORIGINS";
+    return { name: 'UntrustedEventsUrl', message, retryable: true };
+  }
+  return undefined;
+}
 
 /** Why a push got no answer: the connection's error code (ECONNREFUSED, a timeout), said with the worker's URL. */
 function unreachable(error: unknown, url: string): string {
@@ -248,15 +271,8 @@ export class Dispatcher {
     const noSlot = rejected.filter((r) => r.reason === 'no_slot');
     if (noSlot.length > 0) await this.requeueUntaken(worker, noSlot, 'no_slot');
     for (const r of rejected) {
-      if (r.reason !== 'unknown_task' && r.reason !== 'invalid_input') continue;
-      const error = {
-        name: r.reason === 'invalid_input' ? 'InvalidInput' : 'UnknownTask',
-        message:
-          r.reason === 'invalid_input'
-            ? `the worker rejected the input: ${JSON.stringify(r.issues ?? [])}`
-            : `worker "${worker.name}" does not serve this task`,
-        retryable: r.reason === 'unknown_task',
-      };
+      const error = rejectionError(worker, r);
+      if (!error) continue;
       if (await failRun(this.o.sql, r, error, Date.now(), this.o.retry)) this.o.signals.done([r.runId]);
       this.o.signals.freed([worker.id]);
     }

@@ -50,7 +50,13 @@ export const PushClaims = z.object({
 export type PushClaims = z.infer<typeof PushClaims>;
 
 /** Per-assignment rejection reasons inside a 2xx push answer. */
-export const RejectReason = z.enum(['unknown_task', 'invalid_input', 'no_slot', 'duplicate']);
+export const RejectReason = z.enum([
+  'unknown_task',
+  'invalid_input',
+  'no_slot',
+  'duplicate',
+  'untrusted_events_url',
+]);
 export type RejectReason = z.infer<typeof RejectReason>;
 export const rejectReasons = RejectReason.options;
 

@@ -19,6 +19,8 @@ const WorkerEnv = z
     PUSHWORKER_SECRET_PREVIOUS: z.string().min(1).optional(),
     PUSHWORKER_ISSUER: z.string().optional(),
     PUSHWORKER_ENGINE_URL: z.url().optional(),
+    /** Comma-separated origins besides the engine URL's that assignments may name as `eventsUrl`. */
+    PUSHWORKER_EVENTS_ORIGINS: z.string().optional(),
     PUSHWORKER_TOKEN: z.string().optional(),
     PUSHWORKER_URL: z.url().optional(),
     PUSHWORKER_HEARTBEAT_MS: int(10).optional(),
@@ -50,6 +52,7 @@ const WorkerEnv = z
       },
       issuer: e.PUSHWORKER_ISSUER,
       engineUrl: e.PUSHWORKER_ENGINE_URL,
+      eventsOrigins: e.PUSHWORKER_EVENTS_ORIGINS ? parseOrigins(e.PUSHWORKER_EVENTS_ORIGINS) : undefined,
       token: e.PUSHWORKER_TOKEN,
       url: e.PUSHWORKER_URL,
       heartbeatMs: e.PUSHWORKER_HEARTBEAT_MS,
@@ -114,4 +117,17 @@ function parseLabels(text: string): Record<string, string> {
         return [k!.trim(), v.join('=').trim()];
       }),
   );
+}
+
+function parseOrigins(list: string): string[] {
+  const origins = list
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  for (const origin of origins) {
+    if (!URL.canParse(origin)) {
+      throw new PushworkerError('invalid_request', `PUSHWORKER_EVENTS_ORIGINS: "${origin}" is not a URL`);
+    }
+  }
+  return origins;
 }

@@ -39,16 +39,21 @@ export class RunLog {
     }
   }
 
-  /** Refusals a user should hear of: an unknown task, an input its schema refuses. */
+  /** Refusals a user should hear of: an unknown task, an input its schema refuses, an untrusted events URL. */
   refused(rejection: Rejection, task: string): void {
-    if (rejection.reason !== 'unknown_task' && rejection.reason !== 'invalid_input') return;
     const fields = { task, runId: rejection.runId, attempt: rejection.attempt };
     if (rejection.reason === 'unknown_task')
       this.log.warn('run refused: this worker has no such task', fields);
-    else
+    else if (rejection.reason === 'invalid_input') {
       this.log.warn('run refused: the input does not match the task schema', {
         ...fields,
         issues: rejection.issues,
       });
+    } else if (rejection.reason === 'untrusted_events_url') {
+      this.log.warn(
+        'run refused: its eventsUrl is on neither the engine URL nor PUSHWORKER_EVENTS_ORIGINS; nothing was sent there',
+        fields,
+      );
+    }
   }
 }

@@ -1,6 +1,7 @@
 // Owns the runs in flight: admits assignments within the slot budget, refuses duplicates, cancels and drains.
 import { issuesOf } from '../protocol/errors.ts';
 import type { Assignment, Rejection, RunRef, RunResult } from '../protocol/schemas.ts';
+import type { EventsOrigins } from './events-origins.ts';
 import type { Metrics } from './metrics.ts';
 import { ActiveRun, type RunHooks, runKey } from './run.ts';
 import type { RunLog } from './run-log.ts';
@@ -31,6 +32,7 @@ export class Runner {
     hooks: Hooks,
     metrics: Metrics,
     private readonly runLog: RunLog,
+    private readonly eventsOrigins: EventsOrigins,
   ) {
     const runsStarted = metrics.counter('pushworker_runs_started_total', 'Runs started, by task.');
     const runsCompleted = metrics.counter('pushworker_runs_completed_total', 'Runs completed, by task.');
@@ -83,6 +85,10 @@ export class Runner {
       const task = this.tasks.get(a.task);
       if (!task) {
         this.reject(admission, ref, 'unknown_task', undefined, a.task);
+        continue;
+      }
+      if (reportEvents && !this.eventsOrigins.allows(a.eventsUrl)) {
+        this.reject(admission, ref, 'untrusted_events_url', undefined, a.task);
         continue;
       }
       const key = runKey(a);

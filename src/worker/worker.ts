@@ -5,6 +5,7 @@ import { MemoryReplayStore, type ReplayStore } from '../auth/replay.ts';
 import type { Health, Labels, Registration } from '../protocol/schemas.ts';
 import { createPushApp } from './app.ts';
 import { EngineLink, engineEndpoint } from './engine-link.ts';
+import { EventsOrigins } from './events-origins.ts';
 import type { HatchetOptions } from './hatchet.ts';
 import { createLogger, type Logger, type LogLevel } from './log.ts';
 import { Metrics } from './metrics.ts';
@@ -26,6 +27,11 @@ export interface WorkerOptions {
   /** Accept pushes only from this issuer. */
   issuer?: string;
   engineUrl?: string;
+  /**
+   * Origins besides `engineUrl`'s that an assignment's `eventsUrl` may name (the engine's public URL, when the
+   * worker reaches the engine by another address). Events, and the token, go nowhere else.
+   */
+  eventsOrigins?: string[];
   /** The worker token for calls to the engine. */
   token?: string;
   /** This endpoint's public URL, sent when a long-lived worker registers. */
@@ -105,6 +111,7 @@ export function createWorker(options: WorkerOptions): Worker {
     },
     metrics,
     new RunLog(log, options.logRuns ?? 'debug'),
+    new EventsOrigins(options.engineUrl, options.eventsOrigins),
   );
   metrics.gauge('pushworker_slots_total', 'Slot units this worker offers.', () => slots.total);
   metrics.gauge('pushworker_slots_used', 'Slot units held by runs.', () => slots.used);

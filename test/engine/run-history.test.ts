@@ -50,12 +50,12 @@ const tasks = [
 ];
 
 /** A long-lived worker on loopback, registered with the engine under `name`; `path` puts it off its real URL. */
-async function startWorker(name: string, path = '') {
+async function startWorker(name: string, path = '', engineUrl = served.url) {
   const { token } = await engine.createToken('worker', name);
   const worker = createWorker({
     name,
     tasks,
-    engineUrl: served.url,
+    engineUrl,
     token,
     keys: { jwksUrl: `${served.url}/.well-known/jwks.json` },
     heartbeatMs: 200,
@@ -185,16 +185,20 @@ describe('a run', () => {
         () => client().getRun(id),
         (r) => r.state === 'RUNNING',
       );
-      await stopping.worker.stop({ graceMs: 50 });
+      await stopping.stop();
       const back = await until(
         'the nap to be queued again',
         () => client().getRun(id),
         (r) => r.state === 'QUEUED',
       );
       expect(back.failures).toBe(0);
-      expect(back.attempts).toMatchObject([
-        { attempt: 1, outcome: 'requeued', error: { name: 'WorkerShutdown' } },
-      ]);
+      expect(back.attempts[0]).toMatchObject({
+        attempt: 1,
+        outcome: 'requeued',
+        error: { name: 'WorkerShutdown' },
+      });
+      // A push that reached the stopping worker before the engine knew it stopped is answered 503, requeued too.
+      expect(back.attempts.map((a) => a.outcome)).toEqual(back.attempts.map(() => 'requeued'));
       await client().cancel(id);
     } finally {
       await client().resumeWorker((await client().listWorkers()).find((w) => w.name === 'history')!.id);
@@ -225,6 +229,22 @@ describe('a worker', () => {
       await client().cancel(id);
     } finally {
       await client().pauseWorker(wrong.workerId);
+      await client().resumeWorker((await client().listWorkers()).find((w) => w.name === 'history')!.id);
+    }
+  });
+
+  it('that reaches the engine by another origin refuses its events URL, and the run says what to set', async () => {
+    // localhost and 127.0.0.1 are two origins: the worker trusts the first, the engine names the second.
+    const elsewhere = await startWorker('elsewhere', '', served.url.replace('127.0.0.1', 'localhost'));
+    await client().pauseWorker((await client().listWorkers()).find((w) => w.name === 'history')!.id);
+    try {
+      const { id } = await client().enqueue({ task: 'once', input: {}, retries: 0 });
+      const failed = await client().waitRun(id, { timeoutMs: 15_000 });
+      expect(failed.state).toBe('FAILED');
+      expect(failed.error).toMatchObject({ name: 'UntrustedEventsUrl', retryable: true });
+      expect(failed.error!.message).toMatch(/PUSHWORKER_EVENTS_ORIGINS/);
+    } finally {
+      await client().pauseWorker(elsewhere.workerId);
       await client().resumeWorker((await client().listWorkers()).find((w) => w.name === 'history')!.id);
     }
   });

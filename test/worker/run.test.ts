@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type AnyTask, RunAborted, type TaskContext, task } from '../../src/index.ts';
 import type { RunEvent } from '../../src/protocol/schemas.ts';
+import { EventsOrigins } from '../../src/worker/events-origins.ts';
 import { childLogger, createLogger } from '../../src/worker/log.ts';
 import { Metrics } from '../../src/worker/metrics.ts';
 import type { EventReporter } from '../../src/worker/reporter.ts';
@@ -31,6 +32,7 @@ function runnerOf(tasks: AnyTask[], { heartbeatMs = 10 } = {}) {
     },
     metrics,
     new RunLog(createLogger('silent')),
+    new EventsOrigins('http://engine'),
   );
   const start = (name: string, runId: string, extra: Record<string, unknown> = {}) => {
     const { started, rejected } = runner.admit([
