@@ -70,7 +70,7 @@ export const run: Command = defineCommand(
       out(JSON.stringify({ id: enqueued.id, state: enqueued.state, created: enqueued.created }));
       return 0;
     }
-    note(`run ${enqueued.id}: ${enqueued.state}`);
+    note(`run ${enqueued.id}: ${stateLine(enqueued)}`);
     const done = await follow(client, enqueued, timeoutMs, (r) => note(`run ${r.id}: ${stateLine(r)}`));
     out(resultOf(done));
     if (done.state === 'COMPLETED') return 0;

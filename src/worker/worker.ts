@@ -111,7 +111,7 @@ export function createWorker(options: WorkerOptions): Worker {
     },
     metrics,
     new RunLog(log, options.logRuns ?? 'debug'),
-    new EventsOrigins(options.engineUrl, options.eventsOrigins),
+    new EventsOrigins(options.token, options.engineUrl, options.eventsOrigins),
   );
   metrics.gauge('pushworker_slots_total', 'Slot units this worker offers.', () => slots.total);
   metrics.gauge('pushworker_slots_used', 'Slot units held by runs.', () => slots.used);

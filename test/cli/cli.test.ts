@@ -129,6 +129,48 @@ describe('the pushworker command', () => {
     expect((await cli(['workers', 'resume', id], env)).stdout).toContain('is ACTIVE');
   });
 
+  it('lists, reads, retries and cancels runs, and says at once that no worker serves a task', async () => {
+    const failed = await cli(
+      ['run', 'fail', '--input', '{"message":"first","retryable":false}', '--wait'],
+      env,
+    );
+    const { id } = JSON.parse(failed.stdout) as { id: string };
+    // --wait says the id first, then each state, on stderr.
+    expect(failed.stderr.split('\n')[0]).toBe(`run ${id}: QUEUED`);
+
+    const listed = await cli(['runs', '--state', 'FAILED', '--task', 'fail'], env);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`${id}\\s+fail\\s+FAILED\\s+1\\s`));
+    const page = JSON.parse((await cli(['runs', '--limit', '1', '--json'], env)).stdout);
+    expect(page.runs).toHaveLength(1);
+    expect((await cli(['runs', '--limit', '1', '--cursor', page.nextCursor], env)).stdout).toMatch(/^ID\s/);
+
+    const retried = await cli(['retry', id], env);
+    expect(retried.stdout).toBe(`run ${id} is QUEUED again\n`);
+    const detail = JSON.parse((await cli(['get', id], env)).stdout);
+    expect(detail.attempts[0]).toMatchObject({
+      attempt: 1,
+      outcome: 'failed',
+      error: { name: 'NonRetryableError' },
+    });
+
+    const bulk = await cli(['retry', '--state', 'FAILED', '--task', 'fail'], env);
+    expect(bulk.code).toBe(0);
+    expect(bulk.stdout).toMatch(/^\d+ runs queued again\n/);
+
+    const nobody = await cli(['run', 'nosuchtask', '--input', '{}', '--wait', '--timeout-ms', '300'], env);
+    expect(nobody.code).toBe(1);
+    const [warning, state] = nobody.stderr.split('\n');
+    expect(warning).toMatch(/^pushworker: warning: no ACTIVE worker serves the task "nosuchtask"/);
+    expect(state).toMatch(/^run run_\S+: QUEUED: a worker that serves this task/);
+    expect(nobody.stderr).toMatch(/pushworker: the run run_\S+ is still QUEUED after 300 ms/);
+    const queuedId = JSON.parse(nobody.stdout).id as string;
+    const notFinished = await cli(['retry', queuedId], env);
+    expect(notFinished.code).toBe(1);
+    expect(notFinished.stderr).toMatch(/^pushworker: the run is QUEUED: only a finished run is retried\n$/);
+    expect((await cli(['cancel', queuedId], env)).stdout).toBe(`run ${queuedId} is CANCELLED\n`);
+  });
+
   it('mints tokens and prints, rotates and generates keys', async () => {
     const minted = await cli(['token', 'create', '--worker', 'some-worker'], env);
     expect(minted.stdout.trim()).toMatch(/^pwt\.\S+\.\S+$/);

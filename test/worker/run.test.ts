@@ -32,7 +32,7 @@ function runnerOf(tasks: AnyTask[], { heartbeatMs = 10 } = {}) {
     },
     metrics,
     new RunLog(createLogger('silent')),
-    new EventsOrigins('http://engine'),
+    new EventsOrigins('worker-token', 'http://engine'),
   );
   const start = (name: string, runId: string, extra: Record<string, unknown> = {}) => {
     const { started, rejected } = runner.admit([
