@@ -8,11 +8,11 @@ import {
   type RunEvent,
   type RunRef,
   SyncResponse,
-  type TaskError,
 } from '../protocol/schemas.ts';
 import { DispatchLoop, type RoundResult } from './dispatch-loop.ts';
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
+import { rejectionError, unreachable } from './push-failures.ts';
 import { type PushContext, type PushReply, pushAssignments } from './pusher.ts';
 import { orderForRound, shouldTake } from './scheduler.ts';
 import type { Signals } from './signals.ts';
@@ -46,37 +46,6 @@ export interface DispatcherOptions {
 }
 
 const FAILURE_BACKOFF_MS = 1_000;
-
-/** The error that fails an attempt its worker refused; none for refusals that only re-queue it (no_slot, duplicate). */
-function rejectionError(worker: WorkerRecord, r: Rejection): TaskError | undefined {
-  if (r.reason === 'invalid_input') {
-    const message = `the worker rejected the input: ${JSON.stringify(r.issues ?? [])}`;
-    return { name: 'InvalidInput', message, retryable: false };
-  }
-  if (r.reason === 'unknown_task') {
-    return {
-      name: 'UnknownTask',
-      message: `worker "${worker.name}" does not serve this task`,
-      retryable: true,
-    };
-  }
-  if (r.reason === 'untrusted_events_url') {
-    const message =
-      `worker "${worker.name}" does not trust this engine's events URL: set its PUSHWORKER_ENGINE_URL to the ` +
-      "engine's public URL, or add that origin to PUSHWORKER_EVENTS_ORIGINS";
-    return { name: 'UntrustedEventsUrl', message, retryable: true };
-  }
-  return undefined;
-}
-
-/** Why a push got no answer: the connection's error code (ECONNREFUSED, a timeout), said with the worker's URL. */
-function unreachable(error: unknown, url: string): string {
-  const { code, message } = ((error as { cause?: unknown }).cause ?? error) as {
-    code?: string;
-    message?: string;
-  };
-  return `no answer from ${url} (${code ?? message ?? String(error)})`;
-}
 
 export class Dispatcher {
   private readonly loop: DispatchLoop;

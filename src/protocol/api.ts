@@ -1,6 +1,16 @@
 // zod schemas of the engine's HTTP API (requests and views); the typed client uses the same ones.
 import { z } from 'zod';
-import { int32, Labels, RunState, TaskError, TaskManifest, TokenKind, WorkerState } from './schemas.ts';
+import {
+  int32,
+  Labels,
+  RunState,
+  StickyMode,
+  TaskError,
+  TaskManifest,
+  TokenKind,
+  WorkerKind,
+  WorkerState,
+} from './schemas.ts';
 
 const key = z.string().min(1).max(200);
 
@@ -22,7 +32,7 @@ export const EnqueueRequest = z.object({
     })
     .optional(),
   /** Runs with one sticky key go to the same worker: `soft` while it has room, `hard` while it lives. */
-  sticky: z.object({ key, mode: z.enum(['soft', 'hard']).default('soft') }).optional(),
+  sticky: z.object({ key, mode: StickyMode.default('soft') }).optional(),
   /** At most `limit` runs with this key are assigned or running at once, across all workers. */
   concurrency: z.object({ key, limit: z.number().int().min(1).max(100_000) }).optional(),
   timeoutMs: int32().positive().optional(),
@@ -132,7 +142,7 @@ export const WorkerView = z.object({
   id: z.string(),
   name: z.string(),
   url: z.string(),
-  kind: z.enum(['registered', 'serverless']),
+  kind: WorkerKind,
   state: WorkerState,
   slots: z.object({ total: z.number().int(), used: z.number().int() }),
   labels: Labels,

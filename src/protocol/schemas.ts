@@ -149,11 +149,20 @@ export const TokenKind = z.enum(['worker', 'api']);
 export type TokenKind = z.infer<typeof TokenKind>;
 
 export const WorkerState = z.enum(['ACTIVE', 'INACTIVE', 'PAUSED', 'STOPPED']);
+/** How a worker came to the engine: it registered itself (and heartbeats), or the engine pulled its manifest. */
+export const WorkerKind = z.enum(['registered', 'serverless']);
+export type WorkerKind = z.infer<typeof WorkerKind>;
+/** `async`: answer 202 and run in the background; `sync`: run inside the push and answer with the results. */
+export const DeliveryMode = z.enum(['async', 'sync']);
+export type DeliveryMode = z.infer<typeof DeliveryMode>;
+/** `soft`: the bound worker while it has room; `hard`: the bound worker while it lives. */
+export const StickyMode = z.enum(['soft', 'hard']);
+export type StickyMode = z.infer<typeof StickyMode>;
 export type WorkerState = z.infer<typeof WorkerState>;
 
 /** Body of `POST /v1/workers/{id}/heartbeat`. */
 export const WorkerHeartbeat = z.object({
-  state: z.enum(['ACTIVE', 'STOPPED']).default('ACTIVE'),
+  state: WorkerState.extract(['ACTIVE', 'STOPPED']).default('ACTIVE'),
   slots: z.object({ total: int32(), used: int32() }).optional(),
 });
 export type WorkerHeartbeat = z.infer<typeof WorkerHeartbeat>;

@@ -1,10 +1,12 @@
 // The worker endpoint's HTTP surface: push (POST /), signed manifest (GET /), /health and /metrics.
+
 import { type Context, Hono } from 'hono';
 import type { KeySet } from '../auth/keys.ts';
 import { verifyPush } from '../auth/push.ts';
 import type { ReplayStore } from '../auth/replay.ts';
 import { bodyOf, readBodies } from '../http/body.ts';
 import { issuesOf, PushworkerError } from '../protocol/errors.ts';
+import type { DeliveryMode } from '../protocol/schemas.ts';
 import {
   type Assignment,
   type Health,
@@ -25,7 +27,7 @@ import type { AnyTask } from './task.ts';
 
 export interface PushAppOptions {
   name: string;
-  mode: 'async' | 'sync';
+  mode: DeliveryMode;
   /** Without keys only the Hatchet routes are served. */
   keys?: KeySet;
   replay: ReplayStore;

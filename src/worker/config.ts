@@ -1,6 +1,8 @@
 // Worker configuration from environment variables: the same names on Node, workerd and Lambda.
+
 import { z } from 'zod';
 import { PushworkerError } from '../protocol/errors.ts';
+import { DeliveryMode } from '../protocol/schemas.ts';
 import type { HatchetOptions } from './hatchet.ts';
 import { LOG_LEVELS } from './log.ts';
 
@@ -26,7 +28,7 @@ const WorkerEnv = z
     PUSHWORKER_HEARTBEAT_MS: int(10).optional(),
     PUSHWORKER_MAX_BODY_BYTES: int(1).optional(),
     PUSHWORKER_SHUTDOWN_GRACE_MS: int(0).optional(),
-    PUSHWORKER_MODE: z.enum(['async', 'sync']).optional(),
+    PUSHWORKER_MODE: DeliveryMode.optional(),
     PUSHWORKER_LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
     /** The level of each run's start and end lines (failures are logged at warn whatever this is). */
     PUSHWORKER_LOG_RUNS: z.enum(LOG_LEVELS).optional(),

@@ -1,8 +1,9 @@
 // createWorker(): tasks, slot budget, push verification and the engine link, served as one Hono app.
+
 import type { Hono } from 'hono';
 import { createKeySet, type KeySet, type KeySetOptions } from '../auth/keys.ts';
 import { MemoryReplayStore, type ReplayStore } from '../auth/replay.ts';
-import type { Health, Labels, Registration } from '../protocol/schemas.ts';
+import type { DeliveryMode, Health, Labels, Registration } from '../protocol/schemas.ts';
 import { createPushApp } from './app.ts';
 import { EngineLink, engineEndpoint } from './engine-link.ts';
 import { EventsOrigins } from './events-origins.ts';
@@ -37,7 +38,7 @@ export interface WorkerOptions {
   /** This endpoint's public URL, sent when a long-lived worker registers. */
   url?: string;
   /** `async`: answer 202 and run in the background. `sync`: run inside the request and answer 200 with results. */
-  mode?: 'async' | 'sync';
+  mode?: DeliveryMode;
   heartbeatMs?: number;
   maxBodyBytes?: number;
   /** Sync mode: how long an answer waits for its events to reach the engine (default 10 s). */
@@ -60,7 +61,7 @@ export interface WorkerOptions {
 
 export interface Worker {
   readonly name: string;
-  readonly mode: 'async' | 'sync';
+  readonly mode: DeliveryMode;
   readonly app: Hono;
   /** The whole endpoint as a fetch handler (also usable as a module Worker's `fetch`). */
   fetch: Hono['fetch'];

@@ -1,7 +1,7 @@
 // Claiming queued runs for one worker: row locks with SKIP LOCKED, so replicas never assign a run twice.
 // The head claim (claims/head.ts) takes the head of the queue in one statement; the scan claim (claims/scan.ts)
 // takes, in a transaction, what needs a choice only the engine can make.
-import type { Labels } from '../../protocol/schemas.ts';
+import type { Labels, StickyMode } from '../../protocol/schemas.ts';
 import { claimHead } from './claims/head.ts';
 import { claimScan } from './claims/scan.ts';
 import type { PreferredLabels, RunRecord } from './records.ts';
@@ -14,7 +14,7 @@ export interface Candidate {
   requiredLabels: Labels | null;
   preferredLabels: PreferredLabels[] | null;
   stickyKey: string | null;
-  stickyMode: 'soft' | 'hard' | null;
+  stickyMode: StickyMode | null;
   /** The worker this run's sticky key is bound to, when it is another live worker. */
   stickyWorkerId: string | null;
 }

@@ -92,6 +92,16 @@ export async function applyEventPosts(sql: Sql, posts: EventPost[], o: EventOpti
   });
 }
 
+/** The runs an event batch changes, with each row's version, for the optimistic write. */
+const READ_RUNS = `SELECT ${COLUMNS}, r.xmin::text AS version, w.name AS worker_name
+  FROM pw_runs r LEFT JOIN pw_workers w ON w.id = r.worker_id
+  WHERE r.id = ANY($1::text[])`;
+
+/** The same runs locked, in id order so that two batches lock shared runs in one order, once reads kept failing. */
+const READ_RUNS_LOCKED = `SELECT ${COLUMNS}, r.xmin::text AS version, w.name AS worker_name
+  FROM pw_runs r LEFT JOIN pw_workers w ON w.id = r.worker_id
+  WHERE r.id = ANY($1::text[]) ORDER BY r.id FOR UPDATE OF r`;
+
 /** Undefined when a run changed between the read and the write, and nothing was written. */
 async function applyOnce(
   client: Pick<Sql, 'query'>,
@@ -100,12 +110,7 @@ async function applyOnce(
   o: EventOptions,
   lock: boolean,
 ): Promise<AppliedPosts | undefined> {
-  const rows = await client.query(
-    `SELECT ${COLUMNS}, r.xmin::text AS version, w.name AS worker_name
-     FROM pw_runs r LEFT JOIN pw_workers w ON w.id = r.worker_id
-     WHERE r.id = ANY($1::text[])${lock ? ' ORDER BY r.id FOR UPDATE OF r' : ''}`,
-    [ids],
-  );
+  const rows = await client.query(lock ? READ_RUNS_LOCKED : READ_RUNS, [ids]);
   const runs = new Map<string, Working>(
     rows.map((row) => [
       row.id as string,
@@ -227,9 +232,8 @@ async function writeRuns(client: Pick<Sql, 'query'>, runs: Working[]): Promise<b
   }));
   // Every update of a row gives it a new `xmin`. The rows still at the version read are locked first, and the
   // update runs only when that is all of them: on Postgres a row another transaction changes meanwhile is
-  // re-read under the lock and drops out. `id = ANY` lets the primary key find the rows: the planner sizes a
-  // recordset at 100 rows, and joined to it alone would scan the whole runs table. `json`, not `jsonb`, keeps
-  // an output's keys in the order the task gave them.
+  // re-read under the lock and drops out. On `id = ANY` beside the recordset join, see "Bulk updates by id" in
+  // sql.ts. `json`, not `jsonb`, keeps an output's keys in the order the task gave them.
   const written = await client.query(
     `WITH x AS (
        SELECT * FROM json_to_recordset($1::json) AS x(id text, version text, state text, failures int,

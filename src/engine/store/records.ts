@@ -1,5 +1,13 @@
 // Typed rows of the store, and the mapping from snake_case columns to them.
-import type { Labels, RunState, TaskError, TaskManifest, WorkerState } from '../../protocol/schemas.ts';
+import type {
+  Labels,
+  RunState,
+  StickyMode,
+  TaskError,
+  TaskManifest,
+  WorkerKind,
+  WorkerState,
+} from '../../protocol/schemas.ts';
 import type { Row } from './sql.ts';
 
 export interface PreferredLabels {
@@ -18,7 +26,7 @@ export interface RunRecord {
   requiredLabels: Labels | null;
   preferredLabels: PreferredLabels[] | null;
   stickyKey: string | null;
-  stickyMode: 'soft' | 'hard' | null;
+  stickyMode: StickyMode | null;
   concurrencyKey: string | null;
   concurrencyLimit: number | null;
   timeoutMs: number | null;
@@ -45,7 +53,7 @@ export interface WorkerRecord {
   id: string;
   name: string;
   url: string;
-  kind: 'registered' | 'serverless';
+  kind: WorkerKind;
   slots: number;
   labels: Labels;
   tasks: TaskManifest[];

@@ -1,5 +1,5 @@
 // Run queries outside dispatch: enqueue (with idempotency keys), read, cancel, stats.
-import type { Labels } from '../../protocol/schemas.ts';
+import type { Labels, StickyMode } from '../../protocol/schemas.ts';
 import { json, type PreferredLabels, type RunRecord, toRun } from './records.ts';
 import type { Sql, SqlClient } from './sql.ts';
 
@@ -13,7 +13,7 @@ export interface NewRun {
   requiredLabels?: Labels | undefined;
   preferredLabels?: PreferredLabels[] | undefined;
   stickyKey?: string | undefined;
-  stickyMode?: 'soft' | 'hard' | undefined;
+  stickyMode?: StickyMode | undefined;
   concurrencyKey?: string | undefined;
   concurrencyLimit?: number | undefined;
   timeoutMs?: number | undefined;

@@ -3,8 +3,8 @@
 export type Row = Record<string, unknown>;
 
 /*
- * Bulk updates by id. A statement that updates many runs at once reads their new values from a jsonb recordset
- * (`jsonb_to_recordset`) and matches the ids twice: `r.id = x.id` to join them, and `r.id = ANY($n::text[])`,
+ * Bulk updates by id. A statement that updates many runs at once reads their new values from a recordset
+ * (`jsonb_to_recordset`, `json_to_recordset`) and matches the ids twice: `r.id = x.id` to join them, and `r.id = ANY($n::text[])`,
  * which looks redundant and must stay. The planner sizes a recordset at 100 rows and, joined to it alone, meets
  * it with a hash join over a sequential scan of the whole runs table; `= ANY` lets the primary key find the
  * rows. Statements that do this refer here.

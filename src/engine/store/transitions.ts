@@ -33,8 +33,7 @@ export async function requeueRuns(
 ): Promise<{ requeued: string[]; failed: string[] }> {
   if (refs.length === 0) return { requeued: [], failed: [] };
   const refund = o.refund ? 1 : 0;
-  // `id = ANY` lets the primary key find the rows: the planner sizes a recordset at 100 rows, and joined to it
-  // alone would scan the whole runs table.
+  // On `id = ANY` beside the recordset join, see "Bulk updates by id" in sql.ts.
   const rows = await sql.query<{ id: string; state: string }>(
     `UPDATE pw_runs r SET
        state = CASE WHEN $5::int = 0 AND r.deliveries >= $3::int THEN 'FAILED' ELSE 'QUEUED' END,

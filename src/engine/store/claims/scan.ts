@@ -1,5 +1,5 @@
 // The scan claim: in a transaction, pages through the worker's queue and chooses its runs one by one.
-import type { Labels, TaskManifest } from '../../../protocol/schemas.ts';
+import type { Labels, StickyMode, TaskManifest } from '../../../protocol/schemas.ts';
 import type { Candidate, ClaimOptions, ClaimResult } from '../claims.ts';
 import type { PreferredLabels, RunRecord } from '../records.ts';
 import { toRun } from '../records.ts';
@@ -179,7 +179,7 @@ function choose(
       requiredLabels: row.required_labels as Labels | null,
       preferredLabels: row.preferred_labels as PreferredLabels[] | null,
       stickyKey,
-      stickyMode: row.sticky_mode as 'soft' | 'hard' | null,
+      stickyMode: row.sticky_mode as StickyMode | null,
       stickyWorkerId,
     };
     if (o.accept && !o.accept(candidate)) continue;

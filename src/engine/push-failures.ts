@@ -1,0 +1,34 @@
+// What the dispatcher says of a push that did not go through: the error of a refused assignment, the cause of no answer.
+import type { Rejection, TaskError } from '../protocol/schemas.ts';
+import type { WorkerRecord } from './store/records.ts';
+
+/** The error that fails an attempt its worker refused; none for refusals that only re-queue it (no_slot, duplicate). */
+export function rejectionError(worker: WorkerRecord, r: Rejection): TaskError | undefined {
+  if (r.reason === 'invalid_input') {
+    const message = `the worker rejected the input: ${JSON.stringify(r.issues ?? [])}`;
+    return { name: 'InvalidInput', message, retryable: false };
+  }
+  if (r.reason === 'unknown_task') {
+    return {
+      name: 'UnknownTask',
+      message: `worker "${worker.name}" does not serve this task`,
+      retryable: true,
+    };
+  }
+  if (r.reason === 'untrusted_events_url') {
+    const message =
+      `worker "${worker.name}" does not trust this engine's events URL: set its PUSHWORKER_ENGINE_URL to the ` +
+      "engine's public URL, or add that origin to PUSHWORKER_EVENTS_ORIGINS";
+    return { name: 'UntrustedEventsUrl', message, retryable: true };
+  }
+  return undefined;
+}
+
+/** Why a push got no answer: the connection's error code (ECONNREFUSED, a timeout), said with the worker's URL. */
+export function unreachable(error: unknown, url: string): string {
+  const { code, message } = ((error as { cause?: unknown }).cause ?? error) as {
+    code?: string;
+    message?: string;
+  };
+  return `no answer from ${url} (${code ?? message ?? String(error)})`;
+}
