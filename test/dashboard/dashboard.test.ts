@@ -3,7 +3,7 @@ import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tasks } from '../../examples/tasks.ts';
 import { createClient } from '../../src/client/index.ts';
-import { createEngine, type ServedEngine, serveEngine } from '../../src/engine/index.ts';
+import { createEngine, type Engine, type ServedEngine, serveEngine } from '../../src/engine/index.ts';
 import { type HarnessWorker, startWorker } from '../support/engine.ts';
 import { until } from '../support/until.ts';
 
@@ -14,12 +14,13 @@ if (!haveChromium && process.env.CI) throw new Error(`CI needs Debian chromium a
 
 describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
   let served: ServedEngine;
+  let engine: Engine;
   let worker: HarnessWorker;
   let browser: Browser;
   const client = () => createClient({ url: served.url, token: TOKEN });
 
   beforeAll(async () => {
-    const engine = await createEngine({ apiTokens: [TOKEN], retryBaseMs: 50 });
+    engine = await createEngine({ apiTokens: [TOKEN], retryBaseMs: 50 });
     served = await serveEngine(engine);
     const token = await engine.createToken('worker', 'dash-worker');
     worker = await startWorker('dash-worker', {
@@ -91,6 +92,46 @@ describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
 
     await row.getByRole('button', { name: 'Resume' }).click();
     await expect.poll(() => row.locator('[data-state]').textContent()).toBe('ACTIVE');
+  });
+
+  it("says why a worker's pushes fail, and removes a gone worker but offers no Pause for it", async () => {
+    // A worker that registers an address nothing listens on (port 1: only root may listen there).
+    const { token } = await engine.createToken('worker', 'gone-worker');
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const manifest = {
+      name: 'gone-worker',
+      url: 'http://127.0.0.1:1',
+      slots: 1,
+      labels: {},
+      tasks: [{ name: 'only-gone', inputSchema: {}, timeoutMs: 1000, retries: 0, slotCost: 1 }],
+    };
+    const put = await fetch(`${served.url}/v1/workers`, {
+      method: 'PUT',
+      headers,
+      body: JSON.stringify(manifest),
+    });
+    expect(put.status).toBe(200);
+    const { workerId } = (await put.json()) as { workerId: string };
+    await client().enqueue({ task: 'only-gone', input: {} });
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${served.url}/dashboard#token=${TOKEN}`);
+    const row = page.locator('tr[data-worker="gone-worker"]');
+    await expect
+      .poll(() => row.locator('[data-problem]').textContent(), { timeout: 15_000 })
+      .toMatch(/^push failing: no answer from http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)$/);
+
+    const stopped = await fetch(`${served.url}/v1/workers/${workerId}/heartbeat`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ state: 'STOPPED' }),
+    });
+    expect(stopped.status).toBe(200);
+    await expect.poll(() => row.locator('[data-state]').textContent()).toBe('STOPPED');
+    expect(await row.getByRole('button', { name: 'Pause' }).count()).toBe(0);
+    await row.getByRole('button', { name: 'Remove' }).click();
+    await expect.poll(() => row.count()).toBe(0);
+    expect((await client().listWorkers()).some((w) => w.id === workerId)).toBe(false);
   });
 
   it('asks for a token and shows the error when it is refused', async () => {

@@ -13,6 +13,7 @@ export const dashboardPage = `<!doctype html>
   header { display:flex; align-items:baseline; gap:16px; padding:14px 22px; border-bottom:1px solid var(--line); }
   header h1 { font-size:18px; margin:0; }
   header .dim { color:var(--dim); }
+  .problem { color:var(--bad); font-size:12px; margin-top:2px; }
   main { padding:18px 22px; display:grid; gap:18px; }
   section { background:var(--panel); border:1px solid var(--line); border-radius:8px; padding:12px 14px; }
   h2 { font-size:14px; margin:0 0 8px; color:var(--dim); text-transform:uppercase; letter-spacing:.05em; }

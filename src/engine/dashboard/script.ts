@@ -1,4 +1,5 @@
-// The dashboard's script: workers, queue depth per task and recent runs, refreshed every second; pause and resume.
+// The dashboard's script: workers (why their pushes fail), queue depth per task and recent runs, refreshed every
+// second; pause and resume live workers, remove gone ones.
 // The API token comes from the URL fragment (never sent to the server) or a prompt, and stays in sessionStorage.
 
 export const dashboardScript = `(() => {
@@ -28,14 +29,19 @@ export const dashboardScript = `(() => {
     body.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: '7' }, empty))]));
   };
   const act = (w, action) => async () => { try { await api('/v1/workers/' + encodeURIComponent(w.id) + '/' + action, { method: 'POST', body: '{}' }); await refresh(); } catch (e) { showError(e); } };
+  const remove = (w) => async () => { try { await api('/v1/workers/' + encodeURIComponent(w.id), { method: 'DELETE' }); await refresh(); } catch (e) { showError(e); } };
+  const actions = (w) => w.state === 'PAUSED' ? el('button', { onclick: act(w, 'resume') }, 'Resume')
+    : w.state === 'ACTIVE' ? el('button', { onclick: act(w, 'pause') }, 'Pause')
+    : el('button', { onclick: remove(w), 'data-remove': w.name }, 'Remove');
+  const problem = (w) => w.pushFailing ? el('div', { class: 'problem', 'data-problem': w.name }, 'push failing: ' + w.pushFailing.reason) : '';
   const showError = (e) => { document.getElementById('error').textContent = ' ' + e.message; };
   async function refresh() {
     const [workers, stats, runs] = await Promise.all([api('/v1/workers'), api('/v1/stats/tasks'), api('/v1/runs?limit=50')]);
     fill('workers', workers.workers.map((w) => el('tr', { 'data-worker': w.name },
-      el('td', {}, w.name), el('td', {}, state(w.state)), el('td', { class: 'num' }, bar(w.slots.used, w.slots.total)),
+      el('td', {}, w.name), el('td', {}, state(w.state), problem(w)), el('td', { class: 'num' }, bar(w.slots.used, w.slots.total)),
       el('td', {}, Object.entries(w.labels).map(([k, v]) => k + '=' + v).join(', ') || '–'),
       el('td', {}, w.tasks.map((t) => t.name).join(', ')), el('td', {}, ago(w.lastHeartbeatAt)),
-      el('td', {}, w.state === 'PAUSED' ? el('button', { onclick: act(w, 'resume') }, 'Resume') : el('button', { onclick: act(w, 'pause') }, 'Pause')))), 'no workers yet');
+      el('td', {}, actions(w)))), 'no workers yet');
     fill('tasks', stats.tasks.map((s) => el('tr', { 'data-task': s.task },
       el('td', {}, s.task), el('td', { class: 'num', 'data-queued': s.queued }, s.queued), el('td', { class: 'num' }, s.ready),
       el('td', { class: 'num', 'data-running': s.assigned + s.running }, s.assigned + s.running), el('td', { class: 'num' }, s.workers),
