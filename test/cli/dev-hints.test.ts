@@ -75,8 +75,8 @@ describe('pushworker dev', () => {
   it('takes the exported API token, names the tasks that registered and keeps a run across a reload', async () => {
     const { file, seen, waitFor } = startDev(servingWorker('v1'), { PUSHWORKER_API_TOKEN: TOKEN });
     const url = await waitFor(() => /engine listening on (\S+)/.exec(seen.output)?.[1], 'the engine URL');
+    await waitFor(() => seen.output.includes(`/dashboard#token=${TOKEN}`), 'the dashboard line');
     expect(seen.output).toContain('API token: (your PUSHWORKER_API_TOKEN)');
-    expect(seen.output).toContain(`/dashboard#token=${TOKEN}`);
     await waitFor(() => seen.output.includes('registered with tasks: greet, nap'), 'the tasks line');
     expect(seen.output).toMatch(/try: npx pushworker run greet --url http:\/\/127\.0\.0\.1:\d+ --input/);
 
@@ -88,6 +88,9 @@ describe('pushworker dev', () => {
     expect(done).toMatchObject({ state: 'COMPLETED', output: { version: 'v2' }, failures: 0, attempt: 2 });
     const { attempts } = await client.getRun(id);
     expect(attempts[0]).toMatchObject({ outcome: 'requeued', error: { name: 'WorkerShutdown' } });
+    // A line per run at info, and no heartbeat chatter at debug.
+    await waitFor(() => seen.output.includes(`run completed task=nap runId=${id} attempt=2`), 'the run line');
+    expect(seen.output).not.toMatch(/\[DEBUG\]/);
   });
 
   it('says so when the file serves no worker', { timeout: 60_000 }, async () => {

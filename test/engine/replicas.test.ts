@@ -22,7 +22,9 @@ describe.skipIf(!pgUrl)('two engine replicas on one Postgres', () => {
           await sleep(2, ctx.signal);
           return input;
         });
-        workers.push(await startWorker(name, { engineUrl, token, slots: 8, tasks: [work] }));
+        // Each replica names its own URL as the events URL: the workers trust both origins.
+        const eventsOrigins = served.map((s) => s.url);
+        workers.push(await startWorker(name, { engineUrl, eventsOrigins, token, slots: 8, tasks: [work] }));
       }
       const clients = served.map((s) => createClient({ url: s.url, token: API_TOKEN }));
       const batches = await Promise.all(
