@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/client/index.ts';
+import { stopProcess } from '../support/process.ts';
 import { until } from '../support/until.ts';
 
 const TOKEN = 'pwa_dev-hints-exported-token-0123456789';
@@ -40,13 +41,7 @@ export const greet = task({ name: 'greet', input: z.object({}), run: () => 'hi' 
 `;
 
 let dev: ChildProcess | undefined;
-afterEach(async () => {
-  if (dev && dev.exitCode === null) {
-    const exited = new Promise((r) => dev!.once('exit', r));
-    dev.kill('SIGINT');
-    await exited;
-  }
-});
+afterEach(() => stopProcess(dev));
 
 function startDev(source: string, env: Record<string, string> = {}) {
   mkdirSync('test-artifacts', { recursive: true });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/client/index.ts';
+import { stopProcess } from '../support/process.ts';
 import { until } from '../support/until.ts';
 
 const workerSource = (version: string) => `
@@ -20,13 +21,7 @@ await serve(createWorker({ ...config, name: config.name ?? 'dev-worker', tasks: 
 
 describe('pushworker dev', () => {
   let dev: ChildProcess | undefined;
-  afterAll(async () => {
-    if (dev && dev.exitCode === null) {
-      const exited = new Promise((r) => dev!.once('exit', r));
-      dev.kill('SIGINT');
-      await exited;
-    }
-  });
+  afterAll(() => stopProcess(dev));
 
   it('runs engine and worker side by side and reloads the worker when its code changes', async () => {
     mkdirSync('test-artifacts', { recursive: true });
