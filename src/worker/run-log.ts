@@ -2,14 +2,14 @@
 import type { Rejection, RunResult } from '../protocol/schemas.ts';
 import type { Logger, LogLevel } from './log.ts';
 
-interface RunRef {
-  runId: string;
-  attempt: number;
-  task: string;
+/** The part of a run in flight that its lines name; the run object itself keys its start time. */
+interface LoggedRun {
+  assignment: { runId: string; attempt: number };
+  task: { name: string };
 }
 
 export class RunLog {
-  private readonly started = new Map<string, number>();
+  private readonly started = new WeakMap<LoggedRun, number>();
   private readonly at: ((message: string, fields?: Record<string, unknown>) => void) | undefined;
 
   constructor(
@@ -19,17 +19,16 @@ export class RunLog {
     this.at = level === 'silent' ? undefined : log[level];
   }
 
-  start(run: RunRef): void {
-    this.started.set(`${run.runId}#${run.attempt}`, Date.now());
-    this.at?.(`run started`, { task: run.task, runId: run.runId, attempt: run.attempt });
+  start(run: LoggedRun): void {
+    this.started.set(run, Date.now());
+    this.at?.('run started', { task: run.task.name, ...refOf(run) });
   }
 
   /** `result` is undefined when the engine had moved on (stale): nothing more was said about the attempt. */
-  end(run: RunRef, result: RunResult | undefined): void {
-    const key = `${run.runId}#${run.attempt}`;
-    const ms = Date.now() - (this.started.get(key) ?? Date.now());
-    this.started.delete(key);
-    const fields = { task: run.task, runId: run.runId, attempt: run.attempt, ms };
+  end(run: LoggedRun, result: RunResult | undefined): void {
+    const ms = Date.now() - (this.started.get(run) ?? Date.now());
+    this.started.delete(run);
+    const fields = { task: run.task.name, ...refOf(run), ms };
     if (!result) this.at?.('run ended: the engine no longer considers this attempt current', fields);
     else if (result.status === 'completed') this.at?.('run completed', fields);
     else {
@@ -57,3 +56,5 @@ export class RunLog {
     }
   }
 }
+
+const refOf = ({ assignment }: LoggedRun) => ({ runId: assignment.runId, attempt: assignment.attempt });

@@ -61,10 +61,10 @@ export class Runner {
       eventsEnabled: true,
       onStarted: (run) => {
         counters.get(run.task.name)!.started.inc();
-        runLog.start({ ...run.assignment, task: run.task.name });
+        runLog.start(run);
       },
       onFinished: (run, result) => {
-        runLog.end({ ...run.assignment, task: run.task.name }, result);
+        runLog.end(run, result);
         const count = counters.get(run.task.name)!;
         (result?.status === 'completed' ? count.completed : count.failed).inc();
       },
