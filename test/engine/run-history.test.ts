@@ -8,6 +8,7 @@ import { createEngine, type Engine, type ServedEngine, serveEngine } from '../..
 import { openStore } from '../../src/engine/store/index.ts';
 import type { Sql } from '../../src/engine/store/sql.ts';
 import { createWorker, NonRetryableError, task } from '../../src/index.ts';
+import { until } from '../support/until.ts';
 
 const API_TOKEN = 'pwa_history-test-token-0123456789';
 let sql: Sql;
@@ -81,16 +82,6 @@ async function startWorker(name: string, path = '', engineUrl = served.url) {
     expect(said.status).toBe(200);
   };
   return { worker, server, workerId, stop };
-}
-
-async function until<T>(what: string, read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 beforeAll(async () => {
@@ -180,16 +171,15 @@ describe('a run', () => {
     await client().pauseWorker((await client().listWorkers()).find((w) => w.name === 'history')!.id);
     try {
       const { id } = await client().enqueue({ task: 'nap', input: { ms: 60_000 } });
-      await until(
-        'the nap to run',
-        () => client().getRun(id),
-        (r) => r.state === 'RUNNING',
-      );
+      await until(async () => (await client().getRun(id)).state === 'RUNNING', 'the nap to run', 15_000);
       await stopping.stop();
       const back = await until(
+        async () => {
+          const run = await client().getRun(id);
+          return run.state === 'QUEUED' && run;
+        },
         'the nap to be queued again',
-        () => client().getRun(id),
-        (r) => r.state === 'QUEUED',
+        15_000,
       );
       expect(back.failures).toBe(0);
       expect(back.attempts[0]).toMatchObject({
@@ -213,16 +203,12 @@ describe('a worker', () => {
     try {
       const { id } = await client().enqueue({ task: 'flaky', input: { failures: 0 } });
       const view = await until(
+        async () => (await client().listWorkers()).find((w) => w.id === wrong.workerId && w.pushFailing),
         'the push failure',
-        async () => (await client().listWorkers()).find((w) => w.id === wrong.workerId),
-        (w) => w?.pushFailing !== undefined,
+        15_000,
       );
-      expect(view!.pushFailing!.reason).toBe(`404 from ${wrong.server.url}/not-the-worker`);
-      await until(
-        'a second failed push',
-        () => client().getRun(id),
-        (r) => r.attempt >= 2,
-      );
+      expect(view.pushFailing!.reason).toBe(`404 from ${wrong.server.url}/not-the-worker`);
+      await until(async () => (await client().getRun(id)).attempt >= 2, 'a second failed push', 15_000);
       expect(notices.filter((n) => n.includes(wrong.workerId))).toEqual([
         `pushes to worker misplaced (${wrong.workerId}) fail: 404 from ${wrong.server.url}/not-the-worker`,
       ]);

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve } from '../../adapters/node.ts';
 import { tasks } from '../../examples/tasks.ts';
 import { createWorker } from '../../src/index.ts';
+import { until } from '../support/until.ts';
 
 /** Plays the engine's registration route and keeps each caller's user-agent (Node's fetch sends `node`). */
 let engine: ServerType;
@@ -39,10 +40,8 @@ async function registrationAgent(fetch?: typeof globalThis.fetch): Promise<strin
     ...(fetch ? { fetch } : {}),
   });
   const served = await serve(worker, { port: 0, hostname: '127.0.0.1', handleSignals: false });
-  const deadline = Date.now() + 10_000;
-  while (agents.length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await until(() => agents.length > before, 'the registration', 10_000);
   await served.close();
-  expect(agents.length).toBeGreaterThan(before);
   return agents[before];
 }
 

@@ -4,6 +4,7 @@ import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { until } from '../support/until.ts';
 import { consumerProject, REPO, run, tarball, versionOf } from './consumer.ts';
 
 const INSTALL_TIMEOUT = 300_000;
@@ -228,13 +229,14 @@ console.log(JSON.stringify({ tasks: w.manifest().tasks.map((m) => m.name), clien
     child.stderr!.on('data', (d) => {
       output += d;
     });
-    const deadline = Date.now() + 90_000;
-    let url: string | undefined;
-    while (!url && child.exitCode === null && Date.now() < deadline) {
-      url = /engine listening on (http:\/\/\S+)/.exec(output)?.[1];
-      if (!url) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(output).toMatch(/engine listening on/);
+    const url = await until(
+      () => {
+        if (child.exitCode !== null) throw new Error(`the engine exited with ${child.exitCode}: ${output}`);
+        return /engine listening on (http:\/\/\S+)/.exec(output)?.[1];
+      },
+      'the engine to listen',
+      { timeoutMs: 90_000, everyMs: 100, detail: () => output },
+    );
     const health = await fetch(`${url}/health`);
     expect(health.status).toBe(200);
     expect((statSync(dataDir).mode & 0o777).toString(8)).toBe('700');

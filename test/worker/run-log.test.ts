@@ -6,6 +6,7 @@ import { serve } from '../../adapters/node.ts';
 import { createLogger, createWorker, task } from '../../src/index.ts';
 import { createPusher, type Pusher } from '../support/push.ts';
 import { type Sink, startSink } from '../support/sink.ts';
+import { until } from '../support/until.ts';
 
 const lines: string[] = [];
 let sink: Sink;
@@ -50,16 +51,11 @@ afterAll(async () => {
 const push = (runId: string, name: string, input: unknown) =>
   pusher.send(url, JSON.stringify({ v: 1, assignments: [{ runId, attempt: 1, task: name, input }] }));
 
-async function lineFor(runId: string, pattern: RegExp): Promise<string> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    const line = lines.find((l) => l.includes(`runId=${runId}`) && pattern.test(l));
-    if (line) return line;
-    if (Date.now() > deadline)
-      throw new Error(`no line for ${runId} matching ${pattern}:\n${lines.join('\n')}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const lineFor = (runId: string, pattern: RegExp) =>
+  until(() => lines.find((l) => l.includes(`runId=${runId}`) && pattern.test(l)), `a line for ${runId}`, {
+    timeoutMs: 5_000,
+    detail: () => lines.join('\n'),
+  });
 
 describe('the worker log', () => {
   it('says that a task threw, with the error, and sends the stack with the failed event', async () => {
