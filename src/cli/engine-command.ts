@@ -35,7 +35,12 @@ export const engine: Command = defineCommand(spec, async ({ values }, out) => {
     values['api-token'] ?? (generated ? `pwa_${randomBytes(24).toString('base64url')}` : undefined);
   const databaseUrl = values['database-url'] ?? fromEnv.databaseUrl;
   if (!databaseUrl) tuneForEmbeddedStore();
+  let failed: (error: Error) => void = () => {};
+  const failure = new Promise<Error>((resolve) => {
+    failed = resolve;
+  });
   const instance = await createEngine({
+    onFatal: (error) => failed(error),
     ...fromEnv,
     ...(databaseUrl ? { databaseUrl } : { dataDir: values['data-dir'] ?? fromEnv.dataDir ?? '.data/engine' }),
     ...(values['lease-ms'] ? { leaseMs: intOption(values['lease-ms'], 'lease-ms') } : {}),
@@ -50,14 +55,20 @@ export const engine: Command = defineCommand(spec, async ({ values }, out) => {
   out(`JWKS for workers: ${served.url}/.well-known/jwks.json`);
   out(`dashboard: ${served.url}/dashboard`);
   if (generated) out(`API token for this process: ${apiToken}  (set PUSHWORKER_API_TOKEN to choose one)`);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      out(`received ${signal}; stopping the engine`);
-      resolve();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  const stopped = await Promise.race([
+    failure,
+    new Promise<string>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    }),
+  ]);
+  if (stopped instanceof Error) {
+    // Nothing can be served without the store: exit so that a supervisor starts the engine again.
+    console.error(`pushworker engine: ${stopped.message}; exiting`);
+    await served.close().catch(() => {});
+    return 1;
+  }
+  out(`received ${stopped}; stopping the engine`);
   await served.close();
   return 0;
 });

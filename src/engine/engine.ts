@@ -2,6 +2,7 @@
 import type { Hono } from 'hono';
 import type { TokenKind } from '../auth/tokens.ts';
 import type { WorkerView } from '../protocol/api.ts';
+import { PushworkerError } from '../protocol/errors.ts';
 import { createApi } from './api/app.ts';
 import { workerView } from './api/views.ts';
 import { EngineConfig, type EngineConfigInput } from './config.ts';
@@ -26,6 +27,13 @@ export interface EngineOptions extends EngineConfigInput {
   onError?: (error: unknown) => void;
   /** Operator notices, one line each, such as a worker whose pushes start failing (default: console.warn). */
   onNotice?: (line: string) => void;
+  /**
+   * Called once when the store fails for good (the embedded database's thread died, or its files are gone). The
+   * engine has stopped dispatching and sweeping, and every route that needs the store answers 503
+   * `store_failed`; the process should exit non-zero so that its supervisor starts it again, as the `engine`
+   * command does. Default: console.error.
+   */
+  onFatal?: (error: PushworkerError) => void;
 }
 
 export interface Engine {
@@ -46,9 +54,13 @@ export interface Engine {
 }
 
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
-  const { sql: given, onError: onErrorOption, onNotice, ...rest } = options;
+  const { sql: given, onError: onErrorOption, onNotice, onFatal, ...rest } = options;
   const config = EngineConfig.parse(rest);
-  const onError = onErrorOption ?? ((error: unknown) => console.error('pushworker engine:', error));
+  const report = onErrorOption ?? ((error: unknown) => console.error('pushworker engine:', error));
+  // A failed store fails every loop and route after it: `onFatal` says so once.
+  const onError = (error: unknown) => {
+    if (!(error instanceof PushworkerError && error.code === 'store_failed')) report(error);
+  };
   const sql =
     given ??
     (await openStore({
@@ -127,6 +139,16 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     onError,
   });
   let started = false;
+  const halt = async () => {
+    if (!started) return;
+    started = false;
+    await Promise.allSettled([dispatcher.stop(), sweeper.stop(), signals.stop()]);
+  };
+  sql.onFatal?.((error) => {
+    void halt().finally(() =>
+      (onFatal ?? ((e) => console.error(`pushworker engine: ${e.message}`)))(error),
+    );
+  });
 
   return {
     app: createApi(core, onError),

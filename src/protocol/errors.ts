@@ -24,6 +24,8 @@ export const errorStatus = {
   forbidden: 403,
   conflict: 409,
   internal: 500,
+  // the store failed in a way it cannot recover from (the embedded database's thread died, its files are gone)
+  store_failed: 503,
   // set-up: an optional peer dependency that this use needs is not installed; a deployment lacks its settings
   missing_dependency: 500,
   misconfigured: 500,

@@ -90,7 +90,7 @@ async function handle(message: Request): Promise<Row[]> {
 function errorOf(error: unknown): ThreadError {
   const fields = (error ?? {}) as Record<string, unknown>;
   const out: ThreadError = { message: typeof fields.message === 'string' ? fields.message : String(error) };
-  for (const key of ['code', 'detail', 'hint', 'severity', 'constraint', 'table', 'column', 'schema']) {
+  for (const key of ['name', 'code', 'detail', 'hint', 'severity', 'constraint', 'table', 'column', 'schema']) {
     if (fields[key] !== undefined) out[key] = fields[key];
   }
   return out;

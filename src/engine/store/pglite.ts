@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { PushworkerError } from '../../protocol/errors.ts';
+import { isFatalStoreError, storeFailed } from './pglite-fatal.ts';
 import type { Reply, Request, ThreadData } from './pglite-messages.ts';
 import type { Row, Sql, SqlClient } from './sql.ts';
 
@@ -111,6 +112,8 @@ class PgliteThread implements Sql {
   private readonly listeners = new Map<string, Set<(payload: string) => void>>();
   private inTransaction: Promise<void> | undefined;
   private failure: Error | undefined;
+  private closing = false;
+  private readonly fatalListeners: ((error: PushworkerError) => void)[] = [];
 
   private constructor(private readonly thread: Worker) {
     thread.on('message', (m: Reply) => {
@@ -122,11 +125,30 @@ class PgliteThread implements Sql {
       const call = this.waiting.get(m.id);
       this.waiting.delete(m.id);
       if (this.waiting.size === 0) thread.unref();
-      if ('error' in m) call?.reject(Object.assign(new Error(m.error.message), m.error));
-      else call?.resolve(m.rows);
+      if (!('error' in m)) call?.resolve(m.rows);
+      else if (isFatalStoreError(m.error)) {
+        const error = storeFailed(m.error);
+        call?.reject(error);
+        this.die(error);
+      } else call?.reject(Object.assign(new Error(m.error.message), m.error));
     });
-    thread.on('error', (error) => this.fail(error));
-    thread.on('exit', () => this.fail(new Error('the database thread has stopped')));
+    thread.on('error', (error) => this.die(storeFailed(error)));
+    thread.on('exit', (code) => {
+      if (this.closing) this.fail(new Error('the store is closed'));
+      else this.die(storeFailed({ message: `its thread exited with code ${code}` }));
+    });
+  }
+
+  onFatal(fn: (error: PushworkerError) => void): void {
+    this.fatalListeners.push(fn);
+  }
+
+  /** A failure the store cannot recover from: every later call fails with it, and the listeners hear of it once. */
+  private die(error: PushworkerError): void {
+    if (this.failure || this.closing) return;
+    this.fail(error);
+    void this.thread.terminate();
+    for (const fn of this.fatalListeners) fn(error);
   }
 
   static async open(dataDir: string | undefined, options: ThreadData['options']): Promise<PgliteThread> {
@@ -226,9 +248,10 @@ class PgliteThread implements Sql {
   }
 
   async close(): Promise<void> {
-    if (this.failure) return;
-    await this.sendOutside({ kind: 'close' });
-    this.failure = new Error('the store is closed');
+    if (this.failure || this.closing) return;
+    this.closing = true;
+    await this.sendOutside({ kind: 'close' }).catch(() => {});
+    this.fail(new Error('the store is closed'));
     await this.thread.terminate();
   }
 }

@@ -1,4 +1,5 @@
 // The tiny SQL interface every store query goes through; PGlite and `pg` both implement it.
+import type { PushworkerError } from '../../protocol/errors.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -28,6 +29,12 @@ export interface Sql extends SqlClient {
   /** Runs several statements separated by semicolons (migrations). */
   exec(text: string): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Calls `fn` once if the store fails in a way it cannot recover from, after which every call fails with the
+   * same error: the embedded database's thread died, or its files are gone. A server store has no such state:
+   * a lost connection is replaced on the next call.
+   */
+  onFatal?(fn: (error: PushworkerError) => void): void;
   /**
    * True when the database has one connection, which runs one statement at a time and a transaction to its end
    * before any other statement (PGlite). Nothing then commits between a statement's snapshot and its writes, nor
