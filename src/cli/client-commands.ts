@@ -1,5 +1,6 @@
 // Commands that operate a running engine's workers, keys and tokens through its API.
 import { generateSigningKey } from '../auth/keys.ts';
+import { newEncryptionKey } from '../engine/key-seal.ts';
 import { type Command, CommandFailure, defineCommand, UsageError } from './args.ts';
 import { clientFrom, connectionHelp, connectionOptions, engineUrlFrom } from './connection.ts';
 import { ago, table } from './format.ts';
@@ -89,10 +90,11 @@ export const stats: Command = defineCommand(
 
 export const keys: Command = defineCommand(
   {
-    usage: 'pushworker keys <print|rotate|generate>',
+    usage: 'pushworker keys <print|rotate|generate|encryption-key>',
     summary:
       'print: the engine JWKS (what workers trust). rotate: a new key signs from now on, old keys stay published. ' +
-      'generate: a new Ed25519 private JWK for PUSHWORKER_SIGNING_KEY, offline.',
+      'generate: a new Ed25519 private JWK for PUSHWORKER_SIGNING_KEY, offline. ' +
+      'encryption-key: a new key for PUSHWORKER_KEY_ENCRYPTION_KEYS, offline.',
     options: { ...connectionOptions },
     help: [...connectionHelp],
   },
@@ -100,6 +102,10 @@ export const keys: Command = defineCommand(
     const [action] = positionals;
     if (action === 'generate') {
       out(JSON.stringify((await generateSigningKey('EdDSA')).privateJwk));
+      return 0;
+    }
+    if (action === 'encryption-key') {
+      out(newEncryptionKey());
       return 0;
     }
     if (action === 'print') {
@@ -113,7 +119,7 @@ export const keys: Command = defineCommand(
       out(`rotated: new signing key ${kid}; earlier keys stay published until they retire`);
       return 0;
     }
-    throw new UsageError('say print, rotate or generate');
+    throw new UsageError('say print, rotate, generate or encryption-key');
   },
 );
 

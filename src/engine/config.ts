@@ -17,6 +17,11 @@ export const EngineConfig = z.object({
   apiTokens: z.array(z.string().min(16)).default([]),
   /** A private JWK (JSON) to sign with instead of a generated, persisted key. */
   signingKey: z.string().min(1).optional(),
+  /**
+   * Keys (32 bytes, base64url) that seal generated private signing keys in the store: the first seals, each
+   * opens. Without one, private keys are stored as they are, in a store only the engine's user can read.
+   */
+  keyEncryptionKeys: z.array(z.string().min(1)).default([]),
   /** A shared HS256 secret to sign with instead of a key pair. */
   secret: z.string().min(16).optional(),
   leaseMs: positiveInt(30_000),
@@ -66,18 +71,20 @@ const ENV: Record<string, keyof EngineConfig> = {
   PUSHWORKER_API_MAX_BODY_BYTES: 'maxBodyBytes',
 };
 
-/** Reads the engine's environment variables (`PUSHWORKER_API_TOKENS` is comma-separated). */
+/** Reads the engine's environment variables (`PUSHWORKER_API_TOKENS` and `PUSHWORKER_KEY_ENCRYPTION_KEYS` are comma-separated). */
 export function engineConfigFromEnv(env: Record<string, string | undefined>): EngineConfig {
   const raw: Record<string, unknown> = {};
   for (const [name, key] of Object.entries(ENV)) {
     const value = env[name];
     if (value !== undefined && value !== '' && raw[key] === undefined) raw[key] = value;
   }
-  const tokens = env.PUSHWORKER_API_TOKENS ?? env.PUSHWORKER_API_TOKEN;
-  if (tokens)
-    raw.apiTokens = tokens
+  const list = (value: string) =>
+    value
       .split(',')
       .map((t) => t.trim())
       .filter(Boolean);
+  if (env.PUSHWORKER_KEY_ENCRYPTION_KEYS) raw.keyEncryptionKeys = list(env.PUSHWORKER_KEY_ENCRYPTION_KEYS);
+  const tokens = env.PUSHWORKER_API_TOKENS ?? env.PUSHWORKER_API_TOKEN;
+  if (tokens) raw.apiTokens = list(tokens);
   return EngineConfig.parse(raw);
 }

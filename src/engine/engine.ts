@@ -9,6 +9,7 @@ import { EngineConfig, type EngineConfigInput } from './config.ts';
 import type { EngineCore } from './core.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { Intake } from './intake.ts';
+import { KeySeal } from './key-seal.ts';
 import { KeyRing } from './keys.ts';
 import { Metrics } from './metrics.ts';
 import { fetchWorkerName, pullManifest, pushCancel } from './pusher.ts';
@@ -72,6 +73,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     signingKey: config.signingKey,
     secret: config.secret,
     retireMs: config.keyRetireMs,
+    seal: new KeySeal(config.keyEncryptionKeys),
   });
   await keys.load();
   const signals = new Signals(sql);
@@ -145,9 +147,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     await Promise.allSettled([dispatcher.stop(), sweeper.stop(), signals.stop()]);
   };
   sql.onFatal?.((error) => {
-    void halt().finally(() =>
-      (onFatal ?? ((e) => console.error(`pushworker engine: ${e.message}`)))(error),
-    );
+    void halt().finally(() => (onFatal ?? ((e) => console.error(`pushworker engine: ${e.message}`)))(error));
   });
 
   return {

@@ -9,7 +9,8 @@ import {
   type SigningKey,
   signingKeyFromSecret,
 } from '../auth/keys.ts';
-import { insertKey, liveKeys, retireKeys } from './store/secrets.ts';
+import type { KeySeal } from './key-seal.ts';
+import { insertKey, liveKeys, replacePrivateJwk, retireKeys } from './store/secrets.ts';
 import type { Sql, SqlClient } from './store/sql.ts';
 
 export interface KeyRingOptions {
@@ -18,6 +19,8 @@ export interface KeyRingOptions {
   /** HS256 shared secret; when set no JWKS is published. */
   secret?: string | undefined;
   retireMs: number;
+  /** Seals generated private keys before they are stored, and opens them when they are read. */
+  seal: KeySeal;
 }
 
 export class KeyRing {
@@ -59,8 +62,15 @@ export class KeyRing {
     this.loadedAt = now;
     const signer = keys.find((k) => k.retiredAt === null)!;
     if (signer.kid !== this.currentKid) {
-      this.current = withNodeSigner(await importSigningKey(signer.privateJwk));
+      const privateJwk = await this.options.seal.open(signer.privateJwk, signer.kid);
+      this.current = withNodeSigner(await importSigningKey(privateJwk));
       this.currentKid = signer.kid;
+    }
+    // Keys stored before encryption was configured, or sealed with a key since replaced, are sealed anew.
+    for (const key of keys) {
+      if (!this.options.seal.stale(key.privateJwk)) continue;
+      const privateJwk = await this.options.seal.open(key.privateJwk, key.kid);
+      await replacePrivateJwk(this.sql, key.kid, await this.options.seal.seal(privateJwk, key.kid));
     }
     this.published = keys.map((k) => k.publicJwk);
   }
@@ -93,13 +103,14 @@ export class KeyRing {
       'EdDSA',
       `pw-${now.toString(36)}-${crypto.randomUUID().slice(0, 8)}`,
     );
+    const kid = generated.signing.kid!;
     await insertKey(sql, {
-      kid: generated.signing.kid!,
-      privateJwk: generated.privateJwk,
+      kid,
+      privateJwk: await this.options.seal.seal(generated.privateJwk, kid),
       publicJwk: generated.publicJwk,
       createdAt: now,
     });
-    return generated.signing.kid!;
+    return kid;
   }
 }
 

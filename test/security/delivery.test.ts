@@ -1,3 +1,4 @@
+import type { JWK } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { importSigningKey, signPush } from '../../src/auth/index.ts';
 import { liveKeys } from '../../src/engine/store/secrets.ts';
@@ -12,7 +13,7 @@ let stack: Harness | undefined;
 async function engineSign(audience: string, body: string): Promise<string> {
   const [key] = (await liveKeys(stacks.sql, Date.now())).filter((k) => k.retiredAt === null);
   return signPush({
-    key: await importSigningKey(key!.privateJwk),
+    key: await importSigningKey(key!.privateJwk as JWK),
     issuer: 'pushworker-engine',
     audience,
     body,

@@ -1,3 +1,4 @@
+import type { JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateSigningKey, signPush } from '../../src/auth/index.ts';
 import { openStore, type Sql } from '../../src/engine/store/index.ts';
@@ -127,7 +128,7 @@ describe('secrets in logs and error bodies', () => {
     );
     await locked.close();
 
-    const privateDs = (await liveKeys(sql, Date.now())).map((k) => String(k.privateJwk.d));
+    const privateDs = (await liveKeys(sql, Date.now())).map((k) => String((k.privateJwk as JWK).d));
     const tokenSecrets = [workerToken, revokedToken, minted.token].map((t) => t.split('.')[2]!);
     const secrets: Record<string, string> = {
       'API token': API_TOKEN,

@@ -1,6 +1,7 @@
 // The embedded database's own thread: PGlite runs here, so its WebAssembly work never blocks the engine's
 // event loop. Its messages are those of `pglite-messages.ts`; `pglite.ts` sends them, and they run one at a time.
 import { parentPort as parent, workerData } from 'node:worker_threads';
+import './pglite-file-modes.ts';
 import { PGlite, parse, protocol } from '@electric-sql/pglite';
 import { concatBytes } from '../../http/body.ts';
 import type { Reply, Request, ThreadData, ThreadError } from './pglite-messages.ts';
@@ -90,7 +91,17 @@ async function handle(message: Request): Promise<Row[]> {
 function errorOf(error: unknown): ThreadError {
   const fields = (error ?? {}) as Record<string, unknown>;
   const out: ThreadError = { message: typeof fields.message === 'string' ? fields.message : String(error) };
-  for (const key of ['name', 'code', 'detail', 'hint', 'severity', 'constraint', 'table', 'column', 'schema']) {
+  for (const key of [
+    'name',
+    'code',
+    'detail',
+    'hint',
+    'severity',
+    'constraint',
+    'table',
+    'column',
+    'schema',
+  ]) {
     if (fields[key] !== undefined) out[key] = fields[key];
   }
   return out;

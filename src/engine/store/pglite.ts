@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { PushworkerError } from '../../protocol/errors.ts';
 import { isFatalStoreError, storeFailed } from './pglite-fatal.ts';
 import type { Reply, Request, ThreadData } from './pglite-messages.ts';
+import { makePrivate } from './private-files.ts';
 import type { Row, Sql, SqlClient } from './sql.ts';
 
 /**
@@ -40,7 +41,11 @@ export function tuneForEmbeddedStore(): void {
 /** Opens PGlite at `dataDir` (a directory path), or in memory when it is omitted, in a thread of its own. */
 export async function openPglite(dataDir?: string): Promise<Sql> {
   const entry = pgliteEntry();
-  if (dataDir) await initializeApart(dataDir, entry);
+  if (dataDir) {
+    await initializeApart(dataDir, entry);
+    // Also for a directory that an earlier version left readable; the thread creates new files private.
+    makePrivate(dataDir);
+  }
   return PgliteThread.open(dataDir, { postgresqlconf: SETTINGS.join('\n') });
 }
 

@@ -1,11 +1,12 @@
 // Persisted signing keys and minted tokens (only a hash of each token secret is stored).
 import type { JWK } from 'jose';
 import type { TokenKind } from '../../protocol/schemas.ts';
+import type { StoredJwk } from '../key-seal.ts';
 import type { SqlClient } from './sql.ts';
 
 export interface KeyRecord {
   kid: string;
-  privateJwk: JWK;
+  privateJwk: StoredJwk;
   publicJwk: JWK;
   createdAt: number;
   retiredAt: number | null;
@@ -31,12 +32,20 @@ export async function liveKeys(sql: SqlClient, now: number): Promise<KeyRecord[]
   );
   return rows.map((r) => ({
     kid: r.kid as string,
-    privateJwk: r.private_jwk as JWK,
+    privateJwk: r.private_jwk as StoredJwk,
     publicJwk: r.public_jwk as JWK,
     createdAt: r.created_at as number,
     retiredAt: r.retired_at as number | null,
     expiresAt: r.expires_at as number | null,
   }));
+}
+
+/** Stores a key's private part anew (sealed with the current encryption key). */
+export async function replacePrivateJwk(sql: SqlClient, kid: string, privateJwk: StoredJwk): Promise<void> {
+  await sql.query('UPDATE pw_keys SET private_jwk = $2::jsonb WHERE kid = $1', [
+    kid,
+    JSON.stringify(privateJwk),
+  ]);
 }
 
 /** Retires every key except `keepKid`: they stay published until `expiresAt`. */
