@@ -1,6 +1,7 @@
 // Commands that operate a running engine's workers, keys and tokens through its API.
 import { generateSigningKey } from '../auth/keys.ts';
 import { newEncryptionKey } from '../engine/key-seal.ts';
+import { ApiScope } from '../protocol/schemas.ts';
 import { type Command, CommandFailure, defineCommand, UsageError } from './args.ts';
 import { clientFrom, connectionHelp, connectionOptions, engineUrlFrom } from './connection.ts';
 import { ago, table } from './format.ts';
@@ -125,20 +126,36 @@ export const keys: Command = defineCommand(
 
 export const token: Command = defineCommand(
   {
-    usage: 'pushworker token create (--worker NAME | --api)',
-    summary: 'Mints a token: a worker token scoped to one worker name, or an API token. It is shown once.',
-    options: { ...connectionOptions, worker: { type: 'string' }, api: { type: 'boolean' } },
+    usage: 'pushworker token create (--worker NAME | --api [--scope read|enqueue|admin])',
+    summary:
+      'Mints a token: a worker token scoped to one worker name, or an API token of a scope (default admin). ' +
+      'It is shown once.',
+    options: {
+      ...connectionOptions,
+      worker: { type: 'string' },
+      api: { type: 'boolean' },
+      scope: { type: 'string' },
+    },
     help: [
       '--worker NAME   a worker token for this worker name',
       '--api           an API token',
+      `--scope SCOPE   what the API token may do: ${ApiScope.options.join(', ')} (default admin; implies --api)`,
       ...connectionHelp,
     ],
   },
   async ({ values, positionals }, out) => {
-    if (positionals[0] !== 'create' || (!values.worker && !values.api) || (values.worker && values.api)) {
-      throw new UsageError('say create, with --worker NAME or --api');
+    const api = values.api || values.scope !== undefined;
+    if (positionals[0] !== 'create' || (!values.worker && !api) || (values.worker && api)) {
+      throw new UsageError('say create, with --worker NAME or --api [--scope SCOPE]');
     }
-    const minted = await clientFrom(values).createToken(values.api ? 'api' : 'worker', values.worker);
+    const scope = values.scope === undefined ? undefined : ApiScope.safeParse(values.scope);
+    if (scope && !scope.success) {
+      throw new UsageError(`unknown scope "${values.scope}": say ${ApiScope.options.join(', ')}`);
+    }
+    const client = clientFrom(values);
+    const minted = api
+      ? await client.createToken('api', undefined, scope?.data)
+      : await client.createToken('worker', values.worker);
     out(minted.token);
     return 0;
   },

@@ -15,11 +15,12 @@ import {
   RunDetailView,
   RunView,
   TaskStatsResponse,
+  WhoamiResponse,
   WorkersResponse,
   WorkerView,
 } from '../protocol/api.ts';
 import { type ErrorCode, errorStatus, PushworkerError } from '../protocol/errors.ts';
-import { TERMINAL_RUN_STATES, type TokenKind } from '../protocol/schemas.ts';
+import { type ApiScope, TERMINAL_RUN_STATES, type TokenKind } from '../protocol/schemas.ts';
 
 export type {
   AttemptView,
@@ -30,8 +31,10 @@ export type {
   RetryRunsRequest,
   RunDetailView,
   RunView,
+  WhoamiResponse,
   WorkerView,
 } from '../protocol/api.ts';
+export type { ApiScope } from '../protocol/schemas.ts';
 export type TaskStats = z.infer<typeof TaskStatsResponse>['tasks'][number];
 
 export interface ClientOptions {
@@ -110,8 +113,15 @@ export function createClient(options: ClientOptions) {
     taskStats: async () => (await call(TaskStatsResponse, 'GET', '/v1/stats/tasks')).tasks,
     /** A new engine key signs from now on; earlier keys stay published until they retire. */
     rotateKeys: () => call(RotateKeysResponse, 'POST', '/v1/keys/rotate', {}),
-    createToken: (kind: TokenKind, worker?: string) =>
-      call(CreateTokenResponse, 'POST', '/v1/tokens', { kind, ...(worker ? { worker } : {}) }),
+    /** Mints a worker token for `worker`, or an API token of `scope` (default `admin`). */
+    createToken: (kind: TokenKind, worker?: string, scope?: ApiScope) =>
+      call(CreateTokenResponse, 'POST', '/v1/tokens', {
+        kind,
+        ...(worker ? { worker } : {}),
+        ...(scope ? { scope } : {}),
+      }),
+    /** The scope and id of the API token this client carries. */
+    whoami: () => call(WhoamiResponse, 'GET', '/v1/whoami'),
     /** Revokes a minted token by its id: refused from now on. */
     revokeToken: (id: string) => call(RevokeTokenResponse, 'DELETE', `/v1/tokens/${encodeURIComponent(id)}`),
   };

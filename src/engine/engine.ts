@@ -3,6 +3,7 @@ import type { Hono } from 'hono';
 import type { TokenKind } from '../auth/tokens.ts';
 import type { WorkerView } from '../protocol/api.ts';
 import { PushworkerError } from '../protocol/errors.ts';
+import type { ApiScope } from '../protocol/schemas.ts';
 import { createApi } from './api/app.ts';
 import { workerView } from './api/views.ts';
 import { EngineConfig, type EngineConfigInput } from './config.ts';
@@ -46,7 +47,12 @@ export interface Engine {
   start(): Promise<void>;
   /** Stops dispatching, waits for pushes in flight and the sweeper, then closes an owned store. */
   stop(): Promise<void>;
-  createToken(kind: TokenKind, workerName?: string): Promise<{ id: string; token: string }>;
+  /** Mints a token; an API token is `admin` unless given a lesser `scope`. */
+  createToken(
+    kind: TokenKind,
+    workerName?: string,
+    scope?: ApiScope,
+  ): Promise<{ id: string; token: string; scope?: ApiScope }>;
   rotateKey(): Promise<string>;
   registerUrl(url: string, name?: string): Promise<WorkerView>;
   /** Runs one sweep now (leases, silent workers, deadlines). */
@@ -177,7 +183,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       }
       if (!given) await sql.close();
     },
-    createToken: (kind, workerName) => tokens.create(kind, workerName),
+    createToken: (kind, workerName, scope) => tokens.create(kind, workerName, scope),
     rotateKey: () => keys.rotate(),
     async registerUrl(workerUrl, name) {
       const record = await registerRecord(workerUrl, name);

@@ -5,6 +5,9 @@ import type { Engine } from './engine.ts';
 
 const loadNodeServer = lazyPeer('@hono/node-server', 'serving the engine', () => import('@hono/node-server'));
 
+/** How long requests under way at close may take to be answered before their connections are cut. */
+const CLOSE_DRAIN_MS = 1_000;
+
 export interface ServeEngineOptions {
   port?: number;
   hostname?: string;
@@ -33,9 +36,15 @@ export async function serveEngine(engine: Engine, options: ServeEngineOptions = 
     url,
     port,
     async close() {
+      // Answers being written are let finish for a moment; idle connections and long waits are not.
+      const connections = server as { closeIdleConnections?: () => void; closeAllConnections?: () => void };
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        const cut = setTimeout(() => connections.closeAllConnections?.(), CLOSE_DRAIN_MS);
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+        connections.closeIdleConnections?.();
       });
       await engine.stop();
     },

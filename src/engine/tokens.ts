@@ -3,6 +3,7 @@
 import { timingSafeEqual } from '../auth/hash.ts';
 import { mintToken, parseToken, type TokenKind, tokenMatches } from '../auth/tokens.ts';
 import { PushworkerError } from '../protocol/errors.ts';
+import { type ApiScope, scopeAllows } from '../protocol/schemas.ts';
 import { findToken, insertToken, revokeToken } from './store/secrets.ts';
 import type { Sql } from './store/sql.ts';
 
@@ -10,21 +11,36 @@ export interface Principal {
   kind: TokenKind;
   /** For worker tokens: the one worker name the token speaks for. */
   workerName: string | null;
+  /** For API tokens: what the token may do. */
+  scope: ApiScope | null;
+  /** The minted token's id; null for a static API token. */
+  tokenId: string | null;
 }
 
 const CACHE_MS = 10_000;
 
 export class TokenAuthority {
-  private cache = new Map<string, { principal: Principal; id: string | null; until: number }>();
+  private cache = new Map<string, { principal: Principal; until: number }>();
 
   constructor(
     private readonly sql: Sql,
     private readonly staticApiTokens: string[],
   ) {}
 
-  async create(kind: TokenKind, workerName?: string): Promise<{ id: string; token: string }> {
+  /** Mints a token; an API token is `admin` unless given a lesser scope. */
+  async create(
+    kind: TokenKind,
+    workerName?: string,
+    scope?: ApiScope,
+  ): Promise<{ id: string; token: string; scope?: ApiScope }> {
     if (kind === 'worker' && !workerName)
       throw new PushworkerError('invalid_request', 'a worker token needs a worker name');
+    if (kind === 'worker' && scope)
+      throw new PushworkerError(
+        'invalid_request',
+        'a worker token has no scope: it speaks for one worker name',
+      );
+    const apiScope = kind === 'api' ? (scope ?? 'admin') : null;
     const minted = await mintToken();
     await insertToken(
       this.sql,
@@ -32,11 +48,12 @@ export class TokenAuthority {
         id: minted.id,
         kind,
         workerName: kind === 'worker' ? workerName! : null,
+        scope: apiScope,
         secretHash: minted.secretHash,
       },
       Date.now(),
     );
-    return { id: minted.id, token: minted.token };
+    return { id: minted.id, token: minted.token, ...(apiScope ? { scope: apiScope } : {}) };
   }
 
   /** Resolves a bearer token of the wanted kind, or throws `unauthorized`. */
@@ -44,6 +61,18 @@ export class TokenAuthority {
     const principal = token ? await this.resolve(token) : undefined;
     if (!principal || principal.kind !== kind) {
       throw new PushworkerError('unauthorized', `a valid ${kind} token is required`);
+    }
+    return principal;
+  }
+
+  /** Resolves an API token that allows `scope`: `unauthorized` without a valid one, `forbidden` when it allows less. */
+  async authorize(token: string | undefined, scope: ApiScope): Promise<Principal> {
+    const principal = await this.authenticate(token, 'api');
+    if (!scopeAllows(principal.scope!, scope)) {
+      throw new PushworkerError(
+        'forbidden',
+        `this route needs a token of scope ${scope} or more; this token's scope is ${principal.scope}`,
+      );
     }
     return principal;
   }
@@ -63,7 +92,7 @@ export class TokenAuthority {
     }
     const gone = new Set(ids);
     for (const [token, entry] of this.cache)
-      if (entry.id !== null && gone.has(entry.id)) this.cache.delete(token);
+      if (entry.principal.tokenId !== null && gone.has(entry.principal.tokenId)) this.cache.delete(token);
   }
 
   private async resolve(token: string): Promise<Principal | undefined> {
@@ -71,9 +100,8 @@ export class TokenAuthority {
     const hit = this.cache.get(token);
     if (hit && hit.until > now) return hit.principal;
     let principal: Principal | undefined;
-    let id: string | null = null;
     if (this.staticApiTokens.some((t) => timingSafeEqual(t, token)))
-      principal = { kind: 'api', workerName: null };
+      principal = { kind: 'api', workerName: null, scope: 'admin', tokenId: null };
     else {
       const parsed = parseToken(token);
       const record = parsed ? await findToken(this.sql, parsed.id) : undefined;
@@ -83,13 +111,17 @@ export class TokenAuthority {
         record.revokedAt === null &&
         (await tokenMatches(parsed.secret, record.secretHash))
       ) {
-        principal = { kind: record.kind, workerName: record.workerName };
-        id = record.id;
+        principal = {
+          kind: record.kind,
+          workerName: record.workerName,
+          scope: record.scope,
+          tokenId: record.id,
+        };
       }
     }
     if (principal) {
       if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(token, { principal, id, until: now + CACHE_MS });
+      this.cache.set(token, { principal, until: now + CACHE_MS });
     }
     return principal;
   }

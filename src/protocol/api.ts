@@ -1,6 +1,7 @@
 // zod schemas of the engine's HTTP API (requests and views); the typed client uses the same ones.
 import { z } from 'zod';
 import {
+  ApiScope,
   int32,
   Labels,
   RunState,
@@ -169,8 +170,24 @@ export const TaskStatsView = z.object({
 export type TaskStatsView = z.infer<typeof TaskStatsView>;
 export const TaskStatsResponse = z.object({ tasks: z.array(TaskStatsView) });
 
-export const CreateTokenRequest = z.object({ kind: TokenKind, worker: key.optional() });
-export const CreateTokenResponse = z.object({ id: z.string(), token: z.string() });
+/** `scope` is for API tokens only (default `admin`, what every API token was before scopes). */
+export const CreateTokenRequest = z.object({
+  kind: TokenKind,
+  worker: key.optional(),
+  scope: ApiScope.optional(),
+});
+export const CreateTokenResponse = z.object({
+  id: z.string(),
+  token: z.string(),
+  scope: ApiScope.optional(),
+});
+/** The API token a request carries: its scope, and its id (null for a static token). */
+export const WhoamiResponse = z.object({
+  kind: z.literal('api'),
+  scope: ApiScope,
+  id: z.string().nullable(),
+});
+export type WhoamiResponse = z.infer<typeof WhoamiResponse>;
 export const RevokeTokenResponse = z.object({ id: z.string(), revoked: z.literal(true) });
 
 export const RegisterUrlRequest = z.object({ url: z.url(), name: key.optional() });

@@ -2,6 +2,7 @@
 export { type ErrorCode, errorStatus, type Issue, PushworkerError } from './errors.ts';
 export {
   AcceptedResponse,
+  ApiScope,
   Assignment,
   AssignPush,
   CancelPush,
@@ -27,6 +28,7 @@ export {
   rejectReasons,
   SIGNATURE_HEADER,
   SyncResponse,
+  scopeAllows,
   TaskError,
   TaskManifest,
   TERMINAL_RUN_STATES,

@@ -147,6 +147,14 @@ export const TERMINAL_RUN_STATES: ReadonlySet<string> = new Set(TerminalRunState
 /** Who a bearer token speaks for: one worker, or an API client. */
 export const TokenKind = z.enum(['worker', 'api']);
 export type TokenKind = z.infer<typeof TokenKind>;
+/** What an API token may do, least first: each scope allows everything the ones before it do. */
+export const ApiScope = z.enum(['read', 'enqueue', 'admin']);
+export type ApiScope = z.infer<typeof ApiScope>;
+
+/** Whether a token of scope `held` may do what scope `needed` allows. */
+export function scopeAllows(held: ApiScope, needed: ApiScope): boolean {
+  return ApiScope.options.indexOf(held) >= ApiScope.options.indexOf(needed);
+}
 
 export const WorkerState = z.enum(['ACTIVE', 'INACTIVE', 'PAUSED', 'STOPPED']);
 /** How a worker came to the engine: it registered itself (and heartbeats), or the engine pulled its manifest. */

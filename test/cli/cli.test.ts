@@ -190,6 +190,36 @@ describe('the pushworker command', () => {
     expect(generated.d).toBeTruthy();
   });
 
+  it('mints API tokens of a scope, admin by default, and a read token is refused what it may not do', async () => {
+    const mintWith = async (...flags: string[]) => {
+      const minted = await cli(['token', 'create', ...flags], env);
+      expect(minted.code, flags.join(' ')).toBe(0);
+      expect(minted.stdout.trim()).toMatch(/^pwt\.\S+\.\S+$/);
+      return minted.stdout.trim();
+    };
+    const read = await mintWith('--scope', 'read');
+    const enqueue = await mintWith('--api', '--scope', 'enqueue');
+    const admin = await mintWith('--api');
+
+    expect((await cli(['workers', '--token', read], env)).code).toBe(0);
+    const refused = await cli(['run', 'echo', '--input', '{}', '--token', read], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(
+      "pushworker: this route needs a token of scope enqueue or more; this token's scope is read\n",
+    );
+    const queued = await cli(['run', 'echo', '--input', '{"message":"scoped"}', '--token', enqueue], env);
+    expect(JSON.parse(queued.stdout)).toMatchObject({ created: true });
+    const notAdmin = await cli(['token', 'create', '--worker', 'w', '--token', enqueue], env);
+    expect(notAdmin.code).toBe(1);
+    expect(notAdmin.stderr).toContain('needs a token of scope admin');
+    expect((await cli(['token', 'create', '--worker', 'w', '--token', admin], env)).code).toBe(0);
+
+    const unknown = await cli(['token', 'create', '--scope', 'root'], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown scope "root": say read, enqueue, admin');
+    expect((await cli(['token', 'create', '--worker', 'w', '--scope', 'read'], env)).code).toBe(2);
+  });
+
   it('stops the engine on SIGTERM with exit code 0', async () => {
     const exited = new Promise<number | null>((r) => engine.once('exit', (code) => r(code)));
     engine.kill('SIGTERM');

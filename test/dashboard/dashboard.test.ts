@@ -134,6 +134,33 @@ describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
     expect((await client().listWorkers()).some((w) => w.id === workerId)).toBe(false);
   });
 
+  it('shows runs and workers to a read token and offers it no worker actions; an admin token gets them', async () => {
+    const c = client();
+    await until(async () => (await c.listWorkers()).some((w) => w.name === 'dash-worker'), 'the worker', {
+      timeoutMs: 15_000,
+      everyMs: 100,
+    });
+    const done = await c.enqueue({ task: 'echo', input: { message: 'seen by a reader' } });
+    await c.waitRun(done.id, { timeoutMs: 15_000 });
+    const pauseButtons: Record<string, number> = {};
+    for (const scope of ['read', 'admin'] as const) {
+      const { token } = await engine.createToken('api', undefined, scope);
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      await page.goto(`${served.url}/dashboard#token=${token}`);
+      const row = page.locator('tr[data-worker="dash-worker"]');
+      await expect.poll(() => row.locator('[data-state]').textContent()).toBe('ACTIVE');
+      await expect
+        .poll(() => page.locator(`tr[data-run="${done.id}"] [data-state]`).textContent())
+        .toBe('COMPLETED');
+      expect(await page.locator('#scope').textContent()).toBe(`${scope} token`);
+      expect(await page.locator('#error').textContent()).toBe('');
+      // The scope is known before the first refresh draws a row, so the row shows its buttons, or none, at once.
+      pauseButtons[scope] = await row.getByRole('button', { name: 'Pause' }).count();
+      await page.close();
+    }
+    expect(pauseButtons).toEqual({ read: 0, admin: 1 });
+  });
+
   it('asks for a token and shows the error when it is refused', async () => {
     const page = await browser.newPage();
     page.on('dialog', (dialog) => dialog.accept('pwa_not-a-valid-token-000000000'));

@@ -202,7 +202,7 @@ describe.skipIf(skipped)('the images', { timeout: 900_000 }, () => {
       '--network',
       'host',
       '-e',
-      `DATABASE_URL=${process.env.PUSHWORKER_TEST_DATABASE_URL}`,
+      `DATABASE_URL=${await freshSchemaUrl(process.env.PUSHWORKER_TEST_DATABASE_URL!, `docker_${id}`)}`,
       '-e',
       `PUSHWORKER_API_TOKEN=${TOKEN}`,
       '-e',

@@ -49,14 +49,9 @@ describe('an embedded store whose files are removed', () => {
         headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
         body: JSON.stringify({ task: 'echo', input: {} }),
       });
-    await until(
-      async () => {
-        await enqueue();
-        return fatal.length > 0;
-      },
-      'the engine to hear of the failure',
-      { everyMs: 100 },
-    );
+    // Minting a token opens the tokens table's file, which no statement since the start has opened.
+    await expect(engine.createToken('worker', 'w')).rejects.toMatchObject({ code: 'store_failed' });
+    await until(() => fatal.length > 0, 'the engine to hear of the failure');
     expect(fatal).toHaveLength(1);
     expect(fatal[0]!.code).toBe('store_failed');
     expect(fatal[0]!.message).toMatch(/^the embedded store has failed: /);
@@ -69,7 +64,24 @@ describe('an embedded store whose files are removed', () => {
   });
 });
 
-describe('the engine command on a store that fails', () => {
+describe('an embedded store whose thread dies', () => {
+  it('fails every later call with store_failed, and says so once', async () => {
+    const fatal: PushworkerError[] = [];
+    const engine = await createEngine({ apiTokens: [TOKEN], onFatal: (e) => fatal.push(e) });
+    try {
+      // What a crash of the thread looks like from the engine: the thread exits without being asked to.
+      await (engine.sql as unknown as { thread: { terminate(): Promise<number> } }).thread.terminate();
+      await until(() => fatal.length > 0, 'the engine to hear of the thread');
+      expect(fatal[0]!.message).toMatch(/the embedded store has failed: its thread exited with code 1/);
+      await expect(engine.sql.query('SELECT 1')).rejects.toMatchObject({ code: 'store_failed' });
+      expect(fatal).toHaveLength(1);
+    } finally {
+      await engine.stop();
+    }
+  });
+});
+
+describe('the engine command on a store that fails', { timeout: 120_000 }, () => {
   it('exits 1 with one clear line, so that a supervisor restarts it', async () => {
     const dataDir = freshDir();
     const child = spawn(
@@ -88,15 +100,17 @@ describe('the engine command on a store that fails', () => {
       });
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       const url = await until(() => /engine listening on (\S+)/.exec(stdout)?.[1], 'the engine to listen', {
-        timeoutMs: 30_000,
+        timeoutMs: 90_000,
+        detail: () => stdout + stderr,
       });
       rmSync(dataDir, { recursive: true, force: true });
-      // The sweeper's next write meets the missing files; an enqueue makes it sooner.
-      await fetch(`${url}/v1/runs`, {
+      // Minting a token opens the tokens table's file, which no statement since the start has opened.
+      const minted = await fetch(`${url}/v1/tokens`, {
         method: 'POST',
         headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ task: 'echo', input: {} }),
-      }).catch(() => undefined);
+        body: JSON.stringify({ kind: 'worker', worker: 'w' }),
+      });
+      expect(minted.status).toBe(503);
       expect(await exited).toBe(1);
       expect(stderr).toMatch(/pushworker engine: the embedded store has failed: .+; exiting/);
     } finally {

@@ -62,7 +62,7 @@ import { moduleWorker, ReplayGuard } from 'pushworker/cloudflare';
 import { createEngine, type Engine, type EngineOptions, serveEngine } from 'pushworker/engine';
 import { handle } from 'pushworker/lambda';
 import { requestListener, serve, useNodePlatform } from 'pushworker/node';
-import { type ErrorCode, PROTOCOL_VERSION, PushBody, RunEvent } from 'pushworker/protocol';
+import { ApiScope, type ErrorCode, PROTOCOL_VERSION, PushBody, RunEvent, scopeAllows } from 'pushworker/protocol';
 
 export const echo = task({
   name: 'echo',
@@ -86,8 +86,10 @@ export async function use(engine: Engine): Promise<RunView> {
 const code: ErrorCode = 'bad_signature';
 const event: RunEvent = RunEvent.parse({});
 const body: PushBody = PushBody.parse({});
+const scope: ApiScope = ApiScope.parse('read');
+const readAllowsAdmin: boolean = scopeAllows(scope, 'admin');
 export const all = [lambda, cloudflare, options, code, event, body, PROTOCOL_VERSION, createEngine, serve,
-  requestListener, ReplayGuard];
+  requestListener, ReplayGuard, readAllowsAdmin];
 `;
 
 const CLOUDFLARE_WORKER = `

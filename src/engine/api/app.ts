@@ -76,7 +76,12 @@ export function createApi(core: EngineCore, onError: (error: unknown) => void): 
   app.post('/v1/tokens', async (c) => {
     await requireApi(core, c);
     const request = await parseBody(c, CreateTokenRequest);
-    return c.json(await core.tokens.create(request.kind, request.worker), 201);
+    return c.json(await core.tokens.create(request.kind, request.worker, request.scope), 201);
+  });
+
+  app.get('/v1/whoami', async (c) => {
+    const principal = await requireApi(core, c);
+    return c.json({ kind: 'api', scope: principal.scope, id: principal.tokenId });
   });
 
   app.delete('/v1/tokens/:id', async (c) => {

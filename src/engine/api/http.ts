@@ -1,11 +1,13 @@
-// Request plumbing shared by the API routes: body parsing, bearer auth, error rendering.
+// Request plumbing shared by the API routes: body parsing, bearer auth and scopes, error rendering.
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import { bearerOf } from '../../auth/tokens.ts';
 import { bodyOf } from '../../http/body.ts';
 import { PushworkerError } from '../../protocol/errors.ts';
 import type { EngineCore } from '../core.ts';
+import { getRun } from '../store/runs.ts';
 import type { Principal } from '../tokens.ts';
+import { scopeOfRoute } from './access.ts';
 import { isStorable, parseStorableJson } from './json.ts';
 
 const decoder = new TextDecoder();
@@ -38,8 +40,24 @@ export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.infer<
   return parsed.data;
 }
 
+/** An API token allowing what the matched route needs, by `ROUTE_ACCESS`: 401 without one, 403 when it allows less. */
 export function requireApi(core: EngineCore, c: Context): Promise<Principal> {
-  return core.tokens.authenticate(bearerOf(c.req.header('authorization')), 'api');
+  const scope = scopeOfRoute(c.req.method, c.req.routePath);
+  return core.tokens.authorize(bearerOf(c.req.header('authorization')), scope);
+}
+
+/**
+ * Below `admin`, a token acts only on the runs it enqueued; a run that does not exist is left to the route's own
+ * answer. The run's creator never changes, so reading it before the route's own update leaves no race.
+ */
+export async function checkOwnRun(core: EngineCore, principal: Principal, runId: string): Promise<void> {
+  if (principal.scope === 'admin') return;
+  const run = await getRun(core.sql, runId);
+  if (!run || (run.createdBy !== null && run.createdBy === principal.tokenId)) return;
+  throw new PushworkerError(
+    'forbidden',
+    `a token of scope ${principal.scope} acts only on runs it enqueued; this run was enqueued by another token`,
+  );
 }
 
 export function requireWorker(core: EngineCore, c: Context): Promise<Principal> {

@@ -4,7 +4,7 @@ import { RetryRunsRequest } from '../../protocol/api.ts';
 import { PushworkerError } from '../../protocol/errors.ts';
 import type { EngineCore } from '../core.ts';
 import { retryRun, retryRuns } from '../store/retries.ts';
-import { notFound, parseBody, requireApi } from './http.ts';
+import { checkOwnRun, notFound, parseBody, requireApi } from './http.ts';
 import { runView } from './views.ts';
 
 export function runRetryRoutes(core: EngineCore): Hono {
@@ -22,7 +22,8 @@ export function runRetryRoutes(core: EngineCore): Hono {
   });
 
   app.post('/v1/runs/:id/retry', async (c) => {
-    await requireApi(core, c);
+    const principal = await requireApi(core, c);
+    await checkOwnRun(core, principal, c.req.param('id'));
     const outcome = await retryRun(core.sql, c.req.param('id'), Date.now());
     if (!outcome) throw notFound('the run');
     if ('notFinished' in outcome) {

@@ -8,10 +8,10 @@ import { unservedWarning } from '../served-tasks.ts';
 import { listAttempts } from '../store/attempts.ts';
 import { cancelRun, getRun, listRuns, type NewRun, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
-import { notFound, parseBody, parseQuery, requireApi } from './http.ts';
+import { checkOwnRun, notFound, parseBody, parseQuery, requireApi } from './http.ts';
 import { runDetailView, runView } from './views.ts';
 
-function newRunOf(request: z.infer<typeof EnqueueRequest>): NewRun {
+function newRunOf(request: z.infer<typeof EnqueueRequest>, createdBy: string | null): NewRun {
   return {
     id: `run_${crypto.randomUUID()}`,
     task: request.task,
@@ -28,15 +28,16 @@ function newRunOf(request: z.infer<typeof EnqueueRequest>): NewRun {
     timeoutMs: request.timeoutMs,
     retries: request.retries,
     slotCost: request.slotCost,
+    createdBy,
   };
 }
 
 export function runRoutes(core: EngineCore): Hono {
   const app = new Hono();
   app.post('/v1/runs', async (c) => {
-    await requireApi(core, c);
+    const principal = await requireApi(core, c);
     const request = await parseBody(c, EnqueueRequest);
-    const [result] = await core.intake.enqueue([newRunOf(request)]);
+    const [result] = await core.intake.enqueue([newRunOf(request, principal.tokenId)]);
     const { run, created } = result!;
     const unserved = run.state === 'QUEUED' && (await core.served.unserved([run.task])).length > 0;
     const warnings = unserved ? { warnings: [unservedWarning(run.task)] } : {};
@@ -44,9 +45,9 @@ export function runRoutes(core: EngineCore): Hono {
   });
 
   app.post('/v1/runs/bulk', async (c) => {
-    await requireApi(core, c);
+    const principal = await requireApi(core, c);
     const request = await parseBody(c, BulkEnqueueRequest);
-    const results = await core.intake.enqueue(request.runs.map(newRunOf));
+    const results = await core.intake.enqueue(request.runs.map((r) => newRunOf(r, principal.tokenId)));
     const unserved = new Set(await core.served.unserved(results.map((r) => r.run.task)));
     const viewOf = ({ run, created }: (typeof results)[number]) => {
       const waits = run.state === 'QUEUED' && unserved.has(run.task);
@@ -97,7 +98,8 @@ export function runRoutes(core: EngineCore): Hono {
   });
 
   app.post('/v1/runs/:id/cancel', async (c) => {
-    await requireApi(core, c);
+    const principal = await requireApi(core, c);
+    await checkOwnRun(core, principal, c.req.param('id'));
     const outcome = await cancelRun(core.sql, c.req.param('id'), Date.now());
     if (!outcome) throw notFound('the run');
     if (outcome.notify) {

@@ -36,7 +36,7 @@ export const dashboardPage = `<!doctype html>
 </style>
 </head>
 <body>
-<header><h1>pushworker</h1><span class="dim" id="updated">connecting…</span><span id="error"></span></header>
+<header><h1>pushworker</h1><span class="dim" id="updated">connecting…</span><span class="dim" id="scope"></span><span id="error"></span></header>
 <main>
   <section><h2>Workers</h2><table id="workers"><thead><tr>
     <th>Name</th><th>State</th><th>Slots</th><th>Labels</th><th>Tasks</th><th>Last heartbeat</th><th></th>

@@ -1,5 +1,5 @@
 // The dashboard's script: workers (why their pushes fail), queue depth per task and recent runs, refreshed every
-// second; pause and resume live workers, remove gone ones.
+// second; pause and resume live workers, remove gone ones, when the token's scope allows it (admin: /v1/whoami).
 // The API token comes from the URL fragment (never sent to the server) or a prompt, and stays in sessionStorage.
 
 export const dashboardScript = `(() => {
@@ -30,7 +30,8 @@ export const dashboardScript = `(() => {
   };
   const act = (w, action) => async () => { try { await api('/v1/workers/' + encodeURIComponent(w.id) + '/' + action, { method: 'POST', body: '{}' }); await refresh(); } catch (e) { showError(e); } };
   const remove = (w) => async () => { try { await api('/v1/workers/' + encodeURIComponent(w.id), { method: 'DELETE' }); await refresh(); } catch (e) { showError(e); } };
-  const actions = (w) => w.state === 'PAUSED' ? el('button', { onclick: act(w, 'resume') }, 'Resume')
+  let canOperate = false;
+  const actions = (w) => !canOperate ? '' : w.state === 'PAUSED' ? el('button', { onclick: act(w, 'resume') }, 'Resume')
     : w.state === 'ACTIVE' ? el('button', { onclick: act(w, 'pause') }, 'Pause')
     : el('button', { onclick: remove(w), 'data-remove': w.name }, 'Remove');
   const problem = (w) => w.pushFailing ? el('div', { class: 'problem', 'data-problem': w.name }, 'push failing: ' + w.pushFailing.reason) : '';
@@ -53,6 +54,7 @@ export const dashboardScript = `(() => {
     document.getElementById('error').textContent = '';
   }
   const loop = async () => { try { await refresh(); } catch (e) { showError(e); } setTimeout(loop, 1000); };
-  loop();
+  api('/v1/whoami').then((me) => { canOperate = me.scope === 'admin'; document.getElementById('scope').textContent = me.scope + ' token'; })
+    .catch(showError).finally(loop);
 })();
 `;

@@ -137,11 +137,19 @@ const migrations: string[] = [
       AND (NEW.state NOT IN ('ASSIGNED', 'RUNNING') OR NEW.attempt <> OLD.attempt))
     EXECUTE FUNCTION pw_record_attempt();
   `,
+  // API token scopes (every API token was an administrator before), and the token that created each run, so that
+  // an enqueue token cancels and retries only its own runs
+  `
+  ALTER TABLE pw_tokens ADD COLUMN scope text;
+  UPDATE pw_tokens SET scope = 'admin' WHERE kind = 'api';
+  ALTER TABLE pw_runs ADD COLUMN created_by text;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;
 
-export async function migrate(sql: Sql): Promise<void> {
+/** Migrates to the newest schema, or only as far as `through` (a test's store from before some change). */
+export async function migrate(sql: Sql, through = migrations.length): Promise<void> {
   await sql.transaction(async (tx) => {
     // Serialises concurrent openers (several replicas starting at once).
     await tx.query(`SELECT pg_advisory_xact_lock(hashtext('pushworker:migrate'))`);
@@ -150,7 +158,7 @@ export async function migrate(sql: Sql): Promise<void> {
     );
     const rows = await tx.query<{ v: number | null }>('SELECT max(version)::int AS v FROM pw_migrations');
     const current = rows[0]?.v ?? 0;
-    for (let version = current + 1; version <= migrations.length; version++) {
+    for (let version = current + 1; version <= through; version++) {
       for (const statement of splitStatements(migrations[version - 1]!)) await tx.query(statement);
       await tx.query('INSERT INTO pw_migrations (version, applied_at) VALUES ($1, $2)', [
         version,

@@ -47,6 +47,8 @@ export interface RunRecord {
   finishedAt: number | null;
   output: unknown;
   error: TaskError | null;
+  /** The id of the minted API token that enqueued the run; null for a static token's run. */
+  createdBy: string | null;
 }
 
 export interface WorkerRecord {

@@ -19,6 +19,8 @@ export interface NewRun {
   timeoutMs?: number | undefined;
   retries?: number | undefined;
   slotCost?: number | undefined;
+  /** The id of the minted API token that enqueues the run. */
+  createdBy?: string | null | undefined;
 }
 
 export interface Inserted {
@@ -45,17 +47,19 @@ export async function insertRuns(sql: Sql, runs: NewRun[], now: number): Promise
     timeout_ms: r.timeoutMs ?? null,
     retries: r.retries ?? null,
     slot_cost: r.slotCost ?? null,
+    created_by: r.createdBy ?? null,
   }));
   const inserted = await sql.query(
     `INSERT INTO pw_runs (id, task, input, metadata, priority, idempotency_key, required_labels, preferred_labels,
-       sticky_key, sticky_mode, concurrency_key, concurrency_limit, timeout_ms, retries, slot_cost, state,
-       available_at, created_at)
+       sticky_key, sticky_mode, concurrency_key, concurrency_limit, timeout_ms, retries, slot_cost, created_by,
+       state, available_at, created_at)
      SELECT x.id, x.task, x.input, x.metadata, x.priority, x.idempotency_key, x.required_labels, x.preferred_labels,
        x.sticky_key, x.sticky_mode, x.concurrency_key, x.concurrency_limit, x.timeout_ms, x.retries, x.slot_cost,
-       'QUEUED', $2, $2
+       x.created_by, 'QUEUED', $2, $2
      FROM json_to_recordset($1::json) AS x(id text, task text, input json, metadata jsonb, priority int,
        idempotency_key text, required_labels jsonb, preferred_labels jsonb, sticky_key text, sticky_mode text,
-       concurrency_key text, concurrency_limit int, timeout_ms int, retries int, slot_cost int)
+       concurrency_key text, concurrency_limit int, timeout_ms int, retries int, slot_cost int,
+       created_by text)
      ON CONFLICT (idempotency_key) DO NOTHING
      RETURNING *`,
     [JSON.stringify(records), now],

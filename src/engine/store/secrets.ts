@@ -1,6 +1,6 @@
 // Persisted signing keys and minted tokens (only a hash of each token secret is stored).
 import type { JWK } from 'jose';
-import type { TokenKind } from '../../protocol/schemas.ts';
+import { ApiScope, type TokenKind } from '../../protocol/schemas.ts';
 import type { StoredJwk } from '../key-seal.ts';
 import type { SqlClient } from './sql.ts';
 
@@ -65,20 +65,22 @@ export interface TokenRecord {
   id: string;
   kind: TokenKind;
   workerName: string | null;
+  /** What an API token may do; null for a worker token. */
+  scope: ApiScope | null;
   secretHash: string;
   revokedAt: number | null;
 }
 
 export async function insertToken(sql: SqlClient, token: Omit<TokenRecord, 'revokedAt'>, now: number) {
   await sql.query(
-    'INSERT INTO pw_tokens (id, kind, worker_name, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)',
-    [token.id, token.kind, token.workerName, token.secretHash, now],
+    'INSERT INTO pw_tokens (id, kind, worker_name, scope, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
+    [token.id, token.kind, token.workerName, token.scope, token.secretHash, now],
   );
 }
 
 export async function findToken(sql: SqlClient, id: string): Promise<TokenRecord | undefined> {
   const rows = await sql.query(
-    'SELECT id, kind, worker_name, secret_hash, revoked_at FROM pw_tokens WHERE id = $1',
+    'SELECT id, kind, worker_name, scope, secret_hash, revoked_at FROM pw_tokens WHERE id = $1',
     [id],
   );
   const r = rows[0];
@@ -87,9 +89,18 @@ export async function findToken(sql: SqlClient, id: string): Promise<TokenRecord
     id: r.id as string,
     kind: r.kind as TokenRecord['kind'],
     workerName: r.worker_name as string | null,
+    scope: r.kind === 'api' ? apiScopeOf(r.scope) : null,
     secretHash: r.secret_hash as string,
     revokedAt: r.revoked_at as number | null,
   };
+}
+
+/**
+ * An API token row's scope. A row without one was written by an engine from before scopes (a replica not yet
+ * upgraded): every API token was an administrator then, and the migration made the older rows `admin` too.
+ */
+function apiScopeOf(stored: unknown): ApiScope {
+  return stored === null ? 'admin' : ApiScope.parse(stored);
 }
 
 /** Marks a token revoked (keeping the first revocation time); false when there is no such token. */

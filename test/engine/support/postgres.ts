@@ -1,6 +1,8 @@
 // The Postgres server for store tests: read from the environment; required when running in CI.
 import pg from 'pg';
 import { openStore, type Sql } from '../../../src/engine/store/index.ts';
+import { openPglite } from '../../../src/engine/store/pglite.ts';
+import { openPostgres } from '../../../src/engine/store/postgres.ts';
 
 export function postgresUrl(): string | undefined {
   const url = process.env.PUSHWORKER_TEST_DATABASE_URL;
@@ -27,16 +29,26 @@ export async function freshSchemaUrl(base: string, schema: string): Promise<stri
   return url.toString();
 }
 
+export interface StoreTarget {
+  name: string;
+  /** A store migrated to the current schema. */
+  open: () => Promise<Sql>;
+  /** A store with no schema yet, to migrate by hand (a database from before some migration). */
+  openBare: () => Promise<Sql>;
+}
+
 /** The stores a suite runs on: in-memory PGlite, and Postgres in a schema of its own when a server is given. */
-export function storeTargets(schema: string): { name: string; open: () => Promise<Sql> }[] {
+export function storeTargets(schema: string): StoreTarget[] {
   const url = postgresUrl();
   return [
-    { name: 'PGlite', open: () => openStore() },
+    { name: 'PGlite', open: () => openStore(), openBare: () => openPglite() },
     ...(url
       ? [
           {
             name: 'Postgres',
             open: async () => openStore({ databaseUrl: await freshSchemaUrl(url, schema) }),
+            openBare: async () =>
+              openPostgres({ connectionString: await freshSchemaUrl(url, `${schema}_bare`) }),
           },
         ]
       : []),
