@@ -37,40 +37,56 @@ const EMPTY = new Uint8Array(0);
  * provide one after the app was made.
  */
 export function readBodies(maxBytes: number, reader?: () => BodyReader | undefined): MiddlewareHandler {
-  const read = bodyReading(maxBytes, reader);
+  const { read } = bodyReading(maxBytes, reader);
   return async (c, next) => {
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') await read(c);
     await next();
   };
 }
 
+export interface BodyReading {
+  /** Reads the request's body (after the declared-size check); `bodyOf` gives it again. */
+  read(c: Context): Promise<Uint8Array>;
+  /** Bodies being read now. */
+  readonly reading: number;
+}
+
 /**
- * The body read for a route to call when its checks of the headers have passed: as `readBodies`, and with
+ * The body read for a route to call once its checks of the headers have passed: as `readBodies`, and with
  * `unverified`, a body that does not arrive in time is refused 408 `body_timeout`, and one more than the bound
- * allows at once is refused 429 `busy` (with `Retry-After`) without being read. `bodyOf` gives it again.
+ * allows at once is refused 429 `busy` (with `Retry-After`) without being read.
  */
 export function bodyReading(
   maxBytes: number,
   reader?: () => BodyReader | undefined,
   unverified?: UnverifiedBodyLimits,
-): (c: Context) => Promise<Uint8Array> {
+): BodyReading {
   let reading = 0;
-  return async (c) => {
-    refuseDeclaredOverLimit(c, maxBytes);
-    if (!unverified) return remember(c, await readBody(c, maxBytes, reader?.()));
-    if (reading >= unverified.maxAtOnce) {
+  const within = async (c: Context, limits: UnverifiedBodyLimits) => {
+    if (reading >= limits.maxAtOnce) {
+      // Not closed: the sender may well be the engine, which must read this answer to wait instead of failing,
+      // and a server that closes with the body unread resets the connection, answer and all.
       c.header('retry-after', '1');
-      throw unread(c, 'busy', `the worker is already reading ${reading} unverified bodies`);
+      throw new PushworkerError('busy', `the worker is already reading ${reading} unverified bodies`);
     }
-    reading++;
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), unverified.timeoutMs);
+    const timer = setTimeout(() => deadline.abort(), limits.timeoutMs);
+    reading++;
     try {
-      return remember(c, await readBody(c, maxBytes, reader?.(), deadline.signal, unverified.timeoutMs));
+      return await readBody(c, maxBytes, reader?.(), deadline.signal, limits.timeoutMs);
     } finally {
       clearTimeout(timer);
       reading--;
     }
+  };
+  return {
+    async read(c) {
+      refuseDeclaredOverLimit(c, maxBytes);
+      return remember(c, await (unverified ? within(c, unverified) : readBody(c, maxBytes, reader?.())));
+    },
+    get reading() {
+      return reading;
+    },
   };
 }
 
@@ -84,7 +100,10 @@ export function refuseDeclaredOverLimit(c: Context, maxBytes: number): void {
   if (Number(c.req.header('content-length')) > maxBytes) throw tooLarge(c, maxBytes);
 }
 
-/** Refuses with `connection: close` when the body is left unread, so that the server reads no more of it. */
+/**
+ * Answers with `connection: close` when the body is left unread, so that the server reads no more of it (for a
+ * sender refused as untrusted: one still writing may see the connection reset instead of the answer).
+ */
 export function closeIfBodyUnread(c: Context): void {
   const method = c.req.method;
   if (method === 'GET' || method === 'HEAD' || bodies.has(c)) return;
@@ -103,7 +122,7 @@ function tooLarge(c: Context, maxBytes: number): PushworkerError {
 }
 
 /** A refusal that leaves the rest of the body unread: the connection cannot carry another request. */
-function unread(c: Context, code: 'too_large' | 'busy' | 'body_timeout', message: string): PushworkerError {
+function unread(c: Context, code: 'too_large' | 'body_timeout', message: string): PushworkerError {
   c.header('connection', 'close');
   return new PushworkerError(code, message);
 }

@@ -86,7 +86,13 @@ export function createPushApp(o: PushAppOptions): Hono {
     await counted(verifyPushBody(claims, bytes, verifyOptions()));
     return bytes;
   };
-  const readBody = bodyReading(o.maxBodyBytes, () => o.platform.readBody, o.unverifiedBodies);
+  const bodies = bodyReading(o.maxBodyBytes, () => o.platform.readBody, o.unverifiedBodies);
+  const readBody = bodies.read;
+  o.metrics.gauge(
+    'pushworker_unverified_bodies_reading',
+    'Request bodies being read before they can be verified.',
+    () => bodies.reading,
+  );
   const refuseWhenStopping = () => {
     if (o.isStopping()) throw new PushworkerError('stopping', 'the worker is shutting down');
   };
@@ -138,7 +144,10 @@ export function createPushApp(o: PushAppOptions): Hono {
     throw new PushworkerError('not_found', 'no such route');
   });
   app.onError((error, c) => {
-    closeIfBodyUnread(c);
+    // An untrusted sender's body is not worth reading; a trusted one's (503 stopping, 429 busy) is drained
+    // briefly by the server instead, so that the engine reads the answer it acts on.
+    if (error instanceof PushworkerError && (error.status === 401 || error.status === 404))
+      closeIfBodyUnread(c);
     if (error instanceof PushworkerError) return c.json(error.toJSON(), error.status as 400);
     o.log.error('unexpected error while handling a request', { error: error.message });
     return c.json(new PushworkerError('internal', 'internal error').toJSON(), 500);
