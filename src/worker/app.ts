@@ -62,8 +62,8 @@ export function createPushApp(o: PushAppOptions): Hono {
     'pushworker_push_auth_failures_total',
     'Pushes refused, by error code.',
   );
-  const verifyOptions = () => ({
-    keys: o.keys!,
+  const verifyOptions = (keys: KeySet) => ({
+    keys,
     audience: o.name,
     replay: o.replay,
     issuer: o.issuer,
@@ -80,10 +80,11 @@ export function createPushApp(o: PushAppOptions): Hono {
   };
   /** The signature header first, then the body it vouches for: a forged push is refused with its body unread. */
   const verified = async (c: Context, body: (c: Context) => Promise<Uint8Array>) => {
-    if (!o.keys) throw new PushworkerError('not_found', 'this endpoint serves only the Hatchet protocol');
-    const claims = await counted(verifyPushHeader(c.req.header(SIGNATURE_HEADER), verifyOptions()));
+    const keys = o.keys;
+    if (!keys) throw new PushworkerError('not_found', 'this endpoint serves only the Hatchet protocol');
+    const claims = await counted(verifyPushHeader(c.req.header(SIGNATURE_HEADER), verifyOptions(keys)));
     const bytes = await body(c);
-    await counted(verifyPushBody(claims, bytes, verifyOptions()));
+    await counted(verifyPushBody(claims, bytes, verifyOptions(keys)));
     return bytes;
   };
   const bodies = bodyReading(o.maxBodyBytes, () => o.platform.readBody, o.unverifiedBodies);
