@@ -107,7 +107,7 @@ describe('a forged push is refused before its body is read (Node, worker in a pr
     const buffered = await until(
       async () => {
         const growth = (await reader.rss()) - readerBefore;
-        return growth > CONNECTIONS * BODY_BYTES * 0.8 && growth;
+        return growth > CONNECTIONS * BODY_BYTES * 0.6 && growth;
       },
       'the reading worker to hold the bodies',
       { timeoutMs: 30_000, everyMs: 50 },
