@@ -83,6 +83,18 @@ export async function verifyPush(
   body: Uint8Array,
   options: VerifyPushOptions,
 ): Promise<PushClaims> {
+  return verifyPushBody(await verifyPushHeader(signature, options), body, options);
+}
+
+/**
+ * Everything a push's signature header proves on its own: the algorithm, the key, the signature and every claim
+ * but `bh`. A worker runs it before reading the body, so a forged push costs no read of its body. Throws
+ * `PushworkerError` with a 401 code.
+ */
+export async function verifyPushHeader(
+  signature: string | null | undefined,
+  options: VerifyPushOptions,
+): Promise<PushClaims> {
   if (!signature) throw new PushworkerError('bad_signature', 'the push has no pushworker-signature header');
   const header = decodeHeader(signature);
   if (!PUSH_ALGORITHMS.includes(header.alg as never)) {
@@ -92,7 +104,7 @@ export async function verifyPush(
   if (keys.length === 0)
     throw new PushworkerError('unknown_key', `no trusted key matches kid "${header.kid ?? ''}"`);
 
-  const tolerance = options.clockToleranceS ?? 30;
+  const tolerance = toleranceOf(options);
   const verifyOptions: JWTVerifyOptions = {
     algorithms: ALGORITHMS,
     audience: options.audience,
@@ -124,15 +136,28 @@ export async function verifyPush(
   if (claims.iat > Math.floor(Date.now() / 1000) + tolerance) {
     throw new PushworkerError('expired', 'the push is issued in the future');
   }
-  // Hashed only once the signature holds, so a forged push costs no hashing of its body.
+  return claims;
+}
+
+/**
+ * The rest, once the body has arrived: its hash against `bh` (computed only once the signature holds, so a forged
+ * push costs no hashing), then the one-time `jti`, recorded only when everything else has passed.
+ */
+export async function verifyPushBody(
+  claims: PushClaims,
+  body: Uint8Array,
+  options: Pick<VerifyPushOptions, 'replay' | 'clockToleranceS' | 'hashBody'>,
+): Promise<PushClaims> {
   if (claims.bh !== (await bodyHash(body, options.hashBody))) {
     throw new PushworkerError('body_mismatch', 'the body does not match the signed body hash');
   }
-  if (!(await options.replay.claim(claims.jti, claims.exp + tolerance))) {
+  if (!(await options.replay.claim(claims.jti, claims.exp + toleranceOf(options)))) {
     throw new PushworkerError('replay', 'this push was already delivered');
   }
   return claims;
 }
+
+const toleranceOf = (options: Pick<VerifyPushOptions, 'clockToleranceS'>) => options.clockToleranceS ?? 30;
 
 function decodeHeader(token: string): JWSHeaderParameters {
   try {

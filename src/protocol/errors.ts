@@ -5,6 +5,8 @@ export const errorStatus = {
   invalid_request: 400,
   not_found: 404,
   too_large: 413,
+  // push and Hatchet: a body not vouched for yet that does not arrive within its deadline
+  body_timeout: 408,
   // push: authentication (nothing ran)
   bad_signature: 401,
   expired: 401,
@@ -14,11 +16,15 @@ export const errorStatus = {
   unknown_key: 401,
   // push: capacity and lifecycle
   no_slot: 429,
+  // as many bodies are being read before verification as the worker allows
+  busy: 429,
   stopping: 503,
   // Hatchet's HTTP operator protocol (see docs/hatchet.md)
   unknown_action: 404,
   invalid_input: 422,
   task_failed: 500,
+  task_failed_final: 422,
+  wrong_endpoint: 403,
   // engine API
   unauthorized: 401,
   forbidden: 403,

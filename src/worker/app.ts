@@ -2,9 +2,14 @@
 
 import { type Context, Hono } from 'hono';
 import type { KeySet } from '../auth/keys.ts';
-import { verifyPush } from '../auth/push.ts';
+import { verifyPushBody, verifyPushHeader } from '../auth/push.ts';
 import type { ReplayStore } from '../auth/replay.ts';
-import { bodyOf, readBodies } from '../http/body.ts';
+import {
+  bodyReading,
+  closeIfBodyUnread,
+  refuseDeclaredOverLimit,
+  type UnverifiedBodyLimits,
+} from '../http/body.ts';
 import { issuesOf, PushworkerError } from '../protocol/errors.ts';
 import type { DeliveryMode } from '../protocol/schemas.ts';
 import {
@@ -34,6 +39,8 @@ export interface PushAppOptions {
   issuer?: string;
   clockToleranceS?: number;
   maxBodyBytes: number;
+  /** Bodies read before they can be verified: each one's deadline, and how many at once. */
+  unverifiedBodies: UnverifiedBodyLimits;
   /** Sync mode: how long the answer waits for its events to be delivered. */
   syncFlushTimeoutMs: number;
   runner: Runner;
@@ -55,21 +62,40 @@ export function createPushApp(o: PushAppOptions): Hono {
     'pushworker_push_auth_failures_total',
     'Pushes refused, by error code.',
   );
-  const verify = async (c: Context, body: Uint8Array) => {
-    if (!o.keys) throw new PushworkerError('not_found', 'this endpoint serves only the Hatchet protocol');
+  const verifyOptions = (keys: KeySet) => ({
+    keys,
+    audience: o.name,
+    replay: o.replay,
+    issuer: o.issuer,
+    clockToleranceS: o.clockToleranceS,
+    hashBody: o.platform.hashBody,
+  });
+  const counted = async <T>(check: Promise<T>): Promise<T> => {
     try {
-      return await verifyPush(c.req.header(SIGNATURE_HEADER), body, {
-        keys: o.keys,
-        audience: o.name,
-        replay: o.replay,
-        issuer: o.issuer,
-        clockToleranceS: o.clockToleranceS,
-        hashBody: o.platform.hashBody,
-      });
+      return await check;
     } catch (error) {
       if (error instanceof PushworkerError) authFailures.inc({ code: error.code });
       throw error;
     }
+  };
+  /** The signature header first, then the body it vouches for: a forged push is refused with its body unread. */
+  const verified = async (c: Context, body: (c: Context) => Promise<Uint8Array>) => {
+    const keys = o.keys;
+    if (!keys) throw new PushworkerError('not_found', 'this endpoint serves only the Hatchet protocol');
+    const claims = await counted(verifyPushHeader(c.req.header(SIGNATURE_HEADER), verifyOptions(keys)));
+    const bytes = await body(c);
+    await counted(verifyPushBody(claims, bytes, verifyOptions(keys)));
+    return bytes;
+  };
+  const bodies = bodyReading(o.maxBodyBytes, () => o.platform.readBody, o.unverifiedBodies);
+  const readBody = bodies.read;
+  o.metrics.gauge(
+    'pushworker_unverified_bodies_reading',
+    'Request bodies being read before they can be verified.',
+    () => bodies.reading,
+  );
+  const refuseWhenStopping = () => {
+    if (o.isStopping()) throw new PushworkerError('stopping', 'the worker is shutting down');
   };
 
   const app = new Hono();
@@ -79,23 +105,22 @@ export function createPushApp(o: PushAppOptions): Hono {
   );
 
   app.get('/', async (c) => {
-    await verify(c, EMPTY);
+    await verified(c, async () => EMPTY);
     return c.json(o.manifest());
   });
 
-  app.post(
-    '*',
-    readBodies(o.maxBodyBytes, () => o.platform.readBody),
-  );
+  // Size first, from the declared length, before any other check reads a header.
+  app.post('*', async (c, next) => {
+    refuseDeclaredOverLimit(c, o.maxBodyBytes);
+    await next();
+  });
   app.post('/', async (c) => {
-    if (o.isStopping()) throw new PushworkerError('stopping', 'the worker is shutting down');
-    const body = bodyOf(c);
-    await verify(c, body);
-    const push = parsePush(body);
+    refuseWhenStopping();
+    const push = parsePush(await verified(c, readBody));
     if ('cancel' in push) return c.json(o.runner.cancel(push.cancel));
     return admit(c, push.assignments);
   });
-  if (o.hatchet) mountHatchet(app, o.hatchet, o);
+  if (o.hatchet) mountHatchet(app, o.hatchet, { ...o, readBody, refuseWhenStopping });
 
   const admit = async (c: Context, assignments: Assignment[]) => {
     const { started, rejected } = o.runner.admit(assignments);
@@ -120,6 +145,10 @@ export function createPushApp(o: PushAppOptions): Hono {
     throw new PushworkerError('not_found', 'no such route');
   });
   app.onError((error, c) => {
+    // An untrusted sender's body is not worth reading; a trusted one's (503 stopping, 429 busy) is drained
+    // briefly by the server instead, so that the engine reads the answer it acts on.
+    if (error instanceof PushworkerError && (error.status === 401 || error.status === 404))
+      closeIfBodyUnread(c);
     if (error instanceof PushworkerError) return c.json(error.toJSON(), error.status as 400);
     o.log.error('unexpected error while handling a request', { error: error.message });
     return c.json(new PushworkerError('internal', 'internal error').toJSON(), 500);

@@ -27,6 +27,8 @@ const WorkerEnv = z
     PUSHWORKER_URL: z.url().optional(),
     PUSHWORKER_HEARTBEAT_MS: int(10).optional(),
     PUSHWORKER_MAX_BODY_BYTES: int(1).optional(),
+    PUSHWORKER_UNVERIFIED_BODY_TIMEOUT_MS: int(1).optional(),
+    PUSHWORKER_MAX_UNVERIFIED_BODIES: int(1).optional(),
     PUSHWORKER_SHUTDOWN_GRACE_MS: int(0).optional(),
     PUSHWORKER_MODE: DeliveryMode.optional(),
     PUSHWORKER_LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
@@ -40,6 +42,7 @@ const WorkerEnv = z
     HATCHET_NAMESPACE: z.string().optional(),
     HATCHET_TIMESTAMP_TOLERANCE_S: int(1).optional(),
     HATCHET_REQUIRE_TIMESTAMP: z.enum(['true', 'false']).optional(),
+    HATCHET_ENDPOINT_ID: z.string().min(1).optional(),
   })
   .transform((e) => {
     const secrets = [e.PUSHWORKER_SECRET, e.PUSHWORKER_SECRET_PREVIOUS].filter((s): s is string => !!s);
@@ -59,6 +62,8 @@ const WorkerEnv = z
       url: e.PUSHWORKER_URL,
       heartbeatMs: e.PUSHWORKER_HEARTBEAT_MS,
       maxBodyBytes: e.PUSHWORKER_MAX_BODY_BYTES,
+      unverifiedBodyTimeoutMs: e.PUSHWORKER_UNVERIFIED_BODY_TIMEOUT_MS,
+      maxUnverifiedBodies: e.PUSHWORKER_MAX_UNVERIFIED_BODIES,
       shutdownGraceMs: e.PUSHWORKER_SHUTDOWN_GRACE_MS,
       mode: e.PUSHWORKER_MODE,
       logLevel: e.PUSHWORKER_LOG_LEVEL,
@@ -70,6 +75,7 @@ const WorkerEnv = z
             namespace: e.HATCHET_NAMESPACE,
             timestampToleranceS: e.HATCHET_TIMESTAMP_TOLERANCE_S,
             requireTimestamp: e.HATCHET_REQUIRE_TIMESTAMP === 'true',
+            endpointId: e.HATCHET_ENDPOINT_ID,
           } satisfies HatchetOptions)
         : undefined,
     };

@@ -2,8 +2,8 @@
 import type { Context, Hono } from 'hono';
 import { z } from 'zod';
 import { timingSafeEqual } from '../auth/hash.ts';
-import { bodyOf } from '../http/body.ts';
 import { issuesOf, PushworkerError } from '../protocol/errors.ts';
+import type { TaskError } from '../protocol/schemas.ts';
 import { deferTo } from './defer-to.ts';
 import { parseJsonBody } from './json-body.ts';
 import type { Runner } from './runner.ts';
@@ -23,7 +23,15 @@ export interface HatchetOptions {
    * the header a captured request can be replayed for as long as its run is not in the recent-runs memory.
    */
   requireTimestamp?: boolean;
+  /**
+   * The endpoint's id in Hatchet: a request whose `X-Hatchet-Endpoint-Id` is missing or another is refused 403
+   * `wrong_endpoint`. Unset, the header is not checked.
+   */
+  endpointId?: string;
 }
+
+/** Hatchet refuses answers larger than this; a task whose output is larger fails instead. */
+export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 
 const AssignedAction = z.object({
   actionId: z.string().min(1),
@@ -47,7 +55,13 @@ export function actionIdOf(t: AnyTask, options: Pick<HatchetOptions, 'workflowNa
 export function mountHatchet(
   app: Hono,
   options: HatchetOptions,
-  deps: { tasks: AnyTask[]; runner: Runner; isStopping: () => boolean },
+  deps: {
+    tasks: AnyTask[];
+    runner: Runner;
+    refuseWhenStopping: () => void;
+    /** The body, read within the limits for bodies not verified yet: the HMAC covers it. */
+    readBody: (c: Context) => Promise<Uint8Array>;
+  },
 ): void {
   const actions = new Map(deps.tasks.map((t) => [actionIdOf(t, options).toLowerCase(), t]));
   const key = crypto.subtle.importKey(
@@ -59,14 +73,18 @@ export function mountHatchet(
   );
 
   const verified = async (c: Context): Promise<Uint8Array> => {
-    const body = bodyOf(c);
     const signature = c.req.header('x-hatchet-signature');
     if (!signature)
       throw new PushworkerError('bad_signature', 'the request has no X-Hatchet-Signature header');
+    const body = await deps.readBody(c);
     const mac = new Uint8Array(await crypto.subtle.sign('HMAC', await key, body as Uint8Array<ArrayBuffer>));
     const expected = Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join('');
     if (!timingSafeEqual(signature.toLowerCase(), expected)) {
       throw new PushworkerError('bad_signature', 'the X-Hatchet-Signature does not match the body');
+    }
+    // The header is not covered by the MAC: it tells a request meant for another endpoint, it proves nothing.
+    if (options.endpointId !== undefined && c.req.header('x-hatchet-endpoint-id') !== options.endpointId) {
+      throw new PushworkerError('wrong_endpoint', 'the X-Hatchet-Endpoint-Id does not name this endpoint');
     }
     const timestamp = c.req.header('x-hatchet-timestamp');
     if (timestamp === undefined && options.requireTimestamp) {
@@ -90,8 +108,8 @@ export function mountHatchet(
   });
 
   app.post('/hatchet/trigger', async (c) => {
-    if (deps.isStopping()) throw new PushworkerError('stopping', 'the worker is shutting down');
-    const action = parseAction(await verified(c));
+    deps.refuseWhenStopping();
+    const action = parseAction(await verified(c), options.endpointId);
     const t = actions.get(action.actionId.toLowerCase());
     if (!t) throw new PushworkerError('unknown_action', `this endpoint does not serve "${action.actionId}"`);
 
@@ -120,13 +138,36 @@ export function mountHatchet(
     else signal.addEventListener('abort', onAbort, { once: true });
     const result = await started[0]!.result;
     signal.removeEventListener('abort', onAbort);
-    if (result?.status === 'completed') return c.json((result.output ?? {}) as object, 200);
-    const error = result?.error ?? { name: 'Stale', message: 'the run was abandoned', retryable: true };
-    throw new PushworkerError('task_failed', error.message, error);
+    if (result?.status === 'completed') return answerOutput(c, result.output);
+    throw taskFailure(result?.error ?? { name: 'Stale', message: 'the run was abandoned', retryable: true });
   });
 }
 
-function parseAction(bytes: Uint8Array) {
+/**
+ * A completed task's answer: 204 when it returned nothing, else its output as JSON, which Hatchet takes up to
+ * `MAX_ANSWER_BYTES`: a larger output fails the task, without being sent.
+ */
+function answerOutput(c: Context, output: unknown): Response {
+  if (output === undefined || output === null) return c.body(null, 204);
+  const bytes = encoder.encode(JSON.stringify(output));
+  if (bytes.length > MAX_ANSWER_BYTES) {
+    throw taskFailure({
+      name: 'OutputTooLarge',
+      message: `the task output is ${bytes.length} bytes of JSON, over Hatchet's limit of ${MAX_ANSWER_BYTES}`,
+      retryable: false,
+    });
+  }
+  return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/json' });
+}
+
+/** Hatchet retries a 500 and not a 422: a failure is answered by whether it may be retried. */
+function taskFailure(error: TaskError): PushworkerError {
+  return new PushworkerError(error.retryable ? 'task_failed' : 'task_failed_final', error.message, error);
+}
+
+const encoder = new TextEncoder();
+
+function parseAction(bytes: Uint8Array, endpointId: string | undefined) {
   const action = AssignedAction.safeParse(parseJsonBody(bytes));
   if (!action.success) {
     throw new PushworkerError('invalid_request', 'the body is not an AssignedAction', issuesOf(action.error));
@@ -141,7 +182,8 @@ function parseAction(bytes: Uint8Array) {
     input: payload.data.input,
     metadata: {
       ...(extra && typeof extra === 'object' ? extra : {}),
-      hatchet: { tenantId, workflowRunId, actionId, taskName },
+      // Hatchet tells endpoints to key side effects on (endpoint id, task run id, retry count).
+      hatchet: { tenantId, workflowRunId, actionId, taskName, endpointId },
     },
   };
 }

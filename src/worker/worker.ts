@@ -41,6 +41,13 @@ export interface WorkerOptions {
   mode?: DeliveryMode;
   heartbeatMs?: number;
   maxBodyBytes?: number;
+  /**
+   * How long a body read before it can be verified (a push's after its header verified, a Hatchet request's) may
+   * take to arrive; default 5 s. A slower one is refused 408 `body_timeout`.
+   */
+  unverifiedBodyTimeoutMs?: number;
+  /** How many such bodies are read at once; default 64. One more is refused 429 `busy` without being read. */
+  maxUnverifiedBodies?: number;
   /** Sync mode: how long an answer waits for its events to reach the engine (default 10 s). */
   syncFlushTimeoutMs?: number;
   clockToleranceS?: number;
@@ -153,6 +160,10 @@ export function createWorker(options: WorkerOptions): Worker {
     issuer: options.issuer,
     clockToleranceS: options.clockToleranceS,
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+    unverifiedBodies: {
+      timeoutMs: options.unverifiedBodyTimeoutMs ?? 5_000,
+      maxAtOnce: options.maxUnverifiedBodies ?? 64,
+    },
     syncFlushTimeoutMs: options.syncFlushTimeoutMs ?? 10_000,
     runner,
     reporter,

@@ -9,6 +9,8 @@ import {
   signingKeyFromSecret,
   signPush,
   verifyPush,
+  verifyPushBody,
+  verifyPushHeader,
 } from '../../src/auth/index.ts';
 import { nodeBodyHash } from '../../src/node/hash.ts';
 import { PushworkerError } from '../../src/protocol/index.ts';
@@ -40,6 +42,21 @@ describe('push signing and verification', async () => {
     const hs = createKeySet({ secret: 'a-shared-secret-of-some-length!!' });
     const token = await sign({ key: signingKeyFromSecret('a-shared-secret-of-some-length!!') });
     expect((await verifyPush(token, bytes, { ...opts(), keys: hs })).jti).toBeTruthy();
+  });
+
+  it('verifies the header without the body, then the body against the header it passed', async () => {
+    const replay = new MemoryReplayStore();
+    const token = await sign();
+    const claims = await verifyPushHeader(token, { ...opts(), replay });
+    expect(claims.bh).toBe(await bodyHash(bytes));
+    // The header alone spends no jti: a body that does not match leaves the genuine one deliverable.
+    const tampered = new TextEncoder().encode(body.replace('[]', '[ ]'));
+    expect(await codeOf(verifyPushBody(claims, tampered, { replay }))).toBe('body_mismatch');
+    expect((await verifyPushBody(claims, bytes, { replay })).jti).toBe(claims.jti);
+    expect(await codeOf(verifyPushBody(claims, bytes, { replay }))).toBe('replay');
+    expect(await codeOf(verifyPushHeader('not-a-jws', opts()))).toBe('bad_signature');
+    const ahead = await sign({ now: Math.floor(Date.now() / 1000) + 120 });
+    expect(await codeOf(verifyPushHeader(ahead, opts()))).toBe('expired');
   });
 
   it('accepts any live key during a rotation', async () => {

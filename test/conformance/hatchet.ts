@@ -79,13 +79,13 @@ export function hatchetScenarios({ target, needing, drainEvents, idle }: Scenari
       });
     });
 
-    it('answers a NonRetryableError with 500 task_failed that says retryable: false', async () => {
+    it('answers a NonRetryableError with 422 task_failed_final, a status Hatchet does not retry', async () => {
       const reply = await h.trigger(
         JSON.stringify(action('fail', { message: 'bad for good', retryable: false })),
       );
-      expect(reply.status).toBe(500);
+      expect(reply.status).toBe(422);
       expect(reply.json.error).toMatchObject({
-        code: 'task_failed',
+        code: 'task_failed_final',
         details: {
           name: 'NonRetryableError',
           message: 'bad for good',

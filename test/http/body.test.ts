@@ -1,9 +1,10 @@
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { bodyOf, readBodies } from '../../src/http/body.ts';
+import { bodyOf, bodyReading, readBodies } from '../../src/http/body.ts';
 import { nodeBodyReader } from '../../src/node/body.ts';
 import { PushworkerError } from '../../src/protocol/errors.ts';
+import { until } from '../support/until.ts';
 
 const LIMIT = 16;
 const app = new Hono();
@@ -84,5 +85,53 @@ describe('request bodies', () => {
     const incoming = nodeRequest([bytes('never read')]);
     expect(await (await get.fetch(new Request('http://worker/'), { incoming })).json()).toEqual({ n: 0 });
     expect(incoming.readableFlowing).toBe(null);
+  });
+
+  describe('bodies read before they are verified', () => {
+    const limited = new Hono();
+    limited.onError((error, c) =>
+      error instanceof PushworkerError ? c.json(error.toJSON(), error.status as 408) : c.text('bug', 500),
+    );
+    const bodies = bodyReading(LIMIT, () => nodeBodyReader, { timeoutMs: 100, maxAtOnce: 1 });
+    limited.post('/', async (c) => c.json({ n: (await bodies.read(c)).length }));
+    const never = () => new ReadableStream<Uint8Array>({ pull: () => new Promise(() => {}) });
+    const streamed = (body: ReadableStream<Uint8Array>) =>
+      limited.fetch(new Request('http://worker/', { method: 'POST', body, duplex: 'half' } as RequestInit));
+
+    it('cuts a Web body that does not arrive in time with 408 body_timeout and Connection: close', async () => {
+      const res = await streamed(never());
+      expect(res.status).toBe(408);
+      expect(res.headers.get('connection')).toBe('close');
+      expect(((await res.json()) as any).error.code).toBe('body_timeout');
+      expect(bodies.reading).toBe(0);
+    });
+
+    it("cuts Node's request at the deadline, paused and left unread", async () => {
+      const incoming = Object.assign(new Readable({ read() {} }), { rawHeaders: [] });
+      incoming.push(bytes('{"a":'));
+      const res = await limited.fetch(new Request('http://worker/', { method: 'POST', body: 'x' }), {
+        incoming,
+      });
+      expect(res.status).toBe(408);
+      expect(incoming.isPaused()).toBe(true);
+      expect(incoming.listenerCount('data')).toBe(0);
+    });
+
+    it('refuses one body more than the bound with 429 busy, without reading it', async () => {
+      const first = streamed(never());
+      await until(() => bodies.reading === 1, 'the first body to be read', 5_000);
+      const incoming = nodeRequest([bytes('{}')]);
+      const res = await limited.fetch(new Request('http://worker/', { method: 'POST', body: 'x' }), {
+        incoming,
+      });
+      expect(res.status).toBe(429);
+      expect(res.headers.get('retry-after')).toBe('1');
+      expect(((await res.json()) as any).error.code).toBe('busy');
+      expect(incoming.readableFlowing).toBe(null);
+      expect((await first).status).toBe(408);
+      expect(
+        (await limited.fetch(new Request('http://worker/', { method: 'POST', body: '{}' }))).status,
+      ).toBe(200);
+    });
   });
 });

@@ -46,8 +46,11 @@ describe("Hatchet's HTTP operator protocol", () => {
       trigger,
       JSON.stringify(assignedAction('fail', 'fail', { retryable: false })),
     );
-    expect(final.status).toBe(500);
-    expect(final.json.error.details).toMatchObject({ name: 'NonRetryableError', retryable: false });
+    expect(final.status).toBe(422);
+    expect(final.json.error).toMatchObject({
+      code: 'task_failed_final',
+      details: { name: 'NonRetryableError', retryable: false },
+    });
   });
 
   it('refuses, running nothing: invalid input, unknown action, bad signature, stale timestamp', async () => {
