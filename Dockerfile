@@ -13,8 +13,9 @@ COPY src src
 COPY adapters adapters
 COPY examples examples
 RUN npm run build && npm pack --ignore-scripts --pack-destination /tmp
-# The optional peers the engine and the Node worker use, at the versions this repository tests with.
-RUN mkdir /app && cd /app && npm init -y >/dev/null && \
+# The optional peers the engine and the Node worker use, at the versions this repository tests with; worker files
+# copied into /app are ES modules.
+RUN mkdir /app && cd /app && npm init -y >/dev/null && npm pkg set type=module private=true && \
     peers=$(node -p "const d = require('/src/package.json').devDependencies; \
       ['@electric-sql/pglite', 'pg', '@hono/node-server', 'undici', 'zod'].map((n) => n + '@' + d[n]).join(' ')") && \
     npm install --omit=dev --no-audit --no-fund /tmp/pushworker-*.tgz $peers && \

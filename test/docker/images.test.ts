@@ -3,6 +3,9 @@
 // runs kept across a restart of the engine's container. Skipped, with the reason, where no Docker daemon runs.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve } from '../../adapters/node.ts';
@@ -24,6 +27,8 @@ const names = {
   engine: `pushworker-engine-${id}`,
   worker: `pushworker-worker-${id}`,
   pgEngine: `pushworker-pg-engine-${id}`,
+  customImage: `pushworker-custom-worker:test-${id}`,
+  custom: `pushworker-custom-worker-${id}`,
 };
 
 async function docker(...args: string[]): Promise<string> {
@@ -82,11 +87,11 @@ describe.skipIf(skipped)('the images', { timeout: 900_000 }, () => {
   }, 900_000);
 
   afterAll(async () => {
-    for (const container of [names.engine, names.worker, names.pgEngine])
+    for (const container of [names.engine, names.worker, names.pgEngine, names.custom])
       await docker('rm', '-f', container).catch(() => '');
     await docker('network', 'rm', names.network).catch(() => '');
     await docker('volume', 'rm', '-f', names.volume).catch(() => '');
-    await docker('image', 'rm', names.engineImage, names.workerImage).catch(() => '');
+    await docker('image', 'rm', names.customImage, names.engineImage, names.workerImage).catch(() => '');
   }, 120_000);
 
   it('run as a user that is not root, and are of a size worth saying', async () => {
@@ -168,6 +173,59 @@ describe.skipIf(skipped)('the images', { timeout: 900_000 }, () => {
     expect(run.output).toEqual({ message: 'from a container' });
   });
 
+  it("build a user's worker on the example-worker image, as the README shows", async () => {
+    const readme = readFileSync('README.md', 'utf8');
+    // The block sits in a list item: its lines are indented as the item is.
+    const block = /( *)```dockerfile\n([\s\S]*?)\n *```/.exec(readme);
+    const dockerfile = block?.[2]?.replace(new RegExp(`^${block[1]}`, 'gm'), '');
+    expect(dockerfile).toBeDefined();
+    const context = mkdtempSync(join(tmpdir(), 'pushworker-docker-'));
+    try {
+      mkdirSync(join(context, 'dist'));
+      writeFileSync(
+        join(context, 'dist/worker.js'),
+        [
+          "import { configFromEnv, createWorker, task } from 'pushworker';",
+          "import { serve } from 'pushworker/node';",
+          "import { z } from 'zod';",
+          "const shout = task({ name: 'shout', input: z.object({ text: z.string() }), run: ({ text }) => ({ text: text.toUpperCase() }) });",
+          'const config = configFromEnv(process.env);',
+          "await serve(createWorker({ ...config, name: 'shout-worker', tasks: [shout] }), { port: 8080 });",
+        ].join('\n'),
+      );
+      writeFileSync(
+        join(context, 'Dockerfile'),
+        dockerfile!.replace(/^FROM \S+/, `FROM ${names.workerImage}`),
+      );
+      await docker('build', '-t', names.customImage, context);
+    } finally {
+      rmSync(context, { recursive: true, force: true });
+    }
+    const { token } = await client.createToken('worker', 'shout-worker');
+    await docker(
+      'run',
+      '-d',
+      '--name',
+      names.custom,
+      '--network',
+      names.network,
+      '-e',
+      `PUSHWORKER_TOKEN=${token}`,
+      '-e',
+      `PUSHWORKER_ENGINE_URL=http://${names.engine}:7070`,
+      '-e',
+      `PUSHWORKER_JWKS_URL=http://${names.engine}:7070/.well-known/jwks.json`,
+      '-e',
+      `PUSHWORKER_URL=http://${names.custom}:8080`,
+      names.customImage,
+    );
+    const { id: runId } = await client.enqueue({ task: 'shout', input: { text: 'quiet' } });
+    const run = await client.waitRun(runId, { timeoutMs: 60_000 });
+    expect(run.state).toBe('COMPLETED');
+    expect(run.output).toEqual({ text: 'QUIET' });
+    await docker('stop', '--time', '30', names.custom);
+  });
+
   it('drain on docker stop: the run under way completes and the worker exits 0', async () => {
     const { id: runId } = await client.enqueue({ task: 'sleep', input: { ms: 3_000 } });
     await until(async () => (await client.getRun(runId)).state === 'RUNNING', 'the sleep to start', 30_000);
@@ -179,7 +237,7 @@ describe.skipIf(skipped)('the images', { timeout: 900_000 }, () => {
 
   it('keep the runs on the volume when the engine container restarts', async () => {
     const before = await client.listRuns({ state: 'COMPLETED' });
-    expect(before.runs.length).toBe(2);
+    expect(before.runs.length).toBe(3);
     await docker('restart', '--time', '30', names.engine);
     engineUrl = await published(names.engine, 7070);
     await until(() => healthy(engineUrl), 'the restarted engine to answer', {
