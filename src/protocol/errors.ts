@@ -23,6 +23,8 @@ export const errorStatus = {
   unauthorized: 401,
   forbidden: 403,
   conflict: 409,
+  /** A worker URL that is, or resolves to, a private address, while private targets are not allowed. */
+  forbidden_target: 422,
   internal: 500,
   // set-up: an optional peer dependency that this use needs is not installed; a deployment lacks its settings
   missing_dependency: 500,

@@ -1,0 +1,78 @@
+// The engine's one HTTP client for worker URLs: pushes, cancel pushes, manifest pulls and /health reads. Every
+// call has an overall deadline besides undici's idle ones, an answer read up to a byte cap, no redirect
+// followed (a 3xx is the answer), and, unless private targets are allowed, only public addresses connected to.
+import type { Dispatcher } from 'undici';
+import { lazyPeer } from '../../optional-peer.ts';
+import { readCapped } from './capped-body.ts';
+import { DeadlinePassed } from './failures.ts';
+import { publicOnlyConnector } from './public-targets.ts';
+
+const loadUndici = lazyPeer('undici', 'the engine', () => import('undici'));
+
+export interface OutboundOptions {
+  allowPrivateTargets: boolean;
+  maxAnswerBytes: number;
+}
+
+export interface OutboundRequest {
+  method: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  /** For the whole call: connecting, sending, waiting and reading the answer. */
+  deadlineMs: number;
+}
+
+export interface OutboundAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+export class Outbound {
+  private agent: Promise<Dispatcher> | undefined;
+
+  constructor(private readonly o: OutboundOptions) {}
+
+  /**
+   * undici's request rather than fetch: pushes are the engine's hottest requests, and fetch's Request, Response
+   * and stream objects cost its thread far more than the request itself; and fetch follows redirects.
+   */
+  async call(url: string, r: OutboundRequest): Promise<OutboundAnswer> {
+    const [{ request }, dispatcher] = await Promise.all([loadUndici(), this.dispatcher()]);
+    // The deadline's timer is cleared when the call ends, so that it does not outlive a push that can take
+    // as long as a sync worker's run. undici's idle timeouts get the same value: their defaults (300 s) would
+    // cut such a push short.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new DeadlinePassed(r.deadlineMs)), r.deadlineMs);
+    try {
+      const response = await request(url, {
+        dispatcher,
+        method: r.method,
+        ...(r.headers ? { headers: r.headers } : {}),
+        ...(r.body === undefined ? {} : { body: r.body }),
+        signal: deadline.signal,
+        headersTimeout: r.deadlineMs,
+        bodyTimeout: r.deadlineMs,
+      });
+      const bytes = await readCapped(response.body, this.o.maxAnswerBytes);
+      return { status: response.statusCode, headers: response.headers, text: bytes.toString('utf8') };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Drops every connection; a call still under way fails. */
+  async close(): Promise<void> {
+    const agent = this.agent;
+    this.agent = undefined;
+    await (await agent)?.destroy();
+  }
+
+  private dispatcher(): Promise<Dispatcher> {
+    this.agent ??= loadUndici().then(
+      ({ Agent, buildConnector }) =>
+        new Agent(this.o.allowPrivateTargets ? {} : { connect: publicOnlyConnector(buildConnector) }),
+    );
+    return this.agent;
+  }
+}
