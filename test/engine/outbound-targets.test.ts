@@ -28,7 +28,7 @@ async function listening(): Promise<HostileServer> {
   return server;
 }
 
-function manifest(name: string, url: string): Registration {
+function manifest(name: string, url: string): Registration & { url: string } {
   const echo = { name: 'echo', inputSchema: {}, timeoutMs: 60_000, retries: 0, slotCost: 1 };
   return { name, url, slots: 1, labels: {}, tasks: [echo] };
 }
