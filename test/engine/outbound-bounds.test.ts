@@ -131,6 +131,14 @@ describe('overall deadline', () => {
     expect(pushFailing).toBe(reason);
     await until(() => worker.answers[0]?.closed, 'the trickle to be cut');
   });
+
+  it('ends a push whose worker never sends its headers at the same deadline, with the same reason', async () => {
+    h = await harness.start({ pushTimeoutMs: 500, maxDeliveries: 1 });
+    const worker = await serverOf(() => {});
+    const { pushFailing } = await pushOnceTo(worker.url);
+    expect(pushFailing).toBe(`no whole answer from ${worker.url} within 500 ms (PUSHWORKER_PUSH_TIMEOUT_MS)`);
+    expect(worker.requests).toEqual(['POST /']);
+  });
 });
 
 describe('redirects', () => {

@@ -1,6 +1,6 @@
 // The engine's one HTTP client for worker URLs: pushes, cancel pushes, manifest pulls and /health reads. Every
-// call has an overall deadline besides undici's idle ones, an answer read up to a byte cap, no redirect
-// followed (a 3xx is the answer), and, unless private targets are allowed, only public addresses connected to.
+// call has an overall deadline, an answer read up to a byte cap, no redirect followed (a 3xx is the answer),
+// and, unless private targets are allowed, only public addresses connected to.
 import type { Dispatcher } from 'undici';
 import { lazyPeer } from '../../optional-peer.ts';
 import { readCapped } from './capped-body.ts';
@@ -39,9 +39,10 @@ export class Outbound {
    */
   async call(url: string, r: OutboundRequest): Promise<OutboundAnswer> {
     const [{ request }, dispatcher] = await Promise.all([loadUndici(), this.dispatcher()]);
-    // The deadline's timer is cleared when the call ends, so that it does not outlive a push that can take
-    // as long as a sync worker's run. undici's idle timeouts get the same value: their defaults (300 s) would
-    // cut such a push short.
+    // One timer for every phase (connecting, sending, waiting, reading), cleared when the call ends so that it
+    // does not outlive a push that can take as long as a sync worker's run. undici's idle timeouts are off: set
+    // to the deadline they could never fire first, only race it to say the same thing differently, and their
+    // 300 s defaults would cut a sync push short.
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new DeadlinePassed(r.deadlineMs)), r.deadlineMs);
     try {
@@ -51,8 +52,8 @@ export class Outbound {
         ...(r.headers ? { headers: r.headers } : {}),
         ...(r.body === undefined ? {} : { body: r.body }),
         signal: deadline.signal,
-        headersTimeout: r.deadlineMs,
-        bodyTimeout: r.deadlineMs,
+        headersTimeout: 0,
+        bodyTimeout: 0,
       });
       const bytes = await readCapped(response.body, this.o.maxAnswerBytes);
       return { status: response.statusCode, headers: response.headers, text: bytes.toString('utf8') };
@@ -65,7 +66,7 @@ export class Outbound {
   async close(): Promise<void> {
     const agent = this.agent;
     this.agent = undefined;
-    await (await agent)?.destroy();
+    await (await agent?.catch(() => undefined))?.destroy();
   }
 
   private dispatcher(): Promise<Dispatcher> {
