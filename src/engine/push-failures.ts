@@ -27,7 +27,7 @@ export function rejectionError(worker: WorkerRecord, r: Rejection): TaskError | 
 
 /**
  * Why a push got no usable answer, said with the worker's URL: an answer over the byte cap, a deadline passed, a
- * private address refused, or the connection's error code (ECONNREFUSED, a timeout).
+ * private address refused, or the connection's error code (ECONNREFUSED, ECONNRESET).
  */
 export function unreachable(error: unknown, url: string): string {
   if (error instanceof AnswerTooLarge)
@@ -38,7 +38,7 @@ export function unreachable(error: unknown, url: string): string {
   return `no answer from ${url} (${transportCode(error)})`;
 }
 
-/** A transport error's code (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT), or its message when it has none. */
+/** A transport error's code (ECONNREFUSED, ECONNRESET), or its message when it has none. */
 export function transportCode(error: unknown): string {
   const { code, message } = ((error as { cause?: unknown }).cause ?? error) as {
     code?: string;
