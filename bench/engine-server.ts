@@ -67,6 +67,7 @@ if (mode === 'bare') {
   if (!process.env.BENCH_DATABASE_URL) tuneForEmbeddedStore();
   const options = {
     apiTokens: [process.env.BENCH_API_TOKEN!],
+    allowPrivateTargets: true,
     databaseUrl: process.env.BENCH_DATABASE_URL || undefined,
     dataDir: process.env.BENCH_DATA_DIR || undefined,
     onError: (error: unknown) => console.error('engine:', error),

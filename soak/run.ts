@@ -58,6 +58,7 @@ const engineConfig = {
   ...(databaseUrl ? { databaseUrl } : { dataDir }),
   publicUrl: engineUrl,
   apiTokens: [API_TOKEN],
+  allowPrivateTargets: true,
   leaseMs: 3_000,
   workerTimeoutMs: 3_000,
   sweepIntervalMs: 250,

@@ -40,7 +40,8 @@ export interface LocalStack {
 
 export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack> {
   const apiToken = o.apiToken ?? `pwa_${randomBytes(24).toString('base64url')}`;
-  const engine = await createEngine({ ...o.engine, apiTokens: [apiToken] });
+  // Its worker listens on loopback.
+  const engine = await createEngine({ ...o.engine, apiTokens: [apiToken], allowPrivateTargets: true });
   const served = await serveEngine(engine, { port: o.port, hostname: '127.0.0.1' });
   const client = createClient({ url: served.url, token: apiToken });
   const workerToken = await engine.createToken('worker', o.workerName);

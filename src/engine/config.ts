@@ -36,8 +36,17 @@ export const EngineConfig = z.object({
   maxDeliveries: positiveInt(20),
   /** Largest batch in one push. */
   batchSize: positiveInt(100),
-  /** How long a push may take; sync (serverless) workers answer when their tasks end. */
+  /** How long a push may take, answer included; sync (serverless) workers answer when their tasks end. */
   pushTimeoutMs: positiveInt(900_000),
+  /** How long a cancel push, a manifest pull or a `/health` read may take, answer included. */
+  outboundTimeoutMs: positiveInt(10_000),
+  /**
+   * Largest answer read from a worker URL; a larger one is cut off there. A sync worker's answer carries the
+   * results an events post would, so the default matches the API's body limit.
+   */
+  maxAnswerBytes: positiveInt(4 * 1024 * 1024),
+  /** Let worker URLs be, or resolve to, loopback, private or link-local addresses (local set-ups, tests). */
+  allowPrivateTargets: z.union([z.boolean(), z.stringbool()]).default(false),
   /** How long a rotated-out key stays published. */
   keyRetireMs: positiveInt(24 * 3600_000),
   /** Longest wait a client may ask of `GET /v1/runs/:id/wait`. */
@@ -67,6 +76,9 @@ const ENV: Record<string, keyof EngineConfig> = {
   PUSHWORKER_MAX_DELIVERIES: 'maxDeliveries',
   PUSHWORKER_BATCH_SIZE: 'batchSize',
   PUSHWORKER_PUSH_TIMEOUT_MS: 'pushTimeoutMs',
+  PUSHWORKER_OUTBOUND_TIMEOUT_MS: 'outboundTimeoutMs',
+  PUSHWORKER_MAX_ANSWER_BYTES: 'maxAnswerBytes',
+  PUSHWORKER_ALLOW_PRIVATE_TARGETS: 'allowPrivateTargets',
   PUSHWORKER_POOL_SIZE: 'poolSize',
   PUSHWORKER_API_MAX_BODY_BYTES: 'maxBodyBytes',
 };

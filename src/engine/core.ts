@@ -24,6 +24,8 @@ export interface EngineCore {
   served: ServedTasks;
   /** Tells a worker to stop attempts (best effort, signed cancel push). */
   cancelOnWorker(workerId: string, refs: { runId: string; attempt: number }[]): Promise<void>;
+  /** Refuses a worker URL the engine may not push to (`forbidden_target`, `invalid_request`). */
+  checkTarget(url: string): Promise<void>;
   /** Registers a serverless worker by pulling its signed manifest. */
   registerUrl(url: string, name?: string): Promise<WorkerRecord>;
 }

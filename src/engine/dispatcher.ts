@@ -12,6 +12,7 @@ import {
 import { DispatchLoop, type RoundResult } from './dispatch-loop.ts';
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
+import type { Outbound } from './outbound/client.ts';
 import { rejectionError, unreachable } from './push-failures.ts';
 import { type PushContext, type PushReply, pushAssignments } from './pusher.ts';
 import { orderForRound, shouldTake } from './scheduler.ts';
@@ -34,6 +35,7 @@ export interface DispatcherOptions {
   batchSize: number;
   pollIntervalMs: number;
   pushTimeoutMs: number;
+  outbound: Outbound;
   maxDeliveries: number;
   retry: RetryPolicy;
   /** Where workers post events, when the engine knows its own URL. */
@@ -132,7 +134,12 @@ export class Dispatcher {
   }
 
   private context(): PushContext {
-    return { key: this.o.keys.signing(), issuer: this.o.issuer, timeoutMs: this.o.pushTimeoutMs };
+    return {
+      key: this.o.keys.signing(),
+      issuer: this.o.issuer,
+      timeoutMs: this.o.pushTimeoutMs,
+      outbound: this.o.outbound,
+    };
   }
 
   private assignmentOf(run: RunRecord): Assignment {

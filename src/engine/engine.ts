@@ -13,6 +13,8 @@ import { Intake } from './intake.ts';
 import { KeySeal } from './key-seal.ts';
 import { KeyRing } from './keys.ts';
 import { Metrics } from './metrics.ts';
+import { Outbound } from './outbound/client.ts';
+import { checkTarget } from './outbound/public-targets.ts';
 import { fetchWorkerName, pullManifest, pushCancel } from './pusher.ts';
 import { ServedTasks } from './served-tasks.ts';
 import { Signals } from './signals.ts';
@@ -89,7 +91,17 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const retry = { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs };
   const intake = new Intake({ sql, signals, metrics, leaseMs: config.leaseMs, retry });
   let url = config.publicUrl?.replace(/\/$/, '');
-  const pushContext = () => ({ key: keys.signing(), issuer: config.engineId, timeoutMs: 10_000 });
+  const outbound = new Outbound({
+    allowPrivateTargets: config.allowPrivateTargets,
+    maxAnswerBytes: config.maxAnswerBytes,
+  });
+  const pushContext = () => ({
+    key: keys.signing(),
+    issuer: config.engineId,
+    timeoutMs: config.outboundTimeoutMs,
+    outbound,
+  });
+  const checkWorkerUrl = (workerUrl: string) => checkTarget(workerUrl, config.allowPrivateTargets);
 
   async function cancelOnWorker(workerId: string, refs: { runId: string; attempt: number }[]) {
     const worker = await getWorker(sql, workerId);
@@ -98,7 +110,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   }
 
   async function registerRecord(workerUrl: string, name?: string) {
-    const workerName = name ?? (await fetchWorkerName(workerUrl, 10_000));
+    await checkWorkerUrl(workerUrl);
+    const workerName = name ?? (await fetchWorkerName(workerUrl, pushContext()));
     const manifest = await pullManifest({ url: workerUrl, name: workerName }, pushContext());
     return upsertWorker(sql, { ...manifest, name: workerName, url: workerUrl }, 'serverless', Date.now());
   }
@@ -114,6 +127,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     intake,
     served: new ServedTasks(sql),
     cancelOnWorker,
+    checkTarget: checkWorkerUrl,
     registerUrl: registerRecord,
   };
   const dispatcher = new Dispatcher({
@@ -126,6 +140,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     batchSize: config.batchSize,
     pollIntervalMs: config.pollIntervalMs,
     pushTimeoutMs: config.pushTimeoutMs,
+    outbound,
     maxDeliveries: config.maxDeliveries,
     retry,
     eventsUrl: () => (url ? `${url}/v1/events` : undefined),
@@ -181,6 +196,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         await sweeper.stop();
         await signals.stop();
       }
+      await outbound.close();
       if (!given) await sql.close();
     },
     createToken: (kind, workerName, scope) => tokens.create(kind, workerName, scope),

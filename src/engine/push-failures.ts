@@ -1,5 +1,6 @@
 // What the dispatcher says of a push that did not go through: the error of a refused assignment, the cause of no answer.
 import type { Rejection, TaskError } from '../protocol/schemas.ts';
+import { AnswerTooLarge, DeadlinePassed, PrivateTarget } from './outbound/failures.ts';
 import type { WorkerRecord } from './store/records.ts';
 
 /** The error that fails an attempt its worker refused; none for refusals that only re-queue it (no_slot, duplicate). */
@@ -24,11 +25,24 @@ export function rejectionError(worker: WorkerRecord, r: Rejection): TaskError | 
   return undefined;
 }
 
-/** Why a push got no answer: the connection's error code (ECONNREFUSED, a timeout), said with the worker's URL. */
+/**
+ * Why a push got no usable answer, said with the worker's URL: an answer over the byte cap, a deadline passed, a
+ * private address refused, or the connection's error code (ECONNREFUSED, ECONNRESET).
+ */
 export function unreachable(error: unknown, url: string): string {
+  if (error instanceof AnswerTooLarge)
+    return `answer from ${url} over ${error.maxBytes} bytes (PUSHWORKER_MAX_ANSWER_BYTES), cut off`;
+  if (error instanceof DeadlinePassed)
+    return `no whole answer from ${url} within ${error.deadlineMs} ms (PUSHWORKER_PUSH_TIMEOUT_MS)`;
+  if (error instanceof PrivateTarget) return `${url} refused: ${error.message}`;
+  return `no answer from ${url} (${transportCode(error)})`;
+}
+
+/** A transport error's code (ECONNREFUSED, ECONNRESET), or its message when it has none. */
+export function transportCode(error: unknown): string {
   const { code, message } = ((error as { cause?: unknown }).cause ?? error) as {
     code?: string;
     message?: string;
   };
-  return `no answer from ${url} (${code ?? message ?? String(error)})`;
+  return code ?? message ?? String(error);
 }

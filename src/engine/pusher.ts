@@ -3,7 +3,6 @@
 import type { SigningKey } from '../auth/keys.ts';
 import { signPush } from '../auth/push.ts';
 import { nodeBodyHash } from '../node/hash.ts';
-import { lazyPeer } from '../optional-peer.ts';
 import { PushworkerError } from '../protocol/errors.ts';
 import {
   type Assignment,
@@ -12,6 +11,9 @@ import {
   type RunRef,
   SIGNATURE_HEADER,
 } from '../protocol/schemas.ts';
+import type { Outbound, OutboundAnswer } from './outbound/client.ts';
+import { AnswerTooLarge, DeadlinePassed, PrivateTarget } from './outbound/failures.ts';
+import { transportCode } from './push-failures.ts';
 
 export interface PushTarget {
   url: string;
@@ -22,7 +24,9 @@ export interface PushTarget {
 export interface PushContext {
   key: SigningKey;
   issuer: string;
+  /** The deadline of the whole push, answer included. */
   timeoutMs: number;
+  outbound: Outbound;
 }
 
 export interface PushReply {
@@ -33,8 +37,6 @@ export interface PushReply {
   /** Why there was no answer (status 0): said to the operator. */
   failure?: string;
 }
-
-const loadUndici = lazyPeer('undici', 'the engine', () => import('undici'));
 
 async function send(
   target: PushTarget,
@@ -49,33 +51,28 @@ async function send(
     body,
     hashBody: nodeBodyHash,
   });
-  // undici's request rather than fetch: pushes are the engine's hottest requests, and fetch's Request,
-  // Response and stream objects cost its thread far more than the request itself. Redirects are not followed.
-  // The timeout is undici's own (its default of 300 s would cut a sync worker's long push short), not an
-  // AbortSignal.timeout, whose timer would outlive every push by the whole timeout.
-  const { request } = await loadUndici();
-  const response = await request(target.url, {
+  const answer = await ctx.outbound.call(target.url, {
     method,
     headers: {
       [SIGNATURE_HEADER]: signature,
       ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
     },
     ...(method === 'POST' ? { body } : {}),
-    headersTimeout: ctx.timeoutMs,
-    bodyTimeout: ctx.timeoutMs,
+    deadlineMs: ctx.timeoutMs,
   });
-  const text = await response.body.text();
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  const reply: PushReply = { status: response.statusCode, body: parsed };
-  const retryAfter = Number(response.headers['retry-after']);
-  if (response.statusCode === 429 && Number.isFinite(retryAfter) && retryAfter > 0)
+  const reply: PushReply = { status: answer.status, body: parseJson(answer.text) };
+  const retryAfter = Number(answer.headers['retry-after']);
+  if (answer.status === 429 && Number.isFinite(retryAfter) && retryAfter > 0)
     reply.retryAfterMs = retryAfter * 1000;
   return reply;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function pushAssignments(
@@ -95,13 +92,13 @@ export async function pullManifest(target: PushTarget, ctx: PushContext): Promis
   let reply: PushReply;
   try {
     reply = await send(target, ctx, 'GET', '');
-  } catch {
-    throw new PushworkerError('invalid_request', `the worker at ${target.url} could not be reached`);
+  } catch (error) {
+    throw registrationFailure(error, `the worker at ${target.url} gave no manifest`);
   }
   if (reply.status !== 200) {
     throw new PushworkerError(
       'invalid_request',
-      `the worker at ${target.url} answered ${reply.status} to a manifest pull`,
+      `the worker at ${target.url} answered ${reply.status} to a manifest pull${redirectNote(reply.status)}`,
     );
   }
   const parsed = Registration.safeParse(reply.body);
@@ -111,14 +108,36 @@ export async function pullManifest(target: PushTarget, ctx: PushContext): Promis
 }
 
 /** Reads a worker's name from its public health route, for registering by URL alone. */
-export async function fetchWorkerName(url: string, timeoutMs: number): Promise<string> {
+export async function fetchWorkerName(url: string, ctx: PushContext): Promise<string> {
   const base = url.endsWith('/') ? url.slice(0, -1) : url;
+  const missing = `no worker name given and none found at ${base}/health`;
+  let answer: OutboundAnswer;
   try {
-    const response = await fetch(`${base}/health`, { signal: AbortSignal.timeout(timeoutMs) });
-    const body = (await response.json()) as { name?: unknown };
-    if (typeof body.name === 'string' && body.name) return body.name;
-  } catch {
-    // fall through to the error below
+    answer = await ctx.outbound.call(`${base}/health`, { method: 'GET', deadlineMs: ctx.timeoutMs });
+  } catch (error) {
+    throw registrationFailure(error, missing);
   }
-  throw new PushworkerError('invalid_request', `no worker name given and none found at ${base}/health`);
+  if (answer.status !== 200)
+    throw new PushworkerError(
+      'invalid_request',
+      `${missing}: it answered ${answer.status}${redirectNote(answer.status)}`,
+    );
+  const name = (parseJson(answer.text) as { name?: unknown } | undefined)?.name;
+  if (typeof name === 'string' && name) return name;
+  throw new PushworkerError('invalid_request', missing);
+}
+
+/** A registration's call that got no answer: a private target is `forbidden_target`, anything else says why. */
+function registrationFailure(error: unknown, what: string): PushworkerError {
+  if (error instanceof PrivateTarget)
+    return new PushworkerError('forbidden_target', `${what}: ${error.message}`);
+  const why =
+    error instanceof AnswerTooLarge || error instanceof DeadlinePassed
+      ? error.message
+      : `it could not be reached (${transportCode(error)})`;
+  return new PushworkerError('invalid_request', `${what}: ${why}`);
+}
+
+function redirectNote(status: number): string {
+  return status >= 300 && status < 400 ? ' (redirects are not followed)' : '';
 }

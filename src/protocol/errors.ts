@@ -29,6 +29,8 @@ export const errorStatus = {
   unauthorized: 401,
   forbidden: 403,
   conflict: 409,
+  /** A worker URL that is, or resolves to, a private address, while private targets are not allowed. */
+  forbidden_target: 422,
   internal: 500,
   // the store failed in a way it cannot recover from (the embedded database's thread died, its files are gone)
   store_failed: 503,

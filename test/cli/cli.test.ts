@@ -27,12 +27,13 @@ describe('the pushworker command', () => {
 
   beforeAll(async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'pushworker-cli-'));
-    // Port 0: the engine binds a free port and says which.
+    // Port 0: the engine binds a free port and says which. The worker it is given listens on loopback.
     engine = spawn(
       process.execPath,
       [BIN, 'engine', '--port', '0', '--data-dir', dataDir, '--api-token', TOKEN],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, PUSHWORKER_ALLOW_PRIVATE_TARGETS: 'true' },
       },
     );
     let output = '';

@@ -20,7 +20,7 @@ describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
   const client = () => createClient({ url: served.url, token: TOKEN });
 
   beforeAll(async () => {
-    engine = await createEngine({ apiTokens: [TOKEN], retryBaseMs: 50 });
+    engine = await createEngine({ apiTokens: [TOKEN], retryBaseMs: 50, allowPrivateTargets: true });
     served = await serveEngine(engine);
     const token = await engine.createToken('worker', 'dash-worker');
     worker = await startWorker('dash-worker', {

@@ -89,6 +89,7 @@ beforeAll(async () => {
   engine = await createEngine({
     sql,
     apiTokens: [API_TOKEN],
+    allowPrivateTargets: true,
     retryBaseMs: 20,
     retryMaxMs: 50,
     sweepIntervalMs: 100,

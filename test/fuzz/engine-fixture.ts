@@ -28,6 +28,7 @@ export async function startFixture(): Promise<Fixture> {
   const engine = await createEngine({
     sql,
     apiTokens: [API_TOKEN],
+    allowPrivateTargets: true,
     maxWaitMs: 20,
     onError: (e) => errors.push((e as Error)?.message ?? String(e)),
   });

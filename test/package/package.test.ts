@@ -33,7 +33,7 @@ import { createEngine, serveEngine } from 'pushworker/engine';
 import { serve } from 'pushworker/node';
 ${ECHO_TASK}
 const apiToken = 'pwa_consumer-test-token-0123456789';
-const engine = await createEngine({ apiTokens: [apiToken] });
+const engine = await createEngine({ apiTokens: [apiToken], allowPrivateTargets: true });
 const served = await serveEngine(engine, { port: 0, hostname: '127.0.0.1' });
 const { token } = await engine.createToken('worker', 'consumer');
 const worker = createWorker({

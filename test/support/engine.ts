@@ -35,8 +35,12 @@ export { until };
 
 export const API_TOKEN = `pwa_test_${crypto.randomUUID()}`;
 
-/** Engine timings short enough for tests: leases and silent workers noticed within seconds. */
+/**
+ * Engine timings short enough for tests: leases and silent workers noticed within seconds. Test workers listen on
+ * loopback, so private targets are allowed.
+ */
 export const fast: EngineOptions = {
+  allowPrivateTargets: true,
   leaseMs: 1_500,
   workerTimeoutMs: 1_500,
   sweepIntervalMs: 100,

@@ -26,6 +26,7 @@ export function workerRoutes(core: EngineCore): Hono {
     }
     if (!registration.url)
       throw new PushworkerError('invalid_request', 'a registering worker must give its url');
+    await core.checkTarget(registration.url);
     const worker = await upsertWorker(
       core.sql,
       { ...registration, url: registration.url },
