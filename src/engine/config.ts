@@ -83,6 +83,14 @@ const ENV: Record<string, keyof EngineConfig> = {
   PUSHWORKER_API_MAX_BODY_BYTES: 'maxBodyBytes',
 };
 
+/** Every environment variable the engine reads its settings from. */
+export const ENGINE_ENV_NAMES: readonly string[] = [
+  ...Object.keys(ENV),
+  'PUSHWORKER_API_TOKENS',
+  'PUSHWORKER_API_TOKEN',
+  'PUSHWORKER_KEY_ENCRYPTION_KEYS',
+];
+
 /** Reads the engine's environment variables (`PUSHWORKER_API_TOKENS` and `PUSHWORKER_KEY_ENCRYPTION_KEYS` are comma-separated). */
 export function engineConfigFromEnv(env: Record<string, string | undefined>): EngineConfig {
   const raw: Record<string, unknown> = {};

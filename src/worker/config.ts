@@ -83,6 +83,9 @@ const WorkerEnv = z
 
 type Read = z.output<typeof WorkerEnv>;
 /** What `configFromEnv` reads: every option but `keys` may be unset, so it spreads over other options. */
+/** Every environment variable a worker reads its settings from. */
+export const WORKER_ENV_NAMES: readonly string[] = Object.keys(WorkerEnv.in.shape);
+
 export type WorkerConfig = Partial<Read> & Pick<Read, 'keys'>;
 
 /** Reads `PUSHWORKER_*` variables. Throws one clear `invalid_request` error naming every bad variable. */
