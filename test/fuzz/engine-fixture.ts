@@ -12,7 +12,10 @@ export interface Fixture {
   engine: Engine;
   sql: Sql;
   url: string;
-  tokens: Record<'api' | 'mintedApi' | 'workerA' | 'workerB' | 'revoked' | 'wrongSecret', string>;
+  tokens: Record<
+    'api' | 'mintedApi' | 'readApi' | 'enqueueApi' | 'workerA' | 'workerB' | 'revoked' | 'wrongSecret',
+    string
+  >;
   workers: { a: string; b: string };
   runs: { queued: string; onA: string; onB: string };
   /** A URL on loopback where nothing listens. */
@@ -51,12 +54,15 @@ async function seed(f: Fixture): Promise<void> {
   await truncateAll(f.sql);
   await f.engine.rotateKey().catch(() => undefined);
   const mint = (kind: 'api' | 'worker', name?: string) => f.engine.createToken(kind, name);
+  const scoped = (scope: 'read' | 'enqueue') => f.engine.createToken('api', undefined, scope);
   const revoked = await mint('worker', 'fuzz-a');
   await revokeToken(f.sql, revoked.id, Date.now());
   const workerA = (await mint('worker', 'fuzz-a')).token;
   f.tokens = {
     api: API_TOKEN,
     mintedApi: (await mint('api')).token,
+    readApi: (await scoped('read')).token,
+    enqueueApi: (await scoped('enqueue')).token,
     workerA,
     workerB: (await mint('worker', 'fuzz-b')).token,
     revoked: revoked.token,

@@ -31,6 +31,8 @@ type Auth = keyof Fixture['tokens'] | 'none' | 'garbage' | 'basic';
 const auths: Auth[] = [
   'api',
   'mintedApi',
+  'readApi',
+  'enqueueApi',
   'workerA',
   'workerB',
   'revoked',
@@ -117,6 +119,13 @@ const enqueueShape = shaped({
 });
 const status = (s: Answer) => s.status;
 
+/** The scope a call of the client API needs, as the route table gives it (test/engine/token-scopes walks that). */
+function scopeNeeded(c: { method: string; path: string }): 'read' | 'enqueue' | 'admin' {
+  if (c.method === 'GET') return 'read';
+  if (c.method === 'POST' && /^\/v1\/runs(\/bulk|\/[^/]+\/(cancel|retry))?$/.test(c.path)) return 'enqueue';
+  return 'admin';
+}
+
 describe('engine API fuzz', () => {
   it(
     'client API (/v1/runs*, /v1/workers*, /v1/stats/tasks, /v1/tokens, /v1/keys/rotate): any token, any body',
@@ -145,14 +154,34 @@ describe('engine API fuzz', () => {
         }),
         fc.record({
           method: fc.constant('POST'),
-          path: segment(runId).map((id) => `/v1/runs/${id}/cancel`),
+          path: fc
+            .tuple(segment(runId), fc.constantFrom('cancel', 'retry'))
+            .map(([id, action]) => `/v1/runs/${id}/${action}`),
           body: bodyOf(fc.constant({})),
+        }),
+        fc.record({
+          method: fc.constant('POST'),
+          path: fc.constant('/v1/runs/retry'),
+          body: bodyOf(
+            shaped({
+              state: fc.oneof(fc.constantFrom('FAILED', 'CANCELLED', 'COMPLETED'), hostileString),
+              task: hostileString,
+              limit: hostileNumber,
+            }),
+          ),
+        }),
+        fc.record({
+          method: fc.constant('DELETE'),
+          path: fc
+            .tuple(fc.constantFrom('workers', 'tokens'), segment(workerId))
+            .map(([kind, id]) => `/v1/${kind}/${id}`),
         }),
         fc.record({
           method: fc.constant('GET'),
           path: fc.constantFrom(
             '/v1/workers',
             '/v1/stats/tasks',
+            '/v1/whoami',
             '/health',
             '/metrics',
             '/.well-known/jwks.json',
@@ -180,7 +209,13 @@ describe('engine API fuzz', () => {
         fc.record({
           method: fc.constant('POST'),
           path: fc.constant('/v1/tokens'),
-          body: bodyOf(shaped({ kind: fc.constantFrom('worker', 'api'), worker: hostileString })),
+          body: bodyOf(
+            shaped({
+              kind: fc.constantFrom('worker', 'api'),
+              worker: hostileString,
+              scope: fc.oneof(fc.constantFrom('read', 'enqueue', 'admin'), hostileString),
+            }),
+          ),
         }),
         fc.record({
           method: fc.constant('POST'),
@@ -199,7 +234,7 @@ describe('engine API fuzz', () => {
           fc.integer({ min: 0, max: 9 }),
           async (c, auth, t) => {
             const answer = await check('client', { ...(c as Call), auth, overSocket: t === 0 });
-            const apiAuth = auth === 'api' || auth === 'mintedApi';
+            const apiAuth = ['api', 'mintedApi', 'readApi', 'enqueueApi'].includes(auth);
             const known =
               !c.path.startsWith('/v1/') || /^\/v1\/(runs|workers|stats|tokens|keys)/.test(c.path);
             if (
@@ -209,6 +244,13 @@ describe('engine API fuzz', () => {
               status(answer) < 500
             )
               expect([401, 404]).toContain(status(answer));
+            // A lesser token never gets through to what its scope does not allow, nor to a run it did not enqueue.
+            const needed = scopeNeeded(c);
+            const beyond =
+              (auth === 'readApi' && needed !== 'read') ||
+              (auth === 'enqueueApi' && (needed === 'admin' || /\/(cancel|retry)$/.test(c.path)));
+            if (known && c.path.startsWith('/v1/') && beyond)
+              expect(status(answer)).toBeGreaterThanOrEqual(400);
           },
         ),
         { numRuns: FUZZ_RUNS },
