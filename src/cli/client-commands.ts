@@ -1,5 +1,7 @@
 // Commands that operate a running engine's workers, keys and tokens through its API.
+
 import { generateSigningKey } from '../auth/keys.ts';
+import { parseToken } from '../auth/tokens.ts';
 import { newEncryptionKey } from '../engine/key-seal.ts';
 import { ApiScope } from '../protocol/schemas.ts';
 import { type Command, CommandFailure, defineCommand, UsageError } from './args.ts';
@@ -126,10 +128,11 @@ export const keys: Command = defineCommand(
 
 export const token: Command = defineCommand(
   {
-    usage: 'pushworker token create (--worker NAME | --api [--scope read|enqueue|admin])',
+    usage:
+      'pushworker token create (--worker NAME | --api [--scope read|enqueue|admin]) | pushworker token revoke ID|TOKEN',
     summary:
       'Mints a token: a worker token scoped to one worker name, or an API token of a scope (default admin). ' +
-      'It is shown once.',
+      'It is shown once; its id is the part between the dots. Revokes a minted token by its id or by itself.',
     options: {
       ...connectionOptions,
       worker: { type: 'string' },
@@ -144,9 +147,17 @@ export const token: Command = defineCommand(
     ],
   },
   async ({ values, positionals }, out) => {
+    if (positionals[0] === 'revoke') {
+      const given = positionals[1];
+      if (!given || positionals.length > 2) throw new UsageError('say revoke and the token or its id');
+      const id = parseToken(given)?.id ?? given;
+      await clientFrom(values).revokeToken(id);
+      out(`token ${id} is revoked`);
+      return 0;
+    }
     const api = values.api || values.scope !== undefined;
     if (positionals[0] !== 'create' || (!values.worker && !api) || (values.worker && api)) {
-      throw new UsageError('say create, with --worker NAME or --api [--scope SCOPE]');
+      throw new UsageError('say create, with --worker NAME or --api [--scope SCOPE], or revoke ID');
     }
     const scope = values.scope === undefined ? undefined : ApiScope.safeParse(values.scope);
     if (scope && !scope.success) {

@@ -153,7 +153,8 @@ export function concatBytes(chunks: Uint8Array[]): Uint8Array {
   return bytes;
 }
 
-async function webChunks(
+/** Reads a Web stream's chunks: `too_large` once they pass `maxBytes`, `timed_out` once `signal` fires. */
+export async function webChunks(
   body: ReadableStream<Uint8Array> | null,
   maxBytes: number,
   signal: AbortSignal | undefined,

@@ -1,4 +1,5 @@
 // A long-lived worker's link to the engine: registration (retried while the engine is down) and self-heartbeats.
+import { answerProblem, MAX_ENGINE_ANSWER_BYTES, readJsonAnswer } from '../http/answer.ts';
 import { type Registration, RegistrationResponse, type WorkerHeartbeat } from '../protocol/schemas.ts';
 import { callRetryDelayMs, sleep } from './backoff.ts';
 import type { Logger } from './log.ts';
@@ -65,8 +66,15 @@ export class EngineLink {
 
   private async register(): Promise<string> {
     const response = await this.call('PUT', '/v1/workers', this.options.manifest());
-    if (!response.ok) throw new Error(`engine answered ${response.status} to registration`);
-    return RegistrationResponse.parse(await response.json()).workerId;
+    const payload = await readJsonAnswer(response);
+    if (!response.ok) throw new Error(`registration refused: ${answerProblem(response.status, payload)}`);
+    const registered = RegistrationResponse.safeParse(payload);
+    if (!registered.success) {
+      throw new Error(
+        `the engine's answer to registration is not a registration (or is over ${MAX_ENGINE_ANSWER_BYTES} bytes)`,
+      );
+    }
+    return registered.data.workerId;
   }
 
   private async heartbeat(state: WorkerHeartbeat['state']): Promise<number> {

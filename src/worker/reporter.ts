@@ -1,5 +1,6 @@
 // Posts run events to the engine: batched per URL, a few posts in flight, retried with backoff, never dropped
 // while the process lives.
+import { answerProblem, readJsonAnswer } from '../http/answer.ts';
 import { EventsResponse, type RunEvent } from '../protocol/schemas.ts';
 import { callRetryDelayMs, sleep } from './backoff.ts';
 import type { Logger } from './log.ts';
@@ -165,15 +166,20 @@ export class EventReporter {
       return 'retry';
     }
     if (response.ok) {
-      const parsed = EventsResponse.safeParse(await response.json().catch(() => undefined));
+      const parsed = EventsResponse.safeParse(await readJsonAnswer(response));
       return parsed.success ? parsed.data.results : batch.map(() => 'ok');
     }
-    await response.body?.cancel();
     if (response.status >= 500 || RETRYABLE_STATUS.has(response.status)) {
+      await response.body?.cancel();
       log.warn('event post failed, will retry', { url, status: response.status, events: batch.length });
       return 'retry';
     }
-    log.error('engine refused events; dropping them', { url, status: response.status, events: batch.length });
+    log.error('engine refused events; dropping them', {
+      url,
+      status: response.status,
+      error: answerProblem(response.status, await readJsonAnswer(response)),
+      events: batch.length,
+    });
     this.options.onFailure?.('dropped');
     return 'dropped';
   }

@@ -219,6 +219,21 @@ describe('the pushworker command', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown scope "root": say read, enqueue, admin');
     expect((await cli(['token', 'create', '--worker', 'w', '--scope', 'read'], env)).code).toBe(2);
+
+    // Revoked by the token itself or by its id (the part between the dots), each is refused from then on.
+    const readId = read.split('.')[1]!;
+    expect((await cli(['token', 'revoke', read], env)).stdout).toBe(`token ${readId} is revoked\n`);
+    const enqueueId = enqueue.split('.')[1]!;
+    expect((await cli(['token', 'revoke', enqueueId], env)).code).toBe(0);
+    for (const revoked of [read, enqueue]) {
+      const after = await cli(['workers', '--token', revoked], env);
+      expect(after.code).toBe(1);
+      expect(after.stderr).toContain('a valid api token is required');
+    }
+    const missing = await cli(['token', 'revoke', 'nosuchtoken'], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^pushworker: .*not found/);
+    expect((await cli(['token', 'revoke'], env)).code).toBe(2);
   });
 
   it('stops the engine on SIGTERM with exit code 0', async () => {

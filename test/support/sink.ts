@@ -16,6 +16,8 @@ export interface Sink {
   stale: Set<string>;
   /** While true, every route answers 503, as an engine that is down. */
   down: boolean;
+  /** While set, registrations are answered with this (a status and a body, or a body of this many bytes). */
+  refuseRegistrations?: { status: number; body: unknown } | { junkBytes: number } | undefined;
   /** Answer the next `n` event posts with this status. */
   failNext(n: number, status?: number): void;
   posts: number;
@@ -59,7 +61,8 @@ export async function startSink(): Promise<Sink> {
     sink.posts++;
     if (failures > 0) {
       failures--;
-      return c.json({ error: { code: 'internal' } }, failStatus as 500);
+      const code = failStatus >= 500 ? 'internal' : 'invalid_request';
+      return c.json({ error: { code, message: 'refused by the test engine' } }, failStatus as 500);
     }
     sink.authorizations.push(c.req.header('authorization') ?? '');
     const body = EventsBody.parse(await c.req.json());
@@ -67,6 +70,9 @@ export async function startSink(): Promise<Sink> {
     return c.json({ results: body.events.map((e) => (sink.stale.has(e.runId) ? 'stale' : 'ok')) });
   });
   app.put('/v1/workers', async (c) => {
+    const refusal = (sink as Sink).refuseRegistrations;
+    if (refusal && 'junkBytes' in refusal) return c.body('x'.repeat(refusal.junkBytes), 200);
+    if (refusal) return c.json(refusal.body, refusal.status as 422);
     sink.registrations.push(await c.req.json());
     return c.json({ workerId: `w-${sink.registrations.length}` });
   });

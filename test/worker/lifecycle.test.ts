@@ -43,6 +43,34 @@ describe('worker lifecycle', () => {
     expect(h.logs.join('\n')).toMatch(/'test-worker' waiting for \['echo', 'sleep'/);
   });
 
+  it('logs what the engine said when it refuses a registration, and reads no more than its answer limit', async () => {
+    const h = await start({ start: false, url: 'http://127.0.0.1:1/' });
+    h.sink.refuseRegistrations = {
+      status: 422,
+      body: { error: { code: 'invalid_request', message: 'task "echo" is declared twice' } },
+    };
+    h.worker.start();
+    await until(
+      () =>
+        h.logs.some((l) =>
+          l.includes('the engine answered 422 invalid_request: task "echo" is declared twice'),
+        ),
+      "the engine's refusal in the log",
+      { detail: () => h.logs },
+    );
+    h.sink.refuseRegistrations = { junkBytes: 5 * 1024 * 1024 };
+    await until(
+      () => h.logs.some((l) => l.includes("the engine's answer to registration is not a registration")),
+      'an oversized answer refused',
+      { timeoutMs: 15_000, detail: () => h.logs },
+    );
+    expect(h.sink.registrations).toEqual([]);
+    h.sink.refuseRegistrations = undefined;
+    await until(() => h.sink.registrations.length > 0, 'a registration once the engine takes it', {
+      timeoutMs: 15_000,
+    });
+  });
+
   it('drains gracefully: refuses new pushes with 503, finishes in-flight runs, flushes events, says STOPPED', async () => {
     const h = await start({ start: true });
     await until(() => h.sink.heartbeats.length > 0, 'a heartbeat', { timeoutMs: 10_000, everyMs: 10 });
@@ -73,7 +101,7 @@ describe('worker lifecycle', () => {
 
   it('never runs more than its slots under 10x overload', async () => {
     const h = await start({ slots: 5 });
-    const runs = Array.from({ length: 50 }, () => assignment('sleep', { ms: 40 }));
+    const runs = Array.from({ length: 50 }, () => assignment('sleep', { ms: 200 }));
     const answers = await Promise.all(runs.map((a) => h.pusher.send(h.url, batch(a))));
     const accepted = answers.filter((r) => r.status === 202).length;
     expect(answers.filter((r) => r.status === 429).length).toBe(50 - accepted);

@@ -106,6 +106,21 @@ describe('running tasks', () => {
     );
   });
 
+  it('drops events the engine refuses for good, logging what it said', async () => {
+    h.sink.failNext(1, 400);
+    const a = assignment('echo', { message: 'refused' });
+    await push(a);
+    await until(
+      () =>
+        h.logs.some((l) => l.includes('the engine answered 400 invalid_request: refused by the test engine')),
+      'the refusal in the log',
+      { detail: () => h.logs },
+    );
+    expect(h.worker.metrics.render()).toMatch(
+      /pushworker_event_post_failures_total\{outcome="dropped"\} [1-9]/,
+    );
+  });
+
   it('batches events that are pending together into one post', async () => {
     const before = h.sink.posts;
     const runs = [1, 2, 3, 4].map(() => assignment('echo', { message: 'b' }));
