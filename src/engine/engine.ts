@@ -101,7 +101,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     timeoutMs: config.outboundTimeoutMs,
     outbound,
   });
-  const checkWorkerUrl = (workerUrl: string) => checkTarget(workerUrl, config.allowPrivateTargets);
+  const checkWorkerUrl = (workerUrl: string) =>
+    checkTarget(workerUrl, config.allowPrivateTargets, { timeoutMs: config.outboundTimeoutMs });
 
   async function cancelOnWorker(workerId: string, refs: { runId: string; attempt: number }[]) {
     const worker = await getWorker(sql, workerId);

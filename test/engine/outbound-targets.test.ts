@@ -109,6 +109,22 @@ describe('registration of private targets', () => {
     );
     expect(await h.client.listWorkers()).toEqual([]);
   });
+
+  it('gives a name that takes too long to resolve invalid_request when its deadline passes', async () => {
+    const hanging = () => new Promise<never>(() => {});
+    const refusal = await checkTarget('http://slow.example/', false, { timeoutMs: 50, lookup: hanging }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refusal).toMatchObject({
+      code: 'invalid_request',
+      message: "the worker URL's host slow.example did not resolve within 50 ms",
+    });
+    const answered = async () => [{ address: '93.184.215.14', family: 4 }];
+    await expect(
+      checkTarget('http://fast.example/', false, { timeoutMs: 50, lookup: answered }),
+    ).resolves.toBe(undefined);
+  });
 });
 
 describe('pushes to private targets', () => {

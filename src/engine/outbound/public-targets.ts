@@ -14,12 +14,38 @@ function hostOf(url: URL): string {
   return url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
 }
 
+/** How a registration resolves a worker URL's name: a deadline (the resolver's own retries can take far longer). */
+export interface TargetResolver {
+  timeoutMs: number;
+  /** All the name's addresses (node:dns by default). */
+  lookup?: (host: string, options: { all: true; verbatim: true }) => Promise<LookupAddress[]>;
+}
+
+const allAddresses: NonNullable<TargetResolver['lookup']> = (host, options) => lookupAll(host, options);
+
+/** `promise`, or `invalid_request` with `what` once `ms` have passed (the lookup itself runs on, unawaited). */
+async function withinDeadline<T>(promise: Promise<T>, deadline: { ms: number; what: string }): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new PushworkerError('invalid_request', deadline.what)), deadline.ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Refuses a worker URL the engine should not push to: not http(s) (`invalid_request`), or a host that is or
- * resolves to any private address (`forbidden_target`), unless `allowPrivate`. A name that does not resolve is
- * `invalid_request`.
+ * resolves to any private address (`forbidden_target`), unless `allowPrivate`. A name that does not resolve, or
+ * not within `resolve.timeoutMs`, is `invalid_request`.
  */
-export async function checkTarget(target: string, allowPrivate: boolean): Promise<void> {
+export async function checkTarget(
+  target: string,
+  allowPrivate: boolean,
+  resolve: TargetResolver = { timeoutMs: 10_000 },
+): Promise<void> {
   const url = new URL(target);
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new PushworkerError('invalid_request', `a worker URL must be http or https, not ${url.protocol}`);
@@ -29,8 +55,15 @@ export async function checkTarget(target: string, allowPrivate: boolean): Promis
   if (isIP(host)) addresses = [{ address: host, family: isIP(host) }];
   else {
     try {
-      addresses = await lookupAll(host, { all: true, verbatim: true });
+      addresses = await withinDeadline(
+        (resolve.lookup ?? allAddresses)(host, { all: true, verbatim: true }),
+        {
+          ms: resolve.timeoutMs,
+          what: `the worker URL's host ${host} did not resolve within ${resolve.timeoutMs} ms`,
+        },
+      );
     } catch (error) {
+      if (error instanceof PushworkerError) throw error;
       const code = (error as { code?: string }).code ?? String(error);
       throw new PushworkerError(
         'invalid_request',
