@@ -1,5 +1,6 @@
 // A small typed client for the engine API (Web fetch only, so it runs anywhere).
 import type { z } from 'zod';
+import { jsonOf, readAnswerBytes } from '../http/answer.ts';
 import {
   BulkEnqueueResponse,
   CreateTokenResponse,
@@ -41,11 +42,20 @@ export interface ClientOptions {
   url: string;
   token: string;
   fetch?: typeof fetch;
+  /** How long one call may take, answer included (default 30 s); a wait's long poll gets this beyond its wait. */
+  timeoutMs?: number;
+  /** Largest answer read (default 64 MiB); a larger one fails `too_large` and is not read further. */
+  maxAnswerBytes?: number;
 }
+
+export const CLIENT_TIMEOUT_MS = 30_000;
+export const CLIENT_MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
 export function createClient(options: ClientOptions) {
   const base = options.url.replace(/\/$/, '');
   const doFetch = options.fetch ?? fetch;
+  const timeoutMs = options.timeoutMs ?? CLIENT_TIMEOUT_MS;
+  const maxAnswerBytes = options.maxAnswerBytes ?? CLIENT_MAX_ANSWER_BYTES;
 
   async function call<S extends z.ZodType>(
     schema: S,
@@ -53,19 +63,39 @@ export function createClient(options: ClientOptions) {
     path: string,
     body?: unknown,
     signal?: AbortSignal,
+    waitMs = 0,
   ): Promise<z.infer<S>> {
-    const response = await doFetch(`${base}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${options.token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      ...(signal ? { signal } : {}),
-    });
-    const payload: unknown = await response.json().catch(() => undefined);
-    if (!response.ok) throw errorOf(response.status, payload);
-    return schema.parse(payload);
+    const allowedMs = timeoutMs + waitMs;
+    const deadline = AbortSignal.timeout(allowedMs);
+    try {
+      const response = await doFetch(`${base}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${options.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
+      });
+      const bytes = await readAnswerBytes(response, maxAnswerBytes);
+      if (!bytes) {
+        throw new PushworkerError(
+          'too_large',
+          `the engine's answer to ${method} ${path} is over ${maxAnswerBytes} bytes`,
+        );
+      }
+      const payload = jsonOf(bytes);
+      if (!response.ok) throw errorOf(response.status, payload);
+      return schema.parse(payload);
+    } catch (error) {
+      if (deadline.aborted && !signal?.aborted) {
+        throw new PushworkerError(
+          'timeout',
+          `the engine did not answer ${method} ${path} within ${allowedMs} ms`,
+        );
+      }
+      throw error;
+    }
   }
 
   return {
@@ -95,7 +125,7 @@ export function createClient(options: ClientOptions) {
       for (;;) {
         const remaining = Math.max(0, deadline - Date.now());
         const path = `/v1/runs/${encodeURIComponent(id)}/wait?timeoutMs=${Math.min(remaining, 30_000)}`;
-        const run = await call(RunView, 'GET', path, undefined, wait.signal);
+        const run = await call(RunView, 'GET', path, undefined, wait.signal, Math.min(remaining, 30_000));
         if (TERMINAL_RUN_STATES.has(run.state) || Date.now() >= deadline) return run;
       }
     },

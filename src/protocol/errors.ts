@@ -37,6 +37,8 @@ export const errorStatus = {
   // set-up: an optional peer dependency that this use needs is not installed; a deployment lacks its settings
   missing_dependency: 500,
   misconfigured: 500,
+  // the client: the engine did not answer a call within the client's deadline (no answer crosses the wire)
+  timeout: 504,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;

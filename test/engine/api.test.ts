@@ -87,8 +87,14 @@ describe('engine API', () => {
     await h.addWorker('beta', { token, waitActive: false });
     await until(
       () =>
-        h.logs.some((l) => l.includes('worker=beta') && l.includes('engine answered 403 to registration')),
+        h.logs.some(
+          (l) =>
+            l.includes('worker=beta') &&
+            l.includes('registration refused: the engine answered 403 forbidden: ') &&
+            l.includes('alpha'),
+        ),
       'the registration to be refused',
+      { detail: () => h.logs.filter((l) => l.includes('worker=beta')) },
     );
     expect((await h.client.listWorkers()).map((w) => w.name)).not.toContain('beta');
   });
