@@ -38,13 +38,15 @@ export async function serve(worker: Worker, options: ServeOptions = {}): Promise
     );
   });
   const everyInterface = hostname === '0.0.0.0' || hostname === '::';
-  const url = `http://${everyInterface ? '127.0.0.1' : hostname}:${info.port}`;
+  const host = everyInterface ? '127.0.0.1' : hostname.includes(':') ? `[${hostname}]` : hostname;
+  const url = `http://${host}:${info.port}`;
   worker.log.info(
     everyInterface
       ? `listening on ${hostname === '::' ? '[::]' : hostname}:${info.port}, every interface (${url} from this machine)`
       : `listening on ${url}`,
   );
-  if (options.start !== false) worker.start();
+  // On loopback the bound address is the one to reach: registered when no URL is configured (port 0 included).
+  if (options.start !== false) worker.start(isLoopback(hostname) ? { listeningUrl: url } : {});
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -57,6 +59,10 @@ export async function serve(worker: Worker, options: ServeOptions = {}): Promise
 
   if (options.handleSignals !== false) stopOnSignals(worker, close);
   return { server, port: info.port, url, close };
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '::1' || hostname.startsWith('127.');
 }
 
 /**

@@ -45,6 +45,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
   const served = await serveEngine(engine, { port: o.port, hostname: '127.0.0.1' });
   const client = createClient({ url: served.url, token: apiToken });
   const workerToken = await engine.createToken('worker', o.workerName);
+  // Told its port before it listens: a user's worker file may run its own server on PORT, with PUSHWORKER_URL.
   const workerPort = await freePort();
   const worker = spawn(process.execPath, workerProcessArgs(o.workerFile, o.watch ?? false), {
     env: {

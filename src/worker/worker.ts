@@ -76,8 +76,11 @@ export interface Worker {
   readonly log: Logger;
   manifest(): Registration;
   health(): Health;
-  /** Long-lived mode: register with the engine and heartbeat every `heartbeatMs`. */
-  start(): void;
+  /**
+   * Long-lived mode: register with the engine and heartbeat every `heartbeatMs`. `listeningUrl` is registered
+   * when no `url` is configured: the address a server on loopback bound (Node's `serve` passes it).
+   */
+  start(options?: { listeningUrl?: string }): void;
   /** Graceful shutdown: refuse new pushes, let runs finish within the grace period, flush events. */
   stop(options?: { graceMs?: number }): Promise<void>;
   /** Resolves when every event raised so far has been answered by the engine. */
@@ -124,9 +127,10 @@ export function createWorker(options: WorkerOptions): Worker {
   metrics.gauge('pushworker_slots_total', 'Slot units this worker offers.', () => slots.total);
   metrics.gauge('pushworker_slots_used', 'Slot units held by runs.', () => slots.used);
 
+  let registeredUrl = options.url;
   const manifest = (): Registration => ({
     name: options.name,
-    ...(options.url ? { url: options.url } : {}),
+    ...(registeredUrl ? { url: registeredUrl } : {}),
     slots: slots.total,
     labels: options.labels ?? {},
     tasks: options.tasks.map(manifestOf),
@@ -201,7 +205,8 @@ export function createWorker(options: WorkerOptions): Worker {
     log,
     manifest,
     health,
-    start() {
+    start({ listeningUrl }: { listeningUrl?: string } = {}) {
+      registeredUrl ??= listeningUrl;
       log.info(`starting worker '${options.name}'`, { slots: slots.total, mode });
       log.info(`'${options.name}' waiting for [${[...tasks.keys()].map((t) => `'${t}'`).join(', ')}]`);
       if (link) link.start();

@@ -1,7 +1,7 @@
 // The example Node worker as a child process, pointed at a test engine.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../../src/cli/ports.ts';
+import { until } from '../../support/until.ts';
 
 const script = fileURLToPath(new URL('../../../examples/node/worker.ts', import.meta.url));
 
@@ -19,19 +19,18 @@ export async function spawnExampleWorker(o: {
   /** PUSHWORKER_LABELS, e.g. `{ region: 'eu' }`. */
   labels?: Record<string, string>;
 }): Promise<ExampleWorker> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}/`;
   let output = '';
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     env: {
       ...process.env,
-      PORT: String(port),
+      // Port 0 on loopback: the worker binds a free port, registers that address and logs it.
+      PORT: '0',
+      HOST: '127.0.0.1',
       PUSHWORKER_NAME: o.name,
       PUSHWORKER_SLOTS: String(o.slots ?? 4),
       PUSHWORKER_JWKS_URL: `${o.engineUrl}/.well-known/jwks.json`,
       PUSHWORKER_ENGINE_URL: o.engineUrl,
       PUSHWORKER_TOKEN: o.token,
-      PUSHWORKER_URL: url,
       PUSHWORKER_HEARTBEAT_MS: '200',
       ...(o.labels
         ? {
@@ -45,7 +44,15 @@ export async function spawnExampleWorker(o: {
   });
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
-  return { process: child, url, output: () => output };
+  const url = await until(
+    () =>
+      /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1] ??
+      (child.exitCode !== null ? 'exited' : undefined),
+    `the example worker ${o.name} to listen`,
+    { timeoutMs: 45_000, everyMs: 50, detail: () => output },
+  );
+  if (url === 'exited') throw new Error(`the example worker ${o.name} exited: ${output}`);
+  return { process: child, url: `${url}/`, output: () => output };
 }
 
 export async function stopExampleWorker(
