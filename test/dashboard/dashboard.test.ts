@@ -161,10 +161,54 @@ describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
     expect(pauseButtons).toEqual({ read: 0, admin: 1 });
   });
 
-  it('asks for a token and shows the error when it is refused', async () => {
+  it('asks for a token in its own form, and on a refused one stops polling and asks again', async () => {
     const page = await browser.newPage();
-    page.on('dialog', (dialog) => dialog.accept('pwa_not-a-valid-token-000000000'));
+    await page.clock.install();
+    let dialogs = 0;
+    page.on('dialog', (dialog) => {
+      dialogs++;
+      void dialog.dismiss();
+    });
+    const calls: string[] = [];
+    page.on('request', (request) => {
+      const path = new URL(request.url()).pathname;
+      if (path.startsWith('/v1/')) calls.push(path);
+    });
     await page.goto(`${served.url}/dashboard`);
-    await expect.poll(() => page.locator('#error').textContent()).toMatch(/unauthorized/);
+    await expect.poll(() => page.locator('#login').isVisible()).toBe(true);
+    expect(await page.locator('#board').isVisible()).toBe(false);
+    expect(calls).toEqual([]);
+
+    await page.fill('#token-input', 'pwa_not-a-valid-token-000000000');
+    await page.click('#login button[type=submit]');
+    await expect.poll(() => page.locator('body').getAttribute('data-polling')).toBe('stopped');
+    expect(await page.locator('#login').isVisible()).toBe(true);
+    expect(await page.locator('#updated').textContent()).toMatch(/refused \(unauthorized\)/);
+    const refused = calls.length;
+    expect(refused).toBeGreaterThan(0);
+    await page.clock.runFor(10_000);
+    expect(calls.length).toBe(refused);
+
+    await page.fill('#token-input', TOKEN);
+    await page.click('#login button[type=submit]');
+    await expect.poll(() => page.locator('tr[data-worker="dash-worker"]').count()).toBe(1);
+    expect(await page.locator('#login').isVisible()).toBe(false);
+    expect(dialogs).toBe(0);
+  });
+
+  it('fits a 390 px phone: no sideways scrolling, and each run shows its state', async () => {
+    const c = client();
+    const done = await c.enqueue({ task: 'echo', input: { message: 'on a phone' } });
+    await c.waitRun(done.id, { timeoutMs: 15_000 });
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    await page.goto(`${served.url}/dashboard#token=${TOKEN}`);
+    const state = page.locator(`tr[data-run="${done.id}"] [data-state]`);
+    await expect.poll(() => state.textContent()).toBe('COMPLETED');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    const box = await state.boundingBox();
+    expect(box!.x).toBeGreaterThanOrEqual(0);
+    expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+    expect(await page.locator(`tr[data-run="${done.id}"] td[data-label="State"]`).count()).toBe(1);
+    await page.screenshot({ path: 'test-artifacts/dashboard-phone.png', fullPage: true });
   });
 });

@@ -2,15 +2,16 @@
 import { Hono } from 'hono';
 import { dashboardPage } from './page.ts';
 import { dashboardScript } from './script.ts';
+import { dashboardStyle } from './style.ts';
 
 /**
- * Only the page's own script runs (no inline script), it talks only to this engine, and no other site may frame
- * it: a framed dashboard could be clicked through (pause a worker) by the framing page.
+ * Only the page's own script runs and only its own style applies (nothing inline), it talks only to this engine,
+ * and no other site may frame it: a framed dashboard could be clicked through (pause a worker) by the framing page.
  */
 const POLICY = [
   "default-src 'none'",
   "script-src 'self'",
-  "style-src 'unsafe-inline'",
+  "style-src 'self'",
   "connect-src 'self'",
   "base-uri 'none'",
   "form-action 'none'",
@@ -27,6 +28,7 @@ export function dashboardRoutes(): Hono {
     c.header('referrer-policy', 'no-referrer');
   });
   app.get('/', (c) => c.html(dashboardPage));
+  app.get('/app.css', (c) => c.body(dashboardStyle, 200, { 'content-type': 'text/css; charset=utf-8' }));
   app.get('/app.js', (c) =>
     c.body(dashboardScript, 200, { 'content-type': 'text/javascript; charset=utf-8' }),
   );

@@ -1,17 +1,18 @@
 // The dashboard's script: workers (why their pushes fail), queue depth per task and recent runs, refreshed every
 // second; pause and resume live workers, remove gone ones, when the token's scope allows it (admin: /v1/whoami).
-// The API token comes from the URL fragment (never sent to the server) or a prompt, and stays in sessionStorage.
+// The API token comes from the URL fragment (never sent to the server) or the page's form, and stays in
+// sessionStorage; a refused token stops the refreshes and brings the form back.
 
 export const dashboardScript = `(() => {
   const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
   if (fromHash) { sessionStorage.setItem('pushworker-token', fromHash); history.replaceState(null, '', location.pathname); }
   let token = sessionStorage.getItem('pushworker-token');
-  if (!token) { token = prompt('API token') || ''; sessionStorage.setItem('pushworker-token', token); }
   const base = location.pathname.replace(/\\/dashboard\\/?$/, '');
+  class ApiError extends Error { constructor(code) { super(code); this.code = code; } }
   const api = async (path, init = {}) => {
     const res = await fetch(base + path, { ...init, headers: { authorization: 'Bearer ' + token, ...(init.body ? { 'content-type': 'application/json' } : {}) } });
     const body = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error((body.error && body.error.code) || ('HTTP ' + res.status));
+    if (!res.ok) throw new ApiError((body.error && body.error.code) || ('HTTP ' + res.status));
     return body;
   };
   const el = (tag, attrs = {}, ...children) => {
@@ -23,8 +24,11 @@ export const dashboardScript = `(() => {
   const state = (s) => el('span', { class: 'state ' + s, 'data-state': s }, s);
   const ago = (iso) => { if (!iso) return '–'; const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000)); return s < 60 ? s + 's ago' : Math.round(s / 60) + 'm ago'; };
   const duration = (r) => r.startedAt && r.finishedAt ? (Date.parse(r.finishedAt) - Date.parse(r.startedAt)) + ' ms' : r.startedAt ? 'running' : '–';
-  const bar = (used, total) => el('span', {}, el('span', { class: 'bar' }, el('i', { style: 'width:' + (total ? Math.min(100, 100 * used / total) : 0) + '%' })), used + '/' + total);
+  const bar = (used, total) => el('span', {}, el('progress', { max: String(total || 1), value: String(Math.min(used, total)) }), used + '/' + total);
+  // Each cell carries its column's name, which a narrow screen shows beside the value instead of the header row.
   const fill = (id, rows, empty) => {
+    const labels = [...document.querySelectorAll('#' + id + ' thead th')].map((th) => th.textContent);
+    for (const row of rows) [...row.children].forEach((td, i) => td.setAttribute('data-label', labels[i] || ''));
     const body = document.querySelector('#' + id + ' tbody');
     body.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: '7' }, empty))]));
   };
@@ -35,7 +39,21 @@ export const dashboardScript = `(() => {
     : w.state === 'ACTIVE' ? el('button', { onclick: act(w, 'pause') }, 'Pause')
     : el('button', { onclick: remove(w), 'data-remove': w.name }, 'Remove');
   const problem = (w) => w.pushFailing ? el('div', { class: 'problem', 'data-problem': w.name }, 'push failing: ' + w.pushFailing.reason) : '';
-  const showError = (e) => { document.getElementById('error').textContent = ' ' + e.message; };
+  let timer;
+  let polling = false;
+  const setPolling = (on) => { polling = on; document.body.dataset.polling = on ? 'on' : 'stopped'; if (!on) clearTimeout(timer); };
+  const login = (said) => {
+    setPolling(false);
+    sessionStorage.removeItem('pushworker-token');
+    document.getElementById('board').hidden = true;
+    document.getElementById('login').hidden = false;
+    document.getElementById('updated').textContent = said;
+    document.getElementById('token-input').focus();
+  };
+  const showError = (e) => {
+    if (e.code === 'unauthorized') return login('the token was refused (unauthorized): give another');
+    document.getElementById('error').textContent = ' ' + e.message;
+  };
   async function refresh() {
     const [workers, stats, runs] = await Promise.all([api('/v1/workers'), api('/v1/stats/tasks'), api('/v1/runs?limit=50')]);
     fill('workers', workers.workers.map((w) => el('tr', { 'data-worker': w.name },
@@ -53,8 +71,23 @@ export const dashboardScript = `(() => {
     document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
     document.getElementById('error').textContent = '';
   }
-  const loop = async () => { try { await refresh(); } catch (e) { showError(e); } setTimeout(loop, 1000); };
-  api('/v1/whoami').then((me) => { canOperate = me.scope === 'admin'; document.getElementById('scope').textContent = me.scope + ' token'; })
-    .catch(showError).finally(loop);
+  const loop = async () => { try { await refresh(); } catch (e) { showError(e); } if (polling) timer = setTimeout(loop, 1000); };
+  const open = () => {
+    document.getElementById('login').hidden = true;
+    document.getElementById('board').hidden = false;
+    document.getElementById('error').textContent = '';
+    setPolling(true);
+    api('/v1/whoami').then((me) => { canOperate = me.scope === 'admin'; document.getElementById('scope').textContent = me.scope + ' token'; })
+      .catch(showError).finally(() => { if (polling) loop(); });
+  };
+  document.getElementById('login').addEventListener('submit', (event) => {
+    event.preventDefault();
+    token = document.getElementById('token-input').value.trim();
+    document.getElementById('token-input').value = '';
+    if (!token) return;
+    sessionStorage.setItem('pushworker-token', token);
+    open();
+  });
+  if (token) open(); else login('give an API token to open the dashboard');
 })();
 `;

@@ -1,0 +1,45 @@
+// The dashboard's style, served as a file: the page's policy allows no inline style.
+
+export const dashboardStyle = `  :root { --bg:#0f1117; --panel:#171a23; --line:#262a36; --text:#e6e8ee; --dim:#8b91a3; --ok:#3ccf8e; --warn:#f2c14e; --bad:#ef5b5b; --info:#5aa2ff; }
+  * { box-sizing: border-box; }
+  body { margin:0; font:14px/1.45 system-ui, sans-serif; background:var(--bg); color:var(--text); }
+  header { display:flex; flex-wrap:wrap; align-items:baseline; gap:4px 16px; padding:14px 22px; border-bottom:1px solid var(--line); }
+  header h1 { font-size:18px; margin:0; }
+  header .dim { color:var(--dim); }
+  .problem { color:var(--bad); font-size:12px; margin-top:2px; }
+  main { padding:18px 22px; display:grid; gap:18px; }
+  section { background:var(--panel); border:1px solid var(--line); border-radius:8px; padding:12px 14px; }
+  h2 { font-size:14px; margin:0 0 8px; color:var(--dim); text-transform:uppercase; letter-spacing:.05em; }
+  table { width:100%; border-collapse:collapse; }
+  th, td { text-align:left; padding:6px 8px; border-bottom:1px solid var(--line); white-space:nowrap; }
+  th { color:var(--dim); font-weight:500; }
+  td.num { font-variant-numeric: tabular-nums; }
+  .state { padding:1px 8px; border-radius:10px; font-size:12px; font-weight:600; }
+  .ACTIVE, .COMPLETED { background:#123524; color:var(--ok); }
+  .PAUSED, .QUEUED, .ASSIGNED { background:#3a3115; color:var(--warn); }
+  .INACTIVE, .FAILED, .CANCELLED { background:#3a1818; color:var(--bad); }
+  .STOPPED { background:#22252f; color:var(--dim); }
+  .RUNNING { background:#132a47; color:var(--info); }
+  progress { appearance:none; width:90px; height:8px; border:0; border-radius:4px; background:var(--line); vertical-align:middle; margin-right:6px; }
+  progress::-webkit-progress-bar { background:var(--line); border-radius:4px; }
+  progress::-webkit-progress-value { background:var(--info); border-radius:4px; }
+  progress::-moz-progress-bar { background:var(--info); border-radius:4px; }
+  button { background:#222735; color:var(--text); border:1px solid var(--line); border-radius:6px; padding:3px 10px; cursor:pointer; }
+  button:hover { border-color:var(--info); }
+  #error { color:var(--bad); }
+  .empty { color:var(--dim); padding:6px 8px; }
+  #login { max-width:420px; margin:40px auto; padding:18px; background:var(--panel); border:1px solid var(--line); border-radius:8px; display:grid; gap:10px; }
+  #login input { background:var(--bg); color:var(--text); border:1px solid var(--line); border-radius:6px; padding:8px; font:inherit; }
+  #login p { margin:0; font-size:12px; }
+  [hidden] { display:none !important; }
+  /* A phone: each row is a card of label and value, so the page never scrolls sideways. */
+  @media (max-width: 700px) {
+    header, main { padding-left:12px; padding-right:12px; }
+    table, tbody, tr, td { display:block; width:100%; }
+    thead { display:none; }
+    tr { border-bottom:1px solid var(--line); padding:6px 0; }
+    td { display:flex; justify-content:space-between; gap:12px; border:0; padding:2px 4px; white-space:normal; overflow-wrap:anywhere; text-align:right; }
+    td::before { content:attr(data-label); color:var(--dim); text-align:left; white-space:nowrap; }
+    td.empty::before { content:none; }
+  }
+`;
