@@ -1,5 +1,5 @@
 // A store client that also records the plan of every statement it runs (EXPLAIN, with the same parameters).
-import type { Row, SqlClient } from '../../src/engine/store/sql.ts';
+import type { Row, Sql, SqlClient } from '../../src/engine/store/sql.ts';
 
 export interface Explained {
   text: string;
@@ -20,4 +20,16 @@ export function explaining(sql: SqlClient, plans: Explained[]): SqlClient {
 /** Whether a plan reads the whole of the table `table` (a sequential scan of it). */
 export function scansWhole(plan: string, table: string): boolean {
   return new RegExp(`Seq Scan on ${table}\\b`).test(plan);
+}
+
+/** The same for a whole store: its transactions' statements are recorded too. */
+export function explainingStore(sql: Sql, plans: Explained[]): Sql {
+  return {
+    ...explaining(sql, plans),
+    transaction: (fn) => sql.transaction((tx) => fn(explaining(tx, plans))),
+    exec: (text) => sql.exec(text),
+    close: () => sql.close(),
+    serial: sql.serial,
+    kind: sql.kind,
+  };
 }
