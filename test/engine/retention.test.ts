@@ -2,6 +2,7 @@
 // batch per sweep, by several replicas at once without waiting on each other or deleting a run twice.
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { engineConfigFromEnv } from '../../src/engine/config.ts';
 import { createEngine, type Engine } from '../../src/engine/index.ts';
 import { claimRuns } from '../../src/engine/store/claims.ts';
 import { applyEventPosts } from '../../src/engine/store/events.ts';
@@ -29,6 +30,23 @@ async function runCount(sql: Sql): Promise<{ runs: number; attempts: number }> {
   );
   return row!;
 }
+
+describe('retention settings', () => {
+  it('keep finished runs 7 days by default and delete 1000 a statement; 0 keeps them all', () => {
+    expect(engineConfigFromEnv({})).toMatchObject({ retentionMs: 7 * DAY, retentionBatchSize: 1000 });
+    expect(
+      engineConfigFromEnv({ PUSHWORKER_RETENTION_MS: '0', PUSHWORKER_RETENTION_BATCH_SIZE: '50' }),
+    ).toMatchObject({ retentionMs: 0, retentionBatchSize: 50 });
+  });
+
+  it.each([
+    ['PUSHWORKER_RETENTION_MS', '-1'],
+    ['PUSHWORKER_RETENTION_MS', 'a week'],
+    ['PUSHWORKER_RETENTION_BATCH_SIZE', '0'],
+  ])('refuses %s=%s', (name, value) => {
+    expect(() => engineConfigFromEnv({ [name]: value })).toThrow(/retention/);
+  });
+});
 
 describe.each(storeTargets('pw_retention'))('retention on $name', ({ open }) => {
   let sql: Sql;
