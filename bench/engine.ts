@@ -1,6 +1,7 @@
 // Engine benchmark: no-op runs end to end through the engine and one example Node worker on loopback, each in
 // its own process, for the embedded store on disk and (with PUSHWORKER_TEST_DATABASE_URL) Postgres; baseline:
 // a bare Hono route served by the same kind of process and driven by the same load generator in the same run.
+// The grown phase measures the same on a store holding many finished runs against an empty one, in the same run.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -9,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { openStore } from '../src/engine/store/index.ts';
+import { StoreUpkeep, UPKEEP_POLICY } from '../src/engine/store/maintenance.ts';
+import { seedFinishedRuns } from '../test/support/finished-runs.ts';
 import { bundled } from './bundle.mjs';
 
 const API_TOKEN = 'bench-api-token-0123456789';
@@ -17,10 +20,13 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 5_000);
 const OFFERED_RPS = Number(process.env.BENCH_OFFERED_RPS ?? 500);
 const OFFERED_SECONDS = Number(process.env.BENCH_OFFERED_SECONDS ?? 10);
 const QUEUED = Number(process.env.BENCH_QUEUED ?? 100_000);
+/** Finished runs in the grown phase's store. */
+const GROWN = Number(process.env.BENCH_GROWN ?? 200_000);
+const GROWN_ROUNDS = Number(process.env.BENCH_GROWN_ROUNDS ?? 3);
 const CONNECTIONS = 64;
 const PROFILE = process.env.BENCH_PROFILE; // a directory: CPU profiles of the engine there, of the worker in worker/
-// Which measurements to take (comma-separated): throughput, latency, memory; all by default.
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'throughput,latency,memory').split(','));
+// Which measurements to take (comma-separated): throughput, latency, memory, grown; all by default.
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'throughput,latency,memory,grown').split(','));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -164,20 +170,40 @@ async function drained(engine: Server, task: string): Promise<void> {
   }
 }
 
+type Store = { env: Record<string, string>; drop(): void };
+
 /** A fresh store: a temporary data directory, or an emptied schema on the Postgres server. */
-async function freshStore(databaseUrl?: string): Promise<{ env: Record<string, string>; drop(): void }> {
+async function freshStore(databaseUrl?: string, schema = 'pw_bench'): Promise<Store> {
   if (!databaseUrl) {
     const dir = mkdtempSync(join(tmpdir(), 'pushworker-bench-'));
     return { env: { BENCH_DATA_DIR: dir }, drop: () => rmSync(dir, { recursive: true, force: true }) };
   }
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
-  await client.query('DROP SCHEMA IF EXISTS pw_bench CASCADE');
-  await client.query('CREATE SCHEMA pw_bench');
+  await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await client.query(`CREATE SCHEMA ${schema}`);
   await client.end();
   const url = new URL(databaseUrl);
-  url.searchParams.set('options', '-c search_path=pw_bench');
+  url.searchParams.set('options', `-c search_path=${schema}`);
   return { env: { BENCH_DATABASE_URL: url.toString() }, drop: () => {} };
+}
+
+/**
+ * Fills a store with finished runs, as weeks of work leave it, before the engine opens it: with the statistics
+ * a store that grew under a running engine has, from the engine's upkeep (embedded) or autovacuum (Postgres).
+ */
+async function growStore(env: Record<string, string>, finished: number): Promise<void> {
+  const sql = await openStore({ databaseUrl: env.BENCH_DATABASE_URL, dataDir: env.BENCH_DATA_DIR });
+  try {
+    const start = Date.now();
+    await seedFinishedRuns(sql, finished, Date.now());
+    const upkept = await new StoreUpkeep(sql, 0).afterSweep(UPKEEP_POLICY.maxIntervalMs, 0);
+    if (!upkept) for (const table of ['pw_runs', 'pw_attempts']) await sql.exec(`VACUUM (ANALYZE) ${table}`);
+    if (process.env.BENCH_VERBOSE)
+      console.error(`  grown: ${finished} finished runs in ${Date.now() - start} ms`);
+  } finally {
+    await sql.close();
+  }
 }
 
 async function withEngine<T>(
@@ -186,8 +212,10 @@ async function withEngine<T>(
   fn: (e: Server, worker?: ChildProcess) => Promise<T>,
   /** Runs on the store after the engine has stopped (PGlite has one user at a time). */
   after?: (result: T, storeEnv: Record<string, string>) => Promise<T>,
+  /** A store to use, and keep, instead of a fresh one. */
+  given?: Store,
 ) {
-  const store = await freshStore(databaseUrl);
+  const store = given ?? (await freshStore(databaseUrl));
   const engine = await startServer('engine', store.env);
   const worker = slots > 0 ? spawnWorker(engine, slots) : undefined;
   try {
@@ -203,7 +231,7 @@ async function withEngine<T>(
   } finally {
     if (worker) await stopChild(worker);
     await engine.stop();
-    store.drop();
+    if (!given) store.drop();
   }
 }
 
@@ -350,6 +378,53 @@ async function queuedMemory(engine: Server) {
   return { idle, peak, after: memoryOf(engine.child.pid!).rss, hwm: memoryOf(engine.child.pid!).hwm };
 }
 
+/** Backlog throughput and open-loop dispatch latency, on a fresh store or on `store`. */
+async function storeFigures(databaseUrl: string | undefined, store?: Store) {
+  return withEngine(
+    databaseUrl,
+    256,
+    async (engine, worker) => {
+      await backlogRate(engine); // warm-up
+      const backlog = await backlogRate(engine);
+      return { backlog, ...(await offeredLatency(engine, worker!)) };
+    },
+    undefined,
+    store,
+  );
+}
+
+/**
+ * The same measures on an empty store and on a grown one, alternately for GROWN_ROUNDS rounds (a fresh empty
+ * store each round, one grown store for all: each round adds only its own runs to it), and the medians of their
+ * ratios.
+ */
+async function grownPhase(databaseUrl: string | undefined) {
+  const grown = await freshStore(databaseUrl, 'pw_bench_grown');
+  try {
+    await growStore(grown.env, GROWN);
+    const ratios = { backlog: [] as number[], p50: [] as number[], p99: [] as number[] };
+    const line = (f: Awaited<ReturnType<typeof storeFigures>>) =>
+      `backlog ${f.backlog.toFixed(0)} runs/s, enqueue->started p50 ${f.p50} / p99 ${f.p99} ms`;
+    console.log(
+      `  grown store (${GROWN} finished runs) against an empty one, at ${OFFERED_RPS} runs/s offered for ${OFFERED_SECONDS} s:`,
+    );
+    for (let round = 1; round <= GROWN_ROUNDS; round++) {
+      const onEmpty = await storeFigures(databaseUrl);
+      const onGrown = await storeFigures(databaseUrl, grown);
+      ratios.backlog.push(onGrown.backlog / onEmpty.backlog);
+      ratios.p50.push(onGrown.p50 / onEmpty.p50);
+      ratios.p99.push(onGrown.p99 / onEmpty.p99);
+      console.log(`    round ${round}: empty ${line(onEmpty)}; grown ${line(onGrown)}`);
+    }
+    console.log(
+      `    grown/empty, median of ${GROWN_ROUNDS}: backlog throughput ${median(ratios.backlog).toFixed(2)}x, ` +
+        `latency p50 ${median(ratios.p50).toFixed(2)}x / p99 ${median(ratios.p99).toFixed(2)}x`,
+    );
+  } finally {
+    grown.drop();
+  }
+}
+
 async function main() {
   const targets: [string, string | undefined][] = [['embedded (PGlite on disk)', undefined]];
   if (process.env.PUSHWORKER_TEST_DATABASE_URL)
@@ -396,6 +471,7 @@ async function main() {
           `\n    CPU: ${latency.cpu} (${OFFERED_SECONDS} s of ${OFFERED_RPS} runs/s on ${availableParallelism()} cores)`,
       );
     }
+    if (PHASES.has('grown')) await grownPhase(databaseUrl);
     if (!PHASES.has('memory')) continue;
     const memory = await withEngine(databaseUrl, 0, queuedMemory);
     console.log(

@@ -29,6 +29,17 @@ export const EngineConfig = z.object({
   /** An INACTIVE or STOPPED worker holding no run, silent this long, is removed (default a day). */
   workerExpiryMs: positiveInt(24 * 3600_000),
   sweepIntervalMs: positiveInt(1_000),
+  /**
+   * Finished runs (COMPLETED, FAILED, CANCELLED) are deleted, with their attempts, this long after they finished
+   * (default 7 days); 0 keeps every run.
+   */
+  retentionMs: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(7 * 24 * 3600_000),
+  /** Most finished runs one delete statement of the sweeper takes; a sweep runs at most 10 of them. */
+  retentionBatchSize: positiveInt(1_000),
   pollIntervalMs: positiveInt(1_000),
   retryBaseMs: positiveInt(1_000),
   retryMaxMs: positiveInt(300_000),
@@ -70,6 +81,8 @@ const ENV: Record<string, keyof EngineConfig> = {
   PUSHWORKER_WORKER_TIMEOUT_MS: 'workerTimeoutMs',
   PUSHWORKER_WORKER_EXPIRY_MS: 'workerExpiryMs',
   PUSHWORKER_SWEEP_INTERVAL_MS: 'sweepIntervalMs',
+  PUSHWORKER_RETENTION_MS: 'retentionMs',
+  PUSHWORKER_RETENTION_BATCH_SIZE: 'retentionBatchSize',
   PUSHWORKER_POLL_INTERVAL_MS: 'pollIntervalMs',
   PUSHWORKER_RETRY_BASE_MS: 'retryBaseMs',
   PUSHWORKER_RETRY_MAX_MS: 'retryMaxMs',

@@ -19,6 +19,7 @@ import { fetchWorkerName, pullManifest, pushCancel } from './pusher.ts';
 import { ServedTasks } from './served-tasks.ts';
 import { Signals } from './signals.ts';
 import { openStore } from './store/index.ts';
+import { StoreUpkeep } from './store/maintenance.ts';
 import type { Sql } from './store/sql.ts';
 import { getWorker, upsertWorker } from './store/workers.ts';
 import { Sweeper } from './sweeper.ts';
@@ -57,8 +58,8 @@ export interface Engine {
   ): Promise<{ id: string; token: string; scope?: ApiScope }>;
   rotateKey(): Promise<string>;
   registerUrl(url: string, name?: string): Promise<WorkerView>;
-  /** Runs one sweep now (leases, silent workers, deadlines). */
-  sweep(): Promise<void>;
+  /** Runs one sweep (leases, silent workers, deadlines, retention) as at `now` (default: now). */
+  sweep(now?: number): Promise<void>;
   jwks(): { keys: unknown[] };
 }
 
@@ -161,6 +162,9 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     retry,
     cancelOnWorker,
     onError,
+    retentionMs: config.retentionMs,
+    retentionBatchSize: config.retentionBatchSize,
+    upkeep: new StoreUpkeep(sql, Date.now()),
   });
   let started = false;
   const halt = async () => {
@@ -207,7 +211,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       signals.workersChanged();
       return workerView((await getWorker(sql, record.id)) ?? record);
     },
-    sweep: () => sweeper.sweep(),
+    sweep: (now) => sweeper.sweep(now),
     jwks: () => keys.jwks(),
   };
 }

@@ -1,7 +1,10 @@
-// The sweeper: silent workers go INACTIVE, lost leases are re-queued, deadlines fail attempts and cancel them.
+// The sweeper: silent workers go INACTIVE, lost leases are re-queued, deadlines fail attempts and cancel them,
+// finished runs past their retention are deleted, and the embedded store gets its upkeep.
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
 import type { Signals } from './signals.ts';
+import type { StoreUpkeep } from './store/maintenance.ts';
+import { deleteExpiredRuns } from './store/retention.ts';
 import type { RetryPolicy } from './store/retry.ts';
 import type { Sql } from './store/sql.ts';
 import { expireDeadlines, findLostRuns, requeueRuns } from './store/transitions.ts';
@@ -22,7 +25,16 @@ export interface SweeperOptions {
   onError: (error: unknown) => void;
   /** Key reloads are rarer than sweeps: replicas pick up a rotation within this time. */
   keyReloadMs?: number;
+  /** Finished runs are deleted this long after they finished; 0 keeps them all. */
+  retentionMs: number;
+  /** Most runs one delete statement takes. */
+  retentionBatchSize: number;
+  /** VACUUM and ANALYZE of the embedded store, when due. */
+  upkeep: StoreUpkeep;
 }
+
+/** Most delete statements in one sweep: a backlog of millions is deleted over many sweeps, none of them long. */
+export const RETENTION_STATEMENTS_PER_SWEEP = 10;
 
 export class Sweeper {
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -97,6 +109,28 @@ export class Sweeper {
       this.lastKeyLoad = now;
       await this.o.keys.load(now);
     }
+    const deleted = await this.deleteExpired(now);
+    if (await this.o.upkeep.afterSweep(now, deleted)) {
+      this.o.metrics.count('pushworker_store_upkeeps_total', 'VACUUM and ANALYZE of the embedded store.');
+    }
+  }
+
+  private async deleteExpired(now: number): Promise<number> {
+    if (this.o.retentionMs === 0) return 0;
+    const deleted = await deleteExpiredRuns(this.o.sql, {
+      before: now - this.o.retentionMs,
+      batchSize: this.o.retentionBatchSize,
+      maxStatements: RETENTION_STATEMENTS_PER_SWEEP,
+    });
+    if (deleted > 0) {
+      this.o.metrics.count(
+        'pushworker_runs_deleted_total',
+        'Finished runs deleted after the retention period.',
+        {},
+        deleted,
+      );
+    }
+    return deleted;
   }
 
   private schedule(): void {

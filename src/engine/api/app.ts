@@ -7,7 +7,7 @@ import { PushworkerError } from '../../protocol/errors.ts';
 import type { EngineCore } from '../core.ts';
 import { dashboardRoutes } from '../dashboard/routes.ts';
 import { visibleState } from '../store/records.ts';
-import { countRunsByState, taskStats } from '../store/runs.ts';
+import { countLiveRunsByState, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
 import { checkStorableUrl, notFound, parseBody, renderError, requireApi } from './http.ts';
 import { runRetryRoutes } from './run-retries.ts';
@@ -39,7 +39,7 @@ export function createApi(core: EngineCore, onError: (error: unknown) => void): 
     const [stats, workers, states] = await Promise.all([
       taskStats(core.sql, Date.now()),
       listWorkers(core.sql),
-      countRunsByState(core.sql),
+      countLiveRunsByState(core.sql),
     ]);
     const byState = new Map<string, number>();
     for (const w of workers) byState.set(visibleState(w), (byState.get(visibleState(w)) ?? 0) + 1);
@@ -56,7 +56,7 @@ export function createApi(core: EngineCore, onError: (error: unknown) => void): 
       },
       {
         name: 'pushworker_runs',
-        help: 'Runs per state.',
+        help: 'Queued, assigned and running runs per state; finished runs are not counted.',
         series: Object.entries(states).map(([state, n]) => [{ state }, n]),
       },
       {

@@ -144,6 +144,17 @@ const migrations: string[] = [
   UPDATE pw_tokens SET scope = 'admin' WHERE kind = 'api';
   ALTER TABLE pw_runs ADD COLUMN created_by text;
   `,
+  // Retention and a runs table that can grow: finished runs by when they finished (what retention deletes); the
+  // run list and the bulk retry per state, per task and per worker in `seq` order, so that no read of the API, the
+  // dashboard or the metrics goes through finished runs it does not return. The index of `seq` alone goes: the
+  // planner would read it and filter by state rather than read a state's own range (see the run list, runs.ts)
+  `
+  CREATE INDEX pw_runs_finished ON pw_runs (finished_at) WHERE state IN ('COMPLETED', 'FAILED', 'CANCELLED');
+  CREATE INDEX pw_runs_state_seq ON pw_runs (state, seq);
+  CREATE INDEX pw_runs_task_state_seq ON pw_runs (task, state, seq);
+  CREATE INDEX pw_runs_worker_state_seq ON pw_runs (worker_id, state, seq) WHERE worker_id IS NOT NULL;
+  DROP INDEX pw_runs_seq;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -31,15 +31,35 @@ export interface RetryFilter {
   limit: number;
 }
 
+/*
+ * The bulk retry, with a task or without, each state's runs read oldest first through its own index range,
+ * LATERAL, and merged (see the run list in runs.ts): $1 the states, $2 now, $3 the most runs, $4 the task.
+ * The ids go to the update as an array, which it looks up by primary key: as a subquery joined to the table,
+ * the planner may meet them with a scan of every run.
+ */
+const RETRY_RUNS_IN_STATES = `UPDATE pw_runs SET ${QUEUE_AGAIN}
+  WHERE id = ANY(ARRAY(
+    SELECT q.id FROM unnest($1::text[]) AS s(state) CROSS JOIN LATERAL (
+      SELECT r.id, r.seq FROM pw_runs r WHERE r.state = s.state ORDER BY r.seq LIMIT $3 FOR UPDATE OF r SKIP LOCKED
+    ) AS q
+    ORDER BY q.seq LIMIT $3))
+  RETURNING *`;
+
+const RETRY_RUNS_OF_TASK_IN_STATES = `UPDATE pw_runs SET ${QUEUE_AGAIN}
+  WHERE id = ANY(ARRAY(
+    SELECT q.id FROM unnest($1::text[]) AS s(state) CROSS JOIN LATERAL (
+      SELECT r.id, r.seq FROM pw_runs r WHERE r.task = $4 AND r.state = s.state
+      ORDER BY r.seq LIMIT $3 FOR UPDATE OF r SKIP LOCKED
+    ) AS q
+    ORDER BY q.seq LIMIT $3))
+  RETURNING *`;
+
 /** Queues again up to `limit` finished runs in the given states, oldest first. */
 export async function retryRuns(sql: SqlClient, f: RetryFilter, now: number): Promise<RunRecord[]> {
-  const rows = await sql.query(
-    `UPDATE pw_runs SET ${QUEUE_AGAIN}
-     WHERE id IN (
-       SELECT id FROM pw_runs WHERE state = ANY($1::text[]) AND ($3::text IS NULL OR task = $3)
-       ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED)
-     RETURNING *`,
-    [f.states, now, f.task ?? null, f.limit],
-  );
+  const states = [...new Set(f.states)];
+  const rows =
+    f.task === undefined
+      ? await sql.query(RETRY_RUNS_IN_STATES, [states, now, f.limit])
+      : await sql.query(RETRY_RUNS_OF_TASK_IN_STATES, [states, now, f.limit, f.task]);
   return rows.map(toRun);
 }

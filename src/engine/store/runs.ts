@@ -1,5 +1,5 @@
 // Run queries outside dispatch: enqueue (with idempotency keys), read, cancel, stats.
-import type { Labels, StickyMode } from '../../protocol/schemas.ts';
+import { type Labels, RunState, type StickyMode } from '../../protocol/schemas.ts';
 import { json, type PreferredLabels, type RunRecord, toRun } from './records.ts';
 import type { Sql, SqlClient } from './sql.ts';
 
@@ -96,15 +96,54 @@ export interface RunFilter {
   beforeSeq?: number | undefined;
 }
 
+/*
+ * The run list, one statement per filter shape, each read newest first through an index that holds its filter
+ * (a condition such as `$1 IS NULL OR task = $1` would leave the planner only a scan of every run in `seq`
+ * order, through all the finished runs of other tasks). Each state's runs are read through their own index
+ * range, LATERAL, and merged: `state = ANY(…)` over an index of (state, seq) finds the rows but not in order.
+ * There is no index of `seq` alone: given one, the planner reads it and filters by state, guessing that a
+ * quarter of all runs are in any state, and reads every run when a state has none. The unfiltered list is
+ * the list in every state. $1 the page size, $2 the sequence number the page ends before, $3 the states; then
+ * the task or the worker, and the task.
+ */
+const LIST_RUNS_IN_STATES = `SELECT q.* FROM unnest($3::text[]) AS s(state) CROSS JOIN LATERAL (
+    SELECT * FROM pw_runs r WHERE r.state = s.state AND r.seq < $2::bigint ORDER BY r.seq DESC LIMIT $1
+  ) AS q
+  ORDER BY q.seq DESC LIMIT $1`;
+
+const LIST_RUNS_OF_TASK = `SELECT q.* FROM unnest($3::text[]) AS s(state) CROSS JOIN LATERAL (
+    SELECT * FROM pw_runs r WHERE r.task = $4 AND r.state = s.state AND r.seq < $2::bigint
+    ORDER BY r.seq DESC LIMIT $1
+  ) AS q
+  ORDER BY q.seq DESC LIMIT $1`;
+
+const LIST_RUNS_ON_WORKER = `SELECT q.* FROM unnest($3::text[]) AS s(state) CROSS JOIN LATERAL (
+    SELECT * FROM pw_runs r WHERE r.worker_id = $4 AND r.state = s.state AND r.seq < $2::bigint
+    ORDER BY r.seq DESC LIMIT $1
+  ) AS q
+  ORDER BY q.seq DESC LIMIT $1`;
+
+const LIST_RUNS_OF_TASK_ON_WORKER = `SELECT q.* FROM unnest($3::text[]) AS s(state) CROSS JOIN LATERAL (
+    SELECT * FROM pw_runs r WHERE r.worker_id = $4 AND r.state = s.state AND r.task = $5 AND r.seq < $2::bigint
+    ORDER BY r.seq DESC LIMIT $1
+  ) AS q
+  ORDER BY q.seq DESC LIMIT $1`;
+
+/** Past every sequence number: the first page. */
+const FIRST_PAGE = '9223372036854775807';
+
 /** Runs newest first, with their sequence numbers for paging. */
 export async function listRuns(sql: SqlClient, f: RunFilter): Promise<(RunRecord & { seq: number })[]> {
-  const rows = await sql.query(
-    `SELECT * FROM pw_runs
-     WHERE ($1::text[] IS NULL OR state = ANY($1::text[])) AND ($2::text IS NULL OR task = $2)
-       AND ($3::bigint IS NULL OR seq < $3) AND ($5::text IS NULL OR worker_id = $5)
-     ORDER BY seq DESC LIMIT $4`,
-    [f.states?.length ? f.states : null, f.task ?? null, f.beforeSeq ?? null, f.limit, f.workerId ?? null],
-  );
+  const page = [f.limit, f.beforeSeq === undefined ? FIRST_PAGE : String(f.beforeSeq)];
+  const states = [...new Set(f.states?.length ? f.states : RunState.options)];
+  const rows =
+    f.workerId !== undefined && f.task !== undefined
+      ? await sql.query(LIST_RUNS_OF_TASK_ON_WORKER, [...page, states, f.workerId, f.task])
+      : f.workerId !== undefined
+        ? await sql.query(LIST_RUNS_ON_WORKER, [...page, states, f.workerId])
+        : f.task !== undefined
+          ? await sql.query(LIST_RUNS_OF_TASK, [...page, states, f.task])
+          : await sql.query(LIST_RUNS_IN_STATES, [...page, states]);
   return rows.map((row) => ({ ...toRun(row), seq: Number(row.seq) }));
 }
 
@@ -164,9 +203,14 @@ export async function taskStats(sql: SqlClient, now: number): Promise<TaskStats[
   return [...byTask.values()].sort((a, b) => a.task.localeCompare(b.task));
 }
 
-export async function countRunsByState(sql: SqlClient): Promise<Record<string, number>> {
+/**
+ * Queued, assigned and running runs per state. Finished runs are not counted: their number only grows (until
+ * retention deletes them) and counting it would read every one of them; the `*_total` counters say how many runs
+ * finished.
+ */
+export async function countLiveRunsByState(sql: SqlClient): Promise<Record<string, number>> {
   const rows = await sql.query<{ state: string; n: number }>(
-    'SELECT state, count(*)::int AS n FROM pw_runs GROUP BY state',
+    `SELECT state, count(*)::int AS n FROM pw_runs WHERE state IN ('QUEUED', 'ASSIGNED', 'RUNNING') GROUP BY state`,
   );
   return Object.fromEntries(rows.map((r) => [r.state, r.n]));
 }

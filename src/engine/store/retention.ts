@@ -1,0 +1,45 @@
+// Retention: finished runs older than the retention period are deleted, their attempts with them, a batch at a time.
+import type { SqlClient } from './sql.ts';
+
+/**
+ * Deletes up to $2 runs that finished (COMPLETED, FAILED, CANCELLED) before $1, oldest first, through the index
+ * of finished runs by `finished_at`; their attempts go with them (ON DELETE CASCADE). SKIP LOCKED: replicas
+ * sweeping at once take disjoint batches and never wait on each other, and a run that is being retried (its row
+ * locked, or no longer finished when the lock is taken) is left alone. The state list is the terminal states
+ * of the protocol, written out so that it matches the index's predicate.
+ */
+export const DELETE_EXPIRED_RUNS = `WITH expired AS (
+    SELECT id FROM pw_runs
+    WHERE state IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at < $1
+    ORDER BY finished_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+  ),
+  deleted AS (
+    DELETE FROM pw_runs WHERE id = ANY(ARRAY(SELECT id FROM expired)) RETURNING 1
+  )
+  SELECT count(*)::int AS n FROM deleted`;
+
+export interface RetentionOptions {
+  /** Runs that finished before this time are deleted. */
+  before: number;
+  /** Most runs one statement deletes. */
+  batchSize: number;
+  /** Most statements in one call: a backlog is deleted over several calls, never holding the store for long. */
+  maxStatements: number;
+}
+
+/**
+ * Deletes expired runs in up to `maxStatements` statements of up to `batchSize` runs each, each its own
+ * transaction, stopping at the first that finds fewer than a batch. Returns how many runs it deleted.
+ */
+export async function deleteExpiredRuns(sql: SqlClient, o: RetentionOptions): Promise<number> {
+  let deleted = 0;
+  for (let i = 0; i < o.maxStatements; i++) {
+    const [row] = await sql.query<{ n: number }>(DELETE_EXPIRED_RUNS, [o.before, o.batchSize]);
+    const n = row?.n ?? 0;
+    deleted += n;
+    if (n < o.batchSize) break;
+  }
+  return deleted;
+}

@@ -1,0 +1,70 @@
+// Upkeep of the embedded store: VACUUM and ANALYZE of the runs tables after large deletes and at a bounded interval;
+// none on Postgres, whose autovacuum does it.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sql } from '../../src/engine/store/index.ts';
+import { StoreUpkeep, UPKEEP_POLICY } from '../../src/engine/store/maintenance.ts';
+import { deleteExpiredRuns } from '../../src/engine/store/retention.ts';
+import { seedFinishedRuns } from '../support/finished-runs.ts';
+import { storeTargets } from './support/postgres.ts';
+
+const targets = storeTargets('pw_maintenance');
+const { minIntervalMs, maxIntervalMs, afterDeletedRows } = UPKEEP_POLICY;
+
+/** What the planner believes the runs table holds. */
+async function plannedRuns(sql: Sql): Promise<number> {
+  const [row] = await sql.query<{ n: number }>(
+    `SELECT reltuples::int AS n FROM pg_class WHERE relname = 'pw_runs' AND relnamespace = to_regnamespace(current_schema())`,
+  );
+  return row!.n;
+}
+
+describe.each(targets.filter((t) => t.name === 'PGlite'))('upkeep of the embedded store', ({ open }) => {
+  let sql: Sql;
+  beforeAll(async () => {
+    sql = await open();
+  });
+  afterAll(async () => {
+    await sql.close();
+  });
+
+  it('refreshes the statistics after a large delete, at most once in the least interval', async () => {
+    const t0 = 1_000_000;
+    const upkeep = new StoreUpkeep(sql, t0);
+    await seedFinishedRuns(sql, afterDeletedRows + 500, t0);
+    expect(await upkeep.afterSweep(t0 + maxIntervalMs, 0)).toBe(true);
+    expect(await plannedRuns(sql)).toBe(afterDeletedRows + 500);
+
+    const deleted = await deleteExpiredRuns(sql, {
+      before: t0 + 1,
+      batchSize: afterDeletedRows,
+      maxStatements: 1,
+    });
+    expect(deleted).toBe(afterDeletedRows);
+    const at = t0 + maxIntervalMs + 1;
+    // Enough rows deleted, but too soon after the last upkeep.
+    expect(await upkeep.afterSweep(at, deleted)).toBe(false);
+    expect(await plannedRuns(sql)).toBe(afterDeletedRows + 500);
+    expect(await upkeep.afterSweep(t0 + maxIntervalMs + minIntervalMs, 0)).toBe(true);
+    expect(await plannedRuns(sql)).toBe(500);
+    // Nothing deleted since: due again only after the longest interval.
+    expect(await upkeep.afterSweep(t0 + maxIntervalMs + 2 * minIntervalMs, afterDeletedRows - 1)).toBe(false);
+    expect(await upkeep.afterSweep(t0 + 2 * maxIntervalMs + minIntervalMs, 0)).toBe(true);
+  });
+});
+
+describe.each(targets.filter((t) => t.name === 'Postgres'))('upkeep on Postgres', ({ open }) => {
+  it('is left to autovacuum', async () => {
+    const sql = await open();
+    try {
+      const upkeep = new StoreUpkeep(sql, 0);
+      expect(await upkeep.afterSweep(10 * maxIntervalMs, 10 * afterDeletedRows)).toBe(false);
+      const [row] = await sql.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_user_tables
+         WHERE schemaname = current_schema() AND last_vacuum IS NOT NULL`,
+      );
+      expect(row?.n).toBe(0);
+    } finally {
+      await sql.close();
+    }
+  });
+});
