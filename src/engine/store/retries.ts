@@ -1,15 +1,18 @@
 // Queuing finished runs again, one by id or those a filter selects, each with a fresh retry budget.
+import type { DeadReason } from '../../protocol/api.ts';
+import { DEAD_REASON } from './dead.ts';
 import { type RunRecord, toRun } from './records.ts';
 import type { SqlClient } from './sql.ts';
 
 /**
- * The columns a retried run starts again from: queued now, with no worker, result or failures. The attempt number
+ * The columns a retried run starts again from: queued now, with no worker, result or failures, and no queue
+ * deadline (an expired run replayed must not expire again at once; its delay is over too). The attempt number
  * goes on, so that each attempt keeps its own place in the run's history and stale events of an earlier one stay
  * stale.
  */
 const QUEUE_AGAIN = `state = 'QUEUED', failures = 0, deliveries = 0, worker_id = NULL, slot_released = false,
   ended_by_worker = false, available_at = $2, lease_expires_at = NULL, deadline_at = NULL, assigned_at = NULL,
-  started_at = NULL, finished_at = NULL, output = NULL, error = NULL`;
+  started_at = NULL, finished_at = NULL, output = NULL, error = NULL, expires_at = NULL`;
 
 export type RetryOutcome = { run: RunRecord } | { notFinished: RunRecord } | undefined;
 
@@ -27,19 +30,22 @@ export async function retryRun(sql: SqlClient, id: string, now: number): Promise
 
 export interface RetryFilter {
   states: ('FAILED' | 'CANCELLED' | 'COMPLETED')[];
+  /** Of the FAILED runs, only the dead ones of these reasons. */
+  dead?: DeadReason[] | undefined;
   task?: string | undefined;
   limit: number;
 }
 
-/** Queues again up to `limit` finished runs in the given states, oldest first. */
+/** Queues again up to `limit` finished runs in the given states (and dead reasons), oldest first. */
 export async function retryRuns(sql: SqlClient, f: RetryFilter, now: number): Promise<RunRecord[]> {
   const rows = await sql.query(
     `UPDATE pw_runs SET ${QUEUE_AGAIN}
      WHERE id IN (
        SELECT id FROM pw_runs WHERE state = ANY($1::text[]) AND ($3::text IS NULL OR task = $3)
+         AND ($5::text[] IS NULL OR (state = 'FAILED' AND ${DEAD_REASON} = ANY($5::text[])))
        ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED)
      RETURNING *`,
-    [f.states, now, f.task ?? null, f.limit],
+    [f.states, now, f.task ?? null, f.limit, f.dead?.length ? f.dead : null],
   );
   return rows.map(toRun);
 }

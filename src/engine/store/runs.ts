@@ -1,5 +1,7 @@
 // Run queries outside dispatch: enqueue (with idempotency keys), read, cancel, stats.
+import type { DeadReason } from '../../protocol/api.ts';
 import type { Labels, StickyMode } from '../../protocol/schemas.ts';
+import { DEAD_REASON } from './dead.ts';
 import { json, type PreferredLabels, type RunRecord, toRun } from './records.ts';
 import type { Sql, SqlClient } from './sql.ts';
 
@@ -21,6 +23,10 @@ export interface NewRun {
   slotCost?: number | undefined;
   /** The id of the minted API token that enqueues the run. */
   createdBy?: string | null | undefined;
+  /** When it is due (default: at once, the insert's `now`). */
+  availableAt?: number | undefined;
+  /** Its queue deadline (default none). */
+  expiresAt?: number | null | undefined;
 }
 
 export interface Inserted {
@@ -48,18 +54,20 @@ export async function insertRuns(sql: Sql, runs: NewRun[], now: number): Promise
     retries: r.retries ?? null,
     slot_cost: r.slotCost ?? null,
     created_by: r.createdBy ?? null,
+    available_at: Math.max(r.availableAt ?? now, now),
+    expires_at: r.expiresAt ?? null,
   }));
   const inserted = await sql.query(
     `INSERT INTO pw_runs (id, task, input, metadata, priority, idempotency_key, required_labels, preferred_labels,
        sticky_key, sticky_mode, concurrency_key, concurrency_limit, timeout_ms, retries, slot_cost, created_by,
-       state, available_at, created_at)
+       state, available_at, expires_at, created_at)
      SELECT x.id, x.task, x.input, x.metadata, x.priority, x.idempotency_key, x.required_labels, x.preferred_labels,
        x.sticky_key, x.sticky_mode, x.concurrency_key, x.concurrency_limit, x.timeout_ms, x.retries, x.slot_cost,
-       x.created_by, 'QUEUED', $2, $2
+       x.created_by, 'QUEUED', x.available_at, x.expires_at, $2
      FROM json_to_recordset($1::json) AS x(id text, task text, input json, metadata jsonb, priority int,
        idempotency_key text, required_labels jsonb, preferred_labels jsonb, sticky_key text, sticky_mode text,
        concurrency_key text, concurrency_limit int, timeout_ms int, retries int, slot_cost int,
-       created_by text)
+       created_by text, available_at float8, expires_at float8)
      ON CONFLICT (idempotency_key) DO NOTHING
      RETURNING *`,
     [JSON.stringify(records), now],
@@ -91,6 +99,8 @@ export interface RunFilter {
   states?: string[] | undefined;
   task?: string | undefined;
   workerId?: string | undefined;
+  /** Only dead runs of these reasons. */
+  dead?: DeadReason[] | undefined;
   limit: number;
   /** Only runs enqueued before the run with this sequence number (the previous page's last). */
   beforeSeq?: number | undefined;
@@ -102,8 +112,16 @@ export async function listRuns(sql: SqlClient, f: RunFilter): Promise<(RunRecord
     `SELECT * FROM pw_runs
      WHERE ($1::text[] IS NULL OR state = ANY($1::text[])) AND ($2::text IS NULL OR task = $2)
        AND ($3::bigint IS NULL OR seq < $3) AND ($5::text IS NULL OR worker_id = $5)
+       AND ($6::text[] IS NULL OR (state = 'FAILED' AND ${DEAD_REASON} = ANY($6::text[])))
      ORDER BY seq DESC LIMIT $4`,
-    [f.states?.length ? f.states : null, f.task ?? null, f.beforeSeq ?? null, f.limit, f.workerId ?? null],
+    [
+      f.states?.length ? f.states : null,
+      f.task ?? null,
+      f.beforeSeq ?? null,
+      f.limit,
+      f.workerId ?? null,
+      f.dead?.length ? f.dead : null,
+    ],
   );
   return rows.map((row) => ({ ...toRun(row), seq: Number(row.seq) }));
 }
@@ -136,15 +154,19 @@ export async function cancelRun(sql: Sql, id: string, now: number): Promise<Canc
 export interface TaskStats {
   task: string;
   queued: number;
-  /** Queued and available now (not waiting for a retry backoff). */
+  /** Queued and available now (not delayed, not waiting for a retry backoff, not expired). */
   ready: number;
+  /** Queued and not due yet (delayed, or in a retry backoff). */
+  scheduled: number;
   assigned: number;
   running: number;
 }
 
 export async function taskStats(sql: SqlClient, now: number): Promise<TaskStats[]> {
-  const rows = await sql.query<{ task: string; state: string; ready: number; n: number }>(
-    `SELECT task, state, count(*)::int AS n, count(*) FILTER (WHERE available_at <= $1)::int AS ready
+  const rows = await sql.query<{ task: string; state: string; ready: number; scheduled: number; n: number }>(
+    `SELECT task, state, count(*)::int AS n,
+       count(*) FILTER (WHERE available_at <= $1 AND (expires_at IS NULL OR expires_at > $1))::int AS ready,
+       count(*) FILTER (WHERE available_at > $1)::int AS scheduled
      FROM pw_runs WHERE state IN ('QUEUED', 'ASSIGNED', 'RUNNING') GROUP BY task, state`,
     [now],
   );
@@ -152,12 +174,13 @@ export async function taskStats(sql: SqlClient, now: number): Promise<TaskStats[
   for (const row of rows) {
     let stats = byTask.get(row.task);
     if (!stats) {
-      stats = { task: row.task, queued: 0, ready: 0, assigned: 0, running: 0 };
+      stats = { task: row.task, queued: 0, ready: 0, scheduled: 0, assigned: 0, running: 0 };
       byTask.set(row.task, stats);
     }
     if (row.state === 'QUEUED') {
       stats.queued = row.n;
       stats.ready = row.ready;
+      stats.scheduled = row.scheduled;
     } else if (row.state === 'ASSIGNED') stats.assigned = row.n;
     else stats.running = row.n;
   }
