@@ -214,8 +214,8 @@ export const TaskStatsView = z.object({
   queued: z.number().int(),
   /** Waiting runs that could start now: the number an autoscaler reads. */
   ready: z.number().int(),
-  /** Waiting runs not due yet: delayed, or in a retry back-off. */
-  scheduled: z.number().int(),
+  /** Waiting runs not due yet: delayed, or in a retry back-off (absent from engines that predate delays). */
+  scheduled: z.number().int().optional(),
   assigned: z.number().int(),
   running: z.number().int(),
   workers: z.number().int(),
