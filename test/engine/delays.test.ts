@@ -70,6 +70,9 @@ describe.each(targets)('delayed runs and queue deadlines on $name', ({ open }) =
     expect(Date.parse(run.dueAt!)).toBeGreaterThanOrEqual(enqueuedAt + 800);
     const [stats] = await h.client.taskStats();
     expect(stats).toMatchObject({ task: 'echo', queued: 1, ready: 0, scheduled: 1 });
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    expect(metrics).toContain('pushworker_queue_scheduled{task="echo"} 1');
+    expect(metrics).toContain('pushworker_queue_ready{task="echo"} 0');
     const done = await h.client.waitRun(run.id, { timeoutMs: 20_000 });
     expect(done.state).toBe('COMPLETED');
     expect(Date.parse(done.startedAt!)).toBeGreaterThanOrEqual(Date.parse(run.dueAt!));
