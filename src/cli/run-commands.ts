@@ -1,11 +1,12 @@
 // Commands for runs: enqueue one (and follow it), list, read, cancel and retry.
 import type { z } from 'zod';
 import type { RunView } from '../client/index.ts';
-import { RetryableRunState } from '../protocol/api.ts';
+import { DeadReason, RetryableRunState } from '../protocol/api.ts';
 import { RunState } from '../protocol/schemas.ts';
 import { type Command, CommandFailure, defineCommand, intOption, jsonOption, UsageError } from './args.ts';
 import { clientFrom, connectionHelp, connectionOptions } from './connection.ts';
 import { ago, table } from './format.ts';
+import { durationOption, timeOption } from './times.ts';
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
@@ -21,6 +22,15 @@ function statesOption<S extends string>(value: string, schema: z.ZodEnum<{ [K in
   return states as S[];
 }
 
+/** `--dead R[,R]`, each a dead reason. */
+function deadOption(value: string): DeadReason[] {
+  const reasons = value.split(',').map((s) => s.trim().toLowerCase());
+  const bad = reasons.filter((r) => !DeadReason.safeParse(r).success);
+  if (bad.length > 0)
+    throw new UsageError(`--dead takes ${DeadReason.options.join(', ')}, not ${bad.join(', ')}`);
+  return reasons as DeadReason[];
+}
+
 const resultOf = (run: RunView) =>
   JSON.stringify({
     id: run.id,
@@ -33,7 +43,7 @@ const resultOf = (run: RunView) =>
 export const run: Command = defineCommand(
   {
     usage:
-      'pushworker run <task> [--input JSON] [--wait] [--timeout-ms N] [--idempotency-key KEY] [--priority N]',
+      'pushworker run <task> [--input JSON] [--wait] [--timeout-ms N] [--idempotency-key KEY] [--priority N] [--delay D | --at TIME] [--schedule-timeout D]',
     summary: 'Enqueues a run of a task; with --wait, follows its state and prints its result.',
     options: {
       ...connectionOptions,
@@ -42,6 +52,9 @@ export const run: Command = defineCommand(
       'timeout-ms': { type: 'string' },
       'idempotency-key': { type: 'string' },
       priority: { type: 'string' },
+      delay: { type: 'string' },
+      at: { type: 'string' },
+      'schedule-timeout': { type: 'string' },
     },
     help: [
       '--input JSON            the task input (default {})',
@@ -49,6 +62,9 @@ export const run: Command = defineCommand(
       '--timeout-ms N          how long to wait (default 60000)',
       '--idempotency-key KEY   enqueue at most once per key',
       '--priority N            higher runs first',
+      '--delay D               not due for D (30s, 5m, 2h, 1d; at most a year)',
+      '--at TIME               not due before TIME (ISO 8601, e.g. 2026-12-24T18:00:00Z)',
+      '--schedule-timeout D    fail (ScheduleTimeout) unless started within D of being due',
       ...connectionHelp,
     ],
   },
@@ -59,11 +75,19 @@ export const run: Command = defineCommand(
     const priority = intOption(values.priority, 'priority');
     const timeoutMs = intOption(values['timeout-ms'], 'timeout-ms') ?? 60_000;
     const input = jsonOption(values.input, 'input') ?? {};
+    if (values.delay !== undefined && values.at !== undefined)
+      throw new UsageError('give --delay or --at, not both');
+    const delayMs = durationOption(values.delay, 'delay');
+    const runAt = timeOption(values.at, 'at');
+    const scheduleTimeoutMs = durationOption(values['schedule-timeout'], 'schedule-timeout');
     const enqueued = await client.enqueue({
       task,
       input,
       ...(values['idempotency-key'] ? { idempotencyKey: values['idempotency-key'] } : {}),
       ...(priority === undefined ? {} : { priority }),
+      ...(delayMs === undefined ? {} : { delayMs }),
+      ...(runAt === undefined ? {} : { runAt }),
+      ...(scheduleTimeoutMs === undefined ? {} : { scheduleTimeoutMs }),
     });
     for (const warning of enqueued.warnings ?? []) note(`pushworker: warning: ${warning}`);
     if (!values.wait) {
@@ -106,13 +130,15 @@ async function follow(
 
 export const runs: Command = defineCommand(
   {
-    usage: 'pushworker runs [--state S[,S]] [--task T] [--worker ID] [--limit N] [--cursor C] [--json]',
+    usage:
+      'pushworker runs [--state S[,S]] [--dead [R[,R]]] [--task T] [--worker ID] [--limit N] [--cursor C] [--json]',
     summary: 'Lists runs, newest first, by state, task or worker; a page at a time.',
     options: {
       ...connectionOptions,
       state: { type: 'string' },
       task: { type: 'string' },
       worker: { type: 'string' },
+      dead: { type: 'string' },
       limit: { type: 'string' },
       cursor: { type: 'string' },
       json: { type: 'boolean' },
@@ -121,6 +147,7 @@ export const runs: Command = defineCommand(
       '--state S[,S]   QUEUED, ASSIGNED, RUNNING, COMPLETED, FAILED or CANCELLED',
       '--task T        runs of this task',
       '--worker ID     runs held or last run by this worker',
+      '--dead R[,R]    dead runs: expired (not started by their deadline), exhausted (failed for good)',
       '--limit N       a page of N runs (default 50, at most 500)',
       '--cursor C      the next page, as printed below the previous one',
       '--json          print JSON',
@@ -132,6 +159,7 @@ export const runs: Command = defineCommand(
       ...(values.state ? { state: statesOption(values.state, RunState) } : {}),
       ...(values.task ? { task: values.task } : {}),
       ...(values.worker ? { worker: values.worker } : {}),
+      ...(values.dead ? { dead: deadOption(values.dead) } : {}),
       ...(values.limit ? { limit: intOption(values.limit, 'limit') } : {}),
       ...(values.cursor ? { cursor: values.cursor } : {}),
     });
@@ -187,17 +215,19 @@ export const cancel: Command = defineCommand(
 
 export const retry: Command = defineCommand(
   {
-    usage: 'pushworker retry (<run id> | --state S[,S] [--task T] [--limit N])',
+    usage: 'pushworker retry (<run id> | --state S[,S] | --dead R[,R]) [--task T] [--limit N]',
     summary: 'Queues finished runs again with a fresh retry budget: one by id, or those a filter selects.',
     options: {
       ...connectionOptions,
       state: { type: 'string' },
+      dead: { type: 'string' },
       task: { type: 'string' },
       limit: { type: 'string' },
     },
     help: [
       'run id          one run that has finished (failed, cancelled or completed)',
       '--state S[,S]   every run in these finished states (FAILED, CANCELLED, COMPLETED)',
+      '--dead R[,R]    dead runs: expired, exhausted, or both (FAILED runs, unless --state says more)',
       '--task T        only runs of this task',
       '--limit N       at most N runs (default 100, at most 1000)',
       ...connectionHelp,
@@ -207,15 +237,17 @@ export const retry: Command = defineCommand(
     const [id] = positionals;
     const client = clientFrom(values);
     if (id) {
-      if (values.state || values.task) throw new UsageError('give a run id or a filter, not both');
+      if (values.state || values.task || values.dead)
+        throw new UsageError('give a run id or a filter, not both');
       const r = await client.retryRun(id);
       out(`run ${r.id} is ${r.state} again`);
       return 0;
     }
-    if (!values.state) throw new UsageError('a run id or --state is needed');
+    if (!values.state && !values.dead) throw new UsageError('a run id, --state or --dead is needed');
     const limit = intOption(values.limit, 'limit');
     const { runs: retried } = await client.retryRuns({
-      state: statesOption(values.state, RetryableRunState),
+      ...(values.state ? { state: statesOption(values.state, RetryableRunState) } : {}),
+      ...(values.dead ? { dead: deadOption(values.dead) } : {}),
       ...(values.task ? { task: values.task } : {}),
       ...(limit === undefined ? {} : { limit }),
     });

@@ -25,6 +25,7 @@ import { type ApiScope, TERMINAL_RUN_STATES, type TokenKind } from '../protocol/
 
 export type {
   AttemptView,
+  DeadReason,
   EnqueueRequest,
   EnqueueResponse,
   ListRunsOptions,
@@ -108,6 +109,7 @@ export function createClient(options: ClientOptions) {
       if (options.state !== undefined) query.set('state', [options.state].flat().join(','));
       if (options.task !== undefined) query.set('task', options.task);
       if (options.worker !== undefined) query.set('worker', options.worker);
+      if (options.dead !== undefined) query.set('dead', [options.dead].flat().join(','));
       if (options.limit !== undefined) query.set('limit', String(options.limit));
       if (options.cursor !== undefined) query.set('cursor', options.cursor);
       const qs = query.toString();
@@ -117,7 +119,7 @@ export function createClient(options: ClientOptions) {
     getRun: (id: string) => call(RunDetailView, 'GET', `/v1/runs/${encodeURIComponent(id)}`),
     /** Queues a finished run again with a fresh retry budget; `conflict` when it has not finished. */
     retryRun: (id: string) => call(RunView, 'POST', `/v1/runs/${encodeURIComponent(id)}/retry`, {}),
-    /** Queues again the finished runs a filter selects (oldest first, up to `limit`). */
+    /** Queues again the finished runs a filter selects (oldest first, up to `limit`); `dead` replays dead runs. */
     retryRuns: (filter: RetryRunsRequest) => call(RetryRunsResponse, 'POST', '/v1/runs/retry', filter),
     /** Long-polls until the run is terminal or `timeoutMs` passes; returns the last view either way. */
     async waitRun(id: string, wait: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RunView> {

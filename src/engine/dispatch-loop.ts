@@ -1,4 +1,5 @@
-// The dispatcher's loop: rounds back to back while they find more, a poll-interval sleep a wake cuts short, a stop.
+// The dispatcher's loop: rounds back to back while they find more, a sleep (the poll interval, or until the next
+// run comes due) that a wake cuts short, a stop.
 
 /** What one round found; the loop, not the round, decides what follows. */
 export interface RoundResult {
@@ -6,7 +7,12 @@ export interface RoundResult {
   more: boolean;
   /** Some worker ended the round full or held back: queued runs may be waiting for its slots. */
   workLeft: boolean;
+  /** When the next queued run that is not due yet comes due (epoch ms): the sleep ends then, if sooner than the poll. */
+  nextDueAt?: number | undefined;
 }
+
+/** A due time's round starts this much after it, so that the run is due by the round's clock. */
+const DUE_MARGIN_MS = 2;
 
 export type LoopState =
   | { phase: 'stopped' }
@@ -92,10 +98,21 @@ export class DispatchLoop {
       this.current = { phase: 'round', woken: false };
       return undefined;
     }
+    const sleepMs = this.sleepMs(found?.nextDueAt);
+    if (sleepMs === 0) return undefined;
     return new Promise<void>((resume) => {
-      const timer = setTimeout(() => this.endSleep({ phase: 'round', woken: false }), this.o.pollIntervalMs);
+      const timer = setTimeout(() => this.endSleep({ phase: 'round', woken: false }), sleepMs);
       this.current = { phase: 'sleeping', timer, resume };
     });
+  }
+
+  /**
+   * The poll interval, or less when a queued run comes due sooner: the sleep's one timer is then the due-time
+   * timer, so there is never more than one, and every round sets it again from the store's next due time.
+   */
+  private sleepMs(nextDueAt: number | undefined): number {
+    if (nextDueAt === undefined) return this.o.pollIntervalMs;
+    return Math.min(this.o.pollIntervalMs, Math.max(0, nextDueAt - Date.now() + DUE_MARGIN_MS));
   }
 
   /** sleeping → round (the poll interval passed, or a wake) or → stopping; nothing when not sleeping. */

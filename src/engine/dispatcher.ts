@@ -19,6 +19,7 @@ import { orderForRound, shouldTake } from './scheduler.ts';
 import type { Signals } from './signals.ts';
 import { WorkerSnapshot } from './snapshot.ts';
 import { claimRuns } from './store/claims.ts';
+import { nextDueAt } from './store/due.ts';
 import type { RunRecord, WorkerRecord } from './store/records.ts';
 import type { RetryPolicy } from './store/retry.ts';
 import type { Sql } from './store/sql.ts';
@@ -125,7 +126,10 @@ export class Dispatcher {
       if (claim.runs.length >= this.o.batchSize) more = true;
       this.track(this.push(worker, claim.runs));
     }
-    return { more, workLeft };
+    // Before a sleep, when the next delayed or backed-off run comes due: the sleep ends then if that is sooner.
+    // What another replica queues wakes this one (signals), whose next round reads the due time again.
+    const nextDue = more || !this.loop.active ? undefined : await nextDueAt(this.o.sql, now);
+    return { more, workLeft, nextDueAt: nextDue };
   }
 
   private track(promise: Promise<void>): void {

@@ -85,7 +85,9 @@ export class Intake {
     }
     this.o.signals.done(outcome.finished);
     this.o.signals.freed(outcome.freed.keys());
-    // A failed attempt with retries left is queued again (after its backoff, which the poll catches).
+    // Free slots wake the dispatcher only when it left work for want of them; a place under a concurrency limit,
+    // or a retry queued after its back-off (the round that follows times its next round by it), always does.
+    if (outcome.unblocks) this.o.signals.wake();
     return outcome.posts;
   }
 }

@@ -1,8 +1,9 @@
-// The sweeper: silent workers go INACTIVE, lost leases are re-queued, deadlines fail attempts and cancel them,
-// finished runs past their retention are deleted, and the embedded store gets its upkeep.
+// The sweeper: silent workers go INACTIVE, lost leases are re-queued, expired queued runs fail, deadlines fail
+// attempts and cancel them, finished runs past their retention are deleted, and the embedded store gets its upkeep.
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
 import type { Signals } from './signals.ts';
+import { expireQueuedRuns } from './store/expiry.ts';
 import type { StoreUpkeep } from './store/maintenance.ts';
 import { deleteExpiredRuns } from './store/retention.ts';
 import type { RetryPolicy } from './store/retry.ts';
@@ -91,6 +92,16 @@ export class Sweeper {
       this.o.signals.workersChanged();
       this.o.signals.wake();
     }
+    const lapsed = await expireQueuedRuns(this.o.sql, now);
+    if (lapsed.length > 0) {
+      this.o.metrics.count(
+        'pushworker_runs_expired_total',
+        'Queued runs failed by their queue deadline (ScheduleTimeout).',
+        {},
+        lapsed.length,
+      );
+      this.o.signals.done(lapsed);
+    }
     const timedOut = await expireDeadlines(this.o.sql, now, this.o.retry);
     if (timedOut.length > 0) {
       this.o.metrics.count(
@@ -101,6 +112,8 @@ export class Sweeper {
       );
       this.o.signals.done(timedOut.filter((t) => t.final).map((t) => t.runId));
       this.o.signals.freed(timedOut.map((t) => t.workerId));
+      // A timed-out attempt may leave a place under a concurrency limit, or be queued again after a back-off.
+      this.o.signals.wake();
       const byWorker = new Map<string, typeof timedOut>();
       for (const t of timedOut) byWorker.set(t.workerId, [...(byWorker.get(t.workerId) ?? []), t]);
       for (const [workerId, refs] of byWorker) await this.o.cancelOnWorker(workerId, refs).catch(() => {});

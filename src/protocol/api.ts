@@ -15,7 +15,13 @@ import {
 
 const key = z.string().min(1).max(200);
 
-export const EnqueueRequest = z.object({
+/** The longest a run may be delayed, and the longest its queue deadline may be after it is due: a year (`too_far_ahead`). */
+export const MAX_DELAY_MS = 365 * 24 * 3600_000;
+
+/** A time as an ISO 8601 date-time with its offset (`2026-12-02T18:00:00Z`, `…+01:00`). */
+const isoTime = z.iso.datetime({ offset: true });
+
+const EnqueueFields = z.object({
   task: key,
   input: z.unknown().optional(),
   idempotencyKey: key.optional(),
@@ -40,10 +46,39 @@ export const EnqueueRequest = z.object({
   retries: z.number().int().min(0).max(1000).optional(),
   slotCost: int32().min(1).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
+  /** Not due before this time (QStash `Upstash-Not-Before`, Hatchet `schedule`); at most `MAX_DELAY_MS` ahead. */
+  runAt: isoTime.optional(),
+  /** Not due for this long from now (QStash `Upstash-Delay`); at most `MAX_DELAY_MS`. */
+  delayMs: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  /** Fails as `ScheduleTimeout` unless first assigned to a worker by this time; after the run is due. */
+  expiresAt: isoTime.optional(),
+  /** Fails as `ScheduleTimeout` unless first assigned this long after it is due (Hatchet `scheduleTimeout`). */
+  scheduleTimeoutMs: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+});
+
+export const EnqueueRequest = EnqueueFields.superRefine((r, ctx) => {
+  if (r.runAt !== undefined && r.delayMs !== undefined)
+    ctx.addIssue({ code: 'custom', path: ['delayMs'], message: 'give runAt or delayMs, not both' });
+  if (r.expiresAt !== undefined && r.scheduleTimeoutMs !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['scheduleTimeoutMs'],
+      message: 'give expiresAt or scheduleTimeoutMs, not both',
+    });
 });
 export type EnqueueRequest = z.input<typeof EnqueueRequest>;
 
 export const BulkEnqueueRequest = z.object({ runs: z.array(EnqueueRequest).min(1).max(1000) });
+
+/** Why a run is dead (FAILED): it expired in the queue, or its attempts failed for good. */
+export const DeadReason = z.enum(['expired', 'exhausted']);
+export type DeadReason = z.infer<typeof DeadReason>;
+
+/** `expired,exhausted` or one of them, in a query string. */
+const deadReasons = z
+  .string()
+  .transform((s) => s.split(',').filter(Boolean))
+  .pipe(z.array(DeadReason).min(1));
 
 export const RunView = z.object({
   id: z.string(),
@@ -60,8 +95,14 @@ export const RunView = z.object({
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
-  /** Why a queued run has not started, when the engine can tell: no worker serves its task, or a retry back-off. */
+  /** Why a queued run has not started, when the engine can tell: no worker serves its task, a delay, a retry back-off. */
   waitingFor: z.string().optional(),
+  /** A queued run's due time, while it is in the future (a delay or a retry back-off). */
+  dueAt: z.string().optional(),
+  /** The queue deadline: a run not yet assigned fails as `ScheduleTimeout` then. */
+  expiresAt: z.string().optional(),
+  /** On a FAILED run: `expired` when its queue deadline passed, `exhausted` when its attempts failed for good. */
+  dead: DeadReason.optional(),
 });
 export type RunView = z.infer<typeof RunView>;
 
@@ -90,11 +131,19 @@ export type RunDetailView = z.infer<typeof RunDetailView>;
 /** Runs that have finished and may be queued again. */
 export const RetryableRunState = RunState.extract(['FAILED', 'CANCELLED', 'COMPLETED']);
 
-export const RetryRunsRequest = z.object({
-  state: z.array(RetryableRunState).min(1),
-  task: key.optional(),
-  limit: z.number().int().min(1).max(1000).default(100),
-});
+export const RetryRunsRequest = z
+  .object({
+    /** Default `['FAILED']` when `dead` is given. */
+    state: z.array(RetryableRunState).min(1).optional(),
+    /** Only dead runs of these reasons (FAILED ones). */
+    dead: z.array(DeadReason).min(1).optional(),
+    task: key.optional(),
+    limit: z.number().int().min(1).max(1000).default(100),
+  })
+  .refine((r) => r.state !== undefined || r.dead !== undefined, {
+    message: 'give state, dead, or both',
+    path: ['state'],
+  });
 export type RetryRunsRequest = z.input<typeof RetryRunsRequest>;
 export const RetryRunsResponse = z.object({ runs: z.array(RunView) });
 
@@ -108,6 +157,8 @@ export const ListRunsQuery = z.object({
   task: key.optional(),
   /** Runs held, or last held, by this worker id. */
   worker: key.optional(),
+  /** Only dead (FAILED) runs of these reasons, comma-separated. */
+  dead: deadReasons.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   /** Opaque: the `nextCursor` of the previous page. */
   cursor: z
@@ -120,6 +171,7 @@ export interface ListRunsOptions {
   state?: RunState | RunState[];
   task?: string;
   worker?: string;
+  dead?: DeadReason | DeadReason[];
   limit?: number;
   cursor?: string;
 }
@@ -158,10 +210,12 @@ export const DeleteWorkerResponse = z.object({ id: z.string(), deleted: z.litera
 
 export const TaskStatsView = z.object({
   task: z.string(),
-  /** Waiting runs (including those in retry backoff). */
+  /** Waiting runs (including those delayed or in retry backoff). */
   queued: z.number().int(),
   /** Waiting runs that could start now: the number an autoscaler reads. */
   ready: z.number().int(),
+  /** Waiting runs not due yet: delayed, or in a retry back-off (absent from engines that predate delays). */
+  scheduled: z.number().int().optional(),
   assigned: z.number().int(),
   running: z.number().int(),
   workers: z.number().int(),

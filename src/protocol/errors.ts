@@ -29,6 +29,8 @@ export const errorStatus = {
   unauthorized: 401,
   forbidden: 403,
   conflict: 409,
+  /** A run delayed, or given a queue deadline, further ahead than the engine allows (a year). */
+  too_far_ahead: 400,
   /** A worker URL that is, or resolves to, a private address, while private targets are not allowed. */
   forbidden_target: 422,
   internal: 500,

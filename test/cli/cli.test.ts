@@ -44,7 +44,7 @@ describe('the pushworker command', () => {
       output += d;
     });
     engineUrl = await until(() => /engine listening on (\S+)/.exec(output)?.[1], 'the engine to listen', {
-      timeoutMs: 30_000,
+      timeoutMs: 58_000,
       everyMs: 50,
       detail: () => output,
     });
@@ -170,6 +170,38 @@ describe('the pushworker command', () => {
     expect(notFinished.code).toBe(1);
     expect(notFinished.stderr).toMatch(/^pushworker: the run is QUEUED: only a finished run is retried\n$/);
     expect((await cli(['cancel', queuedId], env)).stdout).toBe(`run ${queuedId} is CANCELLED\n`);
+  });
+
+  it('delays a run with --delay or --at, fails it by --schedule-timeout, and lists and replays dead runs', async () => {
+    const delayed = await cli(['run', 'echo', '--input', '{}', '--delay', '5m'], env);
+    expect(delayed.code).toBe(0);
+    const delayedRun = JSON.parse((await cli(['get', JSON.parse(delayed.stdout).id], env)).stdout);
+    expect(delayedRun.state).toBe('QUEUED');
+    expect(delayedRun.waitingFor).toMatch(/^not due until /);
+    const dueIn = Date.parse(delayedRun.dueAt) - Date.parse(delayedRun.createdAt);
+    // Due five minutes after the request; created when its insert ran, a moment later.
+    expect(dueIn).toBeGreaterThan(299_000);
+    expect(dueIn).toBeLessThanOrEqual(300_000);
+    const tomorrow = new Date(Math.ceil(Date.now() / 1000) * 1000 + 86_400_000).toISOString();
+    const at = await cli(['run', 'echo', '--input', '{}', '--at', tomorrow.replace('.000Z', 'Z')], env);
+    const atRun = JSON.parse((await cli(['get', JSON.parse(at.stdout).id], env)).stdout);
+    expect(atRun.dueAt).toBe(tomorrow);
+    const tooFar = await cli(['run', 'echo', '--delay', '400d'], env);
+    expect(tooFar.code).toBe(1);
+    expect(tooFar.stderr).toMatch(/^pushworker: a run may be delayed by at most/);
+    for (const run of [delayedRun, atRun]) await cli(['cancel', run.id], env);
+
+    const expiring = await cli(['run', 'nosuchtask', '--input', '{}', '--schedule-timeout', '100ms'], env);
+    const expiredId = JSON.parse(expiring.stdout).id as string;
+    await until(
+      async () => JSON.parse((await cli(['get', expiredId], env)).stdout).state === 'FAILED',
+      'the run to expire',
+    );
+    const dead = await cli(['runs', '--dead', 'expired', '--json'], env);
+    expect(JSON.parse(dead.stdout).runs.map((r: { id: string }) => r.id)).toEqual([expiredId]);
+    const replayed = await cli(['retry', '--dead', 'expired'], env);
+    expect(replayed.stdout).toBe(`1 runs queued again\n${expiredId}\n`);
+    expect((await cli(['cancel', expiredId], env)).stdout).toBe(`run ${expiredId} is CANCELLED\n`);
   });
 
   it('mints tokens and prints, rotates and generates keys', async () => {

@@ -53,6 +53,22 @@ describe('the pushworker command', () => {
     ],
     [['retry', '--state', 'QUEUED'], /--state takes FAILED, CANCELLED, COMPLETED, not QUEUED/],
     [
+      ['run', 'echo', '--delay', '5 minutes'],
+      /^pushworker: --delay takes a duration such as 30s, 5m, 2h or 1d/,
+    ],
+    [
+      ['run', 'echo', '--delay', '5m', '--at', '2026-12-24T18:00:00Z'],
+      /^pushworker: give --delay or --at, not both/,
+    ],
+    [
+      ['run', 'echo', '--at', 'someday'],
+      /^pushworker: --at takes a date and time such as 2026-12-24T18:00:00Z/,
+    ],
+    [['run', 'echo', '--schedule-timeout', '1.5s'], /^pushworker: --schedule-timeout takes a duration/],
+    [['runs', '--dead', 'old'], /^pushworker: --dead takes expired, exhausted, not old/],
+    [['retry'], /^pushworker: a run id, --state or --dead is needed/],
+    [['retry', 'run_1', '--dead', 'expired'], /^pushworker: give a run id or a filter, not both/],
+    [
       ['nosuchcommand'],
       /^pushworker: unknown command "nosuchcommand"; run 'pushworker --help' for the commands$/,
     ],

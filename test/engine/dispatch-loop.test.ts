@@ -66,6 +66,26 @@ describe('the dispatch loop', () => {
     expect(t.loop.state.phase).toBe('round');
   });
 
+  it('sleeps only until the next run comes due when that is sooner than the poll, with one timer', async () => {
+    const t = scriptedRounds();
+    t.loop.start();
+    await t.end({ more: false, workLeft: false, nextDueAt: Date.now() + 200 });
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(199);
+    expect(t.started).toBe(1);
+    await vi.advanceTimersByTimeAsync(5);
+    expect(t.started).toBe(2);
+    // A due time past the poll leaves the poll's sleep; one already come starts the next round at once.
+    await t.end({ more: false, workLeft: false, nextDueAt: Date.now() + 10 * POLL_MS });
+    await vi.advanceTimersByTimeAsync(POLL_MS - 1);
+    expect(t.started).toBe(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(t.started).toBe(3);
+    await t.end({ more: false, workLeft: false, nextDueAt: Date.now() - 5 });
+    expect(t.started).toBe(4);
+    expect(t.loop.state).toEqual({ phase: 'round', woken: false });
+  });
+
   it('follows a round that found more with another at once', async () => {
     const t = scriptedRounds();
     t.loop.start();

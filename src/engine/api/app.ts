@@ -50,6 +50,16 @@ export function createApi(core: EngineCore, onError: (error: unknown) => void): 
         series: stats.map((s) => [{ task: s.task }, s.queued]),
       },
       {
+        name: 'pushworker_queue_ready',
+        help: 'Queued runs per task that could start now (what an autoscaler reads).',
+        series: stats.map((s) => [{ task: s.task }, s.ready]),
+      },
+      {
+        name: 'pushworker_queue_scheduled',
+        help: 'Queued runs per task not due yet (delayed, or in a retry back-off).',
+        series: stats.map((s) => [{ task: s.task }, s.scheduled]),
+      },
+      {
         name: 'pushworker_running',
         help: 'Assigned or running runs per task.',
         series: stats.map((s) => [{ task: s.task }, s.assigned + s.running]),

@@ -14,7 +14,7 @@ export function runRetryRoutes(core: EngineCore): Hono {
     const request = await parseBody(c, RetryRunsRequest);
     const runs = await retryRuns(
       core.sql,
-      { states: request.state, task: request.task, limit: request.limit },
+      { states: request.state ?? ['FAILED'], dead: request.dead, task: request.task, limit: request.limit },
       Date.now(),
     );
     if (runs.length > 0) core.signals.wake();

@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import type { z } from 'zod';
 import { BulkEnqueueRequest, EnqueueRequest, ListRunsQuery, type TaskStatsView } from '../../protocol/api.ts';
+import { PushworkerError } from '../../protocol/errors.ts';
 import { TERMINAL_RUN_STATES } from '../../protocol/schemas.ts';
 import type { EngineCore } from '../core.ts';
 import { unservedWarning } from '../served-tasks.ts';
@@ -9,9 +10,11 @@ import { listAttempts } from '../store/attempts.ts';
 import { cancelRun, getRun, listRuns, type NewRun, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
 import { checkOwnRun, notFound, parseBody, parseQuery, requireApi } from './http.ts';
+import { runTimesOf } from './run-times.ts';
 import { runDetailView, runView } from './views.ts';
 
-function newRunOf(request: z.infer<typeof EnqueueRequest>, createdBy: string | null): NewRun {
+function newRunOf(request: z.infer<typeof EnqueueRequest>, createdBy: string | null, now: number): NewRun {
+  const { availableAt, expiresAt } = runTimesOf(request, now);
   return {
     id: `run_${crypto.randomUUID()}`,
     task: request.task,
@@ -29,6 +32,8 @@ function newRunOf(request: z.infer<typeof EnqueueRequest>, createdBy: string | n
     retries: request.retries,
     slotCost: request.slotCost,
     createdBy,
+    availableAt,
+    expiresAt,
   };
 }
 
@@ -37,7 +42,7 @@ export function runRoutes(core: EngineCore): Hono {
   app.post('/v1/runs', async (c) => {
     const principal = await requireApi(core, c);
     const request = await parseBody(c, EnqueueRequest);
-    const [result] = await core.intake.enqueue([newRunOf(request, principal.tokenId)]);
+    const [result] = await core.intake.enqueue([newRunOf(request, principal.tokenId, Date.now())]);
     const { run, created } = result!;
     const unserved = run.state === 'QUEUED' && (await core.served.unserved([run.task])).length > 0;
     const warnings = unserved ? { warnings: [unservedWarning(run.task)] } : {};
@@ -47,7 +52,17 @@ export function runRoutes(core: EngineCore): Hono {
   app.post('/v1/runs/bulk', async (c) => {
     const principal = await requireApi(core, c);
     const request = await parseBody(c, BulkEnqueueRequest);
-    const results = await core.intake.enqueue(request.runs.map((r) => newRunOf(r, principal.tokenId)));
+    const now = Date.now();
+    const results = await core.intake.enqueue(
+      request.runs.map((r, index) => {
+        try {
+          return newRunOf(r, principal.tokenId, now);
+        } catch (error) {
+          if (!(error instanceof PushworkerError)) throw error;
+          throw new PushworkerError(error.code, `runs[${index}]: ${error.message}`, { index });
+        }
+      }),
+    );
     const unserved = new Set(await core.served.unserved(results.map((r) => r.run.task)));
     const viewOf = ({ run, created }: (typeof results)[number]) => {
       const waits = run.state === 'QUEUED' && unserved.has(run.task);
@@ -63,6 +78,7 @@ export function runRoutes(core: EngineCore): Hono {
       states: query.state,
       task: query.task,
       workerId: query.worker,
+      dead: query.dead,
       limit: query.limit,
       beforeSeq: query.cursor === undefined ? undefined : Number(query.cursor),
     });
@@ -106,6 +122,8 @@ export function runRoutes(core: EngineCore): Hono {
       const { workerId, attempt } = outcome.notify;
       core.signals.done([outcome.run.id]);
       core.signals.freed([workerId]);
+      // Its slot, and its place under a concurrency limit, are free for the next run at once.
+      core.signals.wake();
       core.cancelOnWorker(workerId, [{ runId: outcome.run.id, attempt }]).catch(() => {});
     } else if (outcome.run.state === 'CANCELLED') core.signals.done([outcome.run.id]);
     return c.json(runView(outcome.run));
@@ -126,6 +144,7 @@ export function runRoutes(core: EngineCore): Hono {
             task: t.name,
             queued: 0,
             ready: 0,
+            scheduled: 0,
             assigned: 0,
             running: 0,
             workers: 0,

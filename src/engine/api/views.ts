@@ -1,6 +1,7 @@
 // Store records rendered as API views.
 import type { AttemptView, RunDetailView, RunView, WorkerView } from '../../protocol/api.ts';
 import type { AttemptRecord } from '../store/attempts.ts';
+import { deadReasonOf } from '../store/dead.ts';
 import type { RunRecord, WorkerRecord } from '../store/records.ts';
 import { visibleState } from '../store/records.ts';
 
@@ -24,12 +25,21 @@ export function runView(run: RunRecord, unserved = false, now = Date.now()): Run
     startedAt: iso(run.startedAt),
     finishedAt: iso(run.finishedAt),
     ...(run.state === 'QUEUED' ? waitingFor(run, unserved, now) : {}),
+    ...(run.state === 'QUEUED' && run.availableAt > now ? { dueAt: iso(run.availableAt)! } : {}),
+    ...(run.expiresAt !== null && (run.state === 'QUEUED' || run.state === 'FAILED')
+      ? { expiresAt: iso(run.expiresAt)! }
+      : {}),
+    ...(run.state === 'FAILED' ? { dead: deadReasonOf(run) } : {}),
   };
 }
 
+/** A run not yet tried that is not due is delayed; one tried before waits out a retry back-off. */
 function waitingFor(run: RunRecord, unserved: boolean, now: number): { waitingFor?: string } {
+  if (run.availableAt > now) {
+    const until = iso(run.availableAt);
+    return { waitingFor: run.attempt === 0 ? `not due until ${until}` : `a retry back-off until ${until}` };
+  }
   if (unserved) return { waitingFor: 'a worker that serves this task (none is ACTIVE)' };
-  if (run.availableAt > now) return { waitingFor: `a retry back-off until ${iso(run.availableAt)}` };
   return {};
 }
 

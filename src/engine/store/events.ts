@@ -25,6 +25,11 @@ export interface AppliedPosts {
   dispatchMs: number[];
   /** Reads repeated because a run changed between the read and the write. */
   rereads: number;
+  /**
+   * A failed attempt went back to the queue, or a run with a concurrency key ended and left a place under its
+   * limit: queued runs the dispatcher could not take before may be claimable now (a wake-up).
+   */
+  unblocks: boolean;
 }
 
 export interface EventOptions {
@@ -36,7 +41,7 @@ export interface EventOptions {
 /** The columns events read and change; inputs, outputs and labels are never read back. */
 const COLUMNS = `r.id, r.state, r.attempt, r.worker_id, r.slot_cost, r.slot_released, r.ended_by_worker, r.failures,
   r.retries, r.timeout_ms, r.available_at, r.lease_expires_at, r.deadline_at, r.created_at, r.assigned_at,
-  r.started_at, r.finished_at`;
+  r.started_at, r.finished_at, r.concurrency_key`;
 
 type Working = Pick<
   RunRecord,
@@ -57,6 +62,7 @@ type Working = Pick<
   | 'assignedAt'
   | 'startedAt'
   | 'finishedAt'
+  | 'concurrencyKey'
 > & {
   workerName: string | null;
   /** The row version read (`xmin`): the write goes ahead only while every changed row still has it. */
@@ -122,7 +128,14 @@ async function applyOnce(
       },
     ]),
   );
-  const out: AppliedPosts = { posts: [], finished: [], freed: new Map(), dispatchMs: [], rereads: 0 };
+  const out: AppliedPosts = {
+    posts: [],
+    finished: [],
+    freed: new Map(),
+    dispatchMs: [],
+    rereads: 0,
+    unblocks: false,
+  };
   for (const post of posts) {
     const intruded = post.events.find((e) => {
       const run = runs.get(e.runId);
@@ -185,6 +198,7 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
         deadlineAt: null,
       });
       out.finished.push(run.id);
+      if (run.concurrencyKey !== null) out.unblocks = true;
       return 'ok';
     case 'failed': {
       free();
@@ -197,6 +211,7 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
         deadlineAt: null,
       });
       if (final) out.finished.push(run.id);
+      if (!final || run.concurrencyKey !== null) out.unblocks = true;
       return 'ok';
     }
   }

@@ -155,6 +155,13 @@ const migrations: string[] = [
   CREATE INDEX pw_runs_worker_state_seq ON pw_runs (worker_id, state, seq) WHERE worker_id IS NOT NULL;
   DROP INDEX pw_runs_seq;
   `,
+  // queue deadlines: a run not first assigned by expires_at fails; the sweeper finds them by its index, and the
+  // dispatcher finds the next queued run to come due by the index on available_at
+  `
+  ALTER TABLE pw_runs ADD COLUMN expires_at double precision;
+  CREATE INDEX pw_runs_queued_expiry ON pw_runs (expires_at) WHERE state = 'QUEUED' AND expires_at IS NOT NULL;
+  CREATE INDEX pw_runs_queued_due ON pw_runs (available_at) WHERE state = 'QUEUED';
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -49,6 +49,8 @@ export interface RunRecord {
   error: TaskError | null;
   /** The id of the minted API token that enqueued the run; null for a static token's run. */
   createdBy: string | null;
+  /** The queue deadline: cleared when the run is first assigned, kept on a run that expired (see dead.ts). */
+  expiresAt: number | null;
 }
 
 export interface WorkerRecord {

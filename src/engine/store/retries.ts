@@ -1,15 +1,18 @@
 // Queuing finished runs again, one by id or those a filter selects, each with a fresh retry budget.
+import type { DeadReason } from '../../protocol/api.ts';
+import { DEAD_REASON } from './dead.ts';
 import { type RunRecord, toRun } from './records.ts';
 import type { SqlClient } from './sql.ts';
 
 /**
- * The columns a retried run starts again from: queued now, with no worker, result or failures. The attempt number
+ * The columns a retried run starts again from: queued now, with no worker, result or failures, and no queue
+ * deadline (an expired run replayed must not expire again at once; its delay is over too). The attempt number
  * goes on, so that each attempt keeps its own place in the run's history and stale events of an earlier one stay
  * stale.
  */
 const QUEUE_AGAIN = `state = 'QUEUED', failures = 0, deliveries = 0, worker_id = NULL, slot_released = false,
   ended_by_worker = false, available_at = $2, lease_expires_at = NULL, deadline_at = NULL, assigned_at = NULL,
-  started_at = NULL, finished_at = NULL, output = NULL, error = NULL`;
+  started_at = NULL, finished_at = NULL, output = NULL, error = NULL, expires_at = NULL`;
 
 export type RetryOutcome = { run: RunRecord } | { notFinished: RunRecord } | undefined;
 
@@ -27,20 +30,25 @@ export async function retryRun(sql: SqlClient, id: string, now: number): Promise
 
 export interface RetryFilter {
   states: ('FAILED' | 'CANCELLED' | 'COMPLETED')[];
+  /** Of the FAILED runs, only the dead ones of these reasons. */
+  dead?: DeadReason[] | undefined;
   task?: string | undefined;
   limit: number;
 }
 
 /*
  * The bulk retry, with a task or without, each state's runs read oldest first through its own index range,
- * LATERAL, and merged (see the run list in runs.ts): $1 the states, $2 now, $3 the most runs, $4 the task.
- * The ids go to the update as an array, which it looks up by primary key: as a subquery joined to the table,
- * the planner may meet them with a scan of every run.
+ * LATERAL, and merged (see the run list in runs.ts): $1 the states, $2 now, $3 the most runs, $4 the dead reasons
+ * (null: any), $5 the task. The ids go to the update as an array, which it looks up by primary key: as a subquery
+ * joined to the table, the planner may meet them with a scan of every run.
  */
+const DEAD_ONLY = `($4::text[] IS NULL OR (r.state = 'FAILED' AND ${DEAD_REASON} = ANY($4::text[])))`;
+
 const RETRY_RUNS_IN_STATES = `UPDATE pw_runs SET ${QUEUE_AGAIN}
   WHERE id = ANY(ARRAY(
     SELECT q.id FROM unnest($1::text[]) AS s(state) CROSS JOIN LATERAL (
-      SELECT r.id, r.seq FROM pw_runs r WHERE r.state = s.state ORDER BY r.seq LIMIT $3 FOR UPDATE OF r SKIP LOCKED
+      SELECT r.id, r.seq FROM pw_runs r WHERE r.state = s.state AND ${DEAD_ONLY}
+      ORDER BY r.seq LIMIT $3 FOR UPDATE OF r SKIP LOCKED
     ) AS q
     ORDER BY q.seq LIMIT $3))
   RETURNING *`;
@@ -48,18 +56,19 @@ const RETRY_RUNS_IN_STATES = `UPDATE pw_runs SET ${QUEUE_AGAIN}
 const RETRY_RUNS_OF_TASK_IN_STATES = `UPDATE pw_runs SET ${QUEUE_AGAIN}
   WHERE id = ANY(ARRAY(
     SELECT q.id FROM unnest($1::text[]) AS s(state) CROSS JOIN LATERAL (
-      SELECT r.id, r.seq FROM pw_runs r WHERE r.task = $4 AND r.state = s.state
+      SELECT r.id, r.seq FROM pw_runs r WHERE r.task = $5 AND r.state = s.state AND ${DEAD_ONLY}
       ORDER BY r.seq LIMIT $3 FOR UPDATE OF r SKIP LOCKED
     ) AS q
     ORDER BY q.seq LIMIT $3))
   RETURNING *`;
 
-/** Queues again up to `limit` finished runs in the given states, oldest first. */
+/** Queues again up to `limit` finished runs in the given states (and dead reasons), oldest first. */
 export async function retryRuns(sql: SqlClient, f: RetryFilter, now: number): Promise<RunRecord[]> {
   const states = [...new Set(f.states)];
+  const dead = f.dead?.length ? f.dead : null;
   const rows =
     f.task === undefined
-      ? await sql.query(RETRY_RUNS_IN_STATES, [states, now, f.limit])
-      : await sql.query(RETRY_RUNS_OF_TASK_IN_STATES, [states, now, f.limit, f.task]);
+      ? await sql.query(RETRY_RUNS_IN_STATES, [states, now, f.limit, dead])
+      : await sql.query(RETRY_RUNS_OF_TASK_IN_STATES, [states, now, f.limit, dead, f.task]);
   return rows.map(toRun);
 }

@@ -1,5 +1,7 @@
 // Run queries outside dispatch: enqueue (with idempotency keys), read, cancel, stats.
+import type { DeadReason } from '../../protocol/api.ts';
 import { type Labels, RunState, type StickyMode } from '../../protocol/schemas.ts';
+import { DEAD_REASON } from './dead.ts';
 import { json, type PreferredLabels, type RunRecord, toRun } from './records.ts';
 import type { Sql, SqlClient } from './sql.ts';
 
@@ -21,6 +23,10 @@ export interface NewRun {
   slotCost?: number | undefined;
   /** The id of the minted API token that enqueues the run. */
   createdBy?: string | null | undefined;
+  /** When it is due (default: at once, the insert's `now`). */
+  availableAt?: number | undefined;
+  /** Its queue deadline (default none). */
+  expiresAt?: number | null | undefined;
 }
 
 export interface Inserted {
@@ -48,18 +54,20 @@ export async function insertRuns(sql: Sql, runs: NewRun[], now: number): Promise
     retries: r.retries ?? null,
     slot_cost: r.slotCost ?? null,
     created_by: r.createdBy ?? null,
+    available_at: Math.max(r.availableAt ?? now, now),
+    expires_at: r.expiresAt ?? null,
   }));
   const inserted = await sql.query(
     `INSERT INTO pw_runs (id, task, input, metadata, priority, idempotency_key, required_labels, preferred_labels,
        sticky_key, sticky_mode, concurrency_key, concurrency_limit, timeout_ms, retries, slot_cost, created_by,
-       state, available_at, created_at)
+       state, available_at, expires_at, created_at)
      SELECT x.id, x.task, x.input, x.metadata, x.priority, x.idempotency_key, x.required_labels, x.preferred_labels,
        x.sticky_key, x.sticky_mode, x.concurrency_key, x.concurrency_limit, x.timeout_ms, x.retries, x.slot_cost,
-       x.created_by, 'QUEUED', $2, $2
+       x.created_by, 'QUEUED', x.available_at, x.expires_at, $2
      FROM json_to_recordset($1::json) AS x(id text, task text, input json, metadata jsonb, priority int,
        idempotency_key text, required_labels jsonb, preferred_labels jsonb, sticky_key text, sticky_mode text,
        concurrency_key text, concurrency_limit int, timeout_ms int, retries int, slot_cost int,
-       created_by text)
+       created_by text, available_at float8, expires_at float8)
      ON CONFLICT (idempotency_key) DO NOTHING
      RETURNING *`,
     [JSON.stringify(records), now],
@@ -91,6 +99,8 @@ export interface RunFilter {
   states?: string[] | undefined;
   task?: string | undefined;
   workerId?: string | undefined;
+  /** Only dead runs of these reasons. */
+  dead?: DeadReason[] | undefined;
   limit: number;
   /** Only runs enqueued before the run with this sequence number (the previous page's last). */
   beforeSeq?: number | undefined;
@@ -103,28 +113,32 @@ export interface RunFilter {
  * range, LATERAL, and merged: `state = ANY(…)` over an index of (state, seq) finds the rows but not in order.
  * There is no index of `seq` alone: given one, the planner reads it and filters by state, guessing that a
  * quarter of all runs are in any state, and reads every run when a state has none. The unfiltered list is
- * the list in every state. $1 the page size, $2 the sequence number the page ends before, $3 the states; then
- * the task or the worker, and the task.
+ * the list in every state. $1 the page size, $2 the sequence number the page ends before, $3 the states, $4 the
+ * dead reasons of FAILED runs (null: any run); then the task or the worker, and the task.
  */
+const DEAD_ONLY = `($4::text[] IS NULL OR (r.state = 'FAILED' AND ${DEAD_REASON} = ANY($4::text[])))`;
+
 const LIST_RUNS_IN_STATES = `SELECT q.* FROM unnest($3::text[]) AS s(state) CROSS JOIN LATERAL (
-    SELECT * FROM pw_runs r WHERE r.state = s.state AND r.seq < $2::bigint ORDER BY r.seq DESC LIMIT $1
+    SELECT * FROM pw_runs r WHERE r.state = s.state AND r.seq < $2::bigint AND ${DEAD_ONLY}
+    ORDER BY r.seq DESC LIMIT $1
   ) AS q
   ORDER BY q.seq DESC LIMIT $1`;
 
 const LIST_RUNS_OF_TASK = `SELECT q.* FROM unnest($3::text[]) AS s(state) CROSS JOIN LATERAL (
-    SELECT * FROM pw_runs r WHERE r.task = $4 AND r.state = s.state AND r.seq < $2::bigint
+    SELECT * FROM pw_runs r WHERE r.task = $5 AND r.state = s.state AND r.seq < $2::bigint AND ${DEAD_ONLY}
     ORDER BY r.seq DESC LIMIT $1
   ) AS q
   ORDER BY q.seq DESC LIMIT $1`;
 
 const LIST_RUNS_ON_WORKER = `SELECT q.* FROM unnest($3::text[]) AS s(state) CROSS JOIN LATERAL (
-    SELECT * FROM pw_runs r WHERE r.worker_id = $4 AND r.state = s.state AND r.seq < $2::bigint
+    SELECT * FROM pw_runs r WHERE r.worker_id = $5 AND r.state = s.state AND r.seq < $2::bigint AND ${DEAD_ONLY}
     ORDER BY r.seq DESC LIMIT $1
   ) AS q
   ORDER BY q.seq DESC LIMIT $1`;
 
 const LIST_RUNS_OF_TASK_ON_WORKER = `SELECT q.* FROM unnest($3::text[]) AS s(state) CROSS JOIN LATERAL (
-    SELECT * FROM pw_runs r WHERE r.worker_id = $4 AND r.state = s.state AND r.task = $5 AND r.seq < $2::bigint
+    SELECT * FROM pw_runs r WHERE r.worker_id = $5 AND r.state = s.state AND r.task = $6 AND r.seq < $2::bigint
+      AND ${DEAD_ONLY}
     ORDER BY r.seq DESC LIMIT $1
   ) AS q
   ORDER BY q.seq DESC LIMIT $1`;
@@ -136,14 +150,15 @@ const FIRST_PAGE = '9223372036854775807';
 export async function listRuns(sql: SqlClient, f: RunFilter): Promise<(RunRecord & { seq: number })[]> {
   const page = [f.limit, f.beforeSeq === undefined ? FIRST_PAGE : String(f.beforeSeq)];
   const states = [...new Set(f.states?.length ? f.states : RunState.options)];
+  const dead = f.dead?.length ? f.dead : null;
   const rows =
     f.workerId !== undefined && f.task !== undefined
-      ? await sql.query(LIST_RUNS_OF_TASK_ON_WORKER, [...page, states, f.workerId, f.task])
+      ? await sql.query(LIST_RUNS_OF_TASK_ON_WORKER, [...page, states, dead, f.workerId, f.task])
       : f.workerId !== undefined
-        ? await sql.query(LIST_RUNS_ON_WORKER, [...page, states, f.workerId])
+        ? await sql.query(LIST_RUNS_ON_WORKER, [...page, states, dead, f.workerId])
         : f.task !== undefined
-          ? await sql.query(LIST_RUNS_OF_TASK, [...page, states, f.task])
-          : await sql.query(LIST_RUNS_IN_STATES, [...page, states]);
+          ? await sql.query(LIST_RUNS_OF_TASK, [...page, states, dead, f.task])
+          : await sql.query(LIST_RUNS_IN_STATES, [...page, states, dead]);
   return rows.map((row) => ({ ...toRun(row), seq: Number(row.seq) }));
 }
 
@@ -175,15 +190,19 @@ export async function cancelRun(sql: Sql, id: string, now: number): Promise<Canc
 export interface TaskStats {
   task: string;
   queued: number;
-  /** Queued and available now (not waiting for a retry backoff). */
+  /** Queued and available now (not delayed, not waiting for a retry backoff, not expired). */
   ready: number;
+  /** Queued and not due yet (delayed, or in a retry backoff). */
+  scheduled: number;
   assigned: number;
   running: number;
 }
 
 export async function taskStats(sql: SqlClient, now: number): Promise<TaskStats[]> {
-  const rows = await sql.query<{ task: string; state: string; ready: number; n: number }>(
-    `SELECT task, state, count(*)::int AS n, count(*) FILTER (WHERE available_at <= $1)::int AS ready
+  const rows = await sql.query<{ task: string; state: string; ready: number; scheduled: number; n: number }>(
+    `SELECT task, state, count(*)::int AS n,
+       count(*) FILTER (WHERE available_at <= $1 AND (expires_at IS NULL OR expires_at > $1))::int AS ready,
+       count(*) FILTER (WHERE available_at > $1)::int AS scheduled
      FROM pw_runs WHERE state IN ('QUEUED', 'ASSIGNED', 'RUNNING') GROUP BY task, state`,
     [now],
   );
@@ -191,12 +210,13 @@ export async function taskStats(sql: SqlClient, now: number): Promise<TaskStats[
   for (const row of rows) {
     let stats = byTask.get(row.task);
     if (!stats) {
-      stats = { task: row.task, queued: 0, ready: 0, assigned: 0, running: 0 };
+      stats = { task: row.task, queued: 0, ready: 0, scheduled: 0, assigned: 0, running: 0 };
       byTask.set(row.task, stats);
     }
     if (row.state === 'QUEUED') {
       stats.queued = row.n;
       stats.ready = row.ready;
+      stats.scheduled = row.scheduled;
     } else if (row.state === 'ASSIGNED') stats.assigned = row.n;
     else stats.running = row.n;
   }

@@ -20,7 +20,7 @@ export const READ_QUEUE_PAGE = `SELECT q.* FROM unnest($1::text[]) AS t(task) CR
     SELECT r.id, r.seq, r.priority, r.task, r.slot_cost, r.required_labels, r.preferred_labels, r.sticky_key,
       r.sticky_mode, r.concurrency_key, r.concurrency_limit
     FROM pw_runs r
-    WHERE r.state = 'QUEUED' AND r.task = t.task AND r.available_at <= $2
+    WHERE r.state = 'QUEUED' AND r.task = t.task AND r.available_at <= $2 AND (r.expires_at IS NULL OR r.expires_at > $2)
       AND (r.required_labels IS NULL OR r.required_labels <@ $3::jsonb)
       AND coalesce(r.slot_cost, ($5::jsonb ->> r.task)::int, 1) <= $6
       AND (r.concurrency_key IS NULL OR r.concurrency_limit > (
@@ -45,7 +45,7 @@ export const READ_QUEUE_PAGE = `SELECT q.* FROM unnest($1::text[]) AS t(task) CR
 export const ASSIGN_CHOSEN = `UPDATE pw_runs SET state = 'ASSIGNED', attempt = attempt + 1, deliveries = deliveries + 1, worker_id = $1,
     slot_cost = x.cost, timeout_ms = coalesce(pw_runs.timeout_ms, x.timeout), retries = coalesce(pw_runs.retries, x.retries),
     assigned_at = $2, lease_expires_at = $3, slot_released = false, ended_by_worker = false, deadline_at = NULL,
-    started_at = NULL
+    started_at = NULL, expires_at = NULL
   FROM jsonb_to_recordset($4::jsonb) AS x(id text, cost int, timeout int, retries int)
   WHERE pw_runs.id = x.id AND pw_runs.id = ANY($5::text[])
   RETURNING pw_runs.*`;
