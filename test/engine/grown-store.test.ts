@@ -67,7 +67,7 @@ describe.each(storeTargets('pw_grown'))('a store grown to $name', ({ open }) => 
   it('answers as it did on a small store', async () => {
     expect(await countLiveRunsByState(sql)).toEqual({ QUEUED: 6, ASSIGNED: 2, RUNNING: 2 });
     expect(await taskStats(sql, t0)).toEqual([
-      { task: 'live', queued: 6, ready: 6, assigned: 2, running: 2 },
+      { task: 'live', queued: 6, ready: 6, scheduled: 0, assigned: 2, running: 2 },
     ]);
     const newest = await listRuns(sql, { limit: 12 });
     expect(newest.map((r) => r.id)).toEqual([
