@@ -29,6 +29,10 @@ export const errorStatus = {
   unauthorized: 401,
   forbidden: 403,
   conflict: 409,
+  /** A key template names a value the run's input (or metadata) does not have. */
+  unresolved_key: 422,
+  /** An enqueue names a rate limit key that has no limit, set or declared. */
+  unknown_rate_limit: 422,
   /** A worker URL that is, or resolves to, a private address, while private targets are not allowed. */
   forbidden_target: 422,
   internal: 500,
