@@ -55,8 +55,9 @@ export const READ_QUEUE_PAGE = `SELECT q.* FROM unnest($1::text[]) AS t(task) CR
 
 /**
  * The heads of the queues of round-robin concurrency keys of the worker's tasks: the $8 keys served least
- * recently (`served_at`, the last time a run of the key was assigned; null for never), at most $4 rows of each,
- * in queue order within a key. Parameters as in READ_QUEUE_PAGE.
+ * recently (`served_at`, the last time a run of the key was assigned; null for never), in queue order within a
+ * key, and of each as many rows as a fair share of $4 among the keys read, and one more (so that a key skipped
+ * under its lock leaves room the others can fill). Parameters as in READ_QUEUE_PAGE.
  */
 export const READ_ROUND_ROBIN_PAGE = `WITH k AS (
     SELECT g.task, g.concurrency_key,
@@ -73,7 +74,7 @@ export const READ_ROUND_ROBIN_PAGE = `WITH k AS (
     WHERE r.state = 'QUEUED' AND r.task = k.task AND r.concurrency_key = k.concurrency_key
       AND r.concurrency_strategy = 'GROUP_ROUND_ROBIN' AND ${ELIGIBLE}
     ORDER BY r.priority DESC, r.seq
-    LIMIT $4
+    LIMIT ceil($4::numeric / (SELECT count(*) FROM k)) + 1
     FOR UPDATE OF r SKIP LOCKED
   ) AS q`;
 
