@@ -13,7 +13,7 @@ export interface TaskDeclaration {
 const NONE: TaskDeclaration = { rateLimits: [], concurrency: undefined };
 
 /**
- * The declaration of each task, from the manifest of the worker that serves it and registered last (an ACTIVE one
+ * The declaration of each task, from the manifest of the worker that serves it and was heard from last (an ACTIVE one
  * before others). Kept for a second, so that busy enqueues cost no query; a worker that registers with new
  * declarations is heard of within that second.
  */

@@ -121,18 +121,20 @@ describe.each(storeTargets('pw_flow_control'))(
     it('holds an enqueue to a limit it names, set through the API, with its units', async () => {
       h = await harness.start();
       await h.addWorker('w');
-      await h.client.setRateLimit('partner', { limit: 3, per: LONG });
+      await h.client.setRateLimit('partner:acme/eu', { limit: 3, per: LONG });
       const runs = await h.client.enqueueMany([
-        { task: 'echo', input: 1, rateLimitKeys: [{ key: 'partner', units: 2 }] },
-        { task: 'echo', input: 2, rateLimitKeys: ['partner'] },
-        { task: 'echo', input: 3, rateLimitKeys: ['partner'] },
+        { task: 'echo', input: 1, rateLimitKeys: [{ key: 'partner:acme/eu', units: 2 }] },
+        { task: 'echo', input: 2, rateLimitKeys: ['partner:acme/eu'] },
+        { task: 'echo', input: 3, rateLimitKeys: ['partner:acme/eu'] },
       ]);
       await until(
         async () => (await h.client.listRuns({ state: 'COMPLETED' })).runs.length === 2,
         'two runs',
       );
-      expect((await h.client.getRun(runs[2]!.id)).waitingFor).toMatch(/^rate limited on partner until /);
-      expect((await h.client.rateLimits())[0]).toMatchObject({ window: { used: 3 } });
+      expect((await h.client.getRun(runs[2]!.id)).waitingFor).toMatch(
+        /^rate limited on partner:acme\/eu until /,
+      );
+      expect((await h.client.rateLimits())[0]).toMatchObject({ key: 'partner:acme/eu', window: { used: 3 } });
     });
 
     it('CANCEL_IN_PROGRESS stops the running run of the key on its worker and starts the new one', async () => {
