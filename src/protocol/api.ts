@@ -170,7 +170,7 @@ export const TaskStatsView = z.object({
   task: z.string(),
   /** Waiting runs (including those in retry backoff). */
   queued: z.number().int(),
-  /** Waiting runs that could start now: the number an autoscaler reads. */
+  /** Waiting runs that could start now (not in a retry back-off nor held by a rate limit): what an autoscaler reads. */
   ready: z.number().int(),
   assigned: z.number().int(),
   running: z.number().int(),

@@ -112,6 +112,11 @@ describe.each(storeTargets('pw_flow_control'))(
       const waiting = await h.client.getRun(runs[2]!.id);
       expect(waiting.state).toBe('QUEUED');
       expect(waiting.waitingFor).toBe(`rate limited on mail until ${limit!.window.end}`);
+      // The autoscaler's figure leaves out what a rate limit holds back: more workers would not start it sooner.
+      expect((await h.client.taskStats()).find((s) => s.task === 'limited')).toMatchObject({
+        queued: 3,
+        ready: 0,
+      });
 
       const set = await h.client.setRateLimit('mail', { limit: 5, per: LONG });
       expect(set).toMatchObject({ limit: 5, override: { limit: 5, perMs: LONG }, declared: { limit: 2 } });
@@ -138,7 +143,8 @@ describe.each(storeTargets('pw_flow_control'))(
     });
 
     it('CANCEL_IN_PROGRESS stops the running run of the key on its worker and starts the new one', async () => {
-      h = await harness.start();
+      // Leases long enough that a busy machine does not re-queue the first run before the second comes.
+      h = await harness.start({ leaseMs: 60_000, workerTimeoutMs: 60_000 });
       const worker = await h.addWorker('w', { tasks: [job('hold', untilStopped)] });
       const concurrency = { key: 'doc-1', limit: 1, strategy: 'CANCEL_IN_PROGRESS' as const };
       const first = await h.client.enqueue({ task: 'hold', concurrency });
@@ -156,7 +162,7 @@ describe.each(storeTargets('pw_flow_control'))(
     });
 
     it('CANCEL_NEWEST answers the run over the limit cancelled, as declared on the task with a key from the input', async () => {
-      h = await harness.start();
+      h = await harness.start({ leaseMs: 60_000, workerTimeoutMs: 60_000 });
       const perUser = task({
         name: 'sync-user',
         input: z.object({ user: z.string() }),

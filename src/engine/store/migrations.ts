@@ -171,6 +171,15 @@ const migrations: string[] = [
     SELECT key, coalesce(override_limit, declared_limit) AS lim,
       CASE WHEN override_limit IS NULL THEN declared_per_ms ELSE override_per_ms END AS per_ms
     FROM pw_rate_limits WHERE coalesce(override_limit, declared_limit) IS NOT NULL;
+  -- Whether a run with the rate limit uses given has no room in some key's window at the time given: what the
+  -- claims skip and what the autoscaler's ready count leaves out.
+  CREATE FUNCTION pw_rate_limited(uses jsonb, at_ms double precision) RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT uses IS NOT NULL AND EXISTS (
+      SELECT 1 FROM jsonb_to_recordset(uses) AS u(key text, units int)
+      JOIN pw_rate_limits_applied l ON l.key = u.key
+      LEFT JOIN pw_rate_limit_windows n ON n.key = l.key AND n.window_start = floor(at_ms / l.per_ms) * l.per_ms
+      WHERE coalesce(n.used, 0) + u.units > l.lim)
+  $$;
 
   CREATE INDEX pw_runs_round_robin ON pw_runs (task, concurrency_key, priority DESC, seq)
     WHERE state = 'QUEUED' AND concurrency_strategy = 'GROUP_ROUND_ROBIN';

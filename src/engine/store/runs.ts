@@ -145,7 +145,7 @@ export async function cancelRun(sql: Sql, id: string, now: number): Promise<Canc
 export interface TaskStats {
   task: string;
   queued: number;
-  /** Queued and available now (not waiting for a retry backoff). */
+  /** Queued and available now (not waiting for a retry backoff, nor held back by a rate limit). */
   ready: number;
   assigned: number;
   running: number;
@@ -153,7 +153,7 @@ export interface TaskStats {
 
 export async function taskStats(sql: SqlClient, now: number): Promise<TaskStats[]> {
   const rows = await sql.query<{ task: string; state: string; ready: number; n: number }>(
-    `SELECT task, state, count(*)::int AS n, count(*) FILTER (WHERE available_at <= $1)::int AS ready
+    `SELECT task, state, count(*)::int AS n, count(*) FILTER (WHERE available_at <= $1 AND NOT pw_rate_limited(rate_limits, $1))::int AS ready
      FROM pw_runs WHERE state IN ('QUEUED', 'ASSIGNED', 'RUNNING') GROUP BY task, state`,
     [now],
   );

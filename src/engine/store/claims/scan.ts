@@ -28,11 +28,7 @@ const ELIGIBLE = `r.available_at <= $2
       AND (r.sticky_mode IS DISTINCT FROM 'hard' OR NOT EXISTS (
         SELECT 1 FROM pw_sticky s JOIN pw_workers w ON w.id = s.worker_id
         WHERE s.sticky_key = r.sticky_key AND s.worker_id <> $7 AND w.state <> 'INACTIVE'))
-      AND (r.rate_limits IS NULL OR NOT EXISTS (
-        SELECT 1 FROM jsonb_to_recordset(r.rate_limits) AS u(key text, units int)
-        JOIN pw_rate_limits_applied l ON l.key = u.key
-        LEFT JOIN pw_rate_limit_windows n ON n.key = l.key AND n.window_start = floor($2 / l.per_ms) * l.per_ms
-        WHERE coalesce(n.used, 0) + u.units > l.lim))`;
+      AND NOT pw_rate_limited(r.rate_limits, $2)`;
 
 /**
  * A page of queued rows the worker could take, in priority order after ($8 priority, $9 seq) when given, each
