@@ -14,8 +14,11 @@ export { signPush, verifyPush } from './auth/push.ts';
 export { MemoryReplayStore, type ReplayStore } from './auth/replay.ts';
 export { type ErrorCode, errorStatus, PushworkerError } from './protocol/errors.ts';
 export {
+  type ConcurrencySpec,
+  type ConcurrencyStrategy,
   type Labels,
   PROTOCOL_VERSION,
+  type RateLimitSpec,
   type RunRef,
   SIGNATURE_HEADER,
   type TaskManifest,

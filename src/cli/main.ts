@@ -5,6 +5,7 @@ import { demo } from './demo.ts';
 import { dev } from './dev.ts';
 import { engine } from './engine-command.ts';
 import { failureOf } from './failure.ts';
+import { rateLimits } from './rate-limit-commands.ts';
 import { ready } from './ready.ts';
 import { cancel, get, retry, run, runs } from './run-commands.ts';
 import { packageVersion } from './version.ts';
@@ -24,6 +25,7 @@ const commands: Record<string, Command> = {
   retry,
   workers,
   stats,
+  'rate-limits': rateLimits,
   keys,
   token,
 };

@@ -9,12 +9,15 @@ import {
   EnqueueResponse,
   type ListRunsOptions,
   ListRunsResponse,
+  RateLimitsResponse,
+  RateLimitView,
   type RetryRunsRequest,
   RetryRunsResponse,
   RevokeTokenResponse,
   RotateKeysResponse,
   RunDetailView,
   RunView,
+  type SetRateLimitRequest,
   TaskStatsResponse,
   WhoamiResponse,
   WorkersResponse,
@@ -143,6 +146,11 @@ export function createClient(options: ClientOptions) {
     registerWorker: (url: string, name?: string) =>
       call(WorkerView, 'POST', '/v1/workers/register', { url, ...(name ? { name } : {}) }),
     taskStats: async () => (await call(TaskStatsResponse, 'GET', '/v1/stats/tasks')).tasks,
+    /** Every rate limit key with its limit and the units taken in its current window. */
+    rateLimits: async () => (await call(RateLimitsResponse, 'GET', '/v1/rate-limits')).rateLimits,
+    /** Sets a limit on the key that overrides the one its tasks declare. */
+    setRateLimit: (key: string, limit: SetRateLimitRequest) =>
+      call(RateLimitView, 'PUT', `/v1/rate-limits/${encodeURIComponent(key)}`, limit),
     /** A new engine key signs from now on; earlier keys stay published until they retire. */
     rotateKeys: () => call(RotateKeysResponse, 'POST', '/v1/keys/rotate', {}),
     /** Mints a worker token for `worker`, or an API token of `scope` (default `admin`). */

@@ -1,5 +1,6 @@
 // What the API routes share with the engine's loops: the store, signals, keys, tokens and metrics.
 import type { EngineConfig } from './config.ts';
+import type { TaskDeclarations } from './declarations.ts';
 import type { Intake } from './intake.ts';
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
@@ -22,6 +23,8 @@ export interface EngineCore {
   intake: Intake;
   /** Which tasks an ACTIVE worker serves, for the warnings of enqueues nothing can run yet. */
   served: ServedTasks;
+  /** The rate limits and concurrency tasks declare, for the runs enqueued. */
+  declarations: TaskDeclarations;
   /** Tells a worker to stop attempts (best effort, signed cancel push). */
   cancelOnWorker(workerId: string, refs: { runId: string; attempt: number }[]): Promise<void>;
   /** Refuses a worker URL the engine may not push to (`forbidden_target`, `invalid_request`). */

@@ -8,6 +8,7 @@ import { createApi } from './api/app.ts';
 import { workerView } from './api/views.ts';
 import { EngineConfig, type EngineConfigInput } from './config.ts';
 import type { EngineCore } from './core.ts';
+import { TaskDeclarations } from './declarations.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { Intake } from './intake.ts';
 import { KeySeal } from './key-seal.ts';
@@ -128,6 +129,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     retry,
     intake,
     served: new ServedTasks(sql),
+    declarations: new TaskDeclarations(sql),
     cancelOnWorker,
     checkTarget: checkWorkerUrl,
     registerUrl: registerRecord,

@@ -2,8 +2,11 @@
 import { z } from 'zod';
 import {
   ApiScope,
+  ConcurrencyStrategy,
+  concurrencyLimit,
   int32,
   Labels,
+  RateLimitWindow,
   RunState,
   StickyMode,
   TaskError,
@@ -41,7 +44,14 @@ const EnqueueFields = z.object({
   /** Runs with one sticky key go to the same worker: `soft` while it has room, `hard` while it lives. */
   sticky: z.object({ key, mode: StickyMode.default('soft') }).optional(),
   /** At most `limit` runs with this key are assigned or running at once, across all workers. */
-  concurrency: z.object({ key, limit: z.number().int().min(1).max(100_000) }).optional(),
+  concurrency: z
+    .object({ key, limit: concurrencyLimit(), strategy: ConcurrencyStrategy.optional() })
+    .optional(),
+  /** Rate limits set through `PUT /v1/rate-limits/{key}` (or declared by a task) that this run is held to too. */
+  rateLimitKeys: z
+    .array(z.union([key, z.object({ key, units: int32().min(1).optional() })]))
+    .max(10)
+    .optional(),
   timeoutMs: int32().positive().optional(),
   retries: z.number().int().min(0).max(1000).optional(),
   slotCost: int32().min(1).optional(),
@@ -212,7 +222,7 @@ export const TaskStatsView = z.object({
   task: z.string(),
   /** Waiting runs (including those delayed or in retry backoff). */
   queued: z.number().int(),
-  /** Waiting runs that could start now: the number an autoscaler reads. */
+  /** Waiting runs that could start now (not in a retry back-off nor held by a rate limit): what an autoscaler reads. */
   ready: z.number().int(),
   /** Waiting runs not due yet: delayed, or in a retry back-off (absent from engines that predate delays). */
   scheduled: z.number().int().optional(),
@@ -250,3 +260,22 @@ export const RotateKeysResponse = z.object({
   kid: z.string(),
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }),
 });
+
+/** A rate limit as the engine applies it: the override when one is set, else the one a task declared. */
+export const RateLimitView = z.object({
+  key: z.string(),
+  limit: z.number().int(),
+  /** The window's length in ms. */
+  perMs: z.number().int(),
+  declared: z.object({ limit: z.number().int(), perMs: z.number().int() }).nullable(),
+  override: z.object({ limit: z.number().int(), perMs: z.number().int() }).nullable(),
+  /** The current window: when it started and ends, and the units taken in it. */
+  window: z.object({ start: z.string(), end: z.string(), used: z.number().int() }),
+});
+export type RateLimitView = z.infer<typeof RateLimitView>;
+export const RateLimitsResponse = z.object({ rateLimits: z.array(RateLimitView) });
+
+/** Body of `PUT /v1/rate-limits/{key}`: the limit that overrides the declared one. */
+export const SetRateLimitRequest = z.object({ limit: int32().min(1), per: RateLimitWindow });
+export type SetRateLimitRequest = z.input<typeof SetRateLimitRequest>;
+export const RateLimitKey = key;

@@ -31,6 +31,10 @@ export const errorStatus = {
   conflict: 409,
   /** A run delayed, or given a queue deadline, further ahead than the engine allows (a year). */
   too_far_ahead: 400,
+  /** A key template names a value the run's input (or metadata) does not have. */
+  unresolved_key: 422,
+  /** An enqueue names a rate limit key that has no limit, set or declared. */
+  unknown_rate_limit: 422,
   /** A worker URL that is, or resolves to, a private address, while private targets are not allowed. */
   forbidden_target: 422,
   internal: 500,

@@ -1,5 +1,6 @@
 // The public surface of `pushworker/protocol`: the wire contract's schemas, types, constants and error codes.
 export { type ErrorCode, errorStatus, type Issue, PushworkerError } from './errors.ts';
+export { type KeySource, KeyTemplate, resolveKey } from './key-template.ts';
 export {
   AcceptedResponse,
   ApiScope,
@@ -7,6 +8,8 @@ export {
   AssignPush,
   CancelPush,
   CancelResponse,
+  ConcurrencySpec,
+  ConcurrencyStrategy,
   EventResult,
   EventsBody,
   EventsResponse,
@@ -16,6 +19,8 @@ export {
   PROTOCOL_VERSION,
   PushBody,
   PushClaims,
+  RateLimitSpec,
+  RateLimitWindow,
   Registration,
   RegistrationResponse,
   Rejection,
@@ -36,4 +41,5 @@ export {
   TokenKind,
   WorkerHeartbeat,
   WorkerState,
+  windowMs,
 } from './schemas.ts';

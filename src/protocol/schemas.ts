@@ -1,5 +1,6 @@
 // zod schemas for every message of the wire contract (docs/protocol.md); types are inferred from them.
 import { z } from 'zod';
+import { KeyTemplate } from './key-template.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -113,12 +114,53 @@ export type EventResult = z.infer<typeof EventResult>;
 export const EventsResponse = z.object({ results: z.array(EventResult) });
 export type EventsResponse = z.infer<typeof EventsResponse>;
 
+/** A rate limit's window: a named one, or a length in ms. */
+export const RateLimitWindow = z.union([z.enum(['second', 'minute', 'hour', 'day']), int32().min(1)]);
+export type RateLimitWindow = z.infer<typeof RateLimitWindow>;
+const WINDOW_MS = { second: 1_000, minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
+/** The window's length in ms. */
+export function windowMs(per: RateLimitWindow): number {
+  return typeof per === 'number' ? per : WINDOW_MS[per];
+}
+
+/** At most `limit` units start per window of `per` per key; each run of the task takes `units` (default 1). */
+export const RateLimitSpec = z.object({
+  key: KeyTemplate,
+  units: int32().min(1).optional(),
+  limit: int32().min(1),
+  per: RateLimitWindow,
+});
+export type RateLimitSpec = z.infer<typeof RateLimitSpec>;
+
+/**
+ * What happens to a run over its concurrency key's limit. Absent: it waits, in queue order (pushworker's
+ * default). `GROUP_ROUND_ROBIN`: it waits, and waiting runs of different keys start in turn. `CANCEL_IN_PROGRESS`:
+ * the oldest run of the key is cancelled to make room. `CANCEL_NEWEST`: the new run is cancelled.
+ */
+export const ConcurrencyStrategy = z.enum(['GROUP_ROUND_ROBIN', 'CANCEL_IN_PROGRESS', 'CANCEL_NEWEST']);
+export type ConcurrencyStrategy = z.infer<typeof ConcurrencyStrategy>;
+
+/** Most runs of one key assigned or running at once, across all workers. */
+export const concurrencyLimit = () => z.number().int().min(1).max(100_000);
+
+/** A task's declared concurrency: the key (a template on the input) and the limit its runs share. */
+export const ConcurrencySpec = z.object({
+  key: KeyTemplate,
+  limit: concurrencyLimit(),
+  strategy: ConcurrencyStrategy.optional(),
+});
+export type ConcurrencySpec = z.infer<typeof ConcurrencySpec>;
+
 export const TaskManifest = z.object({
   name: z.string().min(1).max(200),
   inputSchema: z.record(z.string(), z.unknown()),
   timeoutMs: int32().positive(),
   retries: int32().min(0),
   slotCost: int32().min(1),
+  /** Rate limits every run of the task is held to; keys may be templates on the input. */
+  rateLimits: z.array(RateLimitSpec).max(10).optional(),
+  /** Concurrency every run of the task is held to, unless the enqueue gives its own. */
+  concurrency: ConcurrencySpec.optional(),
 });
 export type TaskManifest = z.infer<typeof TaskManifest>;
 

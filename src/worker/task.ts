@@ -1,6 +1,6 @@
 // Declaring tasks: name, zod input schema, the function that runs, and its scheduling hints.
 import { z } from 'zod';
-import type { Labels, TaskManifest } from '../protocol/schemas.ts';
+import { ConcurrencySpec, type Labels, RateLimitSpec, type TaskManifest } from '../protocol/schemas.ts';
 import type { Logger } from './log.ts';
 
 export interface TaskContext {
@@ -29,6 +29,10 @@ export interface TaskOptions<S extends z.ZodType, O> {
   retries?: number;
   /** Slot units one run holds; default 1. */
   slotCost?: number;
+  /** Rate limits the engine holds every run to; a key may be a template on the input (`tenant:{input.id}`). */
+  rateLimits?: z.input<typeof RateLimitSpec>[];
+  /** Concurrency the engine holds every run to, unless the enqueue gives its own; the key may be a template. */
+  concurrency?: z.input<typeof ConcurrencySpec>;
   description?: string;
 }
 
@@ -39,6 +43,8 @@ export interface Task<S extends z.ZodType = z.ZodType, O = unknown> {
   timeoutMs: number;
   retries: number;
   slotCost: number;
+  rateLimits?: RateLimitSpec[];
+  concurrency?: ConcurrencySpec;
   description?: string;
 }
 
@@ -47,6 +53,7 @@ export type AnyTask = Task<any, any>;
 
 const TaskName = z.string().regex(/^[A-Za-z0-9_.:-]{1,200}$/, 'task names use letters, digits and _ . : -');
 const Positive = z.number().int().positive();
+const RateLimits = z.array(RateLimitSpec).max(10);
 
 export function task<S extends z.ZodType, O>(options: TaskOptions<S, O>): Task<S, O> {
   TaskName.parse(options.name);
@@ -59,6 +66,8 @@ export function task<S extends z.ZodType, O>(options: TaskOptions<S, O>): Task<S
       .min(0)
       .parse(options.retries ?? 0),
     slotCost: Positive.parse(options.slotCost ?? 1),
+    rateLimits: options.rateLimits === undefined ? undefined : RateLimits.parse(options.rateLimits),
+    concurrency: options.concurrency === undefined ? undefined : ConcurrencySpec.parse(options.concurrency),
   };
 }
 
@@ -74,6 +83,8 @@ export function manifestOf(t: AnyTask): TaskManifest {
     timeoutMs: t.timeoutMs,
     retries: t.retries,
     slotCost: t.slotCost,
+    ...(t.rateLimits?.length ? { rateLimits: t.rateLimits } : {}),
+    ...(t.concurrency ? { concurrency: t.concurrency } : {}),
   };
 }
 

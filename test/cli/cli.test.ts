@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,7 +73,19 @@ describe('the pushworker command', () => {
   it('prints help for every command and exits 0', async () => {
     const top = await cli(['--help']);
     expect(top.code).toBe(0);
-    for (const command of ['engine', 'dev', 'demo', 'register', 'run', 'workers', 'stats', 'keys', 'token']) {
+    const commands = [
+      'engine',
+      'dev',
+      'demo',
+      'register',
+      'run',
+      'workers',
+      'stats',
+      'rate-limits',
+      'keys',
+      'token',
+    ];
+    for (const command of commands) {
       expect(top.stdout).toContain(command);
       const help = await cli([command, '--help']);
       expect(help.code).toBe(0);
@@ -266,6 +278,39 @@ describe('the pushworker command', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^pushworker: .*not found/);
     expect((await cli(['token', 'revoke'], env)).code).toBe(2);
+  });
+
+  it("sets and lists rate limits as the README's block shows, and says what is wrong with a window", async () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const section = readme.slice(readme.indexOf('\n### Rate limits and concurrency'));
+    const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
+    const lines = block.trim().split('\n');
+    expect(lines).toEqual([
+      'pushworker rate-limits set openai --limit 100 --per minute',
+      'pushworker rate-limits list',
+    ]);
+    const [set, list] = lines.map((l) => l.split(' ').slice(1));
+    const setOut = await cli(set!, env);
+    expect(setOut.code).toBe(0);
+    expect(setOut.stdout).toBe('openai: at most 100 per 60000 ms\n');
+    const listOut = await cli(list!, env);
+    expect(listOut.code).toBe(0);
+    expect(listOut.stdout.split('\n')[0]).toMatch(/^KEY\s+LIMIT\s+PER MS\s+USED\s+WINDOW ENDS\s+SOURCE$/);
+    expect(listOut.stdout.split('\n')[1]).toMatch(/^openai\s+100\s+60000\s+0\s+\S+Z\s+set$/);
+    const json = JSON.parse((await cli(['rate-limits', '--json'], env)).stdout);
+    expect(json).toMatchObject([{ key: 'openai', limit: 100, perMs: 60_000, declared: null }]);
+
+    const mistakes = [
+      { args: ['rate-limits', 'set', 'openai', '--limit', '5', '--per', 'week'], text: '--per takes second' },
+      { args: ['rate-limits', 'set', 'openai', '--per', 'minute'], text: '--limit N is needed' },
+      { args: ['rate-limits', 'set'], text: 'a rate limit key is needed' },
+      { args: ['rate-limits', 'drop'], text: 'unknown action "drop"' },
+    ];
+    for (const m of mistakes) {
+      const res = await cli(m.args, env);
+      expect(res.code, m.args.join(' ')).toBe(2);
+      expect(res.stderr).toContain(m.text);
+    }
   });
 
   it('stops the engine on SIGTERM with exit code 0', async () => {

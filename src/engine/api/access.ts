@@ -25,6 +25,7 @@ export const ROUTE_ACCESS = {
   'GET /v1/runs/:id/wait': 'read',
   'GET /v1/stats/tasks': 'read',
   'GET /v1/workers': 'read',
+  'GET /v1/rate-limits': 'read',
 
   'POST /v1/runs': 'enqueue',
   'POST /v1/runs/bulk': 'enqueue',
@@ -39,6 +40,7 @@ export const ROUTE_ACCESS = {
   'POST /v1/tokens': 'admin',
   'DELETE /v1/tokens/:id': 'admin',
   'POST /v1/keys/rotate': 'admin',
+  'PUT /v1/rate-limits/:key': 'admin',
 } as const satisfies Record<string, RouteAccess>;
 
 /**

@@ -10,6 +10,7 @@ import { visibleState } from '../store/records.ts';
 import { countLiveRunsByState, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
 import { checkStorableUrl, notFound, parseBody, renderError, requireApi } from './http.ts';
+import { rateLimitRoutes } from './rate-limits.ts';
 import { runRetryRoutes } from './run-retries.ts';
 import { runRoutes } from './runs.ts';
 import { workerRoutes } from './workers.ts';
@@ -112,5 +113,6 @@ export function createApi(core: EngineCore, onError: (error: unknown) => void): 
   app.route('/', runRetryRoutes(core));
   app.route('/', runRoutes(core));
   app.route('/', workerRoutes(core));
+  app.route('/', rateLimitRoutes(core));
   return app;
 }

@@ -1,48 +1,23 @@
 // Client routes for runs: enqueue (single and bulk), read, long-poll wait, cancel, and task stats.
 import { Hono } from 'hono';
-import type { z } from 'zod';
 import { BulkEnqueueRequest, EnqueueRequest, ListRunsQuery, type TaskStatsView } from '../../protocol/api.ts';
-import { PushworkerError } from '../../protocol/errors.ts';
 import { TERMINAL_RUN_STATES } from '../../protocol/schemas.ts';
 import type { EngineCore } from '../core.ts';
+import { enqueueRuns } from '../enqueue.ts';
 import { unservedWarning } from '../served-tasks.ts';
 import { listAttempts } from '../store/attempts.ts';
-import { cancelRun, getRun, listRuns, type NewRun, taskStats } from '../store/runs.ts';
+import { rateLimitHolding } from '../store/rate-limits.ts';
+import { cancelRun, getRun, listRuns, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
 import { checkOwnRun, notFound, parseBody, parseQuery, requireApi } from './http.ts';
-import { runTimesOf } from './run-times.ts';
 import { runDetailView, runView } from './views.ts';
-
-function newRunOf(request: z.infer<typeof EnqueueRequest>, createdBy: string | null, now: number): NewRun {
-  const { availableAt, expiresAt } = runTimesOf(request, now);
-  return {
-    id: `run_${crypto.randomUUID()}`,
-    task: request.task,
-    input: request.input,
-    metadata: request.metadata,
-    priority: request.priority,
-    idempotencyKey: request.idempotencyKey,
-    requiredLabels: request.affinity?.required,
-    preferredLabels: request.affinity?.preferred,
-    stickyKey: request.sticky?.key,
-    stickyMode: request.sticky?.mode,
-    concurrencyKey: request.concurrency?.key,
-    concurrencyLimit: request.concurrency?.limit,
-    timeoutMs: request.timeoutMs,
-    retries: request.retries,
-    slotCost: request.slotCost,
-    createdBy,
-    availableAt,
-    expiresAt,
-  };
-}
 
 export function runRoutes(core: EngineCore): Hono {
   const app = new Hono();
   app.post('/v1/runs', async (c) => {
     const principal = await requireApi(core, c);
     const request = await parseBody(c, EnqueueRequest);
-    const [result] = await core.intake.enqueue([newRunOf(request, principal.tokenId, Date.now())]);
+    const [result] = await enqueueRuns(core, [request], principal.tokenId);
     const { run, created } = result!;
     const unserved = run.state === 'QUEUED' && (await core.served.unserved([run.task])).length > 0;
     const warnings = unserved ? { warnings: [unservedWarning(run.task)] } : {};
@@ -52,17 +27,7 @@ export function runRoutes(core: EngineCore): Hono {
   app.post('/v1/runs/bulk', async (c) => {
     const principal = await requireApi(core, c);
     const request = await parseBody(c, BulkEnqueueRequest);
-    const now = Date.now();
-    const results = await core.intake.enqueue(
-      request.runs.map((r, index) => {
-        try {
-          return newRunOf(r, principal.tokenId, now);
-        } catch (error) {
-          if (!(error instanceof PushworkerError)) throw error;
-          throw new PushworkerError(error.code, `runs[${index}]: ${error.message}`, { index });
-        }
-      }),
-    );
+    const results = await enqueueRuns(core, request.runs, principal.tokenId, true);
     const unserved = new Set(await core.served.unserved(results.map((r) => r.run.task)));
     const viewOf = ({ run, created }: (typeof results)[number]) => {
       const waits = run.state === 'QUEUED' && unserved.has(run.task);
@@ -91,7 +56,8 @@ export function runRoutes(core: EngineCore): Hono {
     const run = await getRun(core.sql, c.req.param('id'));
     if (!run) throw notFound('the run');
     const unserved = run.state === 'QUEUED' && (await core.served.unserved([run.task])).length > 0;
-    return c.json(runDetailView(run, await listAttempts(core.sql, run.id), unserved));
+    const limited = await rateLimitHolding(core.sql, run, Date.now());
+    return c.json(runDetailView(run, await listAttempts(core.sql, run.id), unserved, limited));
   });
 
   app.get('/v1/runs/:id/wait', async (c) => {

@@ -7,8 +7,17 @@ import { visibleState } from '../store/records.ts';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-/** A run; `unserved` when no ACTIVE worker serves its task, so a queued run says what it waits for. */
-export function runView(run: RunRecord, unserved = false, now = Date.now()): RunView {
+/** A rate limit that holds a queued run back, and when the window without room ends. */
+export interface RateLimited {
+  key: string;
+  until: number;
+}
+
+/**
+ * A run; `unserved` when no ACTIVE worker serves its task, `limited` when a rate limit holds it back, so a queued
+ * run says what it waits for.
+ */
+export function runView(run: RunRecord, unserved = false, now = Date.now(), limited?: RateLimited): RunView {
   return {
     id: run.id,
     task: run.task,
@@ -24,7 +33,7 @@ export function runView(run: RunRecord, unserved = false, now = Date.now()): Run
     createdAt: iso(run.createdAt)!,
     startedAt: iso(run.startedAt),
     finishedAt: iso(run.finishedAt),
-    ...(run.state === 'QUEUED' ? waitingFor(run, unserved, now) : {}),
+    ...(run.state === 'QUEUED' ? waitingFor(run, unserved, now, limited) : {}),
     ...(run.state === 'QUEUED' && run.availableAt > now ? { dueAt: iso(run.availableAt)! } : {}),
     ...(run.expiresAt !== null && (run.state === 'QUEUED' || run.state === 'FAILED')
       ? { expiresAt: iso(run.expiresAt)! }
@@ -34,12 +43,18 @@ export function runView(run: RunRecord, unserved = false, now = Date.now()): Run
 }
 
 /** A run not yet tried that is not due is delayed; one tried before waits out a retry back-off. */
-function waitingFor(run: RunRecord, unserved: boolean, now: number): { waitingFor?: string } {
+function waitingFor(
+  run: RunRecord,
+  unserved: boolean,
+  now: number,
+  limited: RateLimited | undefined,
+): { waitingFor?: string } {
   if (run.availableAt > now) {
     const until = iso(run.availableAt);
     return { waitingFor: run.attempt === 0 ? `not due until ${until}` : `a retry back-off until ${until}` };
   }
   if (unserved) return { waitingFor: 'a worker that serves this task (none is ACTIVE)' };
+  if (limited) return { waitingFor: `rate limited on ${limited.key} until ${iso(limited.until)}` };
   return {};
 }
 
@@ -55,8 +70,13 @@ export function attemptView(a: AttemptRecord): AttemptView {
   };
 }
 
-export function runDetailView(run: RunRecord, attempts: AttemptRecord[], unserved: boolean): RunDetailView {
-  return { ...runView(run, unserved), attempts: attempts.map(attemptView) };
+export function runDetailView(
+  run: RunRecord,
+  attempts: AttemptRecord[],
+  unserved: boolean,
+  limited?: RateLimited,
+): RunDetailView {
+  return { ...runView(run, unserved, Date.now(), limited), attempts: attempts.map(attemptView) };
 }
 
 export function workerView(worker: WorkerRecord): WorkerView {

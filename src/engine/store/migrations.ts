@@ -162,6 +162,50 @@ const migrations: string[] = [
   CREATE INDEX pw_runs_queued_expiry ON pw_runs (expires_at) WHERE state = 'QUEUED' AND expires_at IS NOT NULL;
   CREATE INDEX pw_runs_queued_due ON pw_runs (available_at) WHERE state = 'QUEUED';
   `,
+  // Rate limits: each run's keys and units, each key's declared and overriding limit, and the units each window
+  // of a key has started; concurrency strategies, with the indexes the round-robin and the cancelling strategies
+  // read
+  `
+  ALTER TABLE pw_runs ADD COLUMN rate_limits jsonb;
+  ALTER TABLE pw_runs ADD COLUMN concurrency_strategy text;
+
+  CREATE TABLE pw_rate_limits (
+    key text PRIMARY KEY,
+    declared_limit integer,
+    declared_per_ms double precision,
+    override_limit integer,
+    override_per_ms double precision,
+    updated_at double precision NOT NULL
+  );
+
+  CREATE TABLE pw_rate_limit_windows (
+    key text NOT NULL,
+    window_start double precision NOT NULL,
+    used integer NOT NULL,
+    PRIMARY KEY (key, window_start)
+  );
+  -- The limit each key is held to: its override when one is set, else its declared limit.
+  CREATE VIEW pw_rate_limits_applied AS
+    SELECT key, coalesce(override_limit, declared_limit) AS lim,
+      CASE WHEN override_limit IS NULL THEN declared_per_ms ELSE override_per_ms END AS per_ms
+    FROM pw_rate_limits WHERE coalesce(override_limit, declared_limit) IS NOT NULL;
+  -- Whether a run with the rate limit uses given has no room in some key's window at the time given: what the
+  -- claims skip and what the autoscaler's ready count leaves out.
+  CREATE FUNCTION pw_rate_limited(uses jsonb, at_ms double precision) RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT uses IS NOT NULL AND EXISTS (
+      SELECT 1 FROM jsonb_to_recordset(uses) AS u(key text, units int)
+      JOIN pw_rate_limits_applied l ON l.key = u.key
+      LEFT JOIN pw_rate_limit_windows n ON n.key = l.key AND n.window_start = floor(at_ms / l.per_ms) * l.per_ms
+      WHERE coalesce(n.used, 0) + u.units > l.lim)
+  $$;
+
+  CREATE INDEX pw_runs_round_robin ON pw_runs (task, concurrency_key, priority DESC, seq)
+    WHERE state = 'QUEUED' AND concurrency_strategy = 'GROUP_ROUND_ROBIN';
+  CREATE INDEX pw_runs_concurrency_served ON pw_runs (concurrency_key, assigned_at)
+    WHERE concurrency_key IS NOT NULL;
+  CREATE INDEX pw_runs_concurrency_open ON pw_runs (concurrency_key, seq)
+    WHERE state IN ('QUEUED', 'ASSIGNED', 'RUNNING') AND concurrency_key IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -1,5 +1,6 @@
 // Typed rows of the store, and the mapping from snake_case columns to them.
 import type {
+  ConcurrencyStrategy,
   Labels,
   RunState,
   StickyMode,
@@ -13,6 +14,12 @@ import type { Row } from './sql.ts';
 export interface PreferredLabels {
   labels: Labels;
   weight: number;
+}
+
+/** A rate limit key a run is held to, and the units it takes from the key's window when it starts. */
+export interface RateLimitUse {
+  key: string;
+  units: number;
 }
 
 export interface RunRecord {
@@ -29,6 +36,8 @@ export interface RunRecord {
   stickyMode: StickyMode | null;
   concurrencyKey: string | null;
   concurrencyLimit: number | null;
+  concurrencyStrategy: ConcurrencyStrategy | null;
+  rateLimits: RateLimitUse[] | null;
   timeoutMs: number | null;
   retries: number | null;
   slotCost: number | null;

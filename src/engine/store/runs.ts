@@ -1,8 +1,8 @@
 // Run queries outside dispatch: enqueue (with idempotency keys), read, cancel, stats.
 import type { DeadReason } from '../../protocol/api.ts';
-import { type Labels, RunState, type StickyMode } from '../../protocol/schemas.ts';
+import { type ConcurrencyStrategy, type Labels, RunState, type StickyMode } from '../../protocol/schemas.ts';
 import { DEAD_REASON } from './dead.ts';
-import { json, type PreferredLabels, type RunRecord, toRun } from './records.ts';
+import { json, type PreferredLabels, type RateLimitUse, type RunRecord, toRun } from './records.ts';
 import type { Sql, SqlClient } from './sql.ts';
 
 export interface NewRun {
@@ -18,6 +18,9 @@ export interface NewRun {
   stickyMode?: StickyMode | undefined;
   concurrencyKey?: string | undefined;
   concurrencyLimit?: number | undefined;
+  concurrencyStrategy?: ConcurrencyStrategy | undefined;
+  /** The rate limit keys the run is held to, resolved from its input. */
+  rateLimits?: RateLimitUse[] | undefined;
   timeoutMs?: number | undefined;
   retries?: number | undefined;
   slotCost?: number | undefined;
@@ -50,6 +53,8 @@ export async function insertRuns(sql: Sql, runs: NewRun[], now: number): Promise
     sticky_mode: r.stickyKey ? (r.stickyMode ?? 'soft') : null,
     concurrency_key: r.concurrencyKey ?? null,
     concurrency_limit: r.concurrencyKey ? (r.concurrencyLimit ?? 1) : null,
+    concurrency_strategy: r.concurrencyKey ? (r.concurrencyStrategy ?? null) : null,
+    rate_limits: r.rateLimits?.length ? r.rateLimits : null,
     timeout_ms: r.timeoutMs ?? null,
     retries: r.retries ?? null,
     slot_cost: r.slotCost ?? null,
@@ -59,15 +64,15 @@ export async function insertRuns(sql: Sql, runs: NewRun[], now: number): Promise
   }));
   const inserted = await sql.query(
     `INSERT INTO pw_runs (id, task, input, metadata, priority, idempotency_key, required_labels, preferred_labels,
-       sticky_key, sticky_mode, concurrency_key, concurrency_limit, timeout_ms, retries, slot_cost, created_by,
-       state, available_at, expires_at, created_at)
+       sticky_key, sticky_mode, concurrency_key, concurrency_limit, concurrency_strategy, rate_limits, timeout_ms,
+       retries, slot_cost, created_by, state, available_at, expires_at, created_at)
      SELECT x.id, x.task, x.input, x.metadata, x.priority, x.idempotency_key, x.required_labels, x.preferred_labels,
-       x.sticky_key, x.sticky_mode, x.concurrency_key, x.concurrency_limit, x.timeout_ms, x.retries, x.slot_cost,
-       x.created_by, 'QUEUED', x.available_at, x.expires_at, $2
+       x.sticky_key, x.sticky_mode, x.concurrency_key, x.concurrency_limit, x.concurrency_strategy, x.rate_limits,
+       x.timeout_ms, x.retries, x.slot_cost, x.created_by, 'QUEUED', x.available_at, x.expires_at, $2
      FROM json_to_recordset($1::json) AS x(id text, task text, input json, metadata jsonb, priority int,
        idempotency_key text, required_labels jsonb, preferred_labels jsonb, sticky_key text, sticky_mode text,
-       concurrency_key text, concurrency_limit int, timeout_ms int, retries int, slot_cost int,
-       created_by text, available_at float8, expires_at float8)
+       concurrency_key text, concurrency_limit int, concurrency_strategy text, rate_limits jsonb, timeout_ms int,
+       retries int, slot_cost int, created_by text, available_at float8, expires_at float8)
      ON CONFLICT (idempotency_key) DO NOTHING
      RETURNING *`,
     [JSON.stringify(records), now],
@@ -162,6 +167,11 @@ export async function listRuns(sql: SqlClient, f: RunFilter): Promise<(RunRecord
   return rows.map((row) => ({ ...toRun(row), seq: Number(row.seq) }));
 }
 
+/** Cancels the runs $1 at $2 with the error $3; the caller has checked that they are queued or on a worker. */
+export const CANCEL_RUNS = `UPDATE pw_runs SET state = 'CANCELLED', ended_by_worker = false, finished_at = $2,
+    lease_expires_at = NULL, deadline_at = NULL, error = $3::jsonb
+  WHERE id = ANY($1::text[]) RETURNING *`;
+
 export interface CancelOutcome {
   run: RunRecord;
   /** Set when the run was on a worker, which must be told to stop it. */
@@ -175,12 +185,11 @@ export async function cancelRun(sql: Sql, id: string, now: number): Promise<Canc
     if (!rows[0]) return undefined;
     const before = toRun(rows[0]);
     if (!['QUEUED', 'ASSIGNED', 'RUNNING'].includes(before.state)) return { run: before };
-    const updated = await tx.query(
-      `UPDATE pw_runs SET state = 'CANCELLED', ended_by_worker = false, finished_at = $2, lease_expires_at = NULL,
-         deadline_at = NULL, error = $3::jsonb
-       WHERE id = $1 RETURNING *`,
-      [id, now, json({ message: 'the run was cancelled', name: 'Cancelled', retryable: false })],
-    );
+    const updated = await tx.query(CANCEL_RUNS, [
+      [id],
+      now,
+      json({ message: 'the run was cancelled', name: 'Cancelled', retryable: false }),
+    ]);
     const run = toRun(updated[0]!);
     const onWorker = before.state !== 'QUEUED' && before.workerId;
     return onWorker ? { run, notify: { workerId: before.workerId!, attempt: before.attempt } } : { run };
@@ -190,7 +199,7 @@ export async function cancelRun(sql: Sql, id: string, now: number): Promise<Canc
 export interface TaskStats {
   task: string;
   queued: number;
-  /** Queued and available now (not delayed, not waiting for a retry backoff, not expired). */
+  /** Queued and available now: due, not expired, not in a retry back-off, not held back by a rate limit. */
   ready: number;
   /** Queued and not due yet (delayed, or in a retry backoff). */
   scheduled: number;
@@ -201,7 +210,8 @@ export interface TaskStats {
 export async function taskStats(sql: SqlClient, now: number): Promise<TaskStats[]> {
   const rows = await sql.query<{ task: string; state: string; ready: number; scheduled: number; n: number }>(
     `SELECT task, state, count(*)::int AS n,
-       count(*) FILTER (WHERE available_at <= $1 AND (expires_at IS NULL OR expires_at > $1))::int AS ready,
+       count(*) FILTER (WHERE available_at <= $1 AND (expires_at IS NULL OR expires_at > $1)
+         AND NOT pw_rate_limited(rate_limits, $1))::int AS ready,
        count(*) FILTER (WHERE available_at > $1)::int AS scheduled
      FROM pw_runs WHERE state IN ('QUEUED', 'ASSIGNED', 'RUNNING') GROUP BY task, state`,
     [now],

@@ -7,7 +7,7 @@ import { LOCK_WORKER } from './worker.ts';
 
 /**
  * Claims the head of the worker's queue, in order, while its runs need no choice the SQL cannot make (no sticky
- * key, concurrency key or preferred labels) and fit in the worker's free slots, with the slot costs, timeouts
+ * key, concurrency key, rate limit or preferred labels) and fit in the worker's free slots, with the slot costs, timeouts
  * and retries of the worker's manifest. Each task's queue is read through its own index, LATERAL, so that a
  * deep queue of a task the worker does not serve is not in the way.
  *
@@ -34,7 +34,8 @@ export const CLAIM_HEAD = `WITH w AS (
   page AS (
     SELECT q.* FROM m CROSS JOIN LATERAL (
       SELECT r.id, r.priority, r.seq, coalesce(r.slot_cost, m.cost) AS cost, m.timeout, m.retries,
-        r.sticky_key IS NULL AND r.concurrency_key IS NULL AND r.preferred_labels IS NULL AS simple
+        r.sticky_key IS NULL AND r.concurrency_key IS NULL AND r.preferred_labels IS NULL
+          AND r.rate_limits IS NULL AS simple
       FROM pw_runs r
       WHERE r.state = 'QUEUED' AND r.task = m.task AND r.available_at <= $2 AND (r.expires_at IS NULL OR r.expires_at > $2)
         AND (r.required_labels IS NULL OR r.required_labels <@ (SELECT labels FROM w))
@@ -86,7 +87,8 @@ export const CLAIM_HEAD_CHECKED = `WITH latest AS MATERIALIZED (SELECT xmin AS v
   page AS (
     SELECT q.* FROM m CROSS JOIN LATERAL (
       SELECT r.id, r.priority, r.seq, coalesce(r.slot_cost, m.cost) AS cost, m.timeout, m.retries,
-        r.sticky_key IS NULL AND r.concurrency_key IS NULL AND r.preferred_labels IS NULL AS simple
+        r.sticky_key IS NULL AND r.concurrency_key IS NULL AND r.preferred_labels IS NULL
+          AND r.rate_limits IS NULL AS simple
       FROM pw_runs r
       WHERE r.state = 'QUEUED' AND r.task = m.task AND r.available_at <= $2 AND (r.expires_at IS NULL OR r.expires_at > $2)
         AND (r.required_labels IS NULL OR r.required_labels <@ (SELECT labels FROM w))

@@ -1,26 +1,25 @@
 // The scan claim: in a transaction, pages through the worker's queue and chooses its runs one by one.
 import type { Labels, StickyMode, TaskManifest } from '../../../protocol/schemas.ts';
 import type { Candidate, ClaimOptions, ClaimResult } from '../claims.ts';
-import type { PreferredLabels, RunRecord } from '../records.ts';
+import { type Consumed, consumeRateUnits } from '../rate-limits.ts';
+import type { PreferredLabels, RateLimitUse, RunRecord } from '../records.ts';
 import { toRun } from '../records.ts';
 import type { Row, SqlClient } from '../sql.ts';
 import { type Keys, lockKeys, NO_KEYS } from './keys.ts';
+import { mergeTurns, takeInTurns } from './round-robin.ts';
 import { readWorker } from './worker.ts';
 
+/** The columns a scan claim reads of each queued row. */
+const QUEUE_COLUMNS = `r.id, r.seq, r.priority, r.task, r.slot_cost, r.required_labels, r.preferred_labels, r.sticky_key,
+      r.sticky_mode, r.concurrency_key, r.concurrency_limit, r.rate_limits`;
+
 /**
- * A page of queued rows the worker could take, in priority order after ($8 priority, $9 seq) when given, each
- * task's queue read through its own index, LATERAL. Hard constraints are filtered here (task, labels,
- * availability, slot cost, concurrency limits reached, hard keys bound elsewhere) so that a long run of rows
- * nobody here may take cannot fill the page; they are checked again under the key locks.
- *
- * $1 the worker's tasks, $2 now, $3 its labels, $4 the page size, $5 the slot cost of each task in its
- * manifest, $6 its free slot-units, $7 the worker.
+ * The hard constraints on a queued row `r` that a page filters on, so that a long run of rows nobody here may take
+ * cannot fill it: availability (due, not expired), labels, slot cost, concurrency limits reached, hard keys bound elsewhere, rate
+ * limits whose window has no units left. They are checked again under the key locks. $2 now, $3 the worker's
+ * labels, $5 the slot cost of each task in its manifest, $6 its free slot-units, $7 the worker.
  */
-export const READ_QUEUE_PAGE = `SELECT q.* FROM unnest($1::text[]) AS t(task) CROSS JOIN LATERAL (
-    SELECT r.id, r.seq, r.priority, r.task, r.slot_cost, r.required_labels, r.preferred_labels, r.sticky_key,
-      r.sticky_mode, r.concurrency_key, r.concurrency_limit
-    FROM pw_runs r
-    WHERE r.state = 'QUEUED' AND r.task = t.task AND r.available_at <= $2 AND (r.expires_at IS NULL OR r.expires_at > $2)
+const ELIGIBLE = `r.available_at <= $2 AND (r.expires_at IS NULL OR r.expires_at > $2)
       AND (r.required_labels IS NULL OR r.required_labels <@ $3::jsonb)
       AND coalesce(r.slot_cost, ($5::jsonb ->> r.task)::int, 1) <= $6
       AND (r.concurrency_key IS NULL OR r.concurrency_limit > (
@@ -29,6 +28,19 @@ export const READ_QUEUE_PAGE = `SELECT q.* FROM unnest($1::text[]) AS t(task) CR
       AND (r.sticky_mode IS DISTINCT FROM 'hard' OR NOT EXISTS (
         SELECT 1 FROM pw_sticky s JOIN pw_workers w ON w.id = s.worker_id
         WHERE s.sticky_key = r.sticky_key AND s.worker_id <> $7 AND w.state <> 'INACTIVE'))
+      AND NOT pw_rate_limited(r.rate_limits, $2)`;
+
+/**
+ * A page of queued rows the worker could take, in priority order after ($8 priority, $9 seq) when given, each
+ * task's queue read through its own index, LATERAL; rows of round-robin keys are read by READ_ROUND_ROBIN_PAGE.
+ *
+ * $1 the worker's tasks, $4 the page size; $2, $3, $5, $6 and $7 as in ELIGIBLE.
+ */
+export const READ_QUEUE_PAGE = `SELECT q.* FROM unnest($1::text[]) AS t(task) CROSS JOIN LATERAL (
+    SELECT ${QUEUE_COLUMNS}
+    FROM pw_runs r
+    WHERE r.state = 'QUEUED' AND r.task = t.task AND r.concurrency_strategy IS DISTINCT FROM 'GROUP_ROUND_ROBIN'
+      AND ${ELIGIBLE}
       AND ($8::int IS NULL OR r.priority < $8 OR (r.priority = $8 AND r.seq > $9::bigint))
     ORDER BY r.priority DESC, r.seq
     LIMIT $4
@@ -36,6 +48,31 @@ export const READ_QUEUE_PAGE = `SELECT q.* FROM unnest($1::text[]) AS t(task) CR
   ) AS q
   ORDER BY q.priority DESC, q.seq
   LIMIT $4`;
+
+/**
+ * The heads of the queues of round-robin concurrency keys of the worker's tasks: the $8 keys served least
+ * recently (`served_at`, the last time a run of the key was assigned; null for never), in queue order within a
+ * key, and of each as many rows as a fair share of $4 among the keys read, and one more (so that a key skipped
+ * under its lock leaves room the others can fill). Parameters as in READ_QUEUE_PAGE.
+ */
+export const READ_ROUND_ROBIN_PAGE = `WITH k AS (
+    SELECT g.task, g.concurrency_key,
+      (SELECT max(a.assigned_at) FROM pw_runs a WHERE a.concurrency_key = g.concurrency_key) AS served_at
+    FROM (SELECT DISTINCT r.task, r.concurrency_key FROM pw_runs r
+          WHERE r.state = 'QUEUED' AND r.concurrency_strategy = 'GROUP_ROUND_ROBIN' AND r.task = ANY($1::text[])
+            AND r.available_at <= $2) AS g
+    ORDER BY served_at NULLS FIRST, g.concurrency_key
+    LIMIT $8
+  )
+  SELECT q.*, k.served_at FROM k CROSS JOIN LATERAL (
+    SELECT ${QUEUE_COLUMNS}
+    FROM pw_runs r
+    WHERE r.state = 'QUEUED' AND r.task = k.task AND r.concurrency_key = k.concurrency_key
+      AND r.concurrency_strategy = 'GROUP_ROUND_ROBIN' AND ${ELIGIBLE}
+    ORDER BY r.priority DESC, r.seq
+    LIMIT ceil($4::numeric / (SELECT count(*) FROM k)) + 1
+    FOR UPDATE OF r SKIP LOCKED
+  ) AS q`;
 
 /**
  * Assigns the chosen runs $4 (a recordset of id, cost, timeout and retries), whose ids are $5, to the worker
@@ -74,6 +111,7 @@ interface Chosen {
   retries: number | null;
   stickyKey: string | null;
   concurrencyKey: string | null;
+  rateLimits: RateLimitUse[];
 }
 
 /** The full claim, in the transaction `tx`, for what the head claim leaves. */
@@ -91,9 +129,9 @@ export async function claimScan(tx: SqlClient, serial: boolean, o: ClaimOptions)
   };
   if (room.limit <= 0) return { ...none, dispatchable: true };
 
-  const chosen = await chooseRuns(tx, o, room);
+  const { chosen, keys } = await chooseRuns(tx, o, room);
   if (chosen.length === 0) return { ...none, dispatchable: true };
-  const runs = await assign(tx, o, chosen);
+  const runs = await assign(tx, o, chosen, keys);
   return { runs, used: worker.used + costOf(chosen), slots: worker.slots, dispatchable: true };
 }
 
@@ -101,49 +139,47 @@ export async function claimScan(tx: SqlClient, serial: boolean, o: ClaimOptions)
  * Pages through the queue until the batch is full or no eligible row is left: rows skipped here (soft
  * preferences, keys another replica is deciding, room used up within the page) never hide rows behind them.
  */
-async function chooseRuns(tx: SqlClient, o: ClaimOptions, room: Room): Promise<Chosen[]> {
+async function chooseRuns(
+  tx: SqlClient,
+  o: ClaimOptions,
+  room: Room,
+): Promise<{ chosen: Chosen[]; keys: Keys }> {
   const pageSize = room.limit + (o.scan ?? 32);
   let chosen: Chosen[] = [];
   let keys: Keys = NO_KEYS;
   let after: { priority: number; seq: number } | undefined;
+  // Round-robin keys are read once, at the start, and their turns merged into the first page.
+  let turns = takeInTurns(
+    await tx.query(READ_ROUND_ROBIN_PAGE, [...pageParams(o, room, room.free, room.limit), pageSize]),
+  );
   while (chosen.length < room.limit && room.free - costOf(chosen) > 0) {
-    const rows = await readPage(tx, o, room, room.free - costOf(chosen), pageSize, after);
-    const locked = await lockKeys(tx, o.workerId, rows, keys);
+    const page = await tx.query(READ_QUEUE_PAGE, [
+      ...pageParams(o, room, room.free - costOf(chosen), pageSize),
+      after?.priority ?? null,
+      after?.seq ?? null,
+    ]);
+    const rows = turns.length > 0 ? mergeTurns(page, turns) : page;
+    turns = [];
+    const locked = await lockKeys(tx, o.workerId, rows, keys, o.now);
     keys = locked.keys;
     chosen = choose(rows, o, room, locked.keys, locked.refused, chosen);
-    if (rows.length < pageSize) break;
-    const last = rows[rows.length - 1]!;
+    if (page.length < pageSize) break;
+    const last = page[page.length - 1]!;
     after = { priority: last.priority as number, seq: Number(last.seq) };
   }
-  return chosen;
+  return { chosen, keys };
 }
 
-function readPage(
-  tx: SqlClient,
-  o: ClaimOptions,
-  room: Room,
-  free: number,
-  size: number,
-  after: { priority: number; seq: number } | undefined,
-): Promise<Row[]> {
+/** $1 to $7 of both pages: the worker's tasks, now, its labels, rows per page (or per key), costs, room, id. */
+function pageParams(o: ClaimOptions, room: Room, free: number, size: number): unknown[] {
   const costs = Object.fromEntries([...room.manifests].map(([name, m]) => [name, m.slotCost ?? 1]));
-  return tx.query(READ_QUEUE_PAGE, [
-    [...room.manifests.keys()],
-    o.now,
-    room.labels,
-    size,
-    JSON.stringify(costs),
-    free,
-    o.workerId,
-    after?.priority ?? null,
-    after?.seq ?? null,
-  ]);
+  return [[...room.manifests.keys()], o.now, room.labels, size, JSON.stringify(costs), free, o.workerId];
 }
 
 /**
  * The runs chosen so far, `before`, and those chosen from a page's rows in order, under the page's key locks:
  * none whose key another claim holds (`refused`), beyond the room left, bound elsewhere by a hard sticky key,
- * past its concurrency limit, or refused by `o.accept`.
+ * past its concurrency limit, past a rate limit's units left in the window, or refused by `o.accept`.
  */
 function choose(
   rows: Row[],
@@ -160,12 +196,24 @@ function choose(
   /** Assigned or running runs of the concurrency key, this claim's included. */
   const active = (key: string) =>
     (keys.active.get(key) ?? 0) + chosen.filter((c) => c.concurrencyKey === key).length;
+  /** Whether the rate limit has no room for the units in its window, counting this claim's. */
+  const limited = ({ key, units }: RateLimitUse) => {
+    const rate = keys.rates.get(key);
+    if (!rate) return false;
+    const taken = chosen.reduce(
+      (sum, c) => sum + c.rateLimits.reduce((n, u) => n + (u.key === key ? u.units : 0), 0),
+      0,
+    );
+    return rate.used + taken + units > rate.limit;
+  };
 
   for (const row of rows) {
     if (chosen.length >= room.limit) break;
     const stickyKey = row.sticky_key as string | null;
     const ck = row.concurrency_key as string | null;
+    const rateLimits = (row.rate_limits as RateLimitUse[] | null) ?? [];
     if ((stickyKey && refused.has(`s:${stickyKey}`)) || (ck && refused.has(`c:${ck}`))) continue;
+    if (rateLimits.some((u) => refused.has(`r:${u.key}`) || limited(u))) continue;
     const manifest = room.manifests.get(row.task as string);
     const cost = (row.slot_cost as number | null) ?? manifest?.slotCost ?? 1;
     if (cost > free) continue;
@@ -191,13 +239,17 @@ function choose(
       retries: manifest?.retries ?? null,
       stickyKey,
       concurrencyKey: ck,
+      rateLimits,
     });
   }
   return chosen;
 }
 
-/** Assigns the chosen runs and binds their sticky keys to the worker; the runs in the order chosen. */
-async function assign(tx: SqlClient, o: ClaimOptions, chosen: Chosen[]): Promise<RunRecord[]> {
+/**
+ * Assigns the chosen runs, binds their sticky keys to the worker and takes their units from their rate limits'
+ * windows; the runs in the order chosen.
+ */
+async function assign(tx: SqlClient, o: ClaimOptions, chosen: Chosen[], keys: Keys): Promise<RunRecord[]> {
   const recordset = chosen.map(({ id, cost, timeout, retries }) => ({ id, cost, timeout, retries }));
   const claimed = await tx.query(ASSIGN_CHOSEN, [
     o.workerId,
@@ -208,8 +260,22 @@ async function assign(tx: SqlClient, o: ClaimOptions, chosen: Chosen[]): Promise
   ]);
   const stickyKeys = [...new Set(chosen.flatMap((c) => (c.stickyKey ? [c.stickyKey] : [])))];
   if (stickyKeys.length > 0) await tx.query(BIND_STICKY_KEYS, [stickyKeys, o.workerId, o.now]);
+  await consumeRateUnits(tx, unitsTaken(chosen, keys));
   const order = new Map(chosen.map((c, i) => [c.id, i]));
   return claimed.map(toRun).sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+}
+
+/** The units the chosen runs take from each limited key's current window. */
+function unitsTaken(chosen: readonly Chosen[], keys: Keys): Consumed[] {
+  const byKey = new Map<string, Consumed>();
+  for (const { key, units } of chosen.flatMap((c) => c.rateLimits)) {
+    const rate = keys.rates.get(key);
+    if (!rate) continue;
+    const consumed = byKey.get(key) ?? { key, start: rate.windowStart, units: 0 };
+    consumed.units += units;
+    byKey.set(key, consumed);
+  }
+  return [...byKey.values()];
 }
 
 function costOf(chosen: readonly Chosen[]): number {

@@ -1,0 +1,93 @@
+// Enqueueing from the API: limits resolved, runs inserted (group-committed), cancelling strategies applied.
+import type { z } from 'zod';
+import type { EnqueueRequest } from '../protocol/api.ts';
+import { PushworkerError } from '../protocol/errors.ts';
+import { type RunTimes, runTimesOf } from './api/run-times.ts';
+import type { EngineCore } from './core.ts';
+import { type RunLimits, resolveRunLimits } from './run-limits.ts';
+import { applyCancellingStrategies, type CancellingKey } from './store/concurrency.ts';
+import type { Inserted, NewRun } from './store/runs.ts';
+
+type Request = z.infer<typeof EnqueueRequest>;
+
+function newRunOf(request: Request, times: RunTimes, limits: RunLimits, createdBy: string | null): NewRun {
+  return {
+    id: `run_${crypto.randomUUID()}`,
+    task: request.task,
+    input: request.input,
+    metadata: request.metadata,
+    priority: request.priority,
+    idempotencyKey: request.idempotencyKey,
+    requiredLabels: request.affinity?.required,
+    preferredLabels: request.affinity?.preferred,
+    stickyKey: request.sticky?.key,
+    stickyMode: request.sticky?.mode,
+    concurrencyKey: limits.concurrency?.key,
+    concurrencyLimit: limits.concurrency?.limit,
+    concurrencyStrategy: limits.concurrency?.strategy,
+    rateLimits: limits.rateLimits,
+    timeoutMs: request.timeoutMs,
+    retries: request.retries,
+    slotCost: request.slotCost,
+    createdBy,
+    availableAt: times.availableAt,
+    expiresAt: times.expiresAt,
+  };
+}
+
+/** Each request's due time and queue deadline; in a bulk enqueue, a refusal names the run by its index. */
+function timesOf(requests: Request[], now: number, bulk: boolean): RunTimes[] {
+  return requests.map((request, index) => {
+    try {
+      return runTimesOf(request, now);
+    } catch (error) {
+      if (!bulk || !(error instanceof PushworkerError)) throw error;
+      throw new PushworkerError(error.code, `runs[${index}]: ${error.message}`, { index });
+    }
+  });
+}
+
+/**
+ * Enqueues the requests in order (a bulk one refused whole when any run's times are refused) and answers with each run as it is after its key's cancelling strategy, if any:
+ * a run CANCEL_NEWEST turned away is returned CANCELLED, and runs CANCEL_IN_PROGRESS cancelled on workers are
+ * told to stop, as a cancel through the API does.
+ */
+export async function enqueueRuns(
+  core: EngineCore,
+  requests: Request[],
+  createdBy: string | null,
+  bulk = false,
+): Promise<Inserted[]> {
+  const now = Date.now();
+  const times = timesOf(requests, now, bulk);
+  const limits = await resolveRunLimits(core.sql, core.declarations, requests, now);
+  const results = await core.intake.enqueue(
+    requests.map((r, i) => newRunOf(r, times[i]!, limits[i]!, createdBy)),
+  );
+  const keys = new Map<string, CancellingKey>();
+  for (const { run, created } of results) {
+    const strategy = run.concurrencyStrategy;
+    if (
+      !created ||
+      !run.concurrencyKey ||
+      (strategy !== 'CANCEL_NEWEST' && strategy !== 'CANCEL_IN_PROGRESS')
+    ) {
+      continue;
+    }
+    keys.set(run.concurrencyKey, { key: run.concurrencyKey, limit: run.concurrencyLimit ?? 1, strategy });
+  }
+  const outcomes = await applyCancellingStrategies(core.sql, [...keys.values()], now);
+  if (outcomes.length === 0) return results;
+  core.signals.done(outcomes.map((o) => o.run.id));
+  const byWorker = new Map<string, { runId: string; attempt: number }[]>();
+  for (const { run, notify } of outcomes) {
+    if (!notify) continue;
+    const refs = byWorker.get(notify.workerId) ?? [];
+    refs.push({ runId: run.id, attempt: notify.attempt });
+    byWorker.set(notify.workerId, refs);
+  }
+  core.signals.freed(byWorker.keys());
+  for (const [workerId, refs] of byWorker) core.cancelOnWorker(workerId, refs).catch(() => {});
+  const cancelled = new Map(outcomes.map((o) => [o.run.id, o.run]));
+  return results.map((r) => ({ ...r, run: cancelled.get(r.run.id) ?? r.run }));
+}

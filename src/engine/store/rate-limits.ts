@@ -1,0 +1,142 @@
+// Rate limit rows: the limits tasks declare and operators override, and the units each window has started.
+import type { RunRecord } from './records.ts';
+import type { SqlClient } from './sql.ts';
+
+/** A key's limit as the claims apply it, and its window now. */
+export interface RateLimitRecord {
+  key: string;
+  limit: number;
+  perMs: number;
+  declaredLimit: number | null;
+  declaredPerMs: number | null;
+  overrideLimit: number | null;
+  overridePerMs: number | null;
+  windowStart: number;
+  /** Units started in the window that holds `now`. */
+  used: number;
+}
+
+export interface DeclaredLimit {
+  key: string;
+  limit: number;
+  perMs: number;
+}
+
+/**
+ * The limits of the keys $1 (all when null) that have one, with the units started in the window that holds $2
+ * (windows are aligned on multiples of their length since the epoch).
+ */
+export const READ_RATE_LIMITS = `SELECT a.key, a.lim, a.per_ms, d.declared_limit, d.declared_per_ms, d.override_limit,
+    d.override_per_ms, floor($2 / a.per_ms) * a.per_ms AS window_start, coalesce(w.used, 0)::int AS used
+  FROM pw_rate_limits_applied a JOIN pw_rate_limits d ON d.key = a.key
+  LEFT JOIN pw_rate_limit_windows w ON w.key = a.key AND w.window_start = floor($2 / a.per_ms) * a.per_ms
+  WHERE $1::text[] IS NULL OR a.key = ANY($1::text[])
+  ORDER BY a.key`;
+
+/** Records the limits $1 (key, limit, perMs) as declared by a task, at $2; an override stays as it is. */
+export const DECLARE_RATE_LIMITS = `INSERT INTO pw_rate_limits (key, declared_limit, declared_per_ms, updated_at)
+  SELECT x.key, x.limit, x."perMs", $2 FROM jsonb_to_recordset($1::jsonb) AS x(key text, "limit" int, "perMs" double precision)
+  ON CONFLICT (key) DO UPDATE SET declared_limit = excluded.declared_limit, declared_per_ms = excluded.declared_per_ms,
+    updated_at = excluded.updated_at
+  WHERE pw_rate_limits.declared_limit IS DISTINCT FROM excluded.declared_limit
+    OR pw_rate_limits.declared_per_ms IS DISTINCT FROM excluded.declared_per_ms`;
+
+/** Sets the limit $2 per $3 ms on the key $1 at $4, over the declared one. */
+export const OVERRIDE_RATE_LIMIT = `INSERT INTO pw_rate_limits (key, override_limit, override_per_ms, updated_at)
+  VALUES ($1, $2, $3, $4)
+  ON CONFLICT (key) DO UPDATE SET override_limit = excluded.override_limit, override_per_ms = excluded.override_per_ms,
+    updated_at = excluded.updated_at`;
+
+/**
+ * Adds the units $1 (key, start, units) to their windows, and forgets the key's windows before them: in the
+ * claim's own transaction, under the keys' locks, so that the check and the count are one step.
+ */
+export const CONSUME_RATE_UNITS = `INSERT INTO pw_rate_limit_windows (key, window_start, used)
+  SELECT x.key, x.start, x.units FROM jsonb_to_recordset($1::jsonb) AS x(key text, start double precision, units int)
+  ON CONFLICT (key, window_start) DO UPDATE SET used = pw_rate_limit_windows.used + excluded.used`;
+export const FORGET_PAST_WINDOWS = `DELETE FROM pw_rate_limit_windows w
+  USING jsonb_to_recordset($1::jsonb) AS x(key text, start double precision)
+  WHERE w.key = x.key AND w.window_start < x.start`;
+
+/** The keys $1 that have a limit, set or declared. */
+export const KNOWN_RATE_LIMIT_KEYS = `SELECT key FROM pw_rate_limits_applied WHERE key = ANY($1::text[])`;
+
+export async function readRateLimits(
+  sql: SqlClient,
+  keys: readonly string[] | null,
+  now: number,
+): Promise<RateLimitRecord[]> {
+  const rows = await sql.query(READ_RATE_LIMITS, [keys, now]);
+  return rows.map((r) => ({
+    key: r.key as string,
+    limit: r.lim as number,
+    perMs: r.per_ms as number,
+    declaredLimit: r.declared_limit as number | null,
+    declaredPerMs: r.declared_per_ms as number | null,
+    overrideLimit: r.override_limit as number | null,
+    overridePerMs: r.override_per_ms as number | null,
+    windowStart: r.window_start as number,
+    used: r.used as number,
+  }));
+}
+
+export async function declareRateLimits(sql: SqlClient, limits: DeclaredLimit[], now: number): Promise<void> {
+  if (limits.length === 0) return;
+  // One row per key: the last declaration of a key in the batch wins, as a later enqueue's would.
+  const byKey = new Map(limits.map((l) => [l.key, l]));
+  await sql.query(DECLARE_RATE_LIMITS, [JSON.stringify([...byKey.values()]), now]);
+}
+
+export async function overrideRateLimit(
+  sql: SqlClient,
+  key: string,
+  limit: number,
+  perMs: number,
+  now: number,
+): Promise<void> {
+  await sql.query(OVERRIDE_RATE_LIMIT, [key, limit, perMs, now]);
+}
+
+export async function knownRateLimitKeys(sql: SqlClient, keys: readonly string[]): Promise<Set<string>> {
+  if (keys.length === 0) return new Set();
+  const rows = await sql.query<{ key: string }>(KNOWN_RATE_LIMIT_KEYS, [keys]);
+  return new Set(rows.map((r) => r.key));
+}
+
+/** The units a claim takes from each key's window. */
+export interface Consumed {
+  key: string;
+  start: number;
+  units: number;
+}
+
+export async function consumeRateUnits(tx: SqlClient, consumed: Consumed[]): Promise<void> {
+  if (consumed.length === 0) return;
+  await tx.query(CONSUME_RATE_UNITS, [JSON.stringify(consumed)]);
+  await tx.query(FORGET_PAST_WINDOWS, [JSON.stringify(consumed.map(({ key, start }) => ({ key, start })))]);
+}
+
+/** The first of a queued run's rate limits that has no room for it in the window now, and when that window ends. */
+export async function rateLimitHolding(
+  sql: SqlClient,
+  run: RunRecord,
+  now: number,
+): Promise<{ key: string; until: number } | undefined> {
+  if (run.state !== 'QUEUED' || !run.rateLimits?.length) return undefined;
+  const limits = new Map(
+    (
+      await readRateLimits(
+        sql,
+        run.rateLimits.map((u) => u.key),
+        now,
+      )
+    ).map((l) => [l.key, l]),
+  );
+  for (const use of run.rateLimits) {
+    const limit = limits.get(use.key);
+    if (limit && limit.used + use.units > limit.limit) {
+      return { key: use.key, until: limit.windowStart + limit.perMs };
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,176 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { TaskDeclarations } from '../../src/engine/declarations.ts';
+import { resolveRunLimits } from '../../src/engine/run-limits.ts';
+import { claimRuns } from '../../src/engine/store/claims.ts';
+import { type Sql, truncateAll } from '../../src/engine/store/index.ts';
+import { declareRateLimits, overrideRateLimit, readRateLimits } from '../../src/engine/store/rate-limits.ts';
+import { getRun, insertRuns } from '../../src/engine/store/runs.ts';
+import { upsertWorker } from '../../src/engine/store/workers.ts';
+import { EnqueueRequest } from '../../src/protocol/api.ts';
+import type { TaskManifest } from '../../src/protocol/schemas.ts';
+import { storeTargets } from './support/postgres.ts';
+
+const targets = storeTargets('pw_rate_limit_suite');
+const MINUTE = 60_000;
+/** The start of a minute window, so that moving the clock by a minute moves to the next window. */
+const T0 = 1_000 * MINUTE;
+const job: TaskManifest = { name: 'job', inputSchema: {}, timeoutMs: 1000, retries: 0, slotCost: 1 };
+
+describe.each(targets)('rate limits on $name', ({ open }) => {
+  let sql: Sql;
+  beforeAll(async () => {
+    sql = await open();
+  });
+  afterAll(async () => {
+    await sql.close();
+  });
+  beforeEach(async () => {
+    await truncateAll(sql);
+  });
+
+  const addWorker = (name: string, slots: number, tasks: TaskManifest[] = [job]) =>
+    upsertWorker(sql, { name, url: `http://127.0.0.1/${name}`, slots, labels: {}, tasks }, 'registered', 1);
+  const enqueue = (n: number, extra: Record<string, unknown> = {}, prefix = 'r') =>
+    insertRuns(
+      sql,
+      Array.from({ length: n }, (_, i) => ({
+        id: `${prefix}${String(i).padStart(4, '0')}`,
+        task: 'job',
+        input: i,
+        ...extra,
+      })),
+      1,
+    );
+  const claim = async (workerId: string, now: number, max = 100) =>
+    (await claimRuns(sql, { workerId, max, now, leaseMs: 10_000 })).runs.map((r) => r.id);
+
+  it('starts at most the limit in a window and the rest in the next ones, in queue order', async () => {
+    const w = await addWorker('w', 20);
+    await declareRateLimits(sql, [{ key: 'api', limit: 3, perMs: MINUTE }], T0);
+    await enqueue(7, { rateLimits: [{ key: 'api', units: 1 }] });
+
+    expect(await claim(w.id, T0)).toEqual(['r0000', 'r0001', 'r0002']);
+    expect(await claim(w.id, T0 + MINUTE - 1)).toEqual([]);
+    expect((await getRun(sql, 'r0003'))!.state).toBe('QUEUED');
+    expect(await claim(w.id, T0 + MINUTE)).toEqual(['r0003', 'r0004', 'r0005']);
+    expect(await claim(w.id, T0 + 2 * MINUTE + 5)).toEqual(['r0006']);
+
+    const [limit] = await readRateLimits(sql, ['api'], T0 + 2 * MINUTE + 5);
+    expect(limit).toMatchObject({
+      key: 'api',
+      limit: 3,
+      perMs: MINUTE,
+      windowStart: T0 + 2 * MINUTE,
+      used: 1,
+    });
+  });
+
+  it('counts units: a run that takes more than is left waits for the next window', async () => {
+    const w = await addWorker('w', 20);
+    await declareRateLimits(sql, [{ key: 'tokens', limit: 5, perMs: MINUTE }], T0);
+    await enqueue(3, { rateLimits: [{ key: 'tokens', units: 2 }] });
+    expect(await claim(w.id, T0)).toEqual(['r0000', 'r0001']);
+    expect(await claim(w.id, T0 + MINUTE)).toEqual(['r0002']);
+  });
+
+  it('leaves runs without a rate limit to the head claim, and limited ones behind them to the scan', async () => {
+    const w = await addWorker('w', 20);
+    await declareRateLimits(sql, [{ key: 'api', limit: 1, perMs: MINUTE }], T0);
+    await enqueue(2, {}, 'a');
+    await enqueue(2, { rateLimits: [{ key: 'api', units: 1 }] }, 'b');
+    await insertRuns(sql, [{ id: 'c0000', task: 'job', input: 0 }], 1);
+    expect(await claim(w.id, T0)).toEqual(['a0000', 'a0001', 'b0000', 'c0000']);
+  });
+
+  it('holds a run to each of its keys', async () => {
+    const w = await addWorker('w', 20);
+    await declareRateLimits(
+      sql,
+      [
+        { key: 'wide', limit: 10, perMs: MINUTE },
+        { key: 'narrow', limit: 1, perMs: MINUTE },
+      ],
+      T0,
+    );
+    await enqueue(3, {
+      rateLimits: [
+        { key: 'wide', units: 1 },
+        { key: 'narrow', units: 1 },
+      ],
+    });
+    expect(await claim(w.id, T0)).toEqual(['r0000']);
+    const limits = await readRateLimits(sql, null, T0);
+    expect(limits.map((l) => [l.key, l.used])).toEqual([
+      ['narrow', 1],
+      ['wide', 1],
+    ]);
+  });
+
+  it('applies a limit set over the declared one from the next claim, and keeps it over later declarations', async () => {
+    const w = await addWorker('w', 20);
+    await declareRateLimits(sql, [{ key: 'api', limit: 1, perMs: MINUTE }], T0);
+    await enqueue(6, { rateLimits: [{ key: 'api', units: 1 }] });
+    expect(await claim(w.id, T0)).toEqual(['r0000']);
+    await overrideRateLimit(sql, 'api', 4, MINUTE, T0);
+    await declareRateLimits(sql, [{ key: 'api', limit: 1, perMs: MINUTE }], T0);
+    expect(await claim(w.id, T0 + 1)).toEqual(['r0001', 'r0002', 'r0003']);
+    const [limit] = await readRateLimits(sql, ['api'], T0 + 1);
+    expect(limit).toMatchObject({ limit: 4, declaredLimit: 1, overrideLimit: 4, used: 4 });
+  });
+
+  it('separates tenants by a key the engine reads from the input at enqueue', async () => {
+    const limited: TaskManifest = {
+      ...job,
+      rateLimits: [{ key: 'tenant:{input.tenant}', limit: 2, per: 'minute' }],
+    };
+    const w = await addWorker('w', 20, [limited]);
+    const requests = ['acme', 'acme', 'acme', 'globex', 'globex', 'globex'].map((tenant) =>
+      EnqueueRequest.parse({ task: 'job', input: { tenant } }),
+    );
+    const limits = await resolveRunLimits(sql, new TaskDeclarations(sql), requests, T0);
+    expect(limits.map((l) => l.rateLimits)).toEqual(
+      requests.map((r) => [{ key: `tenant:${(r.input as { tenant: string }).tenant}`, units: 1 }]),
+    );
+    await insertRuns(
+      sql,
+      requests.map((r, i) => ({
+        id: `r${i}`,
+        task: 'job',
+        input: r.input,
+        rateLimits: limits[i]!.rateLimits,
+      })),
+      1,
+    );
+    expect(await claim(w.id, T0)).toEqual(['r0', 'r1', 'r3', 'r4']);
+    expect(await claim(w.id, T0 + MINUTE)).toEqual(['r2', 'r5']);
+  });
+
+  it('refuses a run whose input lacks the value of a key template, and a rate limit key nobody set', async () => {
+    const limited: TaskManifest = {
+      ...job,
+      rateLimits: [{ key: 'tenant:{input.tenant}', limit: 2, per: 'minute' }],
+    };
+    await addWorker('w', 20, [limited]);
+    const declarations = new TaskDeclarations(sql);
+    const lacking = EnqueueRequest.parse({ task: 'job', input: { other: 1 } });
+    await expect(resolveRunLimits(sql, declarations, [lacking], T0)).rejects.toMatchObject({
+      code: 'unresolved_key',
+    });
+    const nested = EnqueueRequest.parse({ task: 'job', input: { tenant: { id: 1 } } });
+    await expect(resolveRunLimits(sql, declarations, [nested], T0)).rejects.toMatchObject({
+      code: 'unresolved_key',
+    });
+    const unknown = EnqueueRequest.parse({ task: 'job', input: { tenant: 'a' }, rateLimitKeys: ['nobody'] });
+    await expect(resolveRunLimits(sql, declarations, [unknown], T0)).rejects.toMatchObject({
+      code: 'unknown_rate_limit',
+    });
+    expect(await readRateLimits(sql, null, T0)).toEqual([]);
+
+    await overrideRateLimit(sql, 'nobody', 1, MINUTE, T0);
+    const [known] = await resolveRunLimits(sql, declarations, [unknown], T0);
+    expect(known!.rateLimits).toEqual([
+      { key: 'tenant:a', units: 1 },
+      { key: 'nobody', units: 1 },
+    ]);
+  });
+});
