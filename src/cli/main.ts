@@ -7,6 +7,7 @@ import { engine } from './engine-command.ts';
 import { failureOf } from './failure.ts';
 import { ready } from './ready.ts';
 import { cancel, get, retry, run, runs } from './run-commands.ts';
+import { schedules } from './schedule-commands.ts';
 import { packageVersion } from './version.ts';
 import { worker } from './worker-command.ts';
 
@@ -23,6 +24,7 @@ const commands: Record<string, Command> = {
   cancel,
   retry,
   workers,
+  schedules,
   stats,
   keys,
   token,

@@ -3,6 +3,7 @@ import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
 import type { Signals } from './signals.ts';
 import type { RetryPolicy } from './store/retry.ts';
+import { removeUndeclaredCodeSchedules } from './store/schedules.ts';
 import type { Sql } from './store/sql.ts';
 import { expireDeadlines, findLostRuns, requeueRuns } from './store/transitions.ts';
 import { deactivateSilentWorkers, expireWorkers } from './store/workers.ts';
@@ -58,6 +59,8 @@ export class Sweeper {
     }
     const expired = await expireWorkers(this.o.sql, now - this.o.workerExpiryMs);
     if (expired > 0) {
+      // A schedule that only the expired workers declared goes with them.
+      await removeUndeclaredCodeSchedules(this.o.sql);
       this.o.signals.workersChanged();
       this.o.metrics.count('pushworker_workers_expired_total', 'Gone workers removed.', {}, expired);
     }

@@ -1,5 +1,6 @@
 // zod schemas for every message of the wire contract (docs/protocol.md); types are inferred from them.
 import { z } from 'zod';
+import { TaskCron, TimeZone } from './cron.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -119,6 +120,12 @@ export const TaskManifest = z.object({
   timeoutMs: int32().positive(),
   retries: int32().min(0),
   slotCost: int32().min(1),
+  /** Cron expressions the engine runs the task on, as schedules of source `code` (see docs/protocol.md). */
+  cron: TaskCron.optional(),
+  /** The input of the runs these schedules enqueue. */
+  cronInput: z.unknown().optional(),
+  /** The IANA time zone the expressions are read in (default UTC). */
+  cronTimezone: TimeZone.optional(),
 });
 export type TaskManifest = z.infer<typeof TaskManifest>;
 

@@ -12,6 +12,7 @@ import { listWorkers } from '../store/workers.ts';
 import { checkStorableUrl, notFound, parseBody, renderError, requireApi } from './http.ts';
 import { runRetryRoutes } from './run-retries.ts';
 import { runRoutes } from './runs.ts';
+import { scheduleRoutes } from './schedules.ts';
 import { workerRoutes } from './workers.ts';
 
 export function createApi(core: EngineCore, onError: (error: unknown) => void): Hono {
@@ -102,5 +103,6 @@ export function createApi(core: EngineCore, onError: (error: unknown) => void): 
   app.route('/', runRetryRoutes(core));
   app.route('/', runRoutes(core));
   app.route('/', workerRoutes(core));
+  app.route('/', scheduleRoutes(core));
   return app;
 }
