@@ -73,7 +73,18 @@ describe('the pushworker command', () => {
   it('prints help for every command and exits 0', async () => {
     const top = await cli(['--help']);
     expect(top.code).toBe(0);
-    for (const command of ['engine', 'dev', 'demo', 'register', 'run', 'workers', 'stats', 'keys', 'token']) {
+    for (const command of [
+      'engine',
+      'dev',
+      'demo',
+      'register',
+      'run',
+      'workers',
+      'schedules',
+      'stats',
+      'keys',
+      'token',
+    ]) {
       expect(top.stdout).toContain(command);
       const help = await cli([command, '--help']);
       expect(help.code).toBe(0);
@@ -219,6 +230,72 @@ describe('the pushworker command', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown scope "root": say read, enqueue, admin');
     expect((await cli(['token', 'create', '--worker', 'w', '--scope', 'read'], env)).code).toBe(2);
+  });
+
+  it('creates, lists, pauses, resumes and deletes schedules, and says what is wrong with a bad one', async () => {
+    const created = await cli(
+      [
+        'schedules',
+        'create',
+        'nightly',
+        '--task',
+        'echo',
+        '--cron',
+        '0 3 * * *',
+        '--input',
+        '{"n":1}',
+        '--json',
+      ],
+      env,
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const view = JSON.parse(created.stdout);
+    expect(view).toMatchObject({
+      name: 'nightly',
+      task: 'echo',
+      cron: '0 3 * * *',
+      input: { n: 1 },
+      paused: false,
+    });
+    expect(view.nextTickAt).toMatch(/T03:00:00\.000Z$/);
+
+    const listed = await cli(['schedules', 'list'], env);
+    expect(listed.stdout.split('\n')[0]).toMatch(
+      /^NAME\s+TASK\s+CRON\s+TIMEZONE\s+STATE\s+SOURCE\s+NEXT\s+LAST$/,
+    );
+    expect(listed.stdout).toContain(`nightly  echo  0 3 * * *  UTC       active  api     ${view.nextTickAt}`);
+    expect((await cli(['schedules', 'pause', 'nightly'], env)).stdout).toBe('nightly is paused\n');
+    expect((await cli(['schedules', 'resume', 'nightly'], env)).stdout).toBe(
+      `nightly is active, next ${view.nextTickAt}\n`,
+    );
+    expect((await cli(['schedules', 'delete', 'nightly'], env)).stdout).toBe('deleted schedule nightly\n');
+    expect((await cli(['schedules'], env)).stdout).toBe('(none)\n');
+
+    const mistakes = [
+      {
+        args: ['schedules', 'create', 'x', '--task', 'echo'],
+        code: 2,
+        text: 'create needs --task and --cron',
+      },
+      {
+        args: ['schedules', 'create', 'x', '--task', 'echo', '--cron', '* *', '--missed', 'all'],
+        code: 2,
+        text: '--missed takes latest, backfill, not "all"',
+      },
+      { args: ['schedules', 'pause'], code: 2, text: 'a schedule name is needed' },
+      { args: ['schedules', 'explode', 'x'], code: 2, text: 'unknown action "explode"' },
+      {
+        args: ['schedules', 'create', 'x', '--task', 'echo', '--cron', '61 * * * *'],
+        code: 1,
+        text: 'pushworker:',
+      },
+      { args: ['schedules', 'delete', 'nothing'], code: 1, text: 'the schedule was not found' },
+    ];
+    for (const c of mistakes) {
+      const res = await cli(c.args, env);
+      expect(res.code, c.args.join(' ')).toBe(c.code);
+      expect(res.stderr).toContain(c.text);
+    }
   });
 
   it('stops the engine on SIGTERM with exit code 0', async () => {
