@@ -108,7 +108,10 @@ export class ScheduleFirer {
       cron = new CronTicks(s.cron, s.timezone);
     } catch (error) {
       // Stored expressions were accepted when stored; one that no longer parses stops rather than fails each loop.
-      this.o.onError(error);
+      const reason = (error as Error).message;
+      this.o.onError(
+        new Error(`schedule "${s.name}" stopped: its expression "${s.cron}" no longer parses: ${reason}`),
+      );
       return { ticks: [], advance: { name: s.name, lastTickAt: null, nextTickAt: null } };
     }
     const ticks = cron.latest(s.missed === 'backfill' ? s.backfillLimit : 1, s.nextTickAt ?? now, now);

@@ -7,7 +7,7 @@ import { tickKey } from '../../src/engine/schedule-firer.ts';
 import { codeScheduleName } from '../../src/engine/store/schedules.ts';
 import { task } from '../../src/index.ts';
 import type { CreateScheduleRequest } from '../../src/protocol/schedules.ts';
-import { fast, type Harness, harnessPerTest, until } from '../support/engine.ts';
+import { engineMetric, fast, type Harness, harnessPerTest, until } from '../support/engine.ts';
 import { storeTargets } from './support/postgres.ts';
 
 /** Monthly, at midnight UTC on the 1st: no tick falls within a test run, so only the ticks a test fires fire. */
@@ -106,6 +106,7 @@ describe.each(storeTargets('pw_schedules'))('cron schedules on $name', ({ open }
     expect(await h.engine.fireSchedules(t1! - 1)).toEqual({ schedules: 0, runs: 0 });
     expect(await h.engine.fireSchedules(t1!)).toEqual({ schedules: 1, runs: 1 });
     expect(await h.engine.fireSchedules(t1!)).toEqual({ schedules: 0, runs: 0 });
+    expect(await engineMetric(h, 'pushworker_schedule_runs_total')).toBe(1);
 
     const runs = await runsOf();
     expect(runs.map((r) => [r.idempotencyKey, r.input, r.state])).toEqual([
@@ -263,6 +264,44 @@ describe.each(storeTargets('pw_schedules'))('cron schedules on $name', ({ open }
       200,
     );
     expect((await h.client.listSchedules()).map((s) => s.name)).toEqual([names[1]]);
+  });
+
+  it('stores the schedules of a worker registered by URL, and drops them when its worker is removed or expires', async () => {
+    h = await harness.start({ workerExpiryMs: 200 });
+    const declared = (name: string) =>
+      task({ name, input: z.unknown(), cron: [MONTHLY], run: () => undefined });
+    const byUrl = await h.addWorker('by-url', { start: false, mode: 'sync', tasks: [declared('pulled')] });
+    const view = await h.client.registerWorker(byUrl.url);
+    const pulled = codeScheduleName('pulled', MONTHLY, 'UTC');
+    expect((await h.client.getSchedule(pulled)).source).toBe('code');
+
+    // Removed by hand once it is STOPPED (as a drained worker is).
+    await h.engine.sql.query(`UPDATE pw_workers SET state = 'STOPPED' WHERE id = $1`, [view.id]);
+    await h.client.deleteWorker(view.id);
+    expect((await codeOf(h.client.getSchedule(pulled))).code).toBe('not_found');
+
+    // Expired: a worker that stopped is removed by the sweeper once silent for the expiry, its schedule with it.
+    const stopping = await h.addWorker('stops', { tasks: [declared('stopped-task')] });
+    const stopped = codeScheduleName('stopped-task', MONTHLY, 'UTC');
+    expect((await h.client.getSchedule(stopped)).task).toBe('stopped-task');
+    await stopping.close();
+    await until(
+      async () => (await codeOf(h.client.getSchedule(stopped))).code === 'not_found',
+      'the schedule of the expired worker to go',
+      10_000,
+    );
+    expect(await h.client.listWorkers()).toEqual([]);
+  });
+
+  it('stops a stored schedule whose expression no longer parses, and says so once', async () => {
+    h = await harness.start();
+    const created = await create();
+    const [t1] = monthStarts(Date.parse(created.createdAt), 1);
+    await harness.sql.query(`UPDATE pw_schedules SET cron = 'not a cron expression'`);
+    expect(await h.engine.fireSchedules(t1!)).toEqual({ schedules: 1, runs: 0 });
+    expect(await h.engine.fireSchedules(t1! + 365 * DAY_MS)).toEqual({ schedules: 0, runs: 0 });
+    expect((await h.client.getSchedule('monthly')).nextTickAt).toBeNull();
+    expect(h.logs.filter((l) => l.includes('schedule "monthly" stopped'))).toHaveLength(1);
   });
 
   it('refuses a registration whose task declares a bad cron expression or time zone', async () => {
