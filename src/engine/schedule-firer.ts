@@ -71,13 +71,15 @@ export class ScheduleFirer {
    */
   async fire(now = Date.now()): Promise<FireOutcome> {
     const total: FireOutcome = { schedules: 0, runs: 0 };
+    // Schedules often share an expression: each is parsed once a call.
+    const parsed = new Map<string, CronTicks | Error>();
     for (;;) {
       const batch = await this.o.sql.transaction(async (tx) => {
         const due = await lockDueSchedules(tx, now, BATCH);
         const runs: NewRun[] = [];
         const advances: ScheduleAdvance[] = [];
         for (const schedule of due) {
-          const { ticks, advance } = this.plan(schedule, now);
+          const { ticks, advance } = this.plan(schedule, now, parsed);
           runs.push(...ticks.map((tick) => runOf(schedule, tick)));
           advances.push(advance);
         }
@@ -102,13 +104,24 @@ export class ScheduleFirer {
   }
 
   /** Which ticks of a due schedule fire now, and what it records: `latest` fires one, `backfill` up to its limit. */
-  private plan(s: ScheduleRecord, now: number): { ticks: number[]; advance: ScheduleAdvance } {
-    let cron: CronTicks;
-    try {
-      cron = new CronTicks(s.cron, s.timezone);
-    } catch (error) {
+  private plan(
+    s: ScheduleRecord,
+    now: number,
+    parsed: Map<string, CronTicks | Error>,
+  ): { ticks: number[]; advance: ScheduleAdvance } {
+    const key = `${s.timezone} ${s.cron}`;
+    let cron = parsed.get(key);
+    if (!cron) {
+      try {
+        cron = new CronTicks(s.cron, s.timezone);
+      } catch (error) {
+        cron = error as Error;
+      }
+      parsed.set(key, cron);
+    }
+    if (cron instanceof Error) {
       // Stored expressions were accepted when stored; one that no longer parses stops rather than fails each loop.
-      const reason = (error as Error).message;
+      const reason = cron.message;
       this.o.onError(
         new Error(`schedule "${s.name}" stopped: its expression "${s.cron}" no longer parses: ${reason}`),
       );

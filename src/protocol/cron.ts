@@ -59,7 +59,9 @@ export class CronTicks {
   private readonly cron: Cron;
 
   constructor(expression: string, timeZone: string = DEFAULT_TIME_ZONE) {
-    this.cron = new Cron(expression, { ...CRON_OPTIONS, timezone: timeZone });
+    // UTC as an offset gives the same ticks as the zone, a few times faster (no Intl conversion per step).
+    const zone = timeZone === 'UTC' ? { utcOffset: 0 } : { timezone: timeZone };
+    this.cron = new Cron(expression, { ...CRON_OPTIONS, ...zone });
   }
 
   /** The first tick strictly after `at` (ms), or null when there is none. */
