@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createEngine } from '../../src/engine/index.ts';
 import { tickKey } from '../../src/engine/schedule-firer.ts';
-import { codeScheduleName } from '../../src/engine/store/schedules.ts';
+import { firstTick } from '../../src/engine/schedules.ts';
+import { codeScheduleName, insertSchedule } from '../../src/engine/store/schedules.ts';
 import { task } from '../../src/index.ts';
 import type { CreateScheduleRequest } from '../../src/protocol/schedules.ts';
 import { engineMetric, fast, type Harness, harnessPerTest, until } from '../support/engine.ts';
@@ -191,9 +192,32 @@ describe.each(storeTargets('pw_schedules'))('cron schedules on $name', ({ open }
   it('fires a schedule created while the loop runs, at its tick, without being driven', async () => {
     h = await harness.start();
     await create({ name: 'every-second', task: 'tick', cron: '* * * * * *' });
-    await until(async () => (await runsOf('tick')).length > 0, 'the loop to fire a tick', 5_000);
+    await until(async () => (await runsOf('tick')).length > 0, 'the loop to fire a tick', 15_000);
     const [run] = await runsOf('tick');
     expect(run!.idempotencyKey).toMatch(/^schedule:every-second:\d{4}-.*\.000Z$/);
+  });
+
+  it('sees a schedule stored by another engine through its poll, without being told', async () => {
+    h = await harness.start({ schedulePollMs: 300 });
+    // Stored straight into the store, as another replica's API would: this engine's loop is not woken.
+    await insertSchedule(
+      harness.sql,
+      {
+        name: 'elsewhere',
+        task: 'tick',
+        input: null,
+        metadata: null,
+        cron: '* * * * * *',
+        timezone: 'UTC',
+        missed: 'latest',
+        backfillLimit: 100,
+        paused: false,
+        source: 'api',
+        nextTickAt: firstTick('* * * * * *', 'UTC', Date.now()),
+      },
+      Date.now(),
+    );
+    await until(async () => (await runsOf('tick')).length > 0, 'the polling loop to fire a tick', 15_000);
   });
 
   it('runs the ticks of a schedule a real worker declares on that worker, with the tick in its metadata', async () => {
@@ -209,7 +233,7 @@ describe.each(storeTargets('pw_schedules'))('cron schedules on $name', ({ open }
     const done = await until(
       async () => (await h.client.listRuns({ task: 'pulse', state: 'COMPLETED' })).runs[0],
       'a tick of the declared schedule to complete',
-      10_000,
+      20_000,
     );
     const output = done.output as { to: string; tick: string };
     expect(output.to).toBe('ops');
