@@ -14,15 +14,14 @@ export const DEFAULT_TIME_ZONE = 'UTC';
 
 /** Why `expression` is not one a schedule accepts, or undefined when it is. */
 function cronMistake(expression: string): string | undefined {
-  let cron: Cron;
   try {
-    cron = new Cron(expression, CRON_OPTIONS);
+    const cron = new Cron(expression, CRON_OPTIONS);
+    if (cron.getPattern() === undefined) return 'a date, not a cron expression';
+    if (cron.nextRun(new Date(0)) === null) return 'a cron expression that never fires';
+    return undefined;
   } catch (error) {
     return `not a cron expression: ${(error as Error).message.replace(/^CronPattern: /, '')}`;
   }
-  if (cron.getPattern() === undefined) return 'a date, not a cron expression';
-  if (cron.nextRun(new Date(0)) === null) return 'a cron expression that never fires';
-  return undefined;
 }
 
 /** Whether `zone` is an IANA time zone name that this runtime knows (`UTC`, `Europe/Paris`); offsets are not. */
