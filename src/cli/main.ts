@@ -8,6 +8,7 @@ import { failureOf } from './failure.ts';
 import { rateLimits } from './rate-limit-commands.ts';
 import { ready } from './ready.ts';
 import { cancel, get, retry, run, runs } from './run-commands.ts';
+import { schedules } from './schedule-commands.ts';
 import { packageVersion } from './version.ts';
 import { worker } from './worker-command.ts';
 
@@ -24,6 +25,7 @@ const commands: Record<string, Command> = {
   cancel,
   retry,
   workers,
+  schedules,
   stats,
   'rate-limits': rateLimits,
   keys,

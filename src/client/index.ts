@@ -24,6 +24,12 @@ import {
   WorkerView,
 } from '../protocol/api.ts';
 import { type ErrorCode, errorStatus, PushworkerError } from '../protocol/errors.ts';
+import {
+  type CreateScheduleRequest,
+  DeleteScheduleResponse,
+  SchedulesResponse,
+  ScheduleView,
+} from '../protocol/schedules.ts';
 import { type ApiScope, TERMINAL_RUN_STATES, type TokenKind } from '../protocol/schemas.ts';
 
 export type {
@@ -39,6 +45,7 @@ export type {
   WhoamiResponse,
   WorkerView,
 } from '../protocol/api.ts';
+export type { CreateScheduleRequest, ScheduleView } from '../protocol/schedules.ts';
 export type { ApiScope } from '../protocol/schemas.ts';
 export type TaskStats = z.infer<typeof TaskStatsResponse>['tasks'][number];
 
@@ -145,6 +152,19 @@ export function createClient(options: ClientOptions) {
     /** Registers a serverless worker: the engine pulls its signed manifest. */
     registerWorker: (url: string, name?: string) =>
       call(WorkerView, 'POST', '/v1/workers/register', { url, ...(name ? { name } : {}) }),
+    /** Creates a cron schedule; `conflict` when one of that name exists. */
+    createSchedule: (request: CreateScheduleRequest) => call(ScheduleView, 'POST', '/v1/schedules', request),
+    /** Every schedule, code and API, with its next tick. */
+    listSchedules: async () => (await call(SchedulesResponse, 'GET', '/v1/schedules')).schedules,
+    getSchedule: (name: string) => call(ScheduleView, 'GET', `/v1/schedules/${encodeURIComponent(name)}`),
+    pauseSchedule: (name: string) =>
+      call(ScheduleView, 'POST', `/v1/schedules/${encodeURIComponent(name)}/pause`, {}),
+    /** Resumes from now: ticks that passed while paused are skipped. */
+    resumeSchedule: (name: string) =>
+      call(ScheduleView, 'POST', `/v1/schedules/${encodeURIComponent(name)}/resume`, {}),
+    /** Deletes an API schedule; a code schedule is refused with `conflict` (pause it). */
+    deleteSchedule: (name: string) =>
+      call(DeleteScheduleResponse, 'DELETE', `/v1/schedules/${encodeURIComponent(name)}`),
     taskStats: async () => (await call(TaskStatsResponse, 'GET', '/v1/stats/tasks')).tasks,
     /** Every rate limit key with its limit and the units taken in its current window. */
     rateLimits: async () => (await call(RateLimitsResponse, 'GET', '/v1/rate-limits')).rateLimits,

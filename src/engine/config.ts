@@ -62,6 +62,11 @@ export const EngineConfig = z.object({
   keyRetireMs: positiveInt(24 * 3600_000),
   /** Longest wait a client may ask of `GET /v1/runs/:id/wait`. */
   maxWaitMs: positiveInt(60_000),
+  /**
+   * The cron loop sleeps until the next due tick, and at most this long: a schedule created or resumed on another
+   * replica is seen within it.
+   */
+  schedulePollMs: positiveInt(5_000),
   poolSize: positiveInt(10),
   /** Largest request body the API reads; larger ones answer 413 `too_large`. */
   maxBodyBytes: positiveInt(4 * 1024 * 1024),
@@ -92,6 +97,7 @@ const ENV: Record<string, keyof EngineConfig> = {
   PUSHWORKER_OUTBOUND_TIMEOUT_MS: 'outboundTimeoutMs',
   PUSHWORKER_MAX_ANSWER_BYTES: 'maxAnswerBytes',
   PUSHWORKER_ALLOW_PRIVATE_TARGETS: 'allowPrivateTargets',
+  PUSHWORKER_SCHEDULE_POLL_MS: 'schedulePollMs',
   PUSHWORKER_POOL_SIZE: 'poolSize',
   PUSHWORKER_API_MAX_BODY_BYTES: 'maxBodyBytes',
 };

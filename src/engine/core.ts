@@ -29,6 +29,8 @@ export interface EngineCore {
   cancelOnWorker(workerId: string, refs: { runId: string; attempt: number }[]): Promise<void>;
   /** Refuses a worker URL the engine may not push to (`forbidden_target`, `invalid_request`). */
   checkTarget(url: string): Promise<void>;
+  /** A schedule was created or resumed: the cron loop looks again now. */
+  schedulesChanged(): void;
   /** Registers a serverless worker by pulling its signed manifest. */
   registerUrl(url: string, name?: string): Promise<WorkerRecord>;
 }

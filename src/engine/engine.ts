@@ -1,4 +1,4 @@
-// createEngine: wires store, keys, tokens, dispatcher, sweeper and the API; start and stop in an explicit order.
+// createEngine: wires store, keys, tokens, dispatcher, sweeper, cron loop and the API; started and stopped in order.
 import type { Hono } from 'hono';
 import type { TokenKind } from '../auth/tokens.ts';
 import type { WorkerView } from '../protocol/api.ts';
@@ -17,6 +17,8 @@ import { Metrics } from './metrics.ts';
 import { Outbound } from './outbound/client.ts';
 import { checkTarget } from './outbound/public-targets.ts';
 import { fetchWorkerName, pullManifest, pushCancel } from './pusher.ts';
+import { type FireOutcome, ScheduleFirer } from './schedule-firer.ts';
+import { syncCodeSchedules } from './schedules.ts';
 import { ServedTasks } from './served-tasks.ts';
 import { Signals } from './signals.ts';
 import { openStore } from './store/index.ts';
@@ -61,6 +63,8 @@ export interface Engine {
   registerUrl(url: string, name?: string): Promise<WorkerView>;
   /** Runs one sweep (leases, silent workers, deadlines, retention) as at `now` (default: now). */
   sweep(now?: number): Promise<void>;
+  /** Fires the schedule ticks due at `now` (default: the clock's), as the cron loop does. */
+  fireSchedules(now?: number): Promise<FireOutcome>;
   jwks(): { keys: unknown[] };
 }
 
@@ -116,9 +120,25 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     await checkWorkerUrl(workerUrl);
     const workerName = name ?? (await fetchWorkerName(workerUrl, pushContext()));
     const manifest = await pullManifest({ url: workerUrl, name: workerName }, pushContext());
-    return upsertWorker(sql, { ...manifest, name: workerName, url: workerUrl }, 'serverless', Date.now());
+    const now = Date.now();
+    const record = await upsertWorker(
+      sql,
+      { ...manifest, name: workerName, url: workerUrl },
+      'serverless',
+      now,
+    );
+    await syncCodeSchedules(sql, manifest.tasks, now);
+    schedules.wake();
+    return record;
   }
 
+  const schedules = new ScheduleFirer({
+    sql,
+    signals,
+    metrics,
+    pollMs: config.schedulePollMs,
+    onError,
+  });
   const core: EngineCore = {
     sql,
     config,
@@ -132,6 +152,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     declarations: new TaskDeclarations(sql),
     cancelOnWorker,
     checkTarget: checkWorkerUrl,
+    schedulesChanged: () => schedules.wake(),
     registerUrl: registerRecord,
   };
   const dispatcher = new Dispatcher({
@@ -172,7 +193,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const halt = async () => {
     if (!started) return;
     started = false;
-    await Promise.allSettled([dispatcher.stop(), sweeper.stop(), signals.stop()]);
+    await Promise.allSettled([dispatcher.stop(), sweeper.stop(), schedules.stop(), signals.stop()]);
   };
   sql.onFatal?.((error) => {
     void halt().finally(() => (onFatal ?? ((e) => console.error(`pushworker engine: ${e.message}`)))(error));
@@ -194,6 +215,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       await signals.start();
       dispatcher.start();
       sweeper.start();
+      schedules.start();
     },
     async stop() {
       if (started) {
@@ -201,6 +223,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         await dispatcher.stop();
         await intake.idle();
         await sweeper.stop();
+        await schedules.stop();
         await signals.stop();
       }
       await outbound.close();
@@ -214,6 +237,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       return workerView((await getWorker(sql, record.id)) ?? record);
     },
     sweep: (now) => sweeper.sweep(now),
+    fireSchedules: (now) => schedules.fire(now),
     jwks: () => keys.jwks(),
   };
 }

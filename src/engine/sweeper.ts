@@ -7,6 +7,7 @@ import { expireQueuedRuns } from './store/expiry.ts';
 import type { StoreUpkeep } from './store/maintenance.ts';
 import { deleteExpiredRuns } from './store/retention.ts';
 import type { RetryPolicy } from './store/retry.ts';
+import { removeUndeclaredCodeSchedules } from './store/schedules.ts';
 import type { Sql } from './store/sql.ts';
 import { expireDeadlines, findLostRuns, requeueRuns } from './store/transitions.ts';
 import { deactivateSilentWorkers, expireWorkers } from './store/workers.ts';
@@ -71,6 +72,8 @@ export class Sweeper {
     }
     const expired = await expireWorkers(this.o.sql, now - this.o.workerExpiryMs);
     if (expired > 0) {
+      // A schedule that only the expired workers declared goes with them.
+      await removeUndeclaredCodeSchedules(this.o.sql);
       this.o.signals.workersChanged();
       this.o.metrics.count('pushworker_workers_expired_total', 'Gone workers removed.', {}, expired);
     }

@@ -1,5 +1,6 @@
 // zod schemas for every message of the wire contract (docs/protocol.md); types are inferred from them.
 import { z } from 'zod';
+import { TaskCron, TimeZone } from './cron.ts';
 import { KeyTemplate } from './key-template.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -161,6 +162,12 @@ export const TaskManifest = z.object({
   rateLimits: z.array(RateLimitSpec).max(10).optional(),
   /** Concurrency every run of the task is held to, unless the enqueue gives its own. */
   concurrency: ConcurrencySpec.optional(),
+  /** Cron expressions the engine runs the task on, as schedules of source `code` (see docs/protocol.md). */
+  cron: TaskCron.optional(),
+  /** The input of the runs these schedules enqueue. */
+  cronInput: z.unknown().optional(),
+  /** The IANA time zone the expressions are read in (default UTC). */
+  cronTimezone: TimeZone.optional(),
 });
 export type TaskManifest = z.infer<typeof TaskManifest>;
 

@@ -1,5 +1,6 @@
 // Declaring tasks: name, zod input schema, the function that runs, and its scheduling hints.
 import { z } from 'zod';
+import { TaskCron, TimeZone } from '../protocol/cron.ts';
 import { ConcurrencySpec, type Labels, RateLimitSpec, type TaskManifest } from '../protocol/schemas.ts';
 import type { Logger } from './log.ts';
 
@@ -34,6 +35,15 @@ export interface TaskOptions<S extends z.ZodType, O> {
   /** Concurrency the engine holds every run to, unless the enqueue gives its own; the key may be a template. */
   concurrency?: z.input<typeof ConcurrencySpec>;
   description?: string;
+  /**
+   * Cron expressions (five fields, or six with seconds first, or `@daily` and the like) the engine runs the task
+   * on, once per tick, when a worker serving it registers.
+   */
+  cron?: string[];
+  /** The input of the runs the cron expressions enqueue; checked against `input` when the task is defined. */
+  cronInput?: z.input<S>;
+  /** The IANA time zone the cron expressions are read in; default UTC. */
+  cronTimezone?: string;
 }
 
 export interface Task<S extends z.ZodType = z.ZodType, O = unknown> {
@@ -46,6 +56,9 @@ export interface Task<S extends z.ZodType = z.ZodType, O = unknown> {
   rateLimits?: RateLimitSpec[];
   concurrency?: ConcurrencySpec;
   description?: string;
+  cron?: string[];
+  cronInput?: unknown;
+  cronTimezone?: string;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a list of tasks mixes input and output types.
@@ -57,6 +70,12 @@ const RateLimits = z.array(RateLimitSpec).max(10);
 
 export function task<S extends z.ZodType, O>(options: TaskOptions<S, O>): Task<S, O> {
   TaskName.parse(options.name);
+  if (options.cron !== undefined) {
+    TaskCron.parse(options.cron);
+    if (options.cronTimezone !== undefined) TimeZone.parse(options.cronTimezone);
+    // Every tick would otherwise fail its run with invalid_input.
+    options.input.parse(options.cronInput);
+  }
   return {
     ...options,
     timeoutMs: Positive.parse(options.timeoutMs ?? 60_000),
@@ -85,6 +104,9 @@ export function manifestOf(t: AnyTask): TaskManifest {
     slotCost: t.slotCost,
     ...(t.rateLimits?.length ? { rateLimits: t.rateLimits } : {}),
     ...(t.concurrency ? { concurrency: t.concurrency } : {}),
+    ...(t.cron?.length ? { cron: t.cron } : {}),
+    ...(t.cron?.length && t.cronInput !== undefined ? { cronInput: t.cronInput } : {}),
+    ...(t.cron?.length && t.cronTimezone ? { cronTimezone: t.cronTimezone } : {}),
   };
 }
 

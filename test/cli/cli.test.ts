@@ -80,6 +80,7 @@ describe('the pushworker command', () => {
       'register',
       'run',
       'workers',
+      'schedules',
       'stats',
       'rate-limits',
       'keys',
@@ -310,6 +311,72 @@ describe('the pushworker command', () => {
       const res = await cli(m.args, env);
       expect(res.code, m.args.join(' ')).toBe(2);
       expect(res.stderr).toContain(m.text);
+    }
+  });
+
+  it('creates, lists, pauses, resumes and deletes schedules, and says what is wrong with a bad one', async () => {
+    const created = await cli(
+      [
+        'schedules',
+        'create',
+        'nightly',
+        '--task',
+        'echo',
+        '--cron',
+        '0 3 * * *',
+        '--input',
+        '{"n":1}',
+        '--json',
+      ],
+      env,
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const view = JSON.parse(created.stdout);
+    expect(view).toMatchObject({
+      name: 'nightly',
+      task: 'echo',
+      cron: '0 3 * * *',
+      input: { n: 1 },
+      paused: false,
+    });
+    expect(view.nextTickAt).toMatch(/T03:00:00\.000Z$/);
+
+    const listed = await cli(['schedules', 'list'], env);
+    expect(listed.stdout.split('\n')[0]).toMatch(
+      /^NAME\s+TASK\s+CRON\s+TIMEZONE\s+STATE\s+SOURCE\s+NEXT\s+LAST$/,
+    );
+    expect(listed.stdout).toContain(`nightly  echo  0 3 * * *  UTC       active  api     ${view.nextTickAt}`);
+    expect((await cli(['schedules', 'pause', 'nightly'], env)).stdout).toBe('nightly is paused\n');
+    expect((await cli(['schedules', 'resume', 'nightly'], env)).stdout).toBe(
+      `nightly is active, next ${view.nextTickAt}\n`,
+    );
+    expect((await cli(['schedules', 'delete', 'nightly'], env)).stdout).toBe('deleted schedule nightly\n');
+    expect((await cli(['schedules'], env)).stdout).toBe('(none)\n');
+
+    const mistakes = [
+      {
+        args: ['schedules', 'create', 'x', '--task', 'echo'],
+        code: 2,
+        text: 'create needs --task and --cron',
+      },
+      {
+        args: ['schedules', 'create', 'x', '--task', 'echo', '--cron', '* *', '--missed', 'all'],
+        code: 2,
+        text: '--missed takes latest, backfill, not "all"',
+      },
+      { args: ['schedules', 'pause'], code: 2, text: 'a schedule name is needed' },
+      { args: ['schedules', 'explode', 'x'], code: 2, text: 'unknown action "explode"' },
+      {
+        args: ['schedules', 'create', 'x', '--task', 'echo', '--cron', '61 * * * *'],
+        code: 1,
+        text: 'pushworker:',
+      },
+      { args: ['schedules', 'delete', 'nothing'], code: 1, text: 'the schedule was not found' },
+    ];
+    for (const c of mistakes) {
+      const res = await cli(c.args, env);
+      expect(res.code, c.args.join(' ')).toBe(c.code);
+      expect(res.stderr).toContain(c.text);
     }
   });
 

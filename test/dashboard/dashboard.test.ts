@@ -51,7 +51,7 @@ describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
     await served?.close();
   });
 
-  it('shows workers, queue depth per task and recent runs after real runs, and pauses a worker', async () => {
+  it('shows workers, queue depth per task, schedules with their next ticks and recent runs, and pauses a worker', async () => {
     const c = client();
     await until(
       async () => (await c.listWorkers()).some((w) => w.state === 'ACTIVE'),
@@ -82,6 +82,17 @@ describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
     await expect.poll(() => page.locator('#runs tr[data-run] [data-state="COMPLETED"]').count()).toBe(5);
     expect(await page.locator('#runs tr[data-run] [data-state="FAILED"]').count()).toBe(1);
     expect(await page.locator('#runs tr[data-run] [data-state="QUEUED"]').count()).toBe(3);
+
+    const nightly = await c.createSchedule({ name: 'nightly', task: 'echo', cron: '0 3 * * *', input: {} });
+    const schedule = page.locator('tr[data-schedule="nightly"]');
+    await expect
+      .poll(() => schedule.locator('[data-next]').getAttribute('data-next'))
+      .toBe(nightly.nextTickAt);
+    expect(await schedule.locator('[data-cron]').textContent()).toBe('0 3 * * *');
+    expect(await schedule.textContent()).toContain('active');
+    await c.pauseSchedule('nightly');
+    await expect.poll(() => schedule.locator('[data-next]').textContent()).toBe('–');
+    expect(await schedule.textContent()).toContain('paused');
 
     await row.getByRole('button', { name: 'Pause' }).click();
     await expect.poll(() => row.locator('[data-state]').textContent()).toBe('PAUSED');

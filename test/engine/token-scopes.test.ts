@@ -97,6 +97,8 @@ describe.each(storeTargets('pw_token_scopes'))('API token scopes on $name', ({ o
       'GET /v1/stats/tasks',
       'GET /v1/workers',
       'GET /v1/rate-limits',
+      'GET /v1/schedules',
+      'GET /v1/schedules/:name',
     ];
     expect(letThrough('read').sort()).toEqual(reads.sort());
     expect(letThrough('enqueue').sort()).toEqual(

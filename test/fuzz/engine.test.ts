@@ -128,7 +128,7 @@ function scopeNeeded(c: { method: string; path: string }): 'read' | 'enqueue' | 
 
 describe('engine API fuzz', () => {
   it(
-    'client API (/v1/runs*, /v1/workers*, /v1/stats/tasks, /v1/tokens, /v1/keys/rotate): any token, any body',
+    'client API (/v1/runs*, /v1/workers*, /v1/schedules*, /v1/stats/tasks, /v1/tokens, /v1/keys/rotate): any token, any body',
     async () => {
       const runId = () => [f.runs.queued, f.runs.onB];
       const workerId = () => [f.workers.a];
@@ -223,6 +223,41 @@ describe('engine API fuzz', () => {
           body: bodyOf(fc.constant({})),
         }),
         fc.record({
+          method: fc.constant('POST'),
+          path: fc.constant('/v1/schedules'),
+          body: bodyOf(
+            shaped({
+              name: fc.oneof(fc.constantFrom('nightly', 'a:b.c-d'), hostileString),
+              task: fc.oneof(hostileString, fc.constant('echo')),
+              cron: fc.oneof(
+                fc.constantFrom('0 3 * * *', '@daily', '*/5 * * * * *', '0 0 30 2 *'),
+                hostileString,
+              ),
+              timezone: fc.oneof(fc.constantFrom('UTC', 'Europe/Paris', '+01:00'), hostileString),
+              missed: fc.oneof(fc.constantFrom('latest', 'backfill'), hostileString),
+              backfillLimit: hostileNumber,
+              paused: hostileValue,
+              input: hostileValue,
+              metadata: fc.dictionary(hostileString, hostileValue, { maxKeys: 3 }),
+            }),
+          ),
+        }),
+        fc.record({
+          method: fc.constantFrom('GET', 'DELETE'),
+          path: segment(() => ['nightly']).map((name) => `/v1/schedules/${name}`),
+        }),
+        fc.record({
+          method: fc.constant('POST'),
+          path: fc
+            .tuple(
+              segment(() => ['nightly']),
+              fc.constantFrom('pause', 'resume'),
+            )
+            .map(([name, a]) => `/v1/schedules/${name}/${a}`),
+          body: bodyOf(fc.constant({})),
+        }),
+        fc.record({ method: fc.constant('GET'), path: fc.constant('/v1/schedules') }),
+        fc.record({
           method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH'),
           path: fc.array(pathSegment, { minLength: 1, maxLength: 3 }).map((s) => `/v1/${s.join('/')}`),
         }),
@@ -236,7 +271,7 @@ describe('engine API fuzz', () => {
             const answer = await check('client', { ...(c as Call), auth, overSocket: t === 0 });
             const apiAuth = ['api', 'mintedApi', 'readApi', 'enqueueApi'].includes(auth);
             const known =
-              !c.path.startsWith('/v1/') || /^\/v1\/(runs|workers|stats|tokens|keys)/.test(c.path);
+              !c.path.startsWith('/v1/') || /^\/v1\/(runs|workers|stats|tokens|keys|schedules)/.test(c.path);
             if (
               !apiAuth &&
               known &&

@@ -6,7 +6,8 @@ export type RouteAccess = ApiScope | 'worker' | 'public';
 
 /**
  * Keyed `METHOD path` as the app registers the route. On `cancel` and the retry of one run, a token below `admin`
- * acts only on runs it enqueued itself (`requireOwnRun`); the bulk retry selects any run, so it is `admin`.
+ * acts only on runs it enqueued itself (`requireOwnRun`); the bulk retry selects any run, so it is `admin`. A
+ * schedule enqueues runs for as long as it lives, which is more than `enqueue` allows, so changing one is `admin`.
  */
 export const ROUTE_ACCESS = {
   'GET /health': 'public',
@@ -26,6 +27,8 @@ export const ROUTE_ACCESS = {
   'GET /v1/stats/tasks': 'read',
   'GET /v1/workers': 'read',
   'GET /v1/rate-limits': 'read',
+  'GET /v1/schedules': 'read',
+  'GET /v1/schedules/:name': 'read',
 
   'POST /v1/runs': 'enqueue',
   'POST /v1/runs/bulk': 'enqueue',
@@ -37,6 +40,10 @@ export const ROUTE_ACCESS = {
   'POST /v1/workers/:id/pause': 'admin',
   'POST /v1/workers/:id/resume': 'admin',
   'DELETE /v1/workers/:id': 'admin',
+  'POST /v1/schedules': 'admin',
+  'POST /v1/schedules/:name/pause': 'admin',
+  'POST /v1/schedules/:name/resume': 'admin',
+  'DELETE /v1/schedules/:name': 'admin',
   'POST /v1/tokens': 'admin',
   'DELETE /v1/tokens/:id': 'admin',
   'POST /v1/keys/rotate': 'admin',

@@ -13,6 +13,7 @@ import { checkStorableUrl, notFound, parseBody, renderError, requireApi } from '
 import { rateLimitRoutes } from './rate-limits.ts';
 import { runRetryRoutes } from './run-retries.ts';
 import { runRoutes } from './runs.ts';
+import { scheduleRoutes } from './schedules.ts';
 import { workerRoutes } from './workers.ts';
 
 export function createApi(core: EngineCore, onError: (error: unknown) => void): Hono {
@@ -114,5 +115,6 @@ export function createApi(core: EngineCore, onError: (error: unknown) => void): 
   app.route('/', runRoutes(core));
   app.route('/', workerRoutes(core));
   app.route('/', rateLimitRoutes(core));
+  app.route('/', scheduleRoutes(core));
   return app;
 }

@@ -1,9 +1,11 @@
-// Worker routes: registration, heartbeats and events (worker tokens); listing, pause, resume, register-by-URL (API).
+// Worker routes: registration with its code schedules, heartbeats, events (worker tokens); listing, pause, removal (API).
 import { Hono } from 'hono';
 import { RegisterUrlRequest } from '../../protocol/api.ts';
 import { PushworkerError } from '../../protocol/errors.ts';
 import { EventsBody, Registration, WorkerHeartbeat } from '../../protocol/schemas.ts';
 import type { EngineCore } from '../core.ts';
+import { syncCodeSchedules } from '../schedules.ts';
+import { removeUndeclaredCodeSchedules } from '../store/schedules.ts';
 import {
   deleteWorker,
   getWorker,
@@ -27,12 +29,15 @@ export function workerRoutes(core: EngineCore): Hono {
     if (!registration.url)
       throw new PushworkerError('invalid_request', 'a registering worker must give its url');
     await core.checkTarget(registration.url);
+    const now = Date.now();
     const worker = await upsertWorker(
       core.sql,
       { ...registration, url: registration.url },
       'registered',
-      Date.now(),
+      now,
     );
+    await syncCodeSchedules(core.sql, registration.tasks, now);
+    core.schedulesChanged();
     core.signals.workersChanged();
     return c.json({ workerId: worker.id });
   });
@@ -92,6 +97,7 @@ export function workerRoutes(core: EngineCore): Hono {
         'the worker is ACTIVE or holds runs: only an INACTIVE or STOPPED worker that holds no run is removed',
       );
     }
+    await removeUndeclaredCodeSchedules(core.sql);
     core.signals.workersChanged();
     return c.json({ id, deleted: true });
   });

@@ -24,6 +24,9 @@ export const dashboardPage = `<!doctype html>
   <section><h2>Tasks</h2><table id="tasks"><thead><tr>
     <th>Task</th><th>Queued</th><th>Ready</th><th>Running</th><th>Workers</th><th>Slots</th>
   </tr></thead><tbody></tbody></table></section>
+  <section><h2>Schedules</h2><table id="schedules"><thead><tr>
+    <th>Name</th><th>Task</th><th>Cron</th><th>Time zone</th><th>State</th><th>Next tick</th><th>Last tick</th>
+  </tr></thead><tbody></tbody></table></section>
   <section><h2>Recent runs</h2><table id="runs"><thead><tr>
     <th>Run</th><th>Task</th><th>State</th><th>Attempt</th><th>Duration</th><th>Enqueued</th>
   </tr></thead><tbody></tbody></table></section>

@@ -1,7 +1,7 @@
-// The dashboard's script: workers (why their pushes fail), queue depth per task and recent runs, refreshed every
-// second; pause and resume live workers, remove gone ones, when the token's scope allows it (admin: /v1/whoami).
-// The API token comes from the URL fragment (never sent to the server) or the page's form, and stays in
-// sessionStorage; a refused token stops the refreshes and brings the form back.
+// The dashboard's script: workers (why their pushes fail), queue depth per task, schedules with their next ticks
+// and recent runs, refreshed every second; pause and resume live workers, remove gone ones, when the token's scope
+// allows it (admin: /v1/whoami). The API token comes from the URL fragment (never sent to the server) or the
+// page's form, and stays in sessionStorage; a refused token stops the refreshes and brings the form back.
 
 export const dashboardScript = `(() => {
   const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
@@ -55,7 +55,7 @@ export const dashboardScript = `(() => {
     document.getElementById('error').textContent = ' ' + e.message;
   };
   async function refresh() {
-    const [workers, stats, runs] = await Promise.all([api('/v1/workers'), api('/v1/stats/tasks'), api('/v1/runs?limit=50')]);
+    const [workers, stats, runs, schedules] = await Promise.all([api('/v1/workers'), api('/v1/stats/tasks'), api('/v1/runs?limit=50'), api('/v1/schedules')]);
     fill('workers', workers.workers.map((w) => el('tr', { 'data-worker': w.name },
       el('td', {}, w.name), el('td', {}, state(w.state), problem(w)), el('td', { class: 'num' }, bar(w.slots.used, w.slots.total)),
       el('td', {}, Object.entries(w.labels).map(([k, v]) => k + '=' + v).join(', ') || '–'),
@@ -65,6 +65,11 @@ export const dashboardScript = `(() => {
       el('td', {}, s.task), el('td', { class: 'num', 'data-queued': s.queued }, s.queued), el('td', { class: 'num' }, s.ready),
       el('td', { class: 'num', 'data-running': s.assigned + s.running }, s.assigned + s.running), el('td', { class: 'num' }, s.workers),
       el('td', { class: 'num' }, s.slots.used + '/' + s.slots.total))), 'no tasks yet');
+    fill('schedules', schedules.schedules.map((s) => el('tr', { 'data-schedule': s.name },
+      el('td', {}, s.name), el('td', {}, s.task), el('td', { 'data-cron': s.cron }, s.cron), el('td', {}, s.timezone),
+      el('td', {}, s.paused ? 'paused' : 'active', s.source === 'code' ? ' (code)' : ''),
+      el('td', { 'data-next': s.nextTickAt || '' }, s.nextTickAt ? new Date(s.nextTickAt).toLocaleString() : '–'),
+      el('td', {}, s.lastTickAt ? new Date(s.lastTickAt).toLocaleString() : '–'))), 'no schedules');
     fill('runs', runs.runs.map((r) => el('tr', { 'data-run': r.id },
       el('td', {}, r.id), el('td', {}, r.task), el('td', {}, state(r.state)), el('td', { class: 'num' }, r.attempt),
       el('td', { class: 'num' }, duration(r)), el('td', {}, ago(r.createdAt)))), 'no runs yet');

@@ -206,6 +206,26 @@ const migrations: string[] = [
   CREATE INDEX pw_runs_concurrency_open ON pw_runs (concurrency_key, seq)
     WHERE state IN ('QUEUED', 'ASSIGNED', 'RUNNING') AND concurrency_key IS NOT NULL;
   `,
+  // cron schedules: declared by tasks in worker manifests (source 'code') or created through the API ('api'); each
+  // fired tick enqueues a run whose idempotency key names the schedule and the tick
+  `
+  CREATE TABLE pw_schedules (
+    name text PRIMARY KEY,
+    task text NOT NULL,
+    input json,
+    metadata jsonb,
+    cron text NOT NULL,
+    timezone text NOT NULL,
+    missed text NOT NULL,
+    backfill_limit integer NOT NULL,
+    paused boolean NOT NULL DEFAULT false,
+    source text NOT NULL,
+    last_tick_at double precision,
+    next_tick_at double precision,
+    created_at double precision NOT NULL
+  );
+  CREATE INDEX pw_schedules_due ON pw_schedules (next_tick_at) WHERE NOT paused;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

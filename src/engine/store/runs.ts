@@ -39,7 +39,7 @@ export interface Inserted {
 }
 
 /** Inserts runs in one statement; runs whose idempotency key exists resolve to the existing run. */
-export async function insertRuns(sql: Sql, runs: NewRun[], now: number): Promise<Inserted[]> {
+export async function insertRuns(sql: SqlClient, runs: NewRun[], now: number): Promise<Inserted[]> {
   const records = runs.map((r) => ({
     id: r.id,
     task: r.task,
