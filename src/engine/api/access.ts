@@ -14,6 +14,7 @@ export const ROUTE_ACCESS = {
   'GET /.well-known/jwks.json': 'public',
   'GET /metrics': 'public',
   'GET /dashboard': 'public',
+  'GET /dashboard/app.css': 'public',
   'GET /dashboard/app.js': 'public',
 
   'PUT /v1/workers': 'worker',
