@@ -82,6 +82,10 @@ describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
     await expect.poll(() => page.locator('#runs tr[data-run] [data-state="COMPLETED"]').count()).toBe(5);
     expect(await page.locator('#runs tr[data-run] [data-state="FAILED"]').count()).toBe(1);
     expect(await page.locator('#runs tr[data-run] [data-state="QUEUED"]').count()).toBe(3);
+    // A queued run says why it is not running.
+    expect(await page.locator(`#runs [data-why="${runs[6]!.id}"]`).textContent()).toBe(
+      'waiting for a worker that serves this task (none is ACTIVE)',
+    );
 
     const nightly = await c.createSchedule({ name: 'nightly', task: 'echo', cron: '0 3 * * *', input: {} });
     const schedule = page.locator('tr[data-schedule="nightly"]');

@@ -142,6 +142,33 @@ describe.each(storeTargets('pw_flow_control'))(
       expect((await h.client.rateLimits())[0]).toMatchObject({ key: 'partner:acme/eu', window: { used: 3 } });
     });
 
+    it('says why each queued run of a list waits: a full concurrency key, a rate limit, no worker', async () => {
+      h = await harness.start({ leaseMs: 60_000, workerTimeoutMs: 60_000 });
+      const worker = await h.addWorker('w', { tasks: [job('hold', untilStopped)] });
+      await h.client.setRateLimit('quota', { limit: 1, per: LONG });
+      const concurrency = { key: 'doc-7', limit: 1 };
+      const first = await h.client.enqueue({ task: 'hold', concurrency });
+      await until(() => worker.started.some((s) => s.runId === first.id), 'the first run to start');
+      const [keyed] = await h.client.enqueueMany([{ task: 'hold', concurrency }]);
+      const limitedFirst = await h.client.enqueue({ task: 'hold', rateLimitKeys: ['quota'] });
+      await until(() => worker.started.some((s) => s.runId === limitedFirst.id), 'the quota to be used');
+      const limited = await h.client.enqueue({ task: 'hold', rateLimitKeys: ['quota'] });
+      const unserved = await h.client.enqueue({ task: 'nobody-serves-this' });
+
+      const expected = {
+        [keyed!.id]: 'a place under concurrency key doc-7 (1 of 1 in use)',
+        [limited.id]: expect.stringMatching(/^rate limited on quota until /),
+        [unserved.id]: 'a worker that serves this task (none is ACTIVE)',
+      };
+      const listed = await until(async () => {
+        const { runs } = await h.client.listRuns({ state: 'QUEUED' });
+        return runs.length === 3 ? runs : undefined;
+      }, 'three queued runs');
+      expect(Object.fromEntries(listed.map((r) => [r.id, r.waitingFor]))).toEqual(expected);
+      for (const [id, why] of Object.entries(expected))
+        expect((await h.client.getRun(id)).waitingFor).toEqual(why);
+    });
+
     it('CANCEL_IN_PROGRESS stops the running run of the key on its worker and starts the new one', async () => {
       // Leases long enough that a busy machine does not re-queue the first run before the second comes.
       h = await harness.start({ leaseMs: 60_000, workerTimeoutMs: 60_000 });
@@ -154,6 +181,7 @@ describe.each(storeTargets('pw_flow_control'))(
       await until(
         () => worker.aborted.some((a) => a.runId === first.id && a.reason === 'Cancelled'),
         'the worker to stop the first run',
+        { detail: () => ({ logs: h.logs, started: worker.started, aborted: worker.aborted }) },
       );
       const cancelled = await h.client.getRun(first.id);
       expect(cancelled.state).toBe('CANCELLED');

@@ -6,10 +6,10 @@ import type { EngineCore } from '../core.ts';
 import { enqueueRuns } from '../enqueue.ts';
 import { unservedWarning } from '../served-tasks.ts';
 import { listAttempts } from '../store/attempts.ts';
-import { rateLimitHolding } from '../store/rate-limits.ts';
 import { cancelRun, getRun, listRuns, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
 import { checkOwnRun, notFound, parseBody, parseQuery, requireApi } from './http.ts';
+import { queuedHolds } from './queued-holds.ts';
 import { runDetailView, runView } from './views.ts';
 
 export function runRoutes(core: EngineCore): Hono {
@@ -21,7 +21,7 @@ export function runRoutes(core: EngineCore): Hono {
     const { run, created } = result!;
     const unserved = run.state === 'QUEUED' && (await core.served.unserved([run.task])).length > 0;
     const warnings = unserved ? { warnings: [unservedWarning(run.task)] } : {};
-    return c.json({ ...runView(run, unserved), created, ...warnings }, created ? 201 : 200);
+    return c.json({ ...runView(run, { unserved }), created, ...warnings }, created ? 201 : 200);
   });
 
   app.post('/v1/runs/bulk', async (c) => {
@@ -31,7 +31,8 @@ export function runRoutes(core: EngineCore): Hono {
     const unserved = new Set(await core.served.unserved(results.map((r) => r.run.task)));
     const viewOf = ({ run, created }: (typeof results)[number]) => {
       const waits = run.state === 'QUEUED' && unserved.has(run.task);
-      return { ...runView(run, waits), created, ...(waits ? { warnings: [unservedWarning(run.task)] } : {}) };
+      const warnings = waits ? { warnings: [unservedWarning(run.task)] } : {};
+      return { ...runView(run, { unserved: waits }), created, ...warnings };
     };
     return c.json({ runs: results.map(viewOf) }, 201);
   });
@@ -48,16 +49,20 @@ export function runRoutes(core: EngineCore): Hono {
       beforeSeq: query.cursor === undefined ? undefined : Number(query.cursor),
     });
     const last = runs.length === query.limit ? runs[runs.length - 1] : undefined;
-    return c.json({ runs: runs.map((r) => runView(r)), nextCursor: last ? String(last.seq) : null });
+    const now = Date.now();
+    const holds = await queuedHolds(core, runs, now);
+    return c.json({
+      runs: runs.map((r) => runView(r, holds.get(r.id), now)),
+      nextCursor: last ? String(last.seq) : null,
+    });
   });
 
   app.get('/v1/runs/:id', async (c) => {
     await requireApi(core, c);
     const run = await getRun(core.sql, c.req.param('id'));
     if (!run) throw notFound('the run');
-    const unserved = run.state === 'QUEUED' && (await core.served.unserved([run.task])).length > 0;
-    const limited = await rateLimitHolding(core.sql, run, Date.now());
-    return c.json(runDetailView(run, await listAttempts(core.sql, run.id), unserved, limited));
+    const holds = await queuedHolds(core, [run], Date.now());
+    return c.json(runDetailView(run, await listAttempts(core.sql, run.id), holds.get(run.id)));
   });
 
   app.get('/v1/runs/:id/wait', async (c) => {

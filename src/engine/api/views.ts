@@ -13,11 +13,18 @@ export interface RateLimited {
   until: number;
 }
 
-/**
- * A run; `unserved` when no ACTIVE worker serves its task, `limited` when a rate limit holds it back, so a queued
- * run says what it waits for.
- */
-export function runView(run: RunRecord, unserved = false, now = Date.now(), limited?: RateLimited): RunView {
+/** What holds a due queued run back, when the engine can tell (see queued-holds.ts). */
+export interface QueuedHold {
+  /** No ACTIVE worker serves its task. */
+  unserved?: boolean;
+  /** A rate limit has no room for it. */
+  limited?: RateLimited | undefined;
+  /** Its concurrency key has `limit` runs assigned or running. */
+  concurrency?: { key: string; limit: number; running: number };
+}
+
+/** A run; a queued one says what it waits for, from its record (a delay, a back-off) or from its `hold`. */
+export function runView(run: RunRecord, hold: QueuedHold = {}, now = Date.now()): RunView {
   return {
     id: run.id,
     task: run.task,
@@ -33,7 +40,7 @@ export function runView(run: RunRecord, unserved = false, now = Date.now(), limi
     createdAt: iso(run.createdAt)!,
     startedAt: iso(run.startedAt),
     finishedAt: iso(run.finishedAt),
-    ...(run.state === 'QUEUED' ? waitingFor(run, unserved, now, limited) : {}),
+    ...(run.state === 'QUEUED' ? waitingFor(run, hold, now) : {}),
     ...(run.state === 'QUEUED' && run.availableAt > now ? { dueAt: iso(run.availableAt)! } : {}),
     ...(run.expiresAt !== null && (run.state === 'QUEUED' || run.state === 'FAILED')
       ? { expiresAt: iso(run.expiresAt)! }
@@ -43,18 +50,20 @@ export function runView(run: RunRecord, unserved = false, now = Date.now(), limi
 }
 
 /** A run not yet tried that is not due is delayed; one tried before waits out a retry back-off. */
-function waitingFor(
-  run: RunRecord,
-  unserved: boolean,
-  now: number,
-  limited: RateLimited | undefined,
-): { waitingFor?: string } {
+function waitingFor(run: RunRecord, hold: QueuedHold, now: number): { waitingFor?: string } {
   if (run.availableAt > now) {
     const until = iso(run.availableAt);
     return { waitingFor: run.attempt === 0 ? `not due until ${until}` : `a retry back-off until ${until}` };
   }
-  if (unserved) return { waitingFor: 'a worker that serves this task (none is ACTIVE)' };
-  if (limited) return { waitingFor: `rate limited on ${limited.key} until ${iso(limited.until)}` };
+  if (hold.unserved) return { waitingFor: 'a worker that serves this task (none is ACTIVE)' };
+  if (hold.limited)
+    return { waitingFor: `rate limited on ${hold.limited.key} until ${iso(hold.limited.until)}` };
+  const full = hold.concurrency;
+  if (full) {
+    return {
+      waitingFor: `a place under concurrency key ${full.key} (${full.running} of ${full.limit} in use)`,
+    };
+  }
   return {};
 }
 
@@ -73,10 +82,9 @@ export function attemptView(a: AttemptRecord): AttemptView {
 export function runDetailView(
   run: RunRecord,
   attempts: AttemptRecord[],
-  unserved: boolean,
-  limited?: RateLimited,
+  hold: QueuedHold = {},
 ): RunDetailView {
-  return { ...runView(run, unserved, Date.now(), limited), attempts: attempts.map(attemptView) };
+  return { ...runView(run, hold), attempts: attempts.map(attemptView) };
 }
 
 export function workerView(worker: WorkerRecord): WorkerView {

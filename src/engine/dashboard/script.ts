@@ -71,7 +71,7 @@ export const dashboardScript = `(() => {
       el('td', { 'data-next': s.nextTickAt || '' }, s.nextTickAt ? new Date(s.nextTickAt).toLocaleString() : '–'),
       el('td', {}, s.lastTickAt ? new Date(s.lastTickAt).toLocaleString() : '–'))), 'no schedules');
     fill('runs', runs.runs.map((r) => el('tr', { 'data-run': r.id },
-      el('td', {}, r.id), el('td', {}, r.task), el('td', {}, state(r.state)), el('td', { class: 'num' }, r.attempt),
+      el('td', {}, r.id), el('td', {}, r.task), el('td', {}, state(r.state), r.waitingFor ? el('div', { class: 'why', 'data-why': r.id }, 'waiting for ' + r.waitingFor) : ''), el('td', { class: 'num' }, r.attempt),
       el('td', { class: 'num' }, duration(r)), el('td', {}, ago(r.createdAt)))), 'no runs yet');
     document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
     document.getElementById('error').textContent = '';

@@ -7,6 +7,7 @@ export const dashboardStyle = `  :root { --bg:#0f1117; --panel:#171a23; --line:#
   header h1 { font-size:18px; margin:0; }
   header .dim { color:var(--dim); }
   .problem { color:var(--bad); font-size:12px; margin-top:2px; }
+  .why { color:var(--dim); font-size:12px; margin-top:2px; white-space:normal; }
   main { padding:18px 22px; display:grid; gap:18px; }
   section { background:var(--panel); border:1px solid var(--line); border-radius:8px; padding:12px 14px; }
   h2 { font-size:14px; margin:0 0 8px; color:var(--dim); text-transform:uppercase; letter-spacing:.05em; }
