@@ -123,6 +123,24 @@ describe.each(storeTargets('pw_flow_control'))(
       await until(async () => (await completed()) === 5, 'the rest to complete under the raised limit');
     });
 
+    it('starts a held run when its window ends, without waiting for the poll', async () => {
+      // A poll far longer than the test: only the window's end can start the held runs in time.
+      h = await harness.start({ pollIntervalMs: 600_000 });
+      await h.addWorker('w');
+      await h.client.setRateLimit('per-window', { limit: 1, per: 1_000 });
+      const runs = await h.client.enqueueMany(
+        [1, 2, 3].map((n) => ({ task: 'echo', input: n, rateLimitKeys: ['per-window'] })),
+      );
+      for (const run of runs) {
+        const done = await h.client.waitRun(run.id, { timeoutMs: 30_000 });
+        expect(done.state).toBe('COMPLETED');
+      }
+      const views = await Promise.all(runs.map((r) => h.client.getRun(r.id)));
+      const assigned = views.map((v) => Date.parse(v.attempts[0]!.assignedAt!));
+      // One assignment per window of 1 s: no two in the same window.
+      expect(new Set(assigned.map((t) => Math.floor(t / 1_000))).size).toBe(3);
+    });
+
     it('holds an enqueue to a limit it names, set through the API, with its units', async () => {
       h = await harness.start();
       await h.addWorker('w');
