@@ -1,5 +1,6 @@
 // Engine configuration: one zod schema, read from options or from the environment.
 import { z } from 'zod';
+import { PushworkerError } from '../protocol/errors.ts';
 
 /** A whole number above 0, from a string too; the key says its unit (`…Ms`, `…Bytes`) or that it counts. */
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -125,5 +126,27 @@ export function engineConfigFromEnv(env: Record<string, string | undefined>): En
   if (env.PUSHWORKER_KEY_ENCRYPTION_KEYS) raw.keyEncryptionKeys = list(env.PUSHWORKER_KEY_ENCRYPTION_KEYS);
   const tokens = env.PUSHWORKER_API_TOKENS ?? env.PUSHWORKER_API_TOKEN;
   if (tokens) raw.apiTokens = list(tokens);
-  return EngineConfig.parse(raw);
+  const named: Record<string, string> = {
+    keyEncryptionKeys: 'PUSHWORKER_KEY_ENCRYPTION_KEYS',
+    apiTokens: env.PUSHWORKER_API_TOKENS === undefined ? 'PUSHWORKER_API_TOKEN' : 'PUSHWORKER_API_TOKENS',
+  };
+  for (const [name, key] of Object.entries(ENV))
+    if (env[name] !== undefined && env[name] !== '') named[key] ??= name;
+  return parseEngineConfig(raw, (key) => named[key] ?? key);
+}
+
+/**
+ * The engine's settings from options, or one clear `invalid_request` naming every bad setting (by `nameOf`: its
+ * environment variable when it came from one), as the worker's configuration is refused.
+ */
+export function parseEngineConfig(
+  raw: unknown,
+  nameOf: (key: string) => string = (key) => key,
+): EngineConfig {
+  const parsed = EngineConfig.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const bad = parsed.error.issues
+    .map((i) => `${[nameOf(String(i.path[0] ?? '')), ...i.path.slice(1)].join('.')}: ${i.message}`)
+    .join('; ');
+  throw new PushworkerError('invalid_request', `invalid engine configuration: ${bad}`);
 }

@@ -6,7 +6,7 @@ import { PushworkerError } from '../protocol/errors.ts';
 import type { ApiScope } from '../protocol/schemas.ts';
 import { createApi } from './api/app.ts';
 import { workerView } from './api/views.ts';
-import { EngineConfig, type EngineConfigInput } from './config.ts';
+import { type EngineConfig, type EngineConfigInput, parseEngineConfig } from './config.ts';
 import type { EngineCore } from './core.ts';
 import { TaskDeclarations } from './declarations.ts';
 import { Dispatcher } from './dispatcher.ts';
@@ -70,7 +70,7 @@ export interface Engine {
 
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const { sql: given, onError: onErrorOption, onNotice, onFatal, ...rest } = options;
-  const config = EngineConfig.parse(rest);
+  const config = parseEngineConfig(rest);
   const report = onErrorOption ?? ((error: unknown) => console.error('pushworker engine:', error));
   // A failed store fails every loop and route after it: `onFatal` says so once.
   const onError = (error: unknown) => {

@@ -93,4 +93,17 @@ describe('the pushworker command', () => {
       expect(out.stderr).toMatch(/ECONNREFUSED/);
     }
   });
+
+  it('refuses an engine setting that is not valid, in one line naming its variable, exit 1', async () => {
+    const out = await cli(['engine', '--port', '0'], {
+      PUSHWORKER_LEASE_MS: 'thirty seconds',
+      PUSHWORKER_ALLOW_PRIVATE_TARGETS: 'maybe',
+    });
+    expect(out.code).toBe(1);
+    expect(oneLine(out.stderr)).toHaveLength(1);
+    expect(out.stderr).toMatch(/^pushworker: invalid engine configuration: /);
+    expect(out.stderr).toContain('PUSHWORKER_LEASE_MS: ');
+    expect(out.stderr).toContain('PUSHWORKER_ALLOW_PRIVATE_TARGETS: ');
+    expect(out.stderr).not.toContain('"code"');
+  });
 });

@@ -277,7 +277,12 @@ describe('settings', () => {
     expect(engineConfigFromEnv({ PUSHWORKER_ALLOW_PRIVATE_TARGETS: 'false' }).allowPrivateTargets).toBe(
       false,
     );
-    expect(() => engineConfigFromEnv({ PUSHWORKER_ALLOW_PRIVATE_TARGETS: 'maybe' })).toThrow();
+    expect(() => engineConfigFromEnv({ PUSHWORKER_ALLOW_PRIVATE_TARGETS: 'maybe' })).toThrow(
+      expect.objectContaining({
+        code: 'invalid_request',
+        message: expect.stringMatching(/^invalid engine configuration: PUSHWORKER_ALLOW_PRIVATE_TARGETS: /),
+      }),
+    );
     expect(() => engineConfigFromEnv({ PUSHWORKER_MAX_ANSWER_BYTES: '0' })).toThrow();
   });
 });
