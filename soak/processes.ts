@@ -1,9 +1,9 @@
 // Child processes of the soak: spawn with output captured to a file, wait for readiness, stop with a signal.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { freePort } from '../src/cli/ports.ts';
+import { freePort, freePorts } from '../src/cli/ports.ts';
 
-export { freePort };
+export { freePort, freePorts };
 
 export interface Child {
   process: ChildProcess;

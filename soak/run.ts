@@ -10,7 +10,7 @@ import { readAudit } from './audit.ts';
 import { type Book, type BookLine, type FinalRun, judge, type PlannedRun } from './check.ts';
 import { plan, seeded } from './plan.ts';
 import { dropSchema, freshSchema } from './postgres.ts';
-import { alive, type Child, freePort, spawnScript, stopChild, tail, until } from './processes.ts';
+import { alive, type Child, freePort, freePorts, spawnScript, stopChild, tail, until } from './processes.ts';
 
 const PROFILES = {
   full: { runs: 20_000, timeLimitMs: 20 * 60_000, slots: 8, killEveryMs: 4_000 },
@@ -145,9 +145,12 @@ try {
     `profile=${profileName} runs=${totalRuns} seed=${seed} dir=${dir} store=${databaseUrl ? 'postgres' : 'pglite'}`,
   );
   await startEngine();
-  for (const name of ['soak-a', 'soak-b', 'soak-c']) {
+  const names = ['soak-a', 'soak-b', 'soak-c'];
+  // Distinct ports, each worker's for all its incarnations (a restarted worker comes back at its address).
+  const ports = await freePorts(names.length);
+  for (const [i, name] of names.entries()) {
     const { token } = await client.createToken('worker', name);
-    workers.push({ name, port: await freePort(), token, incarnation: 0 });
+    workers.push({ name, port: ports[i]!, token, incarnation: 0 });
   }
   for (const w of workers) startWorker(w);
   await until(
