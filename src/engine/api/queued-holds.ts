@@ -1,13 +1,13 @@
 // What holds queued runs back, read for the runs an answer shows: no worker, a rate limit, a full concurrency key.
 import type { EngineCore } from '../core.ts';
-import { rateLimitHolding } from '../store/rate-limits.ts';
+import { rateLimitHoldings } from '../store/rate-limits.ts';
 import type { RunRecord } from '../store/records.ts';
 import type { QueuedHold } from './views.ts';
 
 /**
  * The hold of each QUEUED run among `runs` that is due (a delay or a back-off says itself from the record): its
- * task served by no ACTIVE worker, a rate limit without room, or its concurrency key at its limit. A few queries
- * for the whole page: one for the tasks, one for the keys, one per rate-limited run.
+ * task served by no ACTIVE worker, a rate limit without room, or its concurrency key at its limit. Three queries
+ * at most for the whole page: the tasks served, the concurrency keys' runs, the rate limits.
  */
 export async function queuedHolds(
   core: EngineCore,
@@ -28,11 +28,12 @@ export async function queuedHolds(
     );
     for (const row of rows) active.set(row.key, row.n);
   }
+  const limited = await rateLimitHoldings(core.sql, due, now);
   for (const run of due) {
     const running = run.concurrencyKey ? (active.get(run.concurrencyKey) ?? 0) : 0;
     const hold: QueuedHold = {
       unserved: unserved.has(run.task),
-      limited: await rateLimitHolding(core.sql, run, now),
+      limited: limited.get(run.id),
       ...(run.concurrencyKey && running >= (run.concurrencyLimit ?? 1)
         ? { concurrency: { key: run.concurrencyKey, limit: run.concurrencyLimit ?? 1, running } }
         : {}),

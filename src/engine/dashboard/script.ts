@@ -76,14 +76,17 @@ export const dashboardScript = `(() => {
     document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
     document.getElementById('error').textContent = '';
   }
-  const loop = async () => { try { await refresh(); } catch (e) { showError(e); } if (polling) timer = setTimeout(loop, 1000); };
+  // Each opening starts its own loop; one left from before a refused token ends instead of running beside it.
+  let opened = 0;
+  const loop = async (mine) => { try { await refresh(); } catch (e) { showError(e); } if (polling && mine === opened) timer = setTimeout(() => loop(mine), 1000); };
   const open = () => {
     document.getElementById('login').hidden = true;
     document.getElementById('board').hidden = false;
     document.getElementById('error').textContent = '';
     setPolling(true);
+    const mine = ++opened;
     api('/v1/whoami').then((me) => { canOperate = me.scope === 'admin'; document.getElementById('scope').textContent = me.scope + ' token'; })
-      .catch(showError).finally(() => { if (polling) loop(); });
+      .catch(showError).finally(() => { if (polling && mine === opened) loop(mine); });
   };
   document.getElementById('login').addEventListener('submit', (event) => {
     event.preventDefault();

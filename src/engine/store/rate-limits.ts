@@ -116,27 +116,28 @@ export async function consumeRateUnits(tx: SqlClient, consumed: Consumed[]): Pro
   await tx.query(FORGET_PAST_WINDOWS, [JSON.stringify(consumed.map(({ key, start }) => ({ key, start })))]);
 }
 
-/** The first of a queued run's rate limits that has no room for it in the window now, and when that window ends. */
-export async function rateLimitHolding(
+/**
+ * For each queued run among `runs` with rate limits, the first of them that has no room for it in the window now,
+ * and when that window ends; the limits of all the runs are read at once.
+ */
+export async function rateLimitHoldings(
   sql: SqlClient,
-  run: RunRecord,
+  runs: RunRecord[],
   now: number,
-): Promise<{ key: string; until: number } | undefined> {
-  if (run.state !== 'QUEUED' || !run.rateLimits?.length) return undefined;
-  const limits = new Map(
-    (
-      await readRateLimits(
-        sql,
-        run.rateLimits.map((u) => u.key),
-        now,
-      )
-    ).map((l) => [l.key, l]),
-  );
-  for (const use of run.rateLimits) {
-    const limit = limits.get(use.key);
-    if (limit && limit.used + use.units > limit.limit) {
-      return { key: use.key, until: limit.windowStart + limit.perMs };
+): Promise<Map<string, { key: string; until: number }>> {
+  const limited = runs.filter((r) => r.state === 'QUEUED' && r.rateLimits?.length);
+  const holdings = new Map<string, { key: string; until: number }>();
+  if (limited.length === 0) return holdings;
+  const keys = [...new Set(limited.flatMap((r) => r.rateLimits!.map((u) => u.key)))];
+  const limits = new Map((await readRateLimits(sql, keys, now)).map((l) => [l.key, l]));
+  for (const run of limited) {
+    for (const use of run.rateLimits!) {
+      const limit = limits.get(use.key);
+      if (limit && limit.used + use.units > limit.limit) {
+        holdings.set(run.id, { key: use.key, until: limit.windowStart + limit.perMs });
+        break;
+      }
     }
   }
-  return undefined;
+  return holdings;
 }
