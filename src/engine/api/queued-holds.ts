@@ -1,5 +1,6 @@
 // What holds queued runs back, read for the runs an answer shows: no worker, a rate limit, a full concurrency key.
 import type { EngineCore } from '../core.ts';
+import { COUNT_ACTIVE_BY_KEY } from '../store/claims/keys.ts';
 import { rateLimitHoldings } from '../store/rate-limits.ts';
 import type { RunRecord } from '../store/records.ts';
 import type { QueuedHold } from './views.ts';
@@ -21,12 +22,8 @@ export async function queuedHolds(
   const keys = [...new Set(due.flatMap((r) => (r.concurrencyKey ? [r.concurrencyKey] : [])))];
   const active = new Map<string, number>();
   if (keys.length > 0) {
-    const rows = await core.sql.query<{ key: string; n: number }>(
-      `SELECT concurrency_key AS key, count(*)::int AS n FROM pw_runs
-       WHERE concurrency_key = ANY($1::text[]) AND state IN ('ASSIGNED', 'RUNNING') GROUP BY concurrency_key`,
-      [keys],
-    );
-    for (const row of rows) active.set(row.key, row.n);
+    const rows = await core.sql.query<{ concurrency_key: string; n: number }>(COUNT_ACTIVE_BY_KEY, [keys]);
+    for (const row of rows) active.set(row.concurrency_key, row.n);
   }
   const limited = await rateLimitHoldings(core.sql, due, now);
   for (const run of due) {
