@@ -1,25 +1,19 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { claimRuns } from '../../src/engine/store/claims.ts';
 import { applyCancellingStrategies } from '../../src/engine/store/concurrency.ts';
-import { type Sql, truncateAll } from '../../src/engine/store/index.ts';
+import type { Sql } from '../../src/engine/store/index.ts';
 import { getRun, insertRuns, type NewRun } from '../../src/engine/store/runs.ts';
 import { upsertWorker } from '../../src/engine/store/workers.ts';
 import type { ConcurrencyStrategy } from '../../src/protocol/schemas.ts';
-import { storeTargets } from './support/postgres.ts';
+import { storePerTest, storeTargets } from './support/postgres.ts';
 
 const targets = storeTargets('pw_concurrency_strategy_suite');
 const job = { name: 'job', inputSchema: {}, timeoutMs: 1000, retries: 0, slotCost: 1 };
 
 describe.each(targets)('concurrency strategies on $name', ({ open }) => {
-  let sql: Sql;
-  beforeAll(async () => {
-    sql = await open();
-  });
-  afterAll(async () => {
-    await sql.close();
-  });
-  beforeEach(async () => {
-    await truncateAll(sql);
+  let sql!: Sql;
+  storePerTest(open, (opened) => {
+    sql = opened;
   });
 
   const addWorker = (name: string, slots: number) =>

@@ -1,13 +1,13 @@
 // Delayed runs, queue deadlines and dead runs, through the API on both stores, and the claims that honour them.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { claimRuns } from '../../src/engine/store/claims.ts';
 import { expireQueuedRuns } from '../../src/engine/store/expiry.ts';
-import { type Sql, truncateAll } from '../../src/engine/store/index.ts';
+import type { Sql } from '../../src/engine/store/index.ts';
 import { getRun, insertRuns, taskStats } from '../../src/engine/store/runs.ts';
 import { upsertWorker } from '../../src/engine/store/workers.ts';
 import { MAX_DELAY_MS } from '../../src/protocol/api.ts';
 import { type Harness, harnessPerTest, job, until } from '../support/engine.ts';
-import { storeTargets } from './support/postgres.ts';
+import { storePerTest, storeTargets } from './support/postgres.ts';
 
 const targets = storeTargets('pw_delays_suite');
 let h: Harness;
@@ -173,15 +173,9 @@ describe.each(targets)('delayed runs and queue deadlines on $name', ({ open }) =
 const soonIso = (ms: number) => new Date(Date.now() + ms).toISOString();
 
 describe.each(targets)('the store on $name with queue deadlines', ({ open }) => {
-  let sql: Sql;
-  beforeAll(async () => {
-    sql = await open();
-  });
-  afterAll(async () => {
-    await sql.close();
-  });
-  beforeEach(async () => {
-    await truncateAll(sql);
+  let sql!: Sql;
+  storePerTest(open, (opened) => {
+    sql = opened;
   });
 
   const manifest = { name: 'job', inputSchema: {}, timeoutMs: 1_000, retries: 0, slotCost: 1 };

@@ -1,14 +1,14 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TaskDeclarations } from '../../src/engine/declarations.ts';
 import { resolveRunLimits } from '../../src/engine/run-limits.ts';
 import { claimRuns } from '../../src/engine/store/claims.ts';
-import { type Sql, truncateAll } from '../../src/engine/store/index.ts';
+import type { Sql } from '../../src/engine/store/index.ts';
 import { declareRateLimits, overrideRateLimit, readRateLimits } from '../../src/engine/store/rate-limits.ts';
 import { getRun, insertRuns } from '../../src/engine/store/runs.ts';
 import { upsertWorker } from '../../src/engine/store/workers.ts';
 import { EnqueueRequest } from '../../src/protocol/api.ts';
 import type { TaskManifest } from '../../src/protocol/schemas.ts';
-import { storeTargets } from './support/postgres.ts';
+import { storePerTest, storeTargets } from './support/postgres.ts';
 
 const targets = storeTargets('pw_rate_limit_suite');
 const MINUTE = 60_000;
@@ -17,15 +17,9 @@ const T0 = 1_000 * MINUTE;
 const job: TaskManifest = { name: 'job', inputSchema: {}, timeoutMs: 1000, retries: 0, slotCost: 1 };
 
 describe.each(targets)('rate limits on $name', ({ open }) => {
-  let sql: Sql;
-  beforeAll(async () => {
-    sql = await open();
-  });
-  afterAll(async () => {
-    await sql.close();
-  });
-  beforeEach(async () => {
-    await truncateAll(sql);
+  let sql!: Sql;
+  storePerTest(open, (opened) => {
+    sql = opened;
   });
 
   const addWorker = (name: string, slots: number, tasks: TaskManifest[] = [job]) =>

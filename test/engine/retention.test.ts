@@ -1,17 +1,17 @@
 // Retention: finished runs past the retention period are deleted by the sweeper with their attempts, a bounded
 // batch per sweep, by several replicas at once without waiting on each other or deleting a run twice.
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { engineConfigFromEnv } from '../../src/engine/config.ts';
 import { createEngine, type Engine } from '../../src/engine/index.ts';
 import { claimRuns } from '../../src/engine/store/claims.ts';
 import { applyEventPosts } from '../../src/engine/store/events.ts';
-import { type Sql, truncateAll } from '../../src/engine/store/index.ts';
+import type { Sql } from '../../src/engine/store/index.ts';
 import { cancelRun, getRun, insertRuns } from '../../src/engine/store/runs.ts';
 import { upsertWorker } from '../../src/engine/store/workers.ts';
 import { RETENTION_STATEMENTS_PER_SWEEP } from '../../src/engine/sweeper.ts';
 import { seedFinishedRuns } from '../support/finished-runs.ts';
-import { freshSchemaUrl, postgresUrl, storeTargets } from './support/postgres.ts';
+import { freshSchemaUrl, postgresUrl, storePerTest, storeTargets } from './support/postgres.ts';
 
 const DAY = 24 * 3600_000;
 const API_TOKEN = 'pwa_retention-test-token-0123456789';
@@ -54,7 +54,7 @@ describe('retention settings', () => {
 });
 
 describe.each(storeTargets('pw_retention'))('retention on $name', ({ open }) => {
-  let sql: Sql;
+  let sql!: Sql;
   const engines: Engine[] = [];
   const errors: unknown[] = [];
   const engineWith = async (options: { retentionMs?: number; retentionBatchSize?: number } = {}) => {
@@ -68,14 +68,10 @@ describe.each(storeTargets('pw_retention'))('retention on $name', ({ open }) => 
     return engine;
   };
 
-  beforeAll(async () => {
-    sql = await open();
+  storePerTest(open, (opened) => {
+    sql = opened;
   });
-  afterAll(async () => {
-    await sql.close();
-  });
-  beforeEach(async () => {
-    await truncateAll(sql);
+  beforeEach(() => {
     errors.length = 0;
   });
   afterEach(async () => {

@@ -1,29 +1,23 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { claimRuns } from '../../src/engine/store/claims.ts';
 import { applyEventPosts } from '../../src/engine/store/events.ts';
-import { type Sql, truncateAll } from '../../src/engine/store/index.ts';
+import type { Sql } from '../../src/engine/store/index.ts';
 import { migrate, SCHEMA_VERSION } from '../../src/engine/store/migrations.ts';
 import { getRun, insertRuns } from '../../src/engine/store/runs.ts';
 import { requeueRuns } from '../../src/engine/store/transitions.ts';
 import { upsertWorker } from '../../src/engine/store/workers.ts';
 import type { RunEvent } from '../../src/protocol/schemas.ts';
 import { until } from '../support/until.ts';
-import { storeTargets } from './support/postgres.ts';
+import { storePerTest, storeTargets } from './support/postgres.ts';
 
 const targets = storeTargets('pw_store_suite');
 const retry = { baseMs: 10, maxMs: 100 };
 const task = { name: 'job', inputSchema: {}, timeoutMs: 1000, retries: 1, slotCost: 1 };
 
 describe.each(targets)('store on $name', ({ name, open }) => {
-  let sql: Sql;
-  beforeAll(async () => {
-    sql = await open();
-  });
-  afterAll(async () => {
-    await sql.close();
-  });
-  beforeEach(async () => {
-    await truncateAll(sql);
+  let sql!: Sql;
+  storePerTest(open, (opened) => {
+    sql = opened;
   });
 
   const addWorker = (name: string, slots: number) =>

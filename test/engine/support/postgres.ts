@@ -1,6 +1,7 @@
 // The Postgres server for store tests: read from the environment; required when running in CI.
 import pg from 'pg';
-import { openStore, type Sql } from '../../../src/engine/store/index.ts';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { openStore, type Sql, truncateAll } from '../../../src/engine/store/index.ts';
 import { openPglite } from '../../../src/engine/store/pglite.ts';
 import { openPostgres } from '../../../src/engine/store/postgres.ts';
 
@@ -53,4 +54,19 @@ export function storeTargets(schema: string): StoreTarget[] {
         ]
       : []),
   ];
+}
+
+/** Opens one store for a suite's tests (given to `use`), empties it before each test, and closes it after all. */
+export function storePerTest(open: () => Promise<Sql>, use: (sql: Sql) => void): void {
+  let sql: Sql | undefined;
+  beforeAll(async () => {
+    sql = await open();
+    use(sql);
+  });
+  afterAll(async () => {
+    await sql?.close();
+  });
+  beforeEach(async () => {
+    await truncateAll(sql!);
+  });
 }
