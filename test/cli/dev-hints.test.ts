@@ -73,7 +73,11 @@ describe('pushworker dev', () => {
     await waitFor(() => seen.output.includes(`/dashboard#token=${TOKEN}`), 'the dashboard line');
     expect(seen.output).toContain('API token: (your PUSHWORKER_API_TOKEN)');
     await waitFor(() => seen.output.includes('registered with tasks: greet, nap'), 'the tasks line');
-    expect(seen.output).toMatch(/try: npx pushworker run greet --url http:\/\/127\.0\.0\.1:\d+ --input/);
+    // The hint follows the tasks line, in a write of its own that may arrive a moment later.
+    await waitFor(
+      () => /try: npx pushworker run greet --url http:\/\/127\.0\.0\.1:\d+ --input/.test(seen.output),
+      'the try line',
+    );
 
     const client = createClient({ url, token: TOKEN });
     const { id } = await client.enqueue({ task: 'nap', input: {} });
