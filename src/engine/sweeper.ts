@@ -5,6 +5,7 @@ import type { Metrics } from './metrics.ts';
 import type { Signals } from './signals.ts';
 import { expireQueuedRuns } from './store/expiry.ts';
 import type { StoreUpkeep } from './store/maintenance.ts';
+import { pruneIdleRateLimits } from './store/rate-limits.ts';
 import { deleteExpiredRuns } from './store/retention.ts';
 import type { RetryPolicy } from './store/retry.ts';
 import { removeUndeclaredCodeSchedules } from './store/schedules.ts';
@@ -37,12 +38,15 @@ export interface SweeperOptions {
 
 /** Most delete statements in one sweep: a backlog of millions is deleted over many sweeps, none of them long. */
 export const RETENTION_STATEMENTS_PER_SWEEP = 10;
+/** Idle rate limit keys are looked for at most this often: the look reads the keys of every live run. */
+export const RATE_LIMIT_PRUNE_INTERVAL_MS = 60_000;
 
 export class Sweeper {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private current: Promise<void> | undefined;
   private running = false;
   private lastKeyLoad = Date.now();
+  private lastRateLimitPrune = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly o: SweeperOptions) {}
 
@@ -126,6 +130,7 @@ export class Sweeper {
       await this.o.keys.load(now);
     }
     const deleted = await this.deleteExpired(now);
+    await this.pruneRateLimits(now);
     if (await this.o.upkeep.afterSweep(now, deleted)) {
       this.o.metrics.count('pushworker_store_upkeeps_total', 'VACUUM and ANALYZE of the embedded store.');
     }
@@ -147,6 +152,25 @@ export class Sweeper {
       );
     }
     return deleted;
+  }
+
+  private async pruneRateLimits(now: number): Promise<void> {
+    if (this.o.retentionMs === 0 || now - this.lastRateLimitPrune < RATE_LIMIT_PRUNE_INTERVAL_MS) return;
+    this.lastRateLimitPrune = now;
+    const pruned = await pruneIdleRateLimits(
+      this.o.sql,
+      now - this.o.retentionMs,
+      now,
+      this.o.retentionBatchSize,
+    );
+    if (pruned > 0) {
+      this.o.metrics.count(
+        'pushworker_rate_limit_keys_pruned_total',
+        'Declared rate limit keys deleted after the retention period without a live run using them.',
+        {},
+        pruned,
+      );
+    }
   }
 
   private schedule(): void {

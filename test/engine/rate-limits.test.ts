@@ -3,7 +3,14 @@ import { TaskDeclarations } from '../../src/engine/declarations.ts';
 import { resolveRunLimits } from '../../src/engine/run-limits.ts';
 import { claimRuns } from '../../src/engine/store/claims.ts';
 import type { Sql } from '../../src/engine/store/index.ts';
-import { declareRateLimits, overrideRateLimit, readRateLimits } from '../../src/engine/store/rate-limits.ts';
+import {
+  DECLARATION_REFRESH_MS,
+  declareRateLimits,
+  MIN_IDLE_BEFORE_PRUNE_MS,
+  overrideRateLimit,
+  pruneIdleRateLimits,
+  readRateLimits,
+} from '../../src/engine/store/rate-limits.ts';
 import { getRun, insertRuns } from '../../src/engine/store/runs.ts';
 import { upsertWorker } from '../../src/engine/store/workers.ts';
 import { EnqueueRequest } from '../../src/protocol/api.ts';
@@ -166,5 +173,58 @@ describe.each(targets)('rate limits on $name', ({ open }) => {
       { key: 'tenant:a', units: 1 },
       { key: 'nobody', units: 1 },
     ]);
+  });
+
+  it('prunes declared keys idle past the retention that no live run uses, with their windows, and no other', async () => {
+    const w = await addWorker('w', 20);
+    const perMinute = (key: string) => ({ key, limit: 5, perMs: MINUTE });
+    await declareRateLimits(sql, ['tenant:done', 'tenant:queued', 'tenant:set'].map(perMinute), T0);
+    await overrideRateLimit(sql, 'tenant:set', 9, MINUTE, T0);
+    await insertRuns(
+      sql,
+      [
+        { id: 'done', task: 'job', input: 0, rateLimits: [{ key: 'tenant:done', units: 1 }] },
+        {
+          id: 'later',
+          task: 'job',
+          input: 1,
+          rateLimits: [{ key: 'tenant:queued', units: 1 }],
+          availableAt: T0 + 10 * MINUTE,
+        },
+      ],
+      1,
+    );
+    expect(await claim(w.id, T0)).toEqual(['done']);
+    await sql.query(`UPDATE pw_runs SET state = 'COMPLETED', finished_at = $1 WHERE id = 'done'`, [T0]);
+    const windows = async () =>
+      (await sql.query<{ key: string }>('SELECT key FROM pw_rate_limit_windows ORDER BY key')).map(
+        (r) => r.key,
+      );
+    expect(await windows()).toEqual(['tenant:done']);
+
+    // Within the floor of idle time nothing goes, however short the retention.
+    const floor = T0 + MIN_IDLE_BEFORE_PRUNE_MS;
+    expect(await pruneIdleRateLimits(sql, floor, floor - 1, 100)).toBe(0);
+    expect(await pruneIdleRateLimits(sql, floor, floor + 1, 100)).toBe(1);
+    expect((await readRateLimits(sql, null, floor)).map((l) => l.key)).toEqual([
+      'tenant:queued',
+      'tenant:set',
+    ]);
+    expect(await windows()).toEqual([]);
+
+    // The queued run's key goes once the run has finished too; the key set by an operator stays.
+    await sql.query(`UPDATE pw_runs SET state = 'CANCELLED', finished_at = $1 WHERE id = 'later'`, [floor]);
+    expect(await pruneIdleRateLimits(sql, floor, floor + 1, 100)).toBe(1);
+    expect((await readRateLimits(sql, null, floor)).map((l) => l.key)).toEqual(['tenant:set']);
+  });
+
+  it('keeps a key declared again after the refresh period from looking idle', async () => {
+    const limit = { key: 'tenant:busy', limit: 5, perMs: MINUTE };
+    await declareRateLimits(sql, [limit], T0);
+    const again = T0 + DECLARATION_REFRESH_MS + 1;
+    await declareRateLimits(sql, [limit], again);
+    const now = again + MIN_IDLE_BEFORE_PRUNE_MS + 1;
+    expect(await pruneIdleRateLimits(sql, again, now, 100)).toBe(0);
+    expect(await pruneIdleRateLimits(sql, again + 1, now, 100)).toBe(1);
   });
 });

@@ -7,9 +7,10 @@ import { createEngine, type Engine } from '../../src/engine/index.ts';
 import { claimRuns } from '../../src/engine/store/claims.ts';
 import { applyEventPosts } from '../../src/engine/store/events.ts';
 import type { Sql } from '../../src/engine/store/index.ts';
+import { declareRateLimits, readRateLimits } from '../../src/engine/store/rate-limits.ts';
 import { cancelRun, getRun, insertRuns } from '../../src/engine/store/runs.ts';
 import { upsertWorker } from '../../src/engine/store/workers.ts';
-import { RETENTION_STATEMENTS_PER_SWEEP } from '../../src/engine/sweeper.ts';
+import { RATE_LIMIT_PRUNE_INTERVAL_MS, RETENTION_STATEMENTS_PER_SWEEP } from '../../src/engine/sweeper.ts';
 import { seedFinishedRuns } from '../support/finished-runs.ts';
 import { freshSchemaUrl, postgresUrl, storePerTest, storeTargets } from './support/postgres.ts';
 
@@ -143,6 +144,23 @@ describe.each(storeTargets('pw_retention'))('retention on $name', ({ open }) => 
     await engine.sweep(t0 + 13 * DAY + 1);
     expect(await getRun(sql, 'recent')).toBeUndefined();
     expect(await deletedCount(engine)).toBe(4);
+  });
+
+  it('prunes rate limit keys declared before the retention that no live run uses, and none at 0', async () => {
+    const t0 = Date.now();
+    await declareRateLimits(sql, [{ key: 'tenant:gone', limit: 1, perMs: 1000 }], t0);
+    const keeping = await engineWith({ retentionMs: 0 });
+    await keeping.sweep(t0 + 3650 * DAY);
+    expect((await readRateLimits(sql, null, t0)).map((l) => l.key)).toEqual(['tenant:gone']);
+
+    const engine = await engineWith({ retentionMs: 7 * DAY });
+    await engine.sweep(t0 + 7 * DAY - 1);
+    expect((await readRateLimits(sql, null, t0)).map((l) => l.key)).toEqual(['tenant:gone']);
+    // The look for idle keys is at most once a minute.
+    await engine.sweep(t0 + 7 * DAY + RATE_LIMIT_PRUNE_INTERVAL_MS);
+    expect(await readRateLimits(sql, null, t0)).toEqual([]);
+    const metrics = await (await engine.app.request('/metrics')).text();
+    expect(metrics).toMatch(/^pushworker_rate_limit_keys_pruned_total 1$/m);
   });
 
   it('keeps every run when the retention is 0', async () => {

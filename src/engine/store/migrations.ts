@@ -226,6 +226,10 @@ const migrations: string[] = [
   );
   CREATE INDEX pw_schedules_due ON pw_schedules (next_tick_at) WHERE NOT paused;
   `,
+  // Declared rate limit keys by when they were last declared: what the pruning of idle keys reads
+  `
+  CREATE INDEX pw_rate_limits_declared ON pw_rate_limits (updated_at) WHERE override_limit IS NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

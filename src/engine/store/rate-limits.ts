@@ -1,4 +1,5 @@
 // Rate limit rows: the limits tasks declare and operators override, and the units each window has started.
+import { RunState, TERMINAL_RUN_STATES } from '../../protocol/schemas.ts';
 import type { RunRecord } from './records.ts';
 import type { SqlClient } from './sql.ts';
 
@@ -33,13 +34,57 @@ export const READ_RATE_LIMITS = `SELECT a.key, a.lim, a.per_ms, d.declared_limit
   WHERE $1::text[] IS NULL OR a.key = ANY($1::text[])
   ORDER BY a.key`;
 
-/** Records the limits $1 (key, limit, perMs) as declared by a task, at $2; an override stays as it is. */
+/**
+ * A declared key's `updated_at` is moved to the declaration's time when it is older than this, so that a key in
+ * use never looks idle to the pruning of idle keys, without a write for every enqueue.
+ */
+export const DECLARATION_REFRESH_MS = 3_600_000;
+/** Declared keys idle for less than this are never pruned, whatever the retention: twice the refresh period. */
+export const MIN_IDLE_BEFORE_PRUNE_MS = 2 * DECLARATION_REFRESH_MS;
+
+/**
+ * Records the limits $1 (key, limit, perMs) as declared by a task, at $2; an override stays as it is. The row is
+ * written when the declaration changed or was last written before $3.
+ */
 export const DECLARE_RATE_LIMITS = `INSERT INTO pw_rate_limits (key, declared_limit, declared_per_ms, updated_at)
   SELECT x.key, x.limit, x."perMs", $2 FROM jsonb_to_recordset($1::jsonb) AS x(key text, "limit" int, "perMs" double precision)
   ON CONFLICT (key) DO UPDATE SET declared_limit = excluded.declared_limit, declared_per_ms = excluded.declared_per_ms,
     updated_at = excluded.updated_at
   WHERE pw_rate_limits.declared_limit IS DISTINCT FROM excluded.declared_limit
-    OR pw_rate_limits.declared_per_ms IS DISTINCT FROM excluded.declared_per_ms`;
+    OR pw_rate_limits.declared_per_ms IS DISTINCT FROM excluded.declared_per_ms
+    OR pw_rate_limits.updated_at < $3`;
+
+const LIVE_STATES = RunState.options
+  .filter((s) => !TERMINAL_RUN_STATES.has(s))
+  .map((s) => `'${s}'`)
+  .join(', ');
+
+/**
+ * Deletes up to $2 declared keys (no override) last declared before $1 that no live run uses, with their windows:
+ * keys templated on the input (one per tenant, say) would otherwise pile up for ever. The live runs' keys are
+ * read only when there is a candidate. A key declared again later is simply recorded again. SKIP LOCKED: an
+ * enqueue declaring the key holds its row, and replicas pruning at once take disjoint keys.
+ */
+export const PRUNE_IDLE_RATE_LIMITS = `WITH idle AS (
+    SELECT key FROM pw_rate_limits
+    WHERE override_limit IS NULL AND updated_at < $1
+    ORDER BY updated_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+  ),
+  live AS MATERIALIZED (
+    SELECT DISTINCT u.key FROM pw_runs r CROSS JOIN LATERAL jsonb_to_recordset(r.rate_limits) AS u(key text)
+    WHERE r.state IN (${LIVE_STATES}) AND r.rate_limits IS NOT NULL AND EXISTS (SELECT 1 FROM idle)
+  ),
+  gone AS (
+    DELETE FROM pw_rate_limits d USING idle
+    WHERE d.key = idle.key AND NOT EXISTS (SELECT 1 FROM live WHERE live.key = idle.key)
+    RETURNING d.key
+  ),
+  windows AS (
+    DELETE FROM pw_rate_limit_windows w USING gone WHERE w.key = gone.key
+  )
+  SELECT count(*)::int AS n FROM gone`;
 
 /** Sets the limit $2 per $3 ms on the key $1 at $4, over the declared one. */
 export const OVERRIDE_RATE_LIMIT = `INSERT INTO pw_rate_limits (key, override_limit, override_per_ms, updated_at)
@@ -84,7 +129,26 @@ export async function declareRateLimits(sql: SqlClient, limits: DeclaredLimit[],
   if (limits.length === 0) return;
   // One row per key: the last declaration of a key in the batch wins, as a later enqueue's would.
   const byKey = new Map(limits.map((l) => [l.key, l]));
-  await sql.query(DECLARE_RATE_LIMITS, [JSON.stringify([...byKey.values()]), now]);
+  await sql.query(DECLARE_RATE_LIMITS, [
+    JSON.stringify([...byKey.values()]),
+    now,
+    now - DECLARATION_REFRESH_MS,
+  ]);
+}
+
+/**
+ * Prunes declared keys idle since `before` (and at least `MIN_IDLE_BEFORE_PRUNE_MS` before `now`) that no live run
+ * uses, up to `batchSize` of them. Returns how many it deleted.
+ */
+export async function pruneIdleRateLimits(
+  sql: SqlClient,
+  before: number,
+  now: number,
+  batchSize: number,
+): Promise<number> {
+  const cutoff = Math.min(before, now - MIN_IDLE_BEFORE_PRUNE_MS);
+  const [row] = await sql.query<{ n: number }>(PRUNE_IDLE_RATE_LIMITS, [cutoff, batchSize]);
+  return row?.n ?? 0;
 }
 
 export async function overrideRateLimit(
