@@ -4,6 +4,7 @@ import { keys, register, stats, token, workers } from './client-commands.ts';
 import { demo } from './demo.ts';
 import { dev } from './dev.ts';
 import { engine } from './engine-command.ts';
+import { event } from './event-commands.ts';
 import { failureOf } from './failure.ts';
 import { rateLimits } from './rate-limit-commands.ts';
 import { ready } from './ready.ts';
@@ -26,6 +27,7 @@ const commands: Record<string, Command> = {
   retry,
   workers,
   schedules,
+  event,
   stats,
   'rate-limits': rateLimits,
   keys,

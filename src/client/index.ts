@@ -25,6 +25,14 @@ import {
 } from '../protocol/api.ts';
 import { type ErrorCode, errorStatus, PushworkerError } from '../protocol/errors.ts';
 import {
+  BulkPublishEventsResponse,
+  EventView,
+  type ListEventsOptions,
+  ListEventsResponse,
+  type PublishEventRequest,
+  PublishEventResponse,
+} from '../protocol/published-events.ts';
+import {
   type CreateScheduleRequest,
   DeleteScheduleResponse,
   SchedulesResponse,
@@ -45,6 +53,13 @@ export type {
   WhoamiResponse,
   WorkerView,
 } from '../protocol/api.ts';
+export type {
+  EventView,
+  ListEventsOptions,
+  ListEventsResponse,
+  PublishEventRequest,
+  PublishEventResponse,
+} from '../protocol/published-events.ts';
 export type { CreateScheduleRequest, ScheduleView } from '../protocol/schedules.ts';
 export type { ApiScope } from '../protocol/schemas.ts';
 export type TaskStats = z.infer<typeof TaskStatsResponse>['tasks'][number];
@@ -165,6 +180,22 @@ export function createClient(options: ClientOptions) {
     /** Deletes an API schedule; a code schedule is refused with `conflict` (pause it). */
     deleteSchedule: (name: string) =>
       call(DeleteScheduleResponse, 'DELETE', `/v1/schedules/${encodeURIComponent(name)}`),
+    /** Publishes an event: a run of each task listening for its name; a second publish of one `id` enqueues nothing. */
+    publish: (event: PublishEventRequest) => call(PublishEventResponse, 'POST', '/v1/events/publish', event),
+    publishMany: async (events: PublishEventRequest[]) =>
+      (await call(BulkPublishEventsResponse, 'POST', '/v1/events/publish/bulk', { events })).events,
+    /** Published events newest first; pass the answer's `nextCursor` as `cursor` for the next page. */
+    listEvents: (options: ListEventsOptions = {}) => {
+      const query = new URLSearchParams();
+      if (options.name !== undefined) query.set('name', options.name);
+      if (options.key !== undefined) query.set('key', options.key);
+      if (options.limit !== undefined) query.set('limit', String(options.limit));
+      if (options.cursor !== undefined) query.set('cursor', options.cursor);
+      const qs = query.toString();
+      return call(ListEventsResponse, 'GET', `/v1/events${qs ? `?${qs}` : ''}`);
+    },
+    /** A published event with the runs it enqueued. */
+    getEvent: (id: string) => call(EventView, 'GET', `/v1/events/${encodeURIComponent(id)}`),
     taskStats: async () => (await call(TaskStatsResponse, 'GET', '/v1/stats/tasks')).tasks,
     /** Every rate limit key with its limit and the units taken in its current window. */
     rateLimits: async () => (await call(RateLimitsResponse, 'GET', '/v1/rate-limits')).rateLimits,

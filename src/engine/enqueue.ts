@@ -10,7 +10,13 @@ import type { Inserted, NewRun } from './store/runs.ts';
 
 type Request = z.infer<typeof EnqueueRequest>;
 
-function newRunOf(request: Request, times: RunTimes, limits: RunLimits, createdBy: string | null): NewRun {
+/** The run an enqueue request makes, its times and limits resolved (also the runs a published event enqueues). */
+export function newRunOf(
+  request: Request,
+  times: RunTimes,
+  limits: RunLimits,
+  createdBy: string | null,
+): NewRun {
   return {
     id: `run_${crypto.randomUUID()}`,
     task: request.task,

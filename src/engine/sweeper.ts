@@ -6,7 +6,7 @@ import type { Signals } from './signals.ts';
 import { expireQueuedRuns } from './store/expiry.ts';
 import type { StoreUpkeep } from './store/maintenance.ts';
 import { pruneIdleRateLimits } from './store/rate-limits.ts';
-import { deleteExpiredRuns } from './store/retention.ts';
+import { deleteExpiredEvents, deleteExpiredRuns } from './store/retention.ts';
 import type { RetryPolicy } from './store/retry.ts';
 import { removeUndeclaredCodeSchedules } from './store/schedules.ts';
 import type { Sql } from './store/sql.ts';
@@ -138,11 +138,21 @@ export class Sweeper {
 
   private async deleteExpired(now: number): Promise<number> {
     if (this.o.retentionMs === 0) return 0;
-    const deleted = await deleteExpiredRuns(this.o.sql, {
+    const retention = {
       before: now - this.o.retentionMs,
       batchSize: this.o.retentionBatchSize,
       maxStatements: RETENTION_STATEMENTS_PER_SWEEP,
-    });
+    };
+    const deleted = await deleteExpiredRuns(this.o.sql, retention);
+    const events = await deleteExpiredEvents(this.o.sql, retention);
+    if (events > 0) {
+      this.o.metrics.count(
+        'pushworker_events_deleted_total',
+        'Published events deleted after the retention period.',
+        {},
+        events,
+      );
+    }
     if (deleted > 0) {
       this.o.metrics.count(
         'pushworker_runs_deleted_total',

@@ -1,6 +1,7 @@
 // zod schemas for every message of the wire contract (docs/protocol.md); types are inferred from them.
 import { z } from 'zod';
 import { TaskCron, TimeZone } from './cron.ts';
+import { EventTriggers } from './event-name.ts';
 import { KeyTemplate } from './key-template.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -168,6 +169,8 @@ export const TaskManifest = z.object({
   cronInput: z.unknown().optional(),
   /** The IANA time zone the expressions are read in (default UTC). */
   cronTimezone: TimeZone.optional(),
+  /** Event names the task runs on: each published event of one of them enqueues a run with its payload. */
+  on: EventTriggers.optional(),
 });
 export type TaskManifest = z.infer<typeof TaskManifest>;
 

@@ -1,6 +1,7 @@
 // Declaring tasks: name, zod input schema, the function that runs, and its scheduling hints.
 import { z } from 'zod';
 import { TaskCron, TimeZone } from '../protocol/cron.ts';
+import { EventTriggers } from '../protocol/event-name.ts';
 import { ConcurrencySpec, type Labels, RateLimitSpec, type TaskManifest } from '../protocol/schemas.ts';
 import type { Logger } from './log.ts';
 
@@ -44,6 +45,8 @@ export interface TaskOptions<S extends z.ZodType, O> {
   cronInput?: z.input<S>;
   /** The IANA time zone the cron expressions are read in; default UTC. */
   cronTimezone?: string;
+  /** Event names the task runs on: each publish of one of them enqueues a run with the event's payload as input. */
+  on?: string[];
 }
 
 export interface Task<S extends z.ZodType = z.ZodType, O = unknown> {
@@ -59,6 +62,7 @@ export interface Task<S extends z.ZodType = z.ZodType, O = unknown> {
   cron?: string[];
   cronInput?: unknown;
   cronTimezone?: string;
+  on?: string[];
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a list of tasks mixes input and output types.
@@ -87,6 +91,7 @@ export function task<S extends z.ZodType, O>(options: TaskOptions<S, O>): Task<S
     slotCost: Positive.parse(options.slotCost ?? 1),
     rateLimits: options.rateLimits === undefined ? undefined : RateLimits.parse(options.rateLimits),
     concurrency: options.concurrency === undefined ? undefined : ConcurrencySpec.parse(options.concurrency),
+    on: options.on === undefined ? undefined : EventTriggers.parse(options.on),
   };
 }
 
@@ -107,6 +112,7 @@ export function manifestOf(t: AnyTask): TaskManifest {
     ...(t.cron?.length ? { cron: t.cron } : {}),
     ...(t.cron?.length && t.cronInput !== undefined ? { cronInput: t.cronInput } : {}),
     ...(t.cron?.length && t.cronTimezone ? { cronTimezone: t.cronTimezone } : {}),
+    ...(t.on?.length ? { on: t.on } : {}),
   };
 }
 

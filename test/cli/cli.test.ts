@@ -81,6 +81,7 @@ describe('the pushworker command', () => {
       'run',
       'workers',
       'schedules',
+      'event',
       'stats',
       'rate-limits',
       'keys',
@@ -312,6 +313,47 @@ describe('the pushworker command', () => {
       expect(res.code, m.args.join(' ')).toBe(2);
       expect(res.stderr).toContain(m.text);
     }
+  });
+
+  it("publishes and lists events as the README's block shows, once per id", async () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const section = readme.slice(readme.indexOf('\n### Events'));
+    const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
+    const lines = block.trim().split('\n');
+    expect(lines).toEqual([
+      `pushworker event publish order.created --payload '{"orderId":"o-1"}' --id order-o-1`,
+      'pushworker event list',
+    ]);
+    // The shell's reading of these lines: words split at spaces, single quotes removed.
+    const [publish, list] = lines.map((l) =>
+      l
+        .split(' ')
+        .slice(1)
+        .map((w) => w.replace(/^'(.*)'$/, '$1')),
+    );
+    const published = await cli(publish!, env);
+    expect(published.code).toBe(0);
+    expect(published.stdout).toBe('published order.created as order-o-1: no listening task\n');
+    const again = await cli(publish!, env);
+    expect(again.stdout).toBe('already published order.created as order-o-1: no listening task\n');
+    const listed = await cli(list!, env);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout.split('\n')[1]).toMatch(/^order-o-1\s+order\.created\s+-\s+0\s+\S+Z$/);
+    const json = JSON.parse((await cli(['event', 'list', '--json'], env)).stdout);
+    expect(json).toMatchObject([{ id: 'order-o-1', payload: { orderId: 'o-1' }, runs: [] }]);
+
+    for (const m of [
+      { args: ['event', 'publish'], text: 'publish needs an event name' },
+      { args: ['event', 'send', 'x'], text: 'unknown action "send"' },
+      { args: ['event', 'publish', 'x', '--payload', '{bad'], text: '--payload is not valid JSON' },
+    ]) {
+      const res = await cli(m.args, env);
+      expect(res.code, m.args.join(' ')).toBe(2);
+      expect(res.stderr).toContain(m.text);
+    }
+    const refused = await cli(['event', 'publish', 'has space'], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('pushworker: ');
   });
 
   it('creates, lists, pauses, resumes and deletes schedules, and says what is wrong with a bad one', async () => {

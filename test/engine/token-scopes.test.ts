@@ -99,6 +99,8 @@ describe.each(storeTargets('pw_token_scopes'))('API token scopes on $name', ({ o
       'GET /v1/rate-limits',
       'GET /v1/schedules',
       'GET /v1/schedules/:name',
+      'GET /v1/events',
+      'GET /v1/events/:id',
     ];
     expect(letThrough('read').sort()).toEqual(reads.sort());
     expect(letThrough('enqueue').sort()).toEqual(
@@ -108,6 +110,8 @@ describe.each(storeTargets('pw_token_scopes'))('API token scopes on $name', ({ o
         'POST /v1/runs/bulk',
         'POST /v1/runs/:id/cancel',
         'POST /v1/runs/:id/retry',
+        'POST /v1/events/publish',
+        'POST /v1/events/publish/bulk',
       ].sort(),
     );
   });

@@ -42,4 +42,20 @@ describe("a task's manifest", () => {
       expect(() => task({ name: 't', input: z.unknown(), run: () => null, ...options })).toThrow();
     }
   });
+
+  it('carries the events a task runs on, and refuses an event name a publisher could not send', () => {
+    const listening = task({
+      name: 'ship',
+      input: z.unknown(),
+      on: ['order.created', 'billing/paid'],
+      run: () => 1,
+    });
+    const manifest = manifestOf(listening);
+    expect(manifest.on).toEqual(['order.created', 'billing/paid']);
+    expect(TaskManifest.parse(manifest)).toEqual(manifest);
+    expect(manifestOf(task({ name: 'deaf', input: z.unknown(), run: () => 1 })).on).toBeUndefined();
+    for (const on of [['has space'], [], ['x'.repeat(201)]]) {
+      expect(() => task({ name: 'bad', input: z.unknown(), on, run: () => 1 }), JSON.stringify(on)).toThrow();
+    }
+  });
 });

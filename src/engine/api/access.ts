@@ -30,11 +30,15 @@ export const ROUTE_ACCESS = {
   'GET /v1/rate-limits': 'read',
   'GET /v1/schedules': 'read',
   'GET /v1/schedules/:name': 'read',
+  'GET /v1/events': 'read',
+  'GET /v1/events/:id': 'read',
 
   'POST /v1/runs': 'enqueue',
   'POST /v1/runs/bulk': 'enqueue',
   'POST /v1/runs/:id/cancel': 'enqueue',
   'POST /v1/runs/:id/retry': 'enqueue',
+  'POST /v1/events/publish': 'enqueue',
+  'POST /v1/events/publish/bulk': 'enqueue',
 
   'POST /v1/runs/retry': 'admin',
   'POST /v1/workers/register': 'admin',

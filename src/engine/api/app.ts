@@ -10,6 +10,7 @@ import { visibleState } from '../store/records.ts';
 import { countLiveRunsByState, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
 import { checkStorableUrl, notFound, parseBody, renderError, requireApi } from './http.ts';
+import { eventRoutes } from './published-events.ts';
 import { rateLimitRoutes } from './rate-limits.ts';
 import { runRetryRoutes } from './run-retries.ts';
 import { runRoutes } from './runs.ts';
@@ -116,5 +117,6 @@ export function createApi(core: EngineCore, onError: (error: unknown) => void): 
   app.route('/', workerRoutes(core));
   app.route('/', rateLimitRoutes(core));
   app.route('/', scheduleRoutes(core));
+  app.route('/', eventRoutes(core));
   return app;
 }

@@ -230,6 +230,24 @@ const migrations: string[] = [
   `
   CREATE INDEX pw_rate_limits_declared ON pw_rate_limits (updated_at) WHERE override_limit IS NULL;
   `,
+  // published events: idempotent by id, with the runs each enqueued (a run per listening task, keyed by the event
+  // and the task); deleted with the finished runs' retention
+  `
+  CREATE TABLE pw_events (
+    id text PRIMARY KEY,
+    seq bigserial NOT NULL,
+    name text NOT NULL,
+    key text,
+    payload json,
+    runs jsonb NOT NULL DEFAULT '[]',
+    created_by text,
+    created_at double precision NOT NULL
+  );
+  CREATE INDEX pw_events_seq ON pw_events (seq);
+  CREATE INDEX pw_events_name ON pw_events (name, seq);
+  CREATE INDEX pw_events_key ON pw_events (key, seq) WHERE key IS NOT NULL;
+  CREATE INDEX pw_events_created ON pw_events (created_at);
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

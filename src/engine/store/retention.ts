@@ -33,13 +33,32 @@ export interface RetentionOptions {
  * Deletes expired runs in up to `maxStatements` statements of up to `batchSize` runs each, each its own
  * transaction, stopping at the first that finds fewer than a batch. Returns how many runs it deleted.
  */
-export async function deleteExpiredRuns(sql: SqlClient, o: RetentionOptions): Promise<number> {
+export function deleteExpiredRuns(sql: SqlClient, o: RetentionOptions): Promise<number> {
+  return deleteInBatches(sql, DELETE_EXPIRED_RUNS, o);
+}
+
+/** Runs `statement` ($1 the cut-off time, $2 the batch size, answering `n` deleted) up to `maxStatements` times. */
+async function deleteInBatches(sql: SqlClient, statement: string, o: RetentionOptions): Promise<number> {
   let deleted = 0;
   for (let i = 0; i < o.maxStatements; i++) {
-    const [row] = await sql.query<{ n: number }>(DELETE_EXPIRED_RUNS, [o.before, o.batchSize]);
+    const [row] = await sql.query<{ n: number }>(statement, [o.before, o.batchSize]);
     const n = row?.n ?? 0;
     deleted += n;
     if (n < o.batchSize) break;
   }
   return deleted;
+}
+
+/** Deletes up to $2 published events stored before $1, oldest first; SKIP LOCKED as for runs. */
+export const DELETE_EXPIRED_EVENTS = `WITH expired AS (
+    SELECT id FROM pw_events WHERE created_at < $1 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED
+  ),
+  deleted AS (
+    DELETE FROM pw_events WHERE id = ANY(ARRAY(SELECT id FROM expired)) RETURNING 1
+  )
+  SELECT count(*)::int AS n FROM deleted`;
+
+/** Deletes expired events as `deleteExpiredRuns` deletes runs; they are kept as long as finished runs. */
+export function deleteExpiredEvents(sql: SqlClient, o: RetentionOptions): Promise<number> {
+  return deleteInBatches(sql, DELETE_EXPIRED_EVENTS, o);
 }

@@ -1,0 +1,58 @@
+// Publishing events from the API: each listening task's run resolved as an enqueue's would be, then stored at once.
+import type { z } from 'zod';
+import type { EnqueueRequest } from '../protocol/api.ts';
+import { PushworkerError } from '../protocol/errors.ts';
+import type { PublishEventRequest } from '../protocol/published-events.ts';
+import { runTimesOf } from './api/run-times.ts';
+import type { EngineCore } from './core.ts';
+import { newRunOf } from './enqueue.ts';
+import { resolveRunLimits } from './run-limits.ts';
+import { eventRunKey, listeningTasks, type PublishedEvent, publishEvent } from './store/published-events.ts';
+
+type Request = z.infer<typeof PublishEventRequest>;
+
+/**
+ * Publishes one event: a run of each task whose manifest lists its name in `on:`, with the payload as input and the
+ * event named in the run's metadata, each keyed by the event and the task so that it is enqueued once however
+ * often the event is published. A listener's rate limit or concurrency key that the payload cannot fill in refuses
+ * the publish (`unresolved_key`), naming the task; nothing is stored then.
+ */
+export async function publish(
+  core: EngineCore,
+  request: Request,
+  createdBy: string | null,
+): Promise<PublishedEvent> {
+  const now = Date.now();
+  const id = request.id ?? `evt_${crypto.randomUUID()}`;
+  const tasks = await listeningTasks(core.sql, request.name);
+  const enqueues: z.infer<typeof EnqueueRequest>[] = tasks.map((task) => ({
+    task,
+    input: request.payload,
+    idempotencyKey: eventRunKey(id, task),
+    metadata: { 'pushworker.event': id, 'pushworker.eventName': request.name },
+  }));
+  let limits: Awaited<ReturnType<typeof resolveRunLimits>>;
+  try {
+    limits = await resolveRunLimits(core.sql, core.declarations, enqueues, now);
+  } catch (error) {
+    if (!(error instanceof PushworkerError)) throw error;
+    throw new PushworkerError(
+      error.code,
+      `a task listening for "${request.name}": ${error.message}`,
+      error.details,
+    );
+  }
+  const runs = enqueues.map((e, i) => newRunOf(e, runTimesOf(e, now), limits[i]!, createdBy));
+  const published = await publishEvent(
+    core.sql,
+    { id, name: request.name, key: request.key, payload: request.payload, createdBy },
+    runs,
+    now,
+  );
+  if (published.enqueued > 0) {
+    core.metrics.count('pushworker_runs_enqueued_total', 'Runs enqueued.', {}, published.enqueued);
+    core.signals.wake();
+  }
+  if (published.created) core.metrics.count('pushworker_events_published_total', 'Events published.');
+  return published;
+}
