@@ -130,7 +130,6 @@ async function bareRate(seconds: number): Promise<number> {
 }
 
 function spawnWorker(engine: Server, slots: number): ChildProcess {
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
   return spawn(
     process.execPath,
     [
@@ -140,13 +139,14 @@ function spawnWorker(engine: Server, slots: number): ChildProcess {
     {
       env: {
         ...process.env,
-        PORT: String(port),
+        // Port 0 on loopback: the worker binds a free port and registers the address it bound.
+        PORT: '0',
+        HOST: '127.0.0.1',
         PUSHWORKER_NAME: 'bench',
         PUSHWORKER_SLOTS: String(slots),
         PUSHWORKER_JWKS_URL: `${engine.url}/.well-known/jwks.json`,
         PUSHWORKER_ENGINE_URL: engine.url,
         PUSHWORKER_TOKEN: engine.workerToken!,
-        PUSHWORKER_URL: `http://127.0.0.1:${port}/`,
         PUSHWORKER_LOG_LEVEL: 'error',
       },
       stdio: 'ignore',

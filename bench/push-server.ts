@@ -6,7 +6,6 @@ import { tasks } from '../examples/tasks.ts';
 import { createKeySet, createLogger, createWorker, SIGNATURE_HEADER } from '../src/index.ts';
 
 const jwks = JSON.parse(process.env.BENCH_JWKS!);
-const port = Number(process.env.BENCH_PORT);
 const keys = createKeySet({ jwks });
 
 let events = 0;
@@ -24,6 +23,12 @@ app.post('/v1/events', async (c) => {
 });
 app.get('/events', (c) => c.json({ events }));
 
+// Port 0: the port is known once bound, and the worker (whose events go to this same server) is made then, its
+// route added before any request comes (the parent is told the port after).
+const port = await new Promise<number>((resolve) => {
+  serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve(info.port));
+});
+
 const worker = createWorker({
   name: 'bench-worker',
   tasks,
@@ -35,6 +40,6 @@ const worker = createWorker({
 });
 app.route('/worker', worker.app);
 
-serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => process.send?.('ready'));
+process.send?.({ port });
 // Exit on request rather than on a signal, so that a CPU profile (BENCH_PROFILE) is written.
 process.on('message', (m) => m === 'exit' && process.exit(0));

@@ -17,16 +17,19 @@ interface Prepared {
 
 async function main() {
   const key = await generateSigningKey('EdDSA', 'bench');
-  const port = 30_000 + Math.floor(Math.random() * 20_000);
   const server = fork(new URL('./push-server.ts', import.meta.url), [], {
-    env: { ...process.env, BENCH_JWKS: JSON.stringify({ keys: [key.publicJwk] }), BENCH_PORT: String(port) },
+    env: { ...process.env, BENCH_JWKS: JSON.stringify({ keys: [key.publicJwk] }) },
     execArgv: [
       '--import',
       'tsx',
       ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
     ],
   });
-  await new Promise((resolve) => server.once('message', resolve));
+  // The server binds port 0 and sends back the port it took.
+  const { port } = await new Promise<{ port: number }>((resolve, reject) => {
+    server.once('message', (m) => resolve(m as { port: number }));
+    server.once('exit', (code) => reject(new Error(`the push server exited with ${code}`)));
+  });
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY });
 
   let seq = 0;

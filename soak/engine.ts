@@ -1,16 +1,16 @@
-// The soak engine process: createEngine on a PGlite directory or Postgres, served on a fixed port, audited.
+// The soak engine process: createEngine on a PGlite directory or Postgres, served on port 0 (its listen line says
+// which port it took), audited.
 import { createEngine, serveEngine } from '../src/engine/index.ts';
 import { installAudit } from './audit.ts';
 
-const options = JSON.parse(process.env.SOAK_ENGINE ?? '{}') as Record<string, unknown> & { port: number };
-const { port, ...config } = options;
+const config = JSON.parse(process.env.SOAK_ENGINE ?? '{}') as Record<string, unknown>;
 const engine = await createEngine({
   ...config,
   onError: (error) => console.error('engine background error:', (error as Error)?.message ?? error),
 });
 await installAudit(engine.sql);
-const served = await serveEngine(engine, { port, hostname: '127.0.0.1' });
-console.log(`soak engine ready on ${served.url}`);
+const served = await serveEngine(engine, { port: 0, hostname: '127.0.0.1' });
+console.log(`soak engine listening on ${served.url}`);
 
 let closing = false;
 process.on('SIGTERM', () => {

@@ -1,9 +1,9 @@
 // Child processes of the soak: spawn with output captured to a file, wait for readiness, stop with a signal.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { freePort, freePorts } from '../src/cli/ports.ts';
+import { listenedUrl } from '../src/cli/held-address.ts';
 
-export { freePort, freePorts };
+export { type HeldAddress, holdAddress } from '../src/cli/held-address.ts';
 
 export interface Child {
   process: ChildProcess;
@@ -50,6 +50,17 @@ export async function until<T>(check: () => Promise<T> | T, what: string, timeou
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** The URL in the child's listen line, once it is in its log (it was started on port 0); throws if it exits first. */
+export async function listening(child: Child, what: string, timeoutMs = 60_000): Promise<string> {
+  const url = await until(
+    () => (alive(child) ? listenedUrl(tail(child.logFile, Number.POSITIVE_INFINITY)) : 'exited'),
+    `${what} to listen`,
+    timeoutMs,
+  );
+  if (!url || url === 'exited') throw new Error(`${what} exited:\n${tail(child.logFile)}`);
+  return url;
 }
 
 export function tail(file: string, lines = 30): string {

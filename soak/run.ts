@@ -10,7 +10,17 @@ import { readAudit } from './audit.ts';
 import { type Book, type BookLine, type FinalRun, judge, type PlannedRun } from './check.ts';
 import { plan, seeded } from './plan.ts';
 import { dropSchema, freshSchema } from './postgres.ts';
-import { alive, type Child, freePort, freePorts, spawnScript, stopChild, tail, until } from './processes.ts';
+import {
+  alive,
+  type Child,
+  type HeldAddress,
+  holdAddress,
+  listening,
+  spawnScript,
+  stopChild,
+  tail,
+  until,
+} from './processes.ts';
 
 const PROFILES = {
   full: { runs: 20_000, timeLimitMs: 20 * 60_000, slots: 8, killEveryMs: 4_000 },
@@ -44,8 +54,10 @@ const API_TOKEN = `pwa_soak_${crypto.randomUUID()}`;
 const started = Date.now();
 const say = (line: string) => console.error(`[soak ${((Date.now() - started) / 1000).toFixed(1)}s] ${line}`);
 
-const enginePort = await freePort();
-const engineUrl = `http://127.0.0.1:${enginePort}`;
+// Every child binds port 0 and names its port in its listen line. Each is reached at an address held here and
+// forwarded to its port, the same for all its starts: a restarted engine or worker comes back at its address.
+const engineAddress = await holdAddress();
+const engineUrl = engineAddress.url;
 const databaseUrl = await freshSchema(values['database-url'] ?? process.env.SOAK_DATABASE_URL);
 const engineSignal = values['engine-signal'] as NodeJS.Signals;
 if (engineSignal !== 'SIGTERM' && engineSignal !== 'SIGKILL') {
@@ -54,7 +66,6 @@ if (engineSignal !== 'SIGTERM' && engineSignal !== 'SIGKILL') {
 }
 const dataDir = join(dir, 'engine-data');
 const engineConfig = {
-  port: enginePort,
   ...(databaseUrl ? { databaseUrl } : { dataDir }),
   publicUrl: engineUrl,
   apiTokens: [API_TOKEN],
@@ -80,18 +91,26 @@ async function startEngine(): Promise<void> {
     { SOAK_ENGINE: JSON.stringify(engineConfig) },
     join(dir, `engine-${engineStarts}.log`),
   );
+  const child = engine;
+  engineAddress.forwardTo(await listening(child, 'the engine'));
   await until(
-    async () => (await fetch(`${engineUrl}/health`)).ok || !alive(engine),
-    'the engine to listen',
+    async () => (await fetch(`${engineUrl}/health`)).ok || !alive(child),
+    'the engine to answer',
     60_000,
   );
-  const child = engine;
   if (!alive(child)) throw new Error(`the engine exited:\n${tail(child.logFile)}`);
+}
+
+async function stopEngine(signal: NodeJS.Signals) {
+  if (!engine) return;
+  await stopChild(engine, signal);
+  // Until the next start says where it listens, connections wait for it.
+  engineAddress.forwardTo(undefined);
 }
 
 interface SoakWorker {
   name: string;
-  port: number;
+  address: HeldAddress;
   token: string;
   child?: Child;
   incarnation: number;
@@ -100,14 +119,14 @@ const workers: SoakWorker[] = [];
 
 function startWorker(w: SoakWorker): void {
   w.incarnation++;
-  w.child = spawnScript(
+  const child = spawnScript(
     join(here, 'worker.ts'),
     {
-      PORT: String(w.port),
+      PORT: '0',
       SOAK_LOG: join(dir, 'books', `${w.name}.${w.incarnation}.jsonl`),
       PUSHWORKER_NAME: w.name,
       PUSHWORKER_SLOTS: String(profile.slots),
-      PUSHWORKER_URL: `http://127.0.0.1:${w.port}/`,
+      PUSHWORKER_URL: `${w.address.url}/`,
       PUSHWORKER_ENGINE_URL: engineUrl,
       PUSHWORKER_JWKS_URL: `${engineUrl}/.well-known/jwks.json`,
       PUSHWORKER_TOKEN: w.token,
@@ -116,6 +135,23 @@ function startWorker(w: SoakWorker): void {
     },
     join(dir, `${w.name}.${w.incarnation}.log`),
   );
+  w.child = child;
+  // Found in the background: the fault loop goes on meanwhile, and pushes to the address wait for the port.
+  listening(child, w.name).then(
+    (url) => {
+      if (w.child === child) w.address.forwardTo(url);
+    },
+    (error: Error) => {
+      if (w.child === child) say(`${w.name}: ${error.message}`);
+    },
+  );
+}
+
+async function stopWorker(w: SoakWorker, signal: NodeJS.Signals, graceMs?: number) {
+  if (!w.child) return { code: null, signal: null };
+  const exit = await stopChild(w.child, signal, graceMs);
+  w.address.forwardTo(undefined);
+  return exit;
 }
 
 async function progress(): Promise<{ open: number } | undefined> {
@@ -146,11 +182,10 @@ try {
   );
   await startEngine();
   const names = ['soak-a', 'soak-b', 'soak-c'];
-  // Distinct ports, each worker's for all its incarnations (a restarted worker comes back at its address).
-  const ports = await freePorts(names.length);
-  for (const [i, name] of names.entries()) {
+  // Each worker's address is held for all its incarnations (a restarted worker comes back at its address).
+  for (const name of names) {
     const { token } = await client.createToken('worker', name);
-    workers.push({ name, port: ports[i]!, token, incarnation: 0 });
+    workers.push({ name, address: await holdAddress(), token, incarnation: 0 });
   }
   for (const w of workers) startWorker(w);
   await until(
@@ -187,7 +222,7 @@ try {
     }
     // A worker killed with SIGKILL and restarted every few seconds.
     if (Date.now() >= nextKill) {
-      if (victim.child) await stopChild(victim.child, 'SIGKILL');
+      await stopWorker(victim, 'SIGKILL');
       faults.workerKills++;
       startWorker(victim);
       nextKill = Date.now() + profile.killEveryMs * (0.6 + random() * 0.8);
@@ -196,7 +231,7 @@ try {
     if (gracefulAt === undefined && done >= 0.2) {
       gracefulAt = Date.now();
       say('stopping soak-c gracefully');
-      const exit = await stopChild(graceful.child!, 'SIGTERM');
+      const exit = await stopWorker(graceful, 'SIGTERM');
       faults.gracefulStops++;
       faults.gracefulExitCodes.push(exit.code ?? -1);
       startWorker(graceful);
@@ -205,7 +240,7 @@ try {
     if (!engineRestarted && done >= 0.5) {
       engineRestarted = true;
       say(`restarting the engine (${engineSignal})`);
-      await stopChild(engine!, engineSignal);
+      await stopEngine(engineSignal);
       faults.engineRestarts++;
       await startEngine();
       say('engine back');
@@ -224,8 +259,9 @@ try {
 } catch (error) {
   failure ??= `could not list runs: ${(error as Error).message}`;
 }
-for (const w of workers) if (w.child) await stopChild(w.child, 'SIGTERM', 20_000);
-if (engine) await stopChild(engine, 'SIGTERM');
+for (const w of workers) await stopWorker(w, 'SIGTERM', 20_000);
+await stopEngine('SIGTERM');
+for (const address of [...workers.map((w) => w.address), engineAddress]) await address.close();
 
 let audit: Awaited<ReturnType<typeof readAudit>> = [];
 try {

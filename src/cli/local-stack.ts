@@ -9,7 +9,7 @@ import {
   type ServedEngine,
   serveEngine,
 } from '../engine/index.ts';
-import { freePort } from './ports.ts';
+import { holdAddress, listenedUrl } from './held-address.ts';
 import { workerProcessArgs } from './worker-process.ts';
 
 export interface LocalStackOptions {
@@ -31,6 +31,8 @@ export interface LocalStack {
   served: ServedEngine;
   client: Client;
   apiToken: string;
+  /** The worker's address (its PUSHWORKER_URL), the same across reloads; forwarded to the port it binds. */
+  workerUrl: string;
   worker: ChildProcess;
   workerExit: Promise<number | null>;
   /** Waits until the worker is registered and ACTIVE; resolves to it. */
@@ -45,18 +47,20 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
   const served = await serveEngine(engine, { port: o.port, hostname: '127.0.0.1' });
   const client = createClient({ url: served.url, token: apiToken });
   const workerToken = await engine.createToken('worker', o.workerName);
-  // Told its port before it listens: a user's worker file may run its own server on PORT, with PUSHWORKER_URL.
-  const workerPort = await freePort();
+  // The worker is told PORT=0 and binds a port of its own, which it names in its listen line; it registers at an
+  // address held here, bound before it starts and forwarded to that port, the same across reloads. A worker
+  // file that runs a server of its own takes PORT and PUSHWORKER_URL, and prints `listening on http://HOST:PORT`.
+  const address = await holdAddress();
   const worker = spawn(process.execPath, workerProcessArgs(o.workerFile, o.watch ?? false), {
     env: {
       ...process.env,
-      PORT: String(workerPort),
+      PORT: '0',
       HOST: '127.0.0.1',
       PUSHWORKER_NAME: o.workerName,
       PUSHWORKER_ENGINE_URL: served.url,
       PUSHWORKER_TOKEN: workerToken.token,
       PUSHWORKER_JWKS_URL: `${served.url}/.well-known/jwks.json`,
-      PUSHWORKER_URL: `http://127.0.0.1:${workerPort}`,
+      PUSHWORKER_URL: address.url,
       ...o.workerEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -66,7 +70,11 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     stream.on('data', (chunk: Buffer) => {
       const lines = (rest + chunk.toString()).split('\n');
       rest = lines.pop()!;
-      for (const line of lines) if (line.trim()) o.onWorkerLine(line);
+      for (const line of lines) {
+        const url = listenedUrl(line);
+        if (url) address.forwardTo(url);
+        if (line.trim()) o.onWorkerLine(line);
+      }
     });
   }
   const workerExit = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
@@ -76,6 +84,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     served,
     client,
     apiToken,
+    workerUrl: address.url,
     worker,
     workerExit,
     async waitForWorker(timeoutMs = 30_000) {
@@ -97,6 +106,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
         await workerExit;
         clearTimeout(timer);
       }
+      await address.close();
       await served.close();
     },
   };

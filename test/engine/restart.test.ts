@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { holdAddress } from '../../src/cli/held-address.ts';
 import { createClient, type RunView } from '../../src/client/index.ts';
 import { createEngine, type ServedEngine, serveEngine } from '../../src/engine/index.ts';
 import { API_TOKEN, fast, until } from '../support/engine.ts';
@@ -34,26 +35,35 @@ const RUNS = 300;
 const TERMINAL = ['COMPLETED', 'FAILED', 'CANCELLED'];
 const children: ExampleWorker[] = [];
 let served: ServedEngine | undefined;
+let closeAddress: (() => Promise<void>) | undefined;
 
 afterEach(async () => {
   for (const child of children.splice(0)) await stopExampleWorker(child, 'SIGKILL');
   await served?.close();
   served = undefined;
+  await closeAddress?.();
+  closeAddress = undefined;
 });
 
 describe.each(targets)('engine restarted mid-load on $name', ({ store }) => {
   it('loses no run: every run ends terminal with exactly one recorded result', async () => {
     const { options, drop } = await store();
     try {
-      const start = async (port: number) =>
-        serveEngine(await createEngine({ ...fast, ...options, onError: () => {} }), { port });
-      served = await start(0);
-      // The engine comes back on the port the first one was given.
-      const port = served.port;
-      const client = createClient({ url: served.url, token: API_TOKEN });
+      // Each engine binds port 0; both are reached at one address, held here and forwarded to the port of the
+      // one serving: the engine comes back at the address the workers were given.
+      const address = await holdAddress();
+      const start = async () => {
+        const engine = await createEngine({ ...fast, ...options, publicUrl: address.url, onError: () => {} });
+        const s = await serveEngine(engine, { port: 0 });
+        address.forwardTo(s.url);
+        return s;
+      };
+      closeAddress = () => address.close();
+      served = await start();
+      const client = createClient({ url: address.url, token: API_TOKEN });
       for (const name of ['restart-a', 'restart-b']) {
         const { token } = await client.createToken('worker', name);
-        children.push(await spawnExampleWorker({ engineUrl: served.url, token, name, slots: 8 }));
+        children.push(await spawnExampleWorker({ engineUrl: address.url, token, name, slots: 8 }));
       }
       await until(
         async () => (await client.listWorkers()).filter((w) => w.state === 'ACTIVE').length === 2,
@@ -89,7 +99,9 @@ describe.each(targets)('engine restarted mid-load on $name', ({ store }) => {
         return done >= 30 && open > 0 ? open : 0;
       }, 'runs completed and runs in flight');
       await served.close();
-      served = await start(port);
+      // Until the next engine listens, connections to the address wait for it.
+      address.forwardTo(undefined);
+      served = await start();
       expect(inFlight).toBeGreaterThan(0);
       await enqueueing;
 
