@@ -36,3 +36,4 @@ export {
   task,
 } from './worker/task.ts';
 export { createWorker, type Worker, type WorkerOptions } from './worker/worker.ts';
+export { type Workflow, type WorkflowOptions, workflow } from './worker/workflow.ts';

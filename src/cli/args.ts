@@ -1,5 +1,6 @@
 // Command-line parsing on node:util's parseArgs, with one help text per command and one-line usage errors.
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { z } from 'zod';
 
 /** A mistake in how a command was called: one line, exit 2. */
 export class UsageError extends Error {
@@ -80,4 +81,13 @@ export function jsonOption(value: string | undefined, name: string): unknown {
   } catch {
     throw new UsageError(`--${name} is not valid JSON: ${value}`);
   }
+}
+
+/** `--state A,B`, each one of `schema`'s states. */
+export function statesOption<S extends string>(value: string, schema: z.ZodEnum<{ [K in S]: K }>): S[] {
+  const states = value.split(',').map((s) => s.trim().toUpperCase());
+  const bad = states.filter((s) => !schema.safeParse(s).success);
+  if (bad.length > 0)
+    throw new UsageError(`--state takes ${schema.options.join(', ')}, not ${bad.join(', ')}`);
+  return states as S[];
 }

@@ -12,6 +12,7 @@ import { cancel, get, retry, run, runs } from './run-commands.ts';
 import { schedules } from './schedule-commands.ts';
 import { packageVersion } from './version.ts';
 import { worker } from './worker-command.ts';
+import { workflow } from './workflow-commands.ts';
 
 const commands: Record<string, Command> = {
   engine,
@@ -25,6 +26,7 @@ const commands: Record<string, Command> = {
   get,
   cancel,
   retry,
+  workflow,
   workers,
   schedules,
   event,

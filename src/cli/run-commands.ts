@@ -3,24 +3,24 @@ import type { z } from 'zod';
 import type { RunView } from '../client/index.ts';
 import { DeadReason, RetryableRunState } from '../protocol/api.ts';
 import { RunState } from '../protocol/schemas.ts';
-import { type Command, CommandFailure, defineCommand, intOption, jsonOption, UsageError } from './args.ts';
+import {
+  type Command,
+  CommandFailure,
+  defineCommand,
+  intOption,
+  jsonOption,
+  statesOption,
+  UsageError,
+} from './args.ts';
 import { clientFrom, connectionHelp, connectionOptions } from './connection.ts';
 import { ago, table } from './format.ts';
 import { durationOption, timeOption } from './times.ts';
+import { runWorkflow } from './workflow-commands.ts';
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 /** Progress goes to stderr, so that stdout holds only the result a script reads. */
 const note = (line: string) => process.stderr.write(`${line}\n`);
-
-/** `--state A,B`, each one of `schema`'s states. */
-function statesOption<S extends string>(value: string, schema: z.ZodEnum<{ [K in S]: K }>): S[] {
-  const states = value.split(',').map((s) => s.trim().toUpperCase());
-  const bad = states.filter((s) => !schema.safeParse(s).success);
-  if (bad.length > 0)
-    throw new UsageError(`--state takes ${schema.options.join(', ')}, not ${bad.join(', ')}`);
-  return states as S[];
-}
 
 /** `--dead R[,R]`, each a dead reason. */
 function deadOption(value: string): DeadReason[] {
@@ -43,8 +43,9 @@ const resultOf = (run: RunView) =>
 export const run: Command = defineCommand(
   {
     usage:
-      'pushworker run <task> [--input JSON] [--wait] [--timeout-ms N] [--idempotency-key KEY] [--priority N] [--delay D | --at TIME] [--schedule-timeout D]',
-    summary: 'Enqueues a run of a task; with --wait, follows its state and prints its result.',
+      'pushworker run <task|workflow> [--input JSON] [--wait] [--timeout-ms N] [--idempotency-key KEY] [--priority N] [--delay D | --at TIME] [--schedule-timeout D]',
+    summary:
+      'Enqueues a run of a task, or a workflow run when a worker declares a workflow of that name; with --wait, follows it and prints its result.',
     options: {
       ...connectionOptions,
       input: { type: 'string' },
@@ -75,6 +76,15 @@ export const run: Command = defineCommand(
     const priority = intOption(values.priority, 'priority');
     const timeoutMs = intOption(values['timeout-ms'], 'timeout-ms') ?? 60_000;
     const input = jsonOption(values.input, 'input') ?? {};
+    if ((await client.listWorkflows()).some((w) => w.name === task)) {
+      const taskOnly = ['priority', 'delay', 'at', 'schedule-timeout'].filter(
+        (o) => values[o as 'at'] !== undefined,
+      );
+      if (taskOnly.length > 0)
+        throw new UsageError(`"${task}" is a workflow: --${taskOnly.join(', --')} apply to task runs only`);
+      const idempotencyKey = values['idempotency-key'];
+      return runWorkflow(client, task, { input, idempotencyKey, wait: values.wait ?? false, timeoutMs }, out);
+    }
     if (values.delay !== undefined && values.at !== undefined)
       throw new UsageError('give --delay or --at, not both');
     const delayMs = durationOption(values.delay, 'delay');

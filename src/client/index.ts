@@ -39,6 +39,14 @@ import {
   ScheduleView,
 } from '../protocol/schedules.ts';
 import { type ApiScope, TERMINAL_RUN_STATES, type TokenKind } from '../protocol/schemas.ts';
+import {
+  type ListWorkflowRunsOptions,
+  ListWorkflowRunsResponse,
+  type WorkflowEnqueueRequest,
+  WorkflowEnqueueResponse,
+  WorkflowRunView,
+  WorkflowsResponse,
+} from '../protocol/workflows.ts';
 
 export type {
   AttemptView,
@@ -62,6 +70,14 @@ export type {
 } from '../protocol/published-events.ts';
 export type { CreateScheduleRequest, ScheduleView } from '../protocol/schedules.ts';
 export type { ApiScope } from '../protocol/schemas.ts';
+export type {
+  ListWorkflowRunsOptions,
+  ListWorkflowRunsResponse,
+  WorkflowEnqueueRequest,
+  WorkflowEnqueueResponse,
+  WorkflowRunView,
+  WorkflowTaskView,
+} from '../protocol/workflows.ts';
 export type TaskStats = z.infer<typeof TaskStatsResponse>['tasks'][number];
 
 export interface ClientOptions {
@@ -196,6 +212,40 @@ export function createClient(options: ClientOptions) {
     },
     /** A published event with the runs it enqueued. */
     getEvent: (id: string) => call(EventView, 'GET', `/v1/events/${encodeURIComponent(id)}`),
+    /** The workflows the registered workers declare, each with its tasks and their parents. */
+    listWorkflows: async () => (await call(WorkflowsResponse, 'GET', '/v1/workflows')).workflows,
+    /** Enqueues a workflow run: its tasks without parents start now, each other one when its parents complete. */
+    runWorkflow: (request: WorkflowEnqueueRequest) =>
+      call(WorkflowEnqueueResponse, 'POST', '/v1/workflow-runs', request),
+    /** Workflow runs newest first, without their tasks; pass `nextCursor` as `cursor` for the next page. */
+    listWorkflowRuns: (options: ListWorkflowRunsOptions = {}) => {
+      const query = new URLSearchParams();
+      if (options.workflow !== undefined) query.set('workflow', options.workflow);
+      if (options.state !== undefined) query.set('state', [options.state].flat().join(','));
+      if (options.limit !== undefined) query.set('limit', String(options.limit));
+      if (options.cursor !== undefined) query.set('cursor', options.cursor);
+      const qs = query.toString();
+      return call(ListWorkflowRunsResponse, 'GET', `/v1/workflow-runs${qs ? `?${qs}` : ''}`);
+    },
+    /** A workflow run with each task of its DAG and that task's run. */
+    getWorkflowRun: (id: string) =>
+      call(WorkflowRunView, 'GET', `/v1/workflow-runs/${encodeURIComponent(id)}`),
+    /** Long-polls until the workflow run has ended or `timeoutMs` passes; returns the last view either way. */
+    async waitWorkflowRun(
+      id: string,
+      wait: { timeoutMs?: number; signal?: AbortSignal } = {},
+    ): Promise<WorkflowRunView> {
+      const deadline = Date.now() + (wait.timeoutMs ?? 60_000);
+      for (;;) {
+        const remaining = Math.min(Math.max(0, deadline - Date.now()), 30_000);
+        const path = `/v1/workflow-runs/${encodeURIComponent(id)}/wait?timeoutMs=${remaining}`;
+        const run = await call(WorkflowRunView, 'GET', path, undefined, wait.signal, remaining);
+        if (run.state !== 'RUNNING' || Date.now() >= deadline) return run;
+      }
+    },
+    /** Cancels the task runs queued or running and starts no other; an ended workflow run is returned as it is. */
+    cancelWorkflowRun: (id: string) =>
+      call(WorkflowRunView, 'POST', `/v1/workflow-runs/${encodeURIComponent(id)}/cancel`, {}),
     taskStats: async () => (await call(TaskStatsResponse, 'GET', '/v1/stats/tasks')).tasks,
     /** Every rate limit key with its limit and the units taken in its current window. */
     rateLimits: async () => (await call(RateLimitsResponse, 'GET', '/v1/rate-limits')).rateLimits,

@@ -10,6 +10,7 @@ import type { WorkerRecord } from './store/records.ts';
 import type { RetryPolicy } from './store/retry.ts';
 import type { Sql } from './store/sql.ts';
 import type { TokenAuthority } from './tokens.ts';
+import type { WorkflowAdvancer } from './workflows/advancer.ts';
 
 export interface EngineCore {
   sql: Sql;
@@ -31,6 +32,8 @@ export interface EngineCore {
   checkTarget(url: string): Promise<void>;
   /** A schedule was created or resumed: the cron loop looks again now. */
   schedulesChanged(): void;
+  /** Moves workflow runs on when their task runs end. */
+  workflows: WorkflowAdvancer;
   /** Registers a serverless worker by pulling its signed manifest. */
   registerUrl(url: string, name?: string): Promise<WorkerRecord>;
 }

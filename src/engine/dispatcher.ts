@@ -157,6 +157,7 @@ export class Dispatcher {
       ...(run.timeoutMs ? { timeoutMs: run.timeoutMs } : {}),
       ...(run.metadata ? { metadata: run.metadata } : {}),
       ...(eventsUrl ? { eventsUrl } : {}),
+      ...(run.workflowRunId ? { workflowRunId: run.workflowRunId, parents: run.parentOutputs ?? {} } : {}),
     };
   }
 

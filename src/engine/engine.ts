@@ -26,6 +26,7 @@ import { StoreUpkeep } from './store/maintenance.ts';
 import type { Sql } from './store/sql.ts';
 import { getWorker, upsertWorker } from './store/workers.ts';
 import { Sweeper } from './sweeper.ts';
+import { WorkflowAdvancer } from './workflows/advancer.ts';
 import { TokenAuthority } from './tokens.ts';
 
 export interface EngineOptions extends EngineConfigInput {
@@ -139,6 +140,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     pollMs: config.schedulePollMs,
     onError,
   });
+  const declarations = new TaskDeclarations(sql);
+  const workflows = new WorkflowAdvancer({ sql, declarations, signals, metrics, onError });
   const core: EngineCore = {
     sql,
     config,
@@ -149,7 +152,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     retry,
     intake,
     served: new ServedTasks(sql),
-    declarations: new TaskDeclarations(sql),
+    declarations,
+    workflows,
     cancelOnWorker,
     checkTarget: checkWorkerUrl,
     schedulesChanged: () => schedules.wake(),
@@ -188,6 +192,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     retentionMs: config.retentionMs,
     retentionBatchSize: config.retentionBatchSize,
     upkeep: new StoreUpkeep(sql, Date.now()),
+    workflows,
   });
   let started = false;
   const halt = async () => {
@@ -222,6 +227,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         started = false;
         await dispatcher.stop();
         await intake.idle();
+        await workflows.idle();
         await sweeper.stop();
         await schedules.stop();
         await signals.stop();

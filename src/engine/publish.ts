@@ -7,7 +7,17 @@ import { runTimesOf } from './api/run-times.ts';
 import type { EngineCore } from './core.ts';
 import { newRunOf } from './enqueue.ts';
 import { resolveRunLimits } from './run-limits.ts';
-import { eventRunKey, listeningTasks, type PublishedEvent, publishEvent } from './store/published-events.ts';
+import {
+  type EventRecord,
+  eventRunKey,
+  eventWorkflowRunKey,
+  listeningTasks,
+  listeningWorkflows,
+  type PublishedEvent,
+  publishEvent,
+  setEventWorkflowRuns,
+} from './store/published-events.ts';
+import { enqueueWorkflow } from './workflows/enqueue.ts';
 
 type Request = z.infer<typeof PublishEventRequest>;
 
@@ -54,5 +64,35 @@ export async function publish(
     core.signals.wake();
   }
   if (published.created) core.metrics.count('pushworker_events_published_total', 'Events published.');
-  return published;
+  return { ...published, event: await enqueueListeningWorkflows(core, published.event, request, createdBy) };
+}
+
+/**
+ * A run of each workflow that lists the event in `on:`, keyed by the event and the workflow. After the event is
+ * stored, not with it: a publish of the same id again enqueues any that a crash in between left out.
+ */
+async function enqueueListeningWorkflows(
+  core: EngineCore,
+  event: EventRecord,
+  request: Request,
+  createdBy: string | null,
+): Promise<EventRecord> {
+  const workflows = await listeningWorkflows(core.sql, request.name);
+  const known = new Set(event.workflowRuns.map((r) => r.workflow));
+  const added: EventRecord['workflowRuns'] = [];
+  for (const workflow of workflows.filter((w) => !known.has(w))) {
+    const { run } = await enqueueWorkflow(
+      core,
+      {
+        workflow,
+        input: request.payload,
+        idempotencyKey: eventWorkflowRunKey(event.id, workflow),
+        metadata: { 'pushworker.event': event.id, 'pushworker.eventName': request.name },
+      },
+      createdBy,
+    );
+    added.push({ id: run.id, workflow });
+  }
+  if (added.length === 0) return event;
+  return (await setEventWorkflowRuns(core.sql, event.id, [...event.workflowRuns, ...added])) ?? event;
 }

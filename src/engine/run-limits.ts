@@ -27,7 +27,7 @@ const MAX_KEY = 200;
  */
 export async function resolveRunLimits(
   sql: SqlClient,
-  declarations: TaskDeclarations,
+  declarations: Pick<TaskDeclarations, 'of'>,
   requests: Request[],
   now: number,
 ): Promise<RunLimits[]> {

@@ -27,6 +27,7 @@ export class Signals {
     tokens: new Set(),
   };
   private waiters = new Map<string, Set<() => void>>();
+  private finishedHere = new Set<(runIds: string[]) => void>();
   private unlisten: (() => Promise<void>)[] = [];
   /** Relays over NOTIFY only where replicas may share the database. */
   private relay = false;
@@ -95,8 +96,17 @@ export class Signals {
     this.emit('tokens', [tokenId]);
   }
 
+  /** Runs ended: their waiters wake, here and on the other replicas. */
   done(runIds: string[]): void {
-    if (runIds.length > 0) this.emit('done', runIds);
+    if (runIds.length === 0) return;
+    this.emit('done', runIds);
+    for (const fn of this.finishedHere) fn(runIds);
+  }
+
+  /** Runs ended by this replica (not those relayed from others, which act on their own). */
+  onFinishedHere(fn: (runIds: string[]) => void): () => void {
+    this.finishedHere.add(fn);
+    return () => this.finishedHere.delete(fn);
   }
 
   /** Resolves when `runId` is reported finished or `ms` pass; the caller re-reads the store either way. */

@@ -6,12 +6,13 @@ import type { Signals } from './signals.ts';
 import { expireQueuedRuns } from './store/expiry.ts';
 import type { StoreUpkeep } from './store/maintenance.ts';
 import { pruneIdleRateLimits } from './store/rate-limits.ts';
-import { deleteExpiredEvents, deleteExpiredRuns } from './store/retention.ts';
+import { deleteExpiredEvents, deleteExpiredRuns, deleteExpiredWorkflowRuns } from './store/retention.ts';
 import type { RetryPolicy } from './store/retry.ts';
 import { removeUndeclaredCodeSchedules } from './store/schedules.ts';
 import type { Sql } from './store/sql.ts';
 import { expireDeadlines, findLostRuns, requeueRuns } from './store/transitions.ts';
 import { deactivateSilentWorkers, expireWorkers } from './store/workers.ts';
+import type { WorkflowAdvancer } from './workflows/advancer.ts';
 
 export interface SweeperOptions {
   sql: Sql;
@@ -34,6 +35,8 @@ export interface SweeperOptions {
   retentionBatchSize: number;
   /** VACUUM and ANALYZE of the embedded store, when due. */
   upkeep: StoreUpkeep;
+  /** Advances workflow runs whose task runs ended without a wake-up reaching them. */
+  workflows: Pick<WorkflowAdvancer, 'sweep'>;
 }
 
 /** Most delete statements in one sweep: a backlog of millions is deleted over many sweeps, none of them long. */
@@ -125,6 +128,7 @@ export class Sweeper {
       for (const t of timedOut) byWorker.set(t.workerId, [...(byWorker.get(t.workerId) ?? []), t]);
       for (const [workerId, refs] of byWorker) await this.o.cancelOnWorker(workerId, refs).catch(() => {});
     }
+    await this.o.workflows.sweep();
     if (!this.o.keys.fixed && now - this.lastKeyLoad >= (this.o.keyReloadMs ?? 10_000)) {
       this.lastKeyLoad = now;
       await this.o.keys.load(now);
@@ -145,6 +149,15 @@ export class Sweeper {
     };
     const deleted = await deleteExpiredRuns(this.o.sql, retention);
     const events = await deleteExpiredEvents(this.o.sql, retention);
+    const workflowRuns = await deleteExpiredWorkflowRuns(this.o.sql, retention);
+    if (workflowRuns > 0) {
+      this.o.metrics.count(
+        'pushworker_workflow_runs_deleted_total',
+        'Ended workflow runs deleted after the retention period.',
+        {},
+        workflowRuns,
+      );
+    }
     if (events > 0) {
       this.o.metrics.count(
         'pushworker_events_deleted_total',

@@ -113,6 +113,8 @@ export const RunView = z.object({
   expiresAt: z.string().optional(),
   /** On a FAILED run: `expired` when its queue deadline passed, `exhausted` when its attempts failed for good. */
   dead: DeadReason.optional(),
+  /** A workflow task's run: the workflow run it belongs to. */
+  workflowRunId: z.string().optional(),
 });
 export type RunView = z.infer<typeof RunView>;
 

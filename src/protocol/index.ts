@@ -43,3 +43,17 @@ export {
   WorkerState,
   windowMs,
 } from './schemas.ts';
+export {
+  dagProblem,
+  ListWorkflowRunsQuery,
+  ListWorkflowRunsResponse,
+  topologicalOrder,
+  WorkflowEnqueueRequest,
+  WorkflowEnqueueResponse,
+  WorkflowManifest,
+  WorkflowRunState,
+  WorkflowRunView,
+  WorkflowsResponse,
+  WorkflowTaskManifest,
+  WorkflowTaskView,
+} from './workflows.ts';

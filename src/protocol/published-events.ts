@@ -1,5 +1,6 @@
 // zod schemas of the event API: publishing events (one or many), and how a published event is shown.
 import { z } from 'zod';
+import { WorkflowRunState } from './workflows.ts';
 import { EventName } from './event-name.ts';
 import { RunState } from './schemas.ts';
 
@@ -21,6 +22,13 @@ export const BulkPublishEventsRequest = z.object({ events: z.array(PublishEventR
 /** A run an event enqueued, as it is now (null state: deleted by retention). */
 export const EventRunView = z.object({ id: z.string(), task: z.string(), state: RunState.nullable() });
 
+/** A workflow run an event enqueued, as it is now (null state: deleted by retention). */
+export const EventWorkflowRunView = z.object({
+  id: z.string(),
+  workflow: z.string(),
+  state: WorkflowRunState.nullable(),
+});
+
 export const EventView = z.object({
   id: z.string(),
   name: z.string(),
@@ -28,6 +36,7 @@ export const EventView = z.object({
   payload: z.unknown(),
   createdAt: z.string(),
   runs: z.array(EventRunView),
+  workflowRuns: z.array(EventWorkflowRunView),
 });
 export type EventView = z.infer<typeof EventView>;
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { TaskCron, TimeZone } from './cron.ts';
 import { EventTriggers } from './event-name.ts';
 import { KeyTemplate } from './key-template.ts';
+import { WorkflowManifest } from './workflow-manifest.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -27,6 +28,10 @@ export const Assignment = z.object({
   slotCost: int32().min(1).default(1),
   metadata: z.record(z.string(), z.unknown()).optional(),
   eventsUrl: z.url().optional(),
+  /** A workflow task's run: the workflow run it belongs to. */
+  workflowRunId: z.string().min(1).max(200).optional(),
+  /** A workflow task's run: the output of each of its parents, by task name. */
+  parents: z.record(z.string(), z.unknown()).optional(),
 });
 export type Assignment = z.infer<typeof Assignment>;
 
@@ -184,6 +189,8 @@ export const Registration = z.object({
   slots: int32().positive(),
   labels: Labels.default({}),
   tasks: z.array(TaskManifest),
+  /** Workflows over the tasks above (see docs/protocol.md, "Workflows"). */
+  workflows: z.array(WorkflowManifest).max(100).optional(),
 });
 export type Registration = z.infer<typeof Registration>;
 export const RegistrationResponse = z.object({ workerId: z.string() });
@@ -215,9 +222,7 @@ export type WorkerKind = z.infer<typeof WorkerKind>;
 /** `async`: answer 202 and run in the background; `sync`: run inside the push and answer with the results. */
 export const DeliveryMode = z.enum(['async', 'sync']);
 export type DeliveryMode = z.infer<typeof DeliveryMode>;
-/** `soft`: the bound worker while it has room; `hard`: the bound worker while it lives. */
-export const StickyMode = z.enum(['soft', 'hard']);
-export type StickyMode = z.infer<typeof StickyMode>;
+export { StickyMode } from './sticky-mode.ts';
 export type WorkerState = z.infer<typeof WorkerState>;
 
 /** Body of `POST /v1/workers/{id}/heartbeat`. */

@@ -29,6 +29,7 @@ import type { Platform } from './platform.ts';
 import type { EventReporter } from './reporter.ts';
 import type { Runner } from './runner.ts';
 import type { AnyTask } from './task.ts';
+import type { Workflow } from './workflow.ts';
 
 export interface PushAppOptions {
   name: string;
@@ -51,6 +52,7 @@ export interface PushAppOptions {
   health: () => Health;
   isStopping: () => boolean;
   tasks: AnyTask[];
+  workflows: Workflow[];
   hatchet?: HatchetOptions;
   platform: Platform;
 }

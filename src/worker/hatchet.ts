@@ -8,6 +8,7 @@ import { deferTo } from './defer-to.ts';
 import { parseJsonBody } from './json-body.ts';
 import type { Runner } from './runner.ts';
 import type { AnyTask } from './task.ts';
+import type { Workflow } from './workflow.ts';
 
 export interface HatchetOptions {
   /** The endpoint's `signingSecret` in Hatchet. */
@@ -45,11 +46,28 @@ const AssignedAction = z.object({
   actionType: z.string().optional(),
 });
 
-const Payload = z.object({ input: z.unknown() });
+/** A DAG task's payload carries its parents' outputs, keyed by their task names. */
+const Payload = z.object({ input: z.unknown(), parents: z.record(z.string(), z.unknown()).optional() });
 
-/** `<workflow name>:<task name lower-cased>`, as Hatchet names actions. */
-export function actionIdOf(t: AnyTask, options: Pick<HatchetOptions, 'workflowName' | 'namespace'>): string {
-  return `${options.namespace ?? ''}${options.workflowName ?? t.name}:${t.name.toLowerCase()}`;
+/**
+ * `<workflow name>:<task name lower-cased>`, as Hatchet names actions. A workflow's task is under the workflow's
+ * name; a task alone is under `workflowName`, or its own name (Hatchet's standalone task).
+ */
+export function actionIdOf(
+  t: AnyTask,
+  options: Pick<HatchetOptions, 'workflowName' | 'namespace'>,
+  workflow?: Workflow,
+): string {
+  return `${options.namespace ?? ''}${workflow?.name ?? options.workflowName ?? t.name}:${t.name.toLowerCase()}`;
+}
+
+/** Every action this endpoint serves: each workflow's tasks, then the tasks in no workflow. */
+function actionsOf(tasks: AnyTask[], workflows: Workflow[], options: HatchetOptions): [string, AnyTask][] {
+  const inWorkflows = new Set(workflows.flatMap((w) => w.tasks));
+  return [
+    ...workflows.flatMap((w) => w.tasks.map((t): [string, AnyTask] => [actionIdOf(t, options, w), t])),
+    ...tasks.filter((t) => !inWorkflows.has(t)).map((t): [string, AnyTask] => [actionIdOf(t, options), t]),
+  ];
 }
 
 export function mountHatchet(
@@ -57,13 +75,15 @@ export function mountHatchet(
   options: HatchetOptions,
   deps: {
     tasks: AnyTask[];
+    workflows: Workflow[];
     runner: Runner;
     refuseWhenStopping: () => void;
     /** The body, read within the limits for bodies not verified yet: the HMAC covers it. */
     readBody: (c: Context) => Promise<Uint8Array>;
   },
 ): void {
-  const actions = new Map(deps.tasks.map((t) => [actionIdOf(t, options).toLowerCase(), t]));
+  const served = actionsOf(deps.tasks, deps.workflows, options);
+  const actions = new Map(served.map(([id, t]) => [id.toLowerCase(), t]));
   const key = crypto.subtle.importKey(
     'raw',
     new TextEncoder().encode(options.signingSecret),
@@ -104,7 +124,7 @@ export function mountHatchet(
 
   app.post('/hatchet/health', async (c) => {
     await verified(c);
-    return c.json({ actions: deps.tasks.map((t) => actionIdOf(t, options)) });
+    return c.json({ actions: served.map(([id]) => id) });
   });
 
   app.post('/hatchet/trigger', async (c) => {
@@ -115,7 +135,17 @@ export function mountHatchet(
 
     const ref = { runId: action.taskRunExternalId, attempt: action.retryCount + 1 };
     const { started, rejected } = deps.runner.admit(
-      [{ ...ref, task: t.name, input: action.input, slotCost: 1, metadata: action.metadata }],
+      [
+        {
+          ...ref,
+          task: t.name,
+          input: action.input,
+          slotCost: 1,
+          metadata: action.metadata,
+          ...(action.parents ? { parents: action.parents } : {}),
+          ...(action.workflowRunId ? { workflowRunId: action.workflowRunId } : {}),
+        },
+      ],
       { reportEvents: false },
     );
     const refusal = rejected[0];
@@ -180,6 +210,7 @@ function parseAction(bytes: Uint8Array, endpointId: string | undefined) {
   return {
     ...action.data,
     input: payload.data.input,
+    parents: payload.data.parents,
     metadata: {
       ...(extra && typeof extra === 'object' ? extra : {}),
       // Hatchet tells endpoints to key side effects on (endpoint id, task run id, retry count).

@@ -190,6 +190,8 @@ export class ActiveRun {
         run.emit({ type: 'timeout_refreshed', incrementMs: ms });
       },
       log: childLogger(run.hooks.log, { task: run.task.name, runId: run.assignment.runId }),
+      workflowRunId: this.assignment.workflowRunId,
+      parentOutput: (parent) => parentOutputOf(this.task, this.assignment, parent),
     };
     try {
       const returned = this.task.run(this.input, ctx);
@@ -293,4 +295,19 @@ export function toTaskError(error: unknown): TaskError {
     return { name: error.name, message: error.message, retryable, ...stack };
   }
   return { name: 'Error', message: String(error), retryable: true };
+}
+
+/** A parent's output from the assignment; a Hatchet trigger may key it by another case of the name. */
+async function parentOutputOf<O>(t: AnyTask, assignment: Assignment, parent: AnyTask): Promise<O> {
+  if (!(t.parents ?? []).includes(parent))
+    throw new TypeError(`task "${parent.name}" is not a parent of task "${t.name}"`);
+  const outputs = assignment.parents;
+  if (outputs === undefined)
+    throw new TypeError(`run ${assignment.runId} is not part of a workflow run: it has no parent outputs`);
+  if (Object.hasOwn(outputs, parent.name)) return outputs[parent.name] as O;
+  const lower = parent.name.toLowerCase();
+  const found = Object.keys(outputs).find((k) => k.toLowerCase() === lower);
+  if (found === undefined)
+    throw new TypeError(`run ${assignment.runId} carries no output of parent "${parent.name}"`);
+  return outputs[found] as O;
 }

@@ -19,6 +19,14 @@ export interface TaskContext {
   /** Moves the timeout `ms` further away and tells the engine. */
   refreshTimeout(ms: number): void;
   log: Logger;
+  /** The workflow run this run belongs to; undefined for a run of the task alone. */
+  workflowRunId: string | undefined;
+  /**
+   * The output of `parent`, one of the task's `parents`, in this workflow run. Throws when the run has none (a run
+   * of the task alone, or a task that is not a parent).
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: any parent task, whatever its input.
+  parentOutput<O>(parent: Task<any, O>): Promise<O>;
 }
 
 export interface TaskOptions<S extends z.ZodType, O> {
@@ -47,6 +55,8 @@ export interface TaskOptions<S extends z.ZodType, O> {
   cronTimezone?: string;
   /** Event names the task runs on: each publish of one of them enqueues a run with the event's payload as input. */
   on?: string[];
+  /** In a workflow: the tasks of the same workflow that must complete before this one runs. */
+  parents?: AnyTask[];
 }
 
 export interface Task<S extends z.ZodType = z.ZodType, O = unknown> {
@@ -63,6 +73,7 @@ export interface Task<S extends z.ZodType = z.ZodType, O = unknown> {
   cronInput?: unknown;
   cronTimezone?: string;
   on?: string[];
+  parents?: AnyTask[];
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a list of tasks mixes input and output types.

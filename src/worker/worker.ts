@@ -16,10 +16,14 @@ import { RunLog } from './run-log.ts';
 import { Runner } from './runner.ts';
 import { SlotBudget } from './slots.ts';
 import { type AnyTask, manifestOf } from './task.ts';
+import { type Workflow, workflowManifestOf } from './workflow.ts';
 
 export interface WorkerOptions {
   name: string;
-  tasks: AnyTask[];
+  /** The tasks served alone; a workflow's tasks are served without being listed here too. */
+  tasks?: AnyTask[];
+  /** Workflows (DAGs of tasks) this worker serves, each with all of its tasks. */
+  workflows?: Workflow[];
   /** Concurrency limit in slot units; default 100. */
   slots?: number;
   labels?: Labels;
@@ -89,8 +93,9 @@ export interface Worker {
 
 export function createWorker(options: WorkerOptions): Worker {
   const log = options.logger ?? createLogger(options.logLevel ?? 'info');
-  const tasks = new Map(options.tasks.map((t) => [t.name, t]));
-  if (tasks.size !== options.tasks.length) throw new TypeError('two tasks share a name');
+  const served = servedTasks(options);
+  const tasks = new Map(served.map((t) => [t.name, t]));
+  if (tasks.size !== served.length) throw new TypeError('two tasks share a name');
   const slots = new SlotBudget(options.slots ?? 100);
   const heartbeatMs = options.heartbeatMs ?? 4_000;
   const mode = options.mode ?? 'async';
@@ -133,7 +138,8 @@ export function createWorker(options: WorkerOptions): Worker {
     ...(registeredUrl ? { url: registeredUrl } : {}),
     slots: slots.total,
     labels: options.labels ?? {},
-    tasks: options.tasks.map(manifestOf),
+    tasks: served.map(manifestOf),
+    ...(options.workflows?.length ? { workflows: options.workflows.map(workflowManifestOf) } : {}),
   });
   let stopping: Promise<void> | undefined;
   const state = { stopping: false };
@@ -176,7 +182,8 @@ export function createWorker(options: WorkerOptions): Worker {
     manifest,
     health,
     isStopping: () => state.stopping,
-    tasks: options.tasks,
+    tasks: served,
+    workflows: options.workflows ?? [],
     hatchet: options.hatchet,
     platform,
   });
@@ -218,6 +225,18 @@ export function createWorker(options: WorkerOptions): Worker {
     },
     flush: (timeoutMs: number | undefined) => reporter.flush(timeoutMs),
   }) satisfies Worker;
+}
+
+/** The tasks given alone, then each workflow's not given before: one task object may be in both. */
+function servedTasks(options: WorkerOptions): AnyTask[] {
+  const all = [...(options.tasks ?? [])];
+  const workflowNames = new Set<string>();
+  for (const w of options.workflows ?? []) {
+    if (workflowNames.has(w.name)) throw new TypeError(`two workflows are named "${w.name}"`);
+    workflowNames.add(w.name);
+    for (const t of w.tasks) if (!all.includes(t)) all.push(t);
+  }
+  return all;
 }
 
 function keySetOf({ keys, hatchet }: WorkerOptions): KeySet | undefined {

@@ -101,6 +101,10 @@ describe.each(storeTargets('pw_token_scopes'))('API token scopes on $name', ({ o
       'GET /v1/schedules/:name',
       'GET /v1/events',
       'GET /v1/events/:id',
+      'GET /v1/workflows',
+      'GET /v1/workflow-runs',
+      'GET /v1/workflow-runs/:id',
+      'GET /v1/workflow-runs/:id/wait',
     ];
     expect(letThrough('read').sort()).toEqual(reads.sort());
     expect(letThrough('enqueue').sort()).toEqual(
@@ -112,6 +116,8 @@ describe.each(storeTargets('pw_token_scopes'))('API token scopes on $name', ({ o
         'POST /v1/runs/:id/retry',
         'POST /v1/events/publish',
         'POST /v1/events/publish/bulk',
+        'POST /v1/workflow-runs',
+        'POST /v1/workflow-runs/:id/cancel',
       ].sort(),
     );
   });

@@ -272,6 +272,8 @@ export async function startWorker(
     logger: createLogger('debug', (line) => logs?.push(line), { worker: name }),
     ...over,
     tasks: (over.tasks ?? defaultTasks).map(instrument),
+    // Not through workflow(): the instrumented copies name the original tasks as parents, as user code does.
+    workflows: over.workflows?.map((w) => ({ ...w, tasks: w.tasks.map(instrument) })),
     fetch: (input, init) =>
       cut ? Promise.reject(new TypeError('fetch failed: the process is gone')) : network(input, init),
   });

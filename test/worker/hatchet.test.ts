@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configFromEnv } from '../../src/index.ts';
+import { z } from 'zod';
+import { configFromEnv, task, workflow } from '../../src/index.ts';
 import { actionIdOf } from '../../src/worker/hatchet.ts';
 import { assignedAction, HATCHET_SECRET, hatchetPost } from '../support/hatchet.ts';
 import { until } from '../support/until.ts';
@@ -119,6 +120,42 @@ describe("Hatchet's HTTP operator protocol", () => {
     expect(configFromEnv({ HATCHET_SIGNING_SECRET: HATCHET_SECRET }).hatchet).toMatchObject({
       requireTimestamp: false,
     });
+  });
+
+  it("serves a workflow's tasks under its name, and hands a DAG task its parents' outputs from the trigger", async () => {
+    const resize = task({
+      name: 'Resize',
+      input: z.object({ url: z.string() }),
+      run: (i) => ({ small: `${i.url}?w=64` }),
+    });
+    const publish = task({
+      name: 'Publish',
+      input: z.object({ url: z.string() }),
+      parents: [resize],
+      run: async (_i, ctx) => ({ published: (await ctx.parentOutput(resize)).small, run: ctx.workflowRunId }),
+    });
+    const images = workflow({ name: 'images', tasks: [resize, publish] });
+    const dag = await startHarness({
+      hatchet: { signingSecret: HATCHET_SECRET },
+      tasks: [],
+      workflows: [images],
+    });
+    try {
+      const listed = await hatchetPost(`${dag.url}/hatchet/health`, '{}', { timestamp: now() });
+      expect(listed.json.actions).toEqual(['images:resize', 'images:publish']);
+      const action = assignedAction('images', 'Publish', { url: 'u' });
+      // Hatchet keys parents by the step's readable id, lower-cased.
+      action.actionPayload = JSON.stringify({
+        input: { url: 'u' },
+        parents: { resize: { small: 'u?w=64' } },
+      });
+      const res = await hatchetPost(`${dag.url}/hatchet/trigger`, JSON.stringify(action), {
+        timestamp: now(),
+      });
+      expect(res).toEqual({ status: 200, json: { published: 'u?w=64', run: action.workflowRunId } });
+    } finally {
+      await dag.close();
+    }
   });
 
   it('names actions with a workflow name and namespace when configured', () => {

@@ -32,6 +32,10 @@ export const ROUTE_ACCESS = {
   'GET /v1/schedules/:name': 'read',
   'GET /v1/events': 'read',
   'GET /v1/events/:id': 'read',
+  'GET /v1/workflows': 'read',
+  'GET /v1/workflow-runs': 'read',
+  'GET /v1/workflow-runs/:id': 'read',
+  'GET /v1/workflow-runs/:id/wait': 'read',
 
   'POST /v1/runs': 'enqueue',
   'POST /v1/runs/bulk': 'enqueue',
@@ -39,6 +43,8 @@ export const ROUTE_ACCESS = {
   'POST /v1/runs/:id/retry': 'enqueue',
   'POST /v1/events/publish': 'enqueue',
   'POST /v1/events/publish/bulk': 'enqueue',
+  'POST /v1/workflow-runs': 'enqueue',
+  'POST /v1/workflow-runs/:id/cancel': 'enqueue',
 
   'POST /v1/runs/retry': 'admin',
   'POST /v1/workers/register': 'admin',

@@ -16,6 +16,7 @@ import { runRetryRoutes } from './run-retries.ts';
 import { runRoutes } from './runs.ts';
 import { scheduleRoutes } from './schedules.ts';
 import { workerRoutes } from './workers.ts';
+import { workflowRunRoutes } from './workflow-runs.ts';
 
 export function createApi(core: EngineCore, onError: (error: unknown) => void): Hono {
   const app = new Hono();
@@ -118,5 +119,6 @@ export function createApi(core: EngineCore, onError: (error: unknown) => void): 
   app.route('/', rateLimitRoutes(core));
   app.route('/', scheduleRoutes(core));
   app.route('/', eventRoutes(core));
+  app.route('/', workflowRunRoutes(core));
   return app;
 }

@@ -10,6 +10,7 @@ import type { EngineCore } from '../core.ts';
 import { publish } from '../publish.ts';
 import { type EventRecord, getEvent, listEvents, runStatesOf } from '../store/published-events.ts';
 import type { SqlClient } from '../store/sql.ts';
+import { workflowRunStatesOf } from '../store/workflow-runs.ts';
 import { notFound, parseBody, parseQuery, requireApi } from './http.ts';
 
 /** The events' views, each run with its state now (null once retention deleted it). */
@@ -18,6 +19,10 @@ async function eventViews(sql: SqlClient, events: EventRecord[]): Promise<EventV
     sql,
     events.flatMap((e) => e.runs.map((r) => r.id)),
   );
+  const workflowStates = await workflowRunStatesOf(
+    sql,
+    events.flatMap((e) => e.workflowRuns.map((r) => r.id)),
+  );
   return events.map((e) => ({
     id: e.id,
     name: e.name,
@@ -25,6 +30,7 @@ async function eventViews(sql: SqlClient, events: EventRecord[]): Promise<EventV
     payload: e.payload,
     createdAt: new Date(e.createdAt).toISOString(),
     runs: e.runs.map((r) => ({ id: r.id, task: r.task, state: states.get(r.id) ?? null })),
+    workflowRuns: e.workflowRuns.map((r) => ({ ...r, state: workflowStates.get(r.id) ?? null })),
   }));
 }
 

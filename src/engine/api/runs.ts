@@ -4,9 +4,10 @@ import { BulkEnqueueRequest, EnqueueRequest, ListRunsQuery, type TaskStatsView }
 import { TERMINAL_RUN_STATES } from '../../protocol/schemas.ts';
 import type { EngineCore } from '../core.ts';
 import { enqueueRuns } from '../enqueue.ts';
+import { cancelRunNow } from '../run-cancel.ts';
 import { unservedWarning } from '../served-tasks.ts';
 import { listAttempts } from '../store/attempts.ts';
-import { cancelRun, getRun, listRuns, taskStats } from '../store/runs.ts';
+import { getRun, listRuns, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
 import { checkOwnRun, notFound, parseBody, parseQuery, requireApi } from './http.ts';
 import { queuedHolds } from './queued-holds.ts';
@@ -87,17 +88,9 @@ export function runRoutes(core: EngineCore): Hono {
   app.post('/v1/runs/:id/cancel', async (c) => {
     const principal = await requireApi(core, c);
     await checkOwnRun(core, principal, c.req.param('id'));
-    const outcome = await cancelRun(core.sql, c.req.param('id'), Date.now());
-    if (!outcome) throw notFound('the run');
-    if (outcome.notify) {
-      const { workerId, attempt } = outcome.notify;
-      core.signals.done([outcome.run.id]);
-      core.signals.freed([workerId]);
-      // Its slot, and its place under a concurrency limit, are free for the next run at once.
-      core.signals.wake();
-      core.cancelOnWorker(workerId, [{ runId: outcome.run.id, attempt }]).catch(() => {});
-    } else if (outcome.run.state === 'CANCELLED') core.signals.done([outcome.run.id]);
-    return c.json(runView(outcome.run));
+    const run = await cancelRunNow(core, c.req.param('id'));
+    if (!run) throw notFound('the run');
+    return c.json(runView(run));
   });
 
   app.get('/v1/stats/tasks', async (c) => {

@@ -46,6 +46,7 @@ export function runView(run: RunRecord, hold: QueuedHold = {}, now = Date.now())
       ? { expiresAt: iso(run.expiresAt)! }
       : {}),
     ...(run.state === 'FAILED' ? { dead: deadReasonOf(run) } : {}),
+    ...(run.workflowRunId ? { workflowRunId: run.workflowRunId } : {}),
   };
 }
 

@@ -248,6 +248,37 @@ const migrations: string[] = [
   CREATE INDEX pw_events_key ON pw_events (key, seq) WHERE key IS NOT NULL;
   CREATE INDEX pw_events_created ON pw_events (created_at);
   `,
+  // workflows: the DAGs workers declare, workflow runs (with the DAG as it was at enqueue), the task runs of each
+  // (a task run ended but not yet acted on by the workflow advance is `dag_pending`), and the workflow runs an
+  // event enqueued
+  `
+  ALTER TABLE pw_workers ADD COLUMN workflows jsonb NOT NULL DEFAULT '[]';
+  ALTER TABLE pw_events ADD COLUMN workflow_runs jsonb NOT NULL DEFAULT '[]';
+  CREATE TABLE pw_workflow_runs (
+    id text PRIMARY KEY,
+    seq bigserial NOT NULL,
+    workflow text NOT NULL,
+    definition jsonb NOT NULL,
+    input jsonb,
+    metadata jsonb,
+    state text NOT NULL,
+    idempotency_key text UNIQUE,
+    cancel_requested boolean NOT NULL DEFAULT false,
+    created_by text,
+    created_at double precision NOT NULL,
+    finished_at double precision
+  );
+  CREATE INDEX pw_workflow_runs_seq ON pw_workflow_runs (seq);
+  CREATE INDEX pw_workflow_runs_workflow ON pw_workflow_runs (workflow, seq);
+  CREATE INDEX pw_workflow_runs_finished ON pw_workflow_runs (finished_at) WHERE state <> 'RUNNING';
+  CREATE INDEX pw_workflow_runs_running ON pw_workflow_runs (seq) WHERE state = 'RUNNING';
+  ALTER TABLE pw_runs ADD COLUMN workflow_run_id text;
+  ALTER TABLE pw_runs ADD COLUMN parent_outputs jsonb;
+  ALTER TABLE pw_runs ADD COLUMN dag_pending boolean NOT NULL DEFAULT false;
+  CREATE INDEX pw_runs_workflow_run ON pw_runs (workflow_run_id) WHERE workflow_run_id IS NOT NULL;
+  CREATE INDEX pw_runs_dag_pending ON pw_runs (workflow_run_id)
+    WHERE dag_pending AND state IN ('COMPLETED', 'FAILED', 'CANCELLED');
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -12,6 +12,8 @@ export interface EventRecord {
   payload: unknown;
   /** The runs it enqueued (or found by their keys), each with its task. */
   runs: { id: string; task: string }[];
+  /** The workflow runs it enqueued, each with its workflow. */
+  workflowRuns: { id: string; workflow: string }[];
   createdBy: string | null;
   createdAt: number;
 }
@@ -38,6 +40,7 @@ function toEvent(row: Row): EventRecord {
     key: (row.key as string | null) ?? null,
     payload: row.payload ?? null,
     runs: (row.runs as { id: string; task: string }[] | null) ?? [],
+    workflowRuns: (row.workflow_runs as { id: string; workflow: string }[] | null) ?? [],
     createdBy: (row.created_by as string | null) ?? null,
     createdAt: Number(row.created_at),
   };
@@ -57,6 +60,34 @@ const LISTENING_TASKS = `SELECT DISTINCT t ->> 'name' AS task
 export async function listeningTasks(sql: SqlClient, name: string): Promise<string[]> {
   const rows = await sql.query<{ task: string }>(LISTENING_TASKS, [name]);
   return rows.map((r) => r.task);
+}
+
+/** The workflows some known worker declares to run on the event `$1`. */
+const LISTENING_WORKFLOWS = `SELECT DISTINCT wf ->> 'name' AS workflow
+  FROM pw_workers w, jsonb_array_elements(w.workflows) wf
+  WHERE wf -> 'on' @> jsonb_build_array($1::text)
+  ORDER BY 1`;
+
+export async function listeningWorkflows(sql: SqlClient, name: string): Promise<string[]> {
+  const rows = await sql.query<{ workflow: string }>(LISTENING_WORKFLOWS, [name]);
+  return rows.map((r) => r.workflow);
+}
+
+/** The idempotency key of the workflow run an event enqueues for one workflow. */
+export function eventWorkflowRunKey(eventId: string, workflow: string): string {
+  return `event:${eventId}:workflow:${workflow}`;
+}
+
+export async function setEventWorkflowRuns(
+  sql: SqlClient,
+  id: string,
+  workflowRuns: { id: string; workflow: string }[],
+): Promise<EventRecord | undefined> {
+  const rows = await sql.query('UPDATE pw_events SET workflow_runs = $2::jsonb WHERE id = $1 RETURNING *', [
+    id,
+    JSON.stringify(workflowRuns),
+  ]);
+  return rows[0] ? toEvent(rows[0]) : undefined;
 }
 
 const INSERT_EVENT = `INSERT INTO pw_events (id, name, key, payload, created_by, created_at)

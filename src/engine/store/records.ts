@@ -9,6 +9,7 @@ import type {
   WorkerKind,
   WorkerState,
 } from '../../protocol/schemas.ts';
+import type { WorkflowManifest } from '../../protocol/workflow-manifest.ts';
 import type { Row } from './sql.ts';
 
 export interface PreferredLabels {
@@ -60,6 +61,11 @@ export interface RunRecord {
   createdBy: string | null;
   /** The queue deadline: cleared when the run is first assigned, kept on a run that expired (see dead.ts). */
   expiresAt: number | null;
+  /** A workflow task's run: its workflow run, and its parents' outputs by task name. */
+  workflowRunId: string | null;
+  parentOutputs: Record<string, unknown> | null;
+  /** Ended, and not yet acted on by the workflow advance (see workflow-advance.ts). */
+  dagPending: boolean;
 }
 
 export interface WorkerRecord {
@@ -70,6 +76,7 @@ export interface WorkerRecord {
   slots: number;
   labels: Labels;
   tasks: TaskManifest[];
+  workflows: WorkflowManifest[];
   state: Exclude<WorkerState, 'PAUSED'>;
   paused: boolean;
   reportedUsed: number | null;

@@ -6,11 +6,14 @@ import type { SqlClient } from './sql.ts';
  * of finished runs by `finished_at`; their attempts go with them (ON DELETE CASCADE). SKIP LOCKED: replicas
  * sweeping at once take disjoint batches and never wait on each other, and a run that is being retried (its row
  * locked, or no longer finished when the lock is taken) is left alone. The state list is the terminal states
- * of the protocol, written out so that it matches the index's predicate.
+ * of the protocol, written out so that it matches the index's predicate. A task run of a workflow run still
+ * running is kept: the workflow run's next step reads it (a parent's row gone would look like a task not run).
  */
 export const DELETE_EXPIRED_RUNS = `WITH expired AS (
     SELECT id FROM pw_runs
     WHERE state IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at < $1
+      AND (workflow_run_id IS NULL OR NOT EXISTS (
+        SELECT 1 FROM pw_workflow_runs w WHERE w.id = pw_runs.workflow_run_id AND w.state = 'RUNNING'))
     ORDER BY finished_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED
@@ -61,4 +64,18 @@ export const DELETE_EXPIRED_EVENTS = `WITH expired AS (
 /** Deletes expired events as `deleteExpiredRuns` deletes runs; they are kept as long as finished runs. */
 export function deleteExpiredEvents(sql: SqlClient, o: RetentionOptions): Promise<number> {
   return deleteInBatches(sql, DELETE_EXPIRED_EVENTS, o);
+}
+
+/** Deletes up to $2 workflow runs that ended before $1, oldest first; their task runs go by their own retention. */
+export const DELETE_EXPIRED_WORKFLOW_RUNS = `WITH expired AS (
+    SELECT id FROM pw_workflow_runs WHERE state <> 'RUNNING' AND finished_at < $1 ORDER BY finished_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+  ),
+  deleted AS (
+    DELETE FROM pw_workflow_runs WHERE id = ANY(ARRAY(SELECT id FROM expired)) RETURNING 1
+  )
+  SELECT count(*)::int AS n FROM deleted`;
+
+export function deleteExpiredWorkflowRuns(sql: SqlClient, o: RetentionOptions): Promise<number> {
+  return deleteInBatches(sql, DELETE_EXPIRED_WORKFLOW_RUNS, o);
 }

@@ -30,6 +30,9 @@ export interface NewRun {
   availableAt?: number | undefined;
   /** Its queue deadline (default none). */
   expiresAt?: number | null | undefined;
+  /** A workflow task's run: its workflow run, and its parents' outputs by task name. */
+  workflowRunId?: string | undefined;
+  parentOutputs?: Record<string, unknown> | undefined;
 }
 
 export interface Inserted {
@@ -61,18 +64,23 @@ export async function insertRuns(sql: SqlClient, runs: NewRun[], now: number): P
     created_by: r.createdBy ?? null,
     available_at: Math.max(r.availableAt ?? now, now),
     expires_at: r.expiresAt ?? null,
+    workflow_run_id: r.workflowRunId ?? null,
+    parent_outputs: r.parentOutputs ?? null,
   }));
   const inserted = await sql.query(
     `INSERT INTO pw_runs (id, task, input, metadata, priority, idempotency_key, required_labels, preferred_labels,
        sticky_key, sticky_mode, concurrency_key, concurrency_limit, concurrency_strategy, rate_limits, timeout_ms,
-       retries, slot_cost, created_by, state, available_at, expires_at, created_at)
+       retries, slot_cost, created_by, state, available_at, expires_at, created_at, workflow_run_id, parent_outputs,
+       dag_pending)
      SELECT x.id, x.task, x.input, x.metadata, x.priority, x.idempotency_key, x.required_labels, x.preferred_labels,
        x.sticky_key, x.sticky_mode, x.concurrency_key, x.concurrency_limit, x.concurrency_strategy, x.rate_limits,
-       x.timeout_ms, x.retries, x.slot_cost, x.created_by, 'QUEUED', x.available_at, x.expires_at, $2
+       x.timeout_ms, x.retries, x.slot_cost, x.created_by, 'QUEUED', x.available_at, x.expires_at, $2,
+       x.workflow_run_id, x.parent_outputs, x.workflow_run_id IS NOT NULL
      FROM json_to_recordset($1::json) AS x(id text, task text, input json, metadata jsonb, priority int,
        idempotency_key text, required_labels jsonb, preferred_labels jsonb, sticky_key text, sticky_mode text,
        concurrency_key text, concurrency_limit int, concurrency_strategy text, rate_limits jsonb, timeout_ms int,
-       retries int, slot_cost int, created_by text, available_at float8, expires_at float8)
+       retries int, slot_cost int, created_by text, available_at float8, expires_at float8, workflow_run_id text,
+       parent_outputs jsonb)
      ON CONFLICT (idempotency_key) DO NOTHING
      RETURNING *`,
     [JSON.stringify(records), now],

@@ -1,0 +1,90 @@
+// Client routes for workflows: the declared DAGs, and workflow runs (enqueue, list, read, long-poll wait, cancel).
+import { Hono } from 'hono';
+import { PushworkerError } from '../../protocol/errors.ts';
+import { ListWorkflowRunsQuery, WorkflowEnqueueRequest } from '../../protocol/workflows.ts';
+import type { EngineCore } from '../core.ts';
+import { getWorkflowRun, listWorkflowRuns, listWorkflows, workflowTaskRuns } from '../store/workflow-runs.ts';
+import type { Principal } from '../tokens.ts';
+import { cancelWorkflowRun } from '../workflows/cancel.ts';
+import { enqueueWorkflow } from '../workflows/enqueue.ts';
+import { notFound, parseBody, parseQuery, requireApi } from './http.ts';
+import { workflowRunSummary, workflowRunView } from './workflow-views.ts';
+
+export function workflowRunRoutes(core: EngineCore): Hono {
+  const app = new Hono();
+  const viewOf = async (id: string) => {
+    const run = await getWorkflowRun(core.sql, id);
+    if (!run) throw notFound('the workflow run');
+    return workflowRunView(run, await workflowTaskRuns(core.sql, id));
+  };
+
+  app.get('/v1/workflows', async (c) => {
+    await requireApi(core, c);
+    return c.json({ workflows: await listWorkflows(core.sql) });
+  });
+
+  app.post('/v1/workflow-runs', async (c) => {
+    const principal = await requireApi(core, c);
+    const request = await parseBody(c, WorkflowEnqueueRequest);
+    const { run, created } = await enqueueWorkflow(core, request, principal.tokenId);
+    return c.json({ ...(await viewOf(run.id)), created }, created ? 201 : 200);
+  });
+
+  app.get('/v1/workflow-runs', async (c) => {
+    await requireApi(core, c);
+    const query = parseQuery(c, ListWorkflowRunsQuery);
+    const runs = await listWorkflowRuns(core.sql, {
+      workflow: query.workflow,
+      states: query.state,
+      limit: query.limit,
+      beforeSeq: query.cursor === undefined ? undefined : Number(query.cursor),
+    });
+    const last = runs.length === query.limit ? runs[runs.length - 1] : undefined;
+    return c.json({ workflowRuns: runs.map(workflowRunSummary), nextCursor: last ? String(last.seq) : null });
+  });
+
+  app.get('/v1/workflow-runs/:id', async (c) => {
+    await requireApi(core, c);
+    return c.json(await viewOf(c.req.param('id')));
+  });
+
+  app.get('/v1/workflow-runs/:id/wait', async (c) => {
+    await requireApi(core, c);
+    const id = c.req.param('id');
+    const asked = Number(c.req.query('timeoutMs') ?? core.config.maxWaitMs);
+    const deadline =
+      Date.now() + Math.min(Number.isFinite(asked) && asked >= 0 ? asked : 0, core.config.maxWaitMs);
+    for (;;) {
+      // Subscribe before reading so an end between the read and the wait is not missed.
+      const remaining = deadline - Date.now();
+      const wait = core.signals.waitDone(id, Math.max(0, Math.min(remaining, 1_000)), c.req.raw.signal);
+      const run = await getWorkflowRun(core.sql, id);
+      if (!run) throw notFound('the workflow run');
+      if (run.state !== 'RUNNING' || remaining <= 0 || c.req.raw.signal.aborted)
+        return c.json(await viewOf(id));
+      await wait;
+    }
+  });
+
+  app.post('/v1/workflow-runs/:id/cancel', async (c) => {
+    const principal = await requireApi(core, c);
+    const id = c.req.param('id');
+    await checkOwnWorkflowRun(core, principal, id);
+    const run = await cancelWorkflowRun(core, id);
+    if (!run) throw notFound('the workflow run');
+    return c.json(await viewOf(run.id));
+  });
+
+  return app;
+}
+
+/** As for runs: below `admin`, a token cancels only the workflow runs it enqueued. */
+async function checkOwnWorkflowRun(core: EngineCore, principal: Principal, id: string): Promise<void> {
+  if (principal.scope === 'admin') return;
+  const run = await getWorkflowRun(core.sql, id);
+  if (!run || (run.createdBy !== null && run.createdBy === principal.tokenId)) return;
+  throw new PushworkerError(
+    'forbidden',
+    `a token of scope ${principal.scope} acts only on workflow runs it enqueued; this one was enqueued by another token`,
+  );
+}
