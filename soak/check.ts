@@ -2,6 +2,7 @@
 
 import { TERMINAL_RUN_STATES } from '../src/protocol/schemas.ts';
 import type { AuditRow } from './audit.ts';
+import { FLOW_VIOLATIONS, type FlowAudit, type FlowCounts, judgeFlow } from './flow.ts';
 
 export type Expected = 'COMPLETED' | 'FAILED';
 export interface PlannedRun {
@@ -10,6 +11,7 @@ export interface PlannedRun {
 }
 export interface FinalRun {
   id: string;
+  task?: string;
   state: string;
   attempt: number;
   output?: unknown;
@@ -41,6 +43,7 @@ export const VIOLATIONS = [
   'stale_accepted',
   'slot_overuse',
   'secret_leaks',
+  ...FLOW_VIOLATIONS,
 ] as const;
 export type Violation = (typeof VIOLATIONS)[number];
 
@@ -53,6 +56,8 @@ export interface Verdict {
     retried: number;
     executions: number;
     maxSlotsUsed: number;
+    /** Schedules and rate limits, when the flow audit was given. */
+    flow?: FlowCounts;
   };
   violations: Record<Violation, string[]>;
   total: number;
@@ -64,6 +69,7 @@ export function judge(
   books: Book[],
   audit: AuditRow[],
   leaks: string[],
+  flow?: FlowAudit,
 ): Verdict {
   const v = Object.fromEntries(VIOLATIONS.map((k) => [k, [] as string[]])) as Record<Violation, string[]>;
   const finalById = new Map(finals.map((r) => [r.id, r]));
@@ -143,7 +149,23 @@ export function judge(
   }
   if (finals.length > planned.length) v.lost.push(`${finals.length - planned.length} unplanned runs`);
   v.secret_leaks.push(...leaks);
+  let flowCounts: FlowCounts | undefined;
+  if (flow) {
+    const judged = judgeFlow(flow);
+    flowCounts = judged.counts;
+    for (const k of FLOW_VIOLATIONS) v[k].push(...judged.violations[k]);
+  }
 
   const total = VIOLATIONS.reduce((n, k) => n + v[k].length, 0);
-  return { counts: { runs: planned.length, ...counts, executions, maxSlotsUsed }, violations: v, total };
+  return {
+    counts: {
+      runs: planned.length,
+      ...counts,
+      executions,
+      maxSlotsUsed,
+      ...(flowCounts ? { flow: flowCounts } : {}),
+    },
+    violations: v,
+    total,
+  };
 }

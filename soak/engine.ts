@@ -10,7 +10,8 @@ const engine = await createEngine({
 });
 await installAudit(engine.sql);
 const served = await serveEngine(engine, { port: 0, hostname: '127.0.0.1' });
-console.log(`soak engine listening on ${served.url}`);
+// serveEngine has started the engine, its cron loop too: the soak takes this moment as the end of a downtime.
+console.log(`soak engine listening on ${served.url} at=${Date.now()}`);
 
 let closing = false;
 process.on('SIGTERM', () => {

@@ -31,3 +31,38 @@ export function plan(random: () => number): { request: EnqueueRequest; expected:
   }
   return { request: { task, input }, expected };
 }
+
+/**
+ * The soak's cron schedule: a tick every two seconds (six fields, seconds first), each a short run of `soak-tick`.
+ * Two, not one: an engine late by more than a tick's interval while up skips to the latest tick by policy, which
+ * the audit would count as lost, and a loaded machine has been seen nearly a second late.
+ */
+export const SCHEDULE = {
+  name: 'soak-tick',
+  task: 'soak-tick',
+  cron: '*/2 * * * * *',
+  input: { ms: 5 },
+  missed: 'latest',
+} as const;
+
+/** The tenants the rate-limited runs are spread over (each its own key of `soak-tenant:{input.tenant}`). */
+export const TENANTS = ['t0', 't1', 't2'] as const;
+
+/**
+ * The rate limits of `soak-limited` (worker.ts declares them): a static key all its runs share, and a key per
+ * tenant from the input that takes two units a run. Together they start about 8 runs a second.
+ */
+export const LIMITED_RATE_LIMITS = [
+  { key: 'soak-limited', limit: 8, per: 'second' },
+  { key: 'soak-tenant:{input.tenant}', units: 2, limit: 10, per: 1_500 },
+] as const;
+
+/** A rate-limited run: the same mix of outcomes as `plan`, on `soak-limited`, for one of the tenants. */
+export function planLimited(random: () => number): { request: EnqueueRequest; expected: Expected } {
+  const { request, expected } = plan(random);
+  const tenant = TENANTS[Math.floor(random() * TENANTS.length)]!;
+  return {
+    request: { task: 'soak-limited', input: { ...(request.input as object), tenant } },
+    expected,
+  };
+}

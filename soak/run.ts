@@ -6,9 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createClient } from '../src/client/index.ts';
 import { openStore } from '../src/engine/store/index.ts';
-import { readAudit } from './audit.ts';
+import { CronTicks } from '../src/protocol/cron.ts';
+import { readAudit, readFlowAudit } from './audit.ts';
 import { type Book, type BookLine, type FinalRun, judge, type PlannedRun } from './check.ts';
-import { plan, seeded } from './plan.ts';
+import type { Downtime, FlowAudit } from './flow.ts';
+import { plan, planLimited, SCHEDULE, seeded } from './plan.ts';
 import { dropSchema, freshSchema } from './postgres.ts';
 import {
   alive,
@@ -22,15 +24,27 @@ import {
   until,
 } from './processes.ts';
 
+/**
+ * `limited`: rate-limited runs enqueued among the `runs` (see LIMITED_RATE_LIMITS). `downMs`: how long the engine
+ * stays down at its restart, beyond its stop and start, so that several of the schedule's ticks are missed.
+ */
 const PROFILES = {
-  full: { runs: 20_000, timeLimitMs: 20 * 60_000, slots: 8, killEveryMs: 4_000 },
-  short: { runs: 1_500, timeLimitMs: 150_000, slots: 6, killEveryMs: 2_500 },
+  full: {
+    runs: 20_000,
+    limited: 2_000,
+    timeLimitMs: 20 * 60_000,
+    slots: 8,
+    killEveryMs: 4_000,
+    downMs: 5_000,
+  },
+  short: { runs: 1_500, limited: 200, timeLimitMs: 150_000, slots: 6, killEveryMs: 2_500, downMs: 3_000 },
 } as const;
 
 const { values } = parseArgs({
   options: {
     profile: { type: 'string', default: process.env.SOAK_PROFILE ?? 'short' },
     runs: { type: 'string' },
+    limited: { type: 'string' },
     seed: { type: 'string' },
     'database-url': { type: 'string' },
     /** How the engine is stopped for its restart: SIGTERM (graceful) or SIGKILL (use a Postgres store). */
@@ -44,7 +58,9 @@ if (!profile) {
   console.error(`soak: unknown profile "${values.profile}" (full or short)`);
   process.exit(2);
 }
-const totalRuns = values.runs ? Number(values.runs) : profile.runs;
+const loadRuns = values.runs ? Number(values.runs) : profile.runs;
+const limitedRuns = values.limited ? Number(values.limited) : profile.limited;
+const totalRuns = loadRuns + limitedRuns;
 const seed = values.seed ? Number(values.seed) : Date.now() % 1_000_000;
 const random = seeded(seed);
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -83,8 +99,11 @@ const client = createClient({ url: engineUrl, token: API_TOKEN });
 const faults = { workerKills: 0, gracefulStops: 0, engineRestarts: 0, gracefulExitCodes: [] as number[] };
 let engine: Child | undefined;
 let engineStarts = 0;
+/** When the engine was down: from the stop signal to the restarted engine's start (its cron loop's). */
+const downtimes: Downtime[] = [];
 
-async function startEngine(): Promise<void> {
+/** Starts the engine; resolves with the moment it had started (the time in its ready line) once it listens. */
+async function startEngine(): Promise<number> {
   engineStarts++;
   engine = spawnScript(
     join(here, 'engine.ts'),
@@ -99,6 +118,14 @@ async function startEngine(): Promise<void> {
     60_000,
   );
   if (!alive(child)) throw new Error(`the engine exited:\n${tail(child.logFile)}`);
+  const ready = await until(
+    () =>
+      / at=(\d+)/.exec(readFileSync(child.logFile, 'utf8'))?.[1] ?? (!alive(child) ? 'exited' : undefined),
+    'the engine to be ready',
+    60_000,
+  );
+  if (ready === 'exited') throw new Error(`the engine exited:\n${tail(child.logFile)}`);
+  return Number(ready);
 }
 
 async function stopEngine(signal: NodeJS.Signals) {
@@ -154,6 +181,12 @@ async function stopWorker(w: SoakWorker, signal: NodeJS.Signals, graceMs?: numbe
   return exit;
 }
 
+/** Every tick of the schedule up to `through` has fired, as the engine reports it (its `lastTickAt`). */
+async function ticksFiredThrough(through: number): Promise<boolean> {
+  const s = await client.getSchedule(SCHEDULE.name);
+  return s.lastTickAt !== null && Date.parse(s.lastTickAt) >= through;
+}
+
 async function progress(): Promise<{ open: number } | undefined> {
   try {
     const stats = await client.taskStats();
@@ -176,9 +209,11 @@ async function listAll(): Promise<FinalRun[]> {
 
 const planned: PlannedRun[] = [];
 let failure: string | undefined;
+/** The latest tick the soak saw fired before it paused the schedule: every one up to it must have run. */
+let ticksThrough: number | undefined;
 try {
   say(
-    `profile=${profileName} runs=${totalRuns} seed=${seed} dir=${dir} store=${databaseUrl ? 'postgres' : 'pglite'}`,
+    `profile=${profileName} runs=${loadRuns}+${limitedRuns} rate-limited seed=${seed} dir=${dir} store=${databaseUrl ? 'postgres' : 'pglite'}`,
   );
   await startEngine();
   const names = ['soak-a', 'soak-b', 'soak-c'];
@@ -193,9 +228,20 @@ try {
     'three ACTIVE workers',
     60_000,
   );
-  say('engine and three workers up; enqueueing');
+  // A tick every second for the whole soak, through the faults and the engine restart; paused at the end.
+  await client.createSchedule({ ...SCHEDULE });
+  say(`engine and three workers up; schedule ${SCHEDULE.name} created (${SCHEDULE.cron}); enqueueing`);
+  // The load with the rate-limited runs shuffled in among it.
+  const plans = [
+    ...Array.from({ length: loadRuns }, () => plan(random)),
+    ...Array.from({ length: limitedRuns }, () => planLimited(random)),
+  ];
+  for (let i = plans.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [plans[i], plans[j]] = [plans[j]!, plans[i]!];
+  }
   for (let i = 0; i < totalRuns; i += 1000) {
-    const chunk = Array.from({ length: Math.min(1000, totalRuns - i) }, () => plan(random));
+    const chunk = plans.slice(i, i + 1000);
     const runs = await client.enqueueMany(chunk.map((c) => c.request));
     runs.forEach((r, j) => {
       planned.push({ id: r.id, expected: chunk[j]!.expected });
@@ -240,13 +286,26 @@ try {
     if (!engineRestarted && done >= 0.5) {
       engineRestarted = true;
       say(`restarting the engine (${engineSignal})`);
+      const from = Date.now();
       await stopEngine(engineSignal);
       faults.engineRestarts++;
-      await startEngine();
-      say('engine back');
+      await new Promise((r) => setTimeout(r, profile.downMs));
+      const to = await startEngine();
+      downtimes.push({ from, to });
+      say(`engine back, down for ${to - from} ms (from=${from} to=${to})`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+  // The schedule fired all along: its ticks up to now must fire, then it is paused and its last runs end.
+  const through = new CronTicks(SCHEDULE.cron).latest(1, 0, Date.now())[0]!;
+  ticksThrough = through;
+  await until(
+    () => ticksFiredThrough(through),
+    `the tick of ${new Date(through).toISOString()} to fire`,
+    15_000,
+  );
+  await client.pauseSchedule(SCHEDULE.name);
+  await until(async () => (await progress())?.open === 0, "the last ticks' runs to end", 60_000);
   say('every run is terminal; checking');
 } catch (error) {
   failure = (error as Error).message;
@@ -263,10 +322,17 @@ for (const w of workers) await stopWorker(w, 'SIGTERM', 20_000);
 await stopEngine('SIGTERM');
 for (const address of [...workers.map((w) => w.address), engineAddress]) await address.close();
 
+// The ticks' runs are checked as every planned run is, and should all complete.
+const plannedIds = new Set(planned.map((p) => p.id));
+for (const r of finals)
+  if (r.task === SCHEDULE.task && !plannedIds.has(r.id)) planned.push({ id: r.id, expected: 'COMPLETED' });
+
 let audit: Awaited<ReturnType<typeof readAudit>> = [];
+let flow: FlowAudit | undefined;
 try {
   const sql = await openStore(databaseUrl ? { databaseUrl } : { dataDir });
   audit = await readAudit(sql);
+  flow = { ...(await readFlowAudit(sql)), downtimes, ...(ticksThrough ? { through: ticksThrough } : {}) };
   await sql.close();
 } catch (error) {
   failure ??= `could not read the store audit: ${(error as Error).message}`;
@@ -287,8 +353,9 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.log'))) {
   for (const s of secrets) if (text.includes(s)) leaks.push(`${file} contains a token`);
 }
 
-const verdict = judge(planned, finals, books, audit, leaks);
+const verdict = judge(planned, finals, books, audit, leaks, flow);
 const c = verdict.counts;
+const f = c.flow;
 const v = verdict.violations;
 const seconds = ((Date.now() - started) / 1000).toFixed(1);
 const gracefulOk = faults.gracefulExitCodes.every((code) => code === 0);
@@ -319,6 +386,16 @@ console.log(
     `stale_accepted=${v.stale_accepted.length}`,
     `slot_overuse=${v.slot_overuse.length}`,
     `max_slots_used=${c.maxSlotsUsed}/${profile.slots}`,
+    `ticks_fired=${f?.ticksFired ?? 0}`,
+    `ticks_skipped=${f?.ticksSkipped ?? 0}`,
+    `max_tick_lag_ms=${f?.maxTickLagMs ?? 0}`,
+    `tick_duplicates=${v.tick_duplicates.length}`,
+    `ticks_lost=${v.ticks_lost.length}`,
+    `tick_policy=${v.tick_policy.length}`,
+    `rate_limited_runs=${f?.rateLimitedRuns ?? 0}`,
+    `rate_limited_starts=${f?.rateLimitedStarts ?? 0}`,
+    `rate_window_max=${(f?.windows ?? []).map((w) => `${w.key}:${w.max}/${w.limit}`).join(',') || 'none'}`,
+    `rate_overuse=${v.rate_overuse.length}`,
     `secret_leaks=${v.secret_leaks.length}`,
     `worker_kills=${faults.workerKills}`,
     `graceful_stops=${faults.gracefulStops}`,

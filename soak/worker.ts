@@ -3,6 +3,7 @@ import { appendFileSync } from 'node:fs';
 import { z } from 'zod';
 import { serve } from '../adapters/node.ts';
 import { configFromEnv, createWorker, NonRetryableError, type TaskContext, task } from '../src/index.ts';
+import { LIMITED_RATE_LIMITS, TENANTS } from './plan.ts';
 
 const logFile = process.env.SOAK_LOG;
 if (!logFile) throw new Error('SOAK_LOG must name the bookkeeping file');
@@ -53,6 +54,15 @@ async function body(plan: Plan, ctx: TaskContext, cost: number) {
 const tasks = [
   task({ name: 'soak', input: Plan, retries: 3, run: (plan, ctx) => body(plan, ctx, 1) }),
   task({ name: 'soak-heavy', input: Plan, retries: 3, slotCost: 2, run: (plan, ctx) => body(plan, ctx, 2) }),
+  // The runs the soak's cron schedule enqueues, one a tick.
+  task({ name: 'soak-tick', input: Plan, retries: 3, run: (plan, ctx) => body(plan, ctx, 1) }),
+  task({
+    name: 'soak-limited',
+    input: Plan.extend({ tenant: z.enum(TENANTS) }),
+    retries: 3,
+    rateLimits: [...LIMITED_RATE_LIMITS],
+    run: (plan, ctx) => body(plan, ctx, 1),
+  }),
 ];
 
 /** Records the engine's answer to every terminal event this worker posts. */

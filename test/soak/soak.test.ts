@@ -18,18 +18,35 @@ function runSoak(args: string[]): Promise<{ code: number | null; stdout: string;
 }
 
 describe('soak, short profile', () => {
-  it('ends every run exactly once through SIGKILLed, drained and restarted processes, within slots', async () => {
+  it('ends every run exactly once through SIGKILLed, drained and restarted processes, within slots, ticks and rate limits', async () => {
     const { code, stdout, stderr } = await runSoak(['--profile', 'short']);
     const summary = stdout.split('\n').find((l) => l.startsWith('soak profile=short')) ?? '';
     console.log(summary);
     expect(summary, stderr.slice(-4000)).toMatch(/ violations=0$/);
     const field = (name: string) => Number(new RegExp(` ${name}=(\\d+)`).exec(summary)?.[1]);
-    expect(field('runs')).toBe(1500);
-    expect(field('terminal')).toBe(1500);
-    expect(field('recorded_once')).toBe(1500);
+    // The load, the rate-limited runs among it, and a run a tick of the schedule.
+    expect(field('rate_limited_runs')).toBe(200);
+    expect(field('runs')).toBe(1500 + 200 + field('ticks_fired'));
+    expect(field('terminal')).toBe(field('runs'));
+    expect(field('recorded_once')).toBe(field('runs'));
     expect(field('worker_kills')).toBeGreaterThan(0);
     expect(field('graceful_stops')).toBe(1);
     expect(field('engine_restarts')).toBe(1);
+    // A tick a second for the whole soak; the engine stays down for several, of which the latest runs.
+    expect(field('ticks_fired')).toBeGreaterThan(20);
+    expect(field('ticks_skipped')).toBeGreaterThan(0);
+    // The limits held, and bound: some window of each key was full.
+    const windows = /rate_window_max=(\S+)/.exec(summary)?.[1]?.split(',') ?? [];
+    expect(windows.map((w) => w.replace(/:\d+\/\d+$/, ''))).toEqual([
+      'soak-limited',
+      'soak-tenant:t0',
+      'soak-tenant:t1',
+      'soak-tenant:t2',
+    ]);
+    for (const w of windows) {
+      const [, max, limit] = /:(\d+)\/(\d+)$/.exec(w)!.map(Number);
+      expect(max, w).toBeLessThanOrEqual(limit!);
+    }
     expect(code).toBe(0);
   }, 240_000);
 });
