@@ -228,7 +228,7 @@ try {
     'three ACTIVE workers',
     60_000,
   );
-  // A tick every second for the whole soak, through the faults and the engine restart; paused at the end.
+  // A tick every two seconds for the whole soak, through the faults and the engine restart; paused at the end.
   await client.createSchedule({ ...SCHEDULE });
   say(`engine and three workers up; schedule ${SCHEDULE.name} created (${SCHEDULE.cron}); enqueueing`);
   // The load with the rate-limited runs shuffled in among it.

@@ -32,8 +32,8 @@ describe('soak, short profile', () => {
     expect(field('worker_kills')).toBeGreaterThan(0);
     expect(field('graceful_stops')).toBe(1);
     expect(field('engine_restarts')).toBe(1);
-    // A tick a second for the whole soak; the engine stays down for several, of which the latest runs.
-    expect(field('ticks_fired')).toBeGreaterThan(20);
+    // A tick every two seconds for the whole soak; the engine stays down for several, of which the latest runs.
+    expect(field('ticks_fired')).toBeGreaterThan(10);
     expect(field('ticks_skipped')).toBeGreaterThan(0);
     // The limits held, and bound: some window of each key was full.
     const windows = /rate_window_max=(\S+)/.exec(summary)?.[1]?.split(',') ?? [];
