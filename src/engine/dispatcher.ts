@@ -158,6 +158,7 @@ export class Dispatcher {
       ...(run.metadata ? { metadata: run.metadata } : {}),
       ...(eventsUrl ? { eventsUrl } : {}),
       ...(run.workflowRunId ? { workflowRunId: run.workflowRunId, parents: run.parentOutputs ?? {} } : {}),
+      ...(run.journal ? { journal: run.journal } : {}),
     };
   }
 
@@ -262,18 +263,17 @@ export class Dispatcher {
   /** A sync worker's answer carries the results; they are applied like the events it also posted. */
   private async applySync(worker: WorkerRecord, reply: SyncResponse): Promise<void> {
     const at = new Date().toISOString();
-    const events = reply.results.map(
-      (r): RunEvent =>
-        r.status === 'completed'
-          ? { runId: r.runId, attempt: r.attempt, at, type: 'completed', output: r.output }
-          : {
-              runId: r.runId,
-              attempt: r.attempt,
-              at,
-              type: 'failed',
-              error: r.error ?? { message: 'failed', name: 'Error', retryable: true },
-            },
-    );
+    const events = reply.results.map((r): RunEvent => {
+      const ref = { runId: r.runId, attempt: r.attempt, at };
+      if (r.status === 'completed') return { ...ref, type: 'completed', output: r.output };
+      if (r.status === 'suspended' && r.suspension)
+        return { ...ref, type: 'suspended', suspension: r.suspension };
+      return {
+        ...ref,
+        type: 'failed',
+        error: r.error ?? { message: 'failed', name: 'Error', retryable: true },
+      };
+    });
     await this.o.applyEvents(worker.name, events);
   }
 }

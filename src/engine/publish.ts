@@ -59,10 +59,16 @@ export async function publish(
     runs,
     now,
   );
-  if (published.enqueued > 0) {
+  if (published.enqueued > 0)
     core.metrics.count('pushworker_runs_enqueued_total', 'Runs enqueued.', {}, published.enqueued);
-    core.signals.wake();
-  }
+  if (published.woken > 0)
+    core.metrics.count(
+      'pushworker_waits_woken_total',
+      'Durable runs woken by a published event.',
+      {},
+      published.woken,
+    );
+  if (published.enqueued > 0 || published.woken > 0) core.signals.wake();
   if (published.created) core.metrics.count('pushworker_events_published_total', 'Events published.');
   return { ...published, event: await enqueueListeningWorkflows(core, published.event, request, createdBy) };
 }

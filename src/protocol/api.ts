@@ -1,5 +1,6 @@
 // zod schemas of the engine's HTTP API (requests and views); the typed client uses the same ones.
 import { z } from 'zod';
+import { Journal } from './journal.ts';
 import {
   ApiScope,
   ConcurrencyStrategy,
@@ -118,12 +119,13 @@ export const RunView = z.object({
 });
 export type RunView = z.infer<typeof RunView>;
 
-export const AttemptOutcome = z.enum(['completed', 'failed', 'cancelled', 'requeued']);
+export const AttemptOutcome = z.enum(['completed', 'failed', 'cancelled', 'requeued', 'suspended']);
 export type AttemptOutcome = z.infer<typeof AttemptOutcome>;
 
 /**
  * One attempt of a run, kept when it ended: where it ran, when, and how it ended. `failed` attempts may have been
- * retried; `requeued` ones ended without failing (a lost lease, a refused push, the worker shutting down).
+ * retried; `requeued` ones ended without failing (a lost lease, a refused push, the worker shutting down);
+ * `suspended` ones are a durable run's sleeps and waits.
  */
 export const AttemptView = z.object({
   attempt: z.number().int(),
@@ -137,7 +139,11 @@ export const AttemptView = z.object({
 export type AttemptView = z.infer<typeof AttemptView>;
 
 /** A run with every attempt that has ended, oldest first; one still under way is the run itself. */
-export const RunDetailView = RunView.extend({ attempts: z.array(AttemptView) });
+export const RunDetailView = RunView.extend({
+  attempts: z.array(AttemptView),
+  /** A durable run's journal: each step's recorded result, and its sleeps and waits, by name. */
+  journal: Journal.optional(),
+});
 export type RunDetailView = z.infer<typeof RunDetailView>;
 
 /** Runs that have finished and may be queued again. */

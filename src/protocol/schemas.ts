@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { TaskCron, TimeZone } from './cron.ts';
 import { EventTriggers } from './event-name.ts';
+import { Journal, Suspension } from './journal.ts';
 import { KeyTemplate } from './key-template.ts';
 import { WorkflowManifest } from './workflow-manifest.ts';
 
@@ -32,6 +33,8 @@ export const Assignment = z.object({
   workflowRunId: z.string().min(1).max(200).optional(),
   /** A workflow task's run: the output of each of its parents, by task name. */
   parents: z.record(z.string(), z.unknown()).optional(),
+  /** A durable run pushed again: its steps' results and its suspensions so far (see docs/protocol.md). */
+  journal: Journal.optional(),
 });
 export type Assignment = z.infer<typeof Assignment>;
 
@@ -89,9 +92,11 @@ export type TaskError = z.infer<typeof TaskError>;
 
 export const RunResult = z.object({
   ...runRef,
-  status: z.enum(['completed', 'failed']),
+  status: z.enum(['completed', 'failed', 'suspended']),
   output: z.unknown().optional(),
   error: TaskError.optional(),
+  /** With `suspended`: where the durable run stopped and when to push it again. */
+  suspension: Suspension.optional(),
 });
 export type RunResult = z.infer<typeof RunResult>;
 
@@ -110,6 +115,8 @@ export const RunEvent = z.discriminatedUnion('type', [
   z.object({ ...eventBase, type: z.literal('failed'), error: TaskError }),
   z.object({ ...eventBase, type: z.literal('slot_released') }),
   z.object({ ...eventBase, type: z.literal('timeout_refreshed'), incrementMs: int32().positive() }),
+  z.object({ ...eventBase, type: z.literal('step'), name: z.string().min(1).max(200), output: z.unknown() }),
+  z.object({ ...eventBase, type: z.literal('suspended'), suspension: Suspension }),
 ]);
 export type RunEvent = z.infer<typeof RunEvent>;
 export type RunEventType = RunEvent['type'];

@@ -169,6 +169,13 @@ export function mountHatchet(
     const result = await started[0]!.result;
     signal.removeEventListener('abort', onAbort);
     if (result?.status === 'completed') return answerOutput(c, result.output);
+    if (result?.status === 'suspended') {
+      throw taskFailure({
+        name: 'SuspendUnsupported',
+        message: "a durable task cannot sleep or wait under Hatchet's HTTP protocol",
+        retryable: false,
+      });
+    }
     throw taskFailure(result?.error ?? { name: 'Stale', message: 'the run was abandoned', retryable: true });
   });
 }

@@ -31,7 +31,13 @@ export class RunLog {
     const fields = { task: run.task.name, ...refOf(run), ms };
     if (!result) this.at?.('run ended: the engine no longer considers this attempt current', fields);
     else if (result.status === 'completed') this.at?.('run completed', fields);
-    else {
+    else if (result.status === 'suspended') {
+      const { entry, until, event } = result.suspension!;
+      this.at?.(
+        `run suspended at ${entry}: ${event ? `waits for ${event.name} until` : 'sleeps until'} ${until}`,
+        fields,
+      );
+    } else {
       const { name, message, retryable, stack } = result.error!;
       this.log.warn(`run failed: ${name}: ${message}`, { ...fields, retryable });
       if (stack) this.log.debug('run failed here', { ...fields, stack });

@@ -6,6 +6,7 @@ import {
   type RunResult,
   type TaskError,
 } from '../protocol/schemas.ts';
+import { DurableRun } from './durable.ts';
 import { childLogger, type Logger } from './log.ts';
 import type { EventReporter, ReportOutcome } from './reporter.ts';
 import { RunClock } from './run-clock.ts';
@@ -69,6 +70,7 @@ export class ActiveRun {
   private controller?: AbortController;
   private readonly clock: RunClock;
   private readonly eventsUrl?: string;
+  private durableRun?: DurableRun;
 
   constructor(
     readonly assignment: Assignment,
@@ -85,6 +87,14 @@ export class ActiveRun {
 
   get state(): Readonly<RunState> {
     return this.current;
+  }
+
+  /** Made on the first step, sleep or wait: a run that uses none costs nothing. */
+  private get durable(): DurableRun {
+    this.durableRun ??= new DurableRun({ ...this.assignment.journal }, (name, output) => {
+      void this.emit({ type: 'step', name, output });
+    });
+    return this.durableRun;
   }
 
   /**
@@ -156,12 +166,7 @@ export class ActiveRun {
     const decided = await this.decision.promise;
     this.clock.stop();
     const result = this.resultOf(decided);
-    if (result)
-      this.emit(
-        result.status === 'completed'
-          ? { type: 'completed', output: result.output }
-          : { type: 'failed', error: result.error! },
-      );
+    if (result) this.emit(endEventOf(result));
     this.hooks.onFinished(this, result);
     return result;
   }
@@ -192,6 +197,9 @@ export class ActiveRun {
       log: childLogger(run.hooks.log, { task: run.task.name, runId: run.assignment.runId }),
       workflowRunId: this.assignment.workflowRunId,
       parentOutput: (parent) => parentOutputOf(this.task, this.assignment, parent),
+      step: (name, fn) => run.durable.step(name, fn),
+      sleep: (ms, name) => run.durable.sleep(ms, name),
+      waitFor: (event, options) => run.durable.waitFor(event, options),
     };
     try {
       const returned = this.task.run(this.input, ctx);
@@ -232,6 +240,8 @@ export class ActiveRun {
       };
     }
     const { outcome } = decided;
+    const suspension = this.durableRun?.suspension;
+    if (suspension) return { runId, attempt, status: 'suspended', suspension };
     if ('error' in outcome) return { runId, attempt, status: 'failed', error: toTaskError(outcome.error) };
     const output = outcome.output ?? null;
     try {
@@ -270,6 +280,12 @@ export class ActiveRun {
       if (outcome === 'stale') this.abort('Stale', 'the engine no longer considers this attempt current');
     });
   }
+}
+
+function endEventOf(result: RunResult): DistributiveOmit<RunEvent, 'runId' | 'attempt' | 'at'> {
+  if (result.status === 'completed') return { type: 'completed', output: result.output };
+  if (result.status === 'suspended') return { type: 'suspended', suspension: result.suspension! };
+  return { type: 'failed', error: result.error! };
 }
 
 function deferred<T>() {

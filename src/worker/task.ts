@@ -2,7 +2,9 @@
 import { z } from 'zod';
 import { TaskCron, TimeZone } from '../protocol/cron.ts';
 import { EventTriggers } from '../protocol/event-name.ts';
+import type { ReceivedEvent } from '../protocol/journal.ts';
 import { ConcurrencySpec, type Labels, RateLimitSpec, type TaskManifest } from '../protocol/schemas.ts';
+import type { WaitForOptions } from './durable.ts';
 import type { Logger } from './log.ts';
 
 export interface TaskContext {
@@ -27,6 +29,18 @@ export interface TaskContext {
    */
   // biome-ignore lint/suspicious/noExplicitAny: any parent task, whatever its input.
   parentOutput<O>(parent: Task<any, O>): Promise<O>;
+  /**
+   * A durable step: runs `fn` once and records its result (JSON) with the engine; when the run is pushed again
+   * after a suspension or a crash, returns the recorded result without running `fn`.
+   */
+  step<T>(name: string, fn: () => T | Promise<T>): Promise<Awaited<T>>;
+  /** Suspends the run for `ms`: its slots are freed, and the engine pushes it again when the time is up. */
+  sleep(ms: number, name?: string): Promise<void>;
+  /**
+   * Suspends the run until an event of this name is published (its payload containing `filter`), or
+   * `timeoutMs` passes: returns the event, or null on the timeout.
+   */
+  waitFor(event: string, options: WaitForOptions): Promise<ReceivedEvent | null>;
 }
 
 export interface TaskOptions<S extends z.ZodType, O> {

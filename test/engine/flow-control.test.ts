@@ -196,8 +196,13 @@ describe.each(storeTargets('pw_flow_control'))(
       await until(() => worker.started.some((s) => s.runId === first.id), 'the first run to start');
       const second = await h.client.enqueue({ task: 'hold', concurrency });
       expect(second.state).toBe('QUEUED');
+      // Told by the cancel push, or by the engine answering the run's started event `stale` when the cancel
+      // came before that event was applied, whichever comes first.
       await until(
-        () => worker.aborted.some((a) => a.runId === first.id && a.reason === 'Cancelled'),
+        () =>
+          worker.aborted.some(
+            (a) => a.runId === first.id && (a.reason === 'Cancelled' || a.reason === 'Stale'),
+          ),
         'the worker to stop the first run',
         { detail: () => ({ logs: h.logs, started: worker.started, aborted: worker.aborted }) },
       );

@@ -52,6 +52,15 @@ export function runView(run: RunRecord, hold: QueuedHold = {}, now = Date.now())
 
 /** A run not yet tried that is not due is delayed; one tried before waits out a retry back-off. */
 function waitingFor(run: RunRecord, hold: QueuedHold, now: number): { waitingFor?: string } {
+  if (run.availableAt > now && run.waiting) {
+    const until = iso(run.availableAt);
+    const { entry, event } = run.waiting;
+    return {
+      waitingFor: event
+        ? `the event ${event} (wait "${entry}" times out at ${until})`
+        : `the end of its sleep "${entry}" at ${until}`,
+    };
+  }
   if (run.availableAt > now) {
     const until = iso(run.availableAt);
     return { waitingFor: run.attempt === 0 ? `not due until ${until}` : `a retry back-off until ${until}` };
@@ -85,7 +94,11 @@ export function runDetailView(
   attempts: AttemptRecord[],
   hold: QueuedHold = {},
 ): RunDetailView {
-  return { ...runView(run, hold), attempts: attempts.map(attemptView) };
+  return {
+    ...runView(run, hold),
+    attempts: attempts.map(attemptView),
+    ...(run.journal ? { journal: run.journal } : {}),
+  };
 }
 
 export function workerView(worker: WorkerRecord): WorkerView {

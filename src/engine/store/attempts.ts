@@ -1,4 +1,6 @@
 // Ended attempts of a run, as the store's trigger keeps them (migration 4), oldest first.
+
+import type { AttemptOutcome } from '../../protocol/api.ts';
 import type { TaskError } from '../../protocol/schemas.ts';
 import type { SqlClient } from './sql.ts';
 
@@ -8,7 +10,7 @@ export interface AttemptRecord {
   assignedAt: number | null;
   startedAt: number | null;
   endedAt: number;
-  outcome: 'completed' | 'failed' | 'cancelled' | 'requeued';
+  outcome: AttemptOutcome;
   error: TaskError | null;
 }
 

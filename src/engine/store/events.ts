@@ -1,7 +1,8 @@
 // Worker events applied in bulk: one read and one write for any number of events from many requests.
 import { PushworkerError } from '../../protocol/errors.ts';
+import { type Journal, MAX_SUSPEND_MS } from '../../protocol/journal.ts';
 import type { EventResult, RunEvent } from '../../protocol/schemas.ts';
-import { type RunRecord, toRun } from './records.ts';
+import { type RunRecord, toRun, type Waiting } from './records.ts';
 import { failedAttempt, type RetryPolicy } from './retry.ts';
 import type { Sql } from './sql.ts';
 
@@ -70,6 +71,10 @@ type Working = Pick<
   dirty: boolean;
   /** Set by a terminal event: written, while other events leave the stored output and error alone. */
   result?: { output: unknown; error: RunRecord['error'] };
+  /** Journal entries this batch adds (an entry recorded before is kept: a step's result is recorded once). */
+  journalAdd?: Journal;
+  /** Set by a suspension: what the run now waits for, and its deliveries start again from none. */
+  suspended?: Waiting;
 };
 
 /** Optimistic tries before a batch locks its runs instead. */
@@ -200,6 +205,31 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
       out.finished.push(run.id);
       if (run.concurrencyKey !== null) out.unblocks = true;
       return 'ok';
+    case 'step':
+      run.journalAdd ??= {};
+      run.journalAdd[e.name] ??= { kind: 'step', output: e.output ?? null };
+      run.leaseExpiresAt = lease;
+      return 'ok';
+    case 'suspended': {
+      free();
+      const { entry, until, event } = e.suspension;
+      const due = Math.min(Math.max(Date.parse(until), o.now), o.now + MAX_SUSPEND_MS);
+      run.journalAdd ??= {};
+      run.journalAdd[entry] = event
+        ? { kind: 'wait', event: event.name, until: new Date(due).toISOString() }
+        : { kind: 'sleep', until: new Date(due).toISOString() };
+      run.suspended = { entry, until: due, ...(event ? { event: event.name, filter: event.filter } : {}) };
+      Object.assign(run, {
+        state: 'QUEUED',
+        availableAt: due,
+        endedByWorker: false,
+        leaseExpiresAt: null,
+        deadlineAt: null,
+      });
+      // Its slots, and its place under a concurrency limit, are free.
+      out.unblocks = true;
+      return 'ok';
+    }
     case 'failed': {
       free();
       const { final, ...failed } = failedAttempt(run, e.error, o.now, o.retry);
@@ -244,6 +274,9 @@ async function writeRuns(client: Pick<Sql, 'query'>, runs: Working[]): Promise<b
     deadline_at: r.deadlineAt,
     started_at: r.startedAt,
     finished_at: r.finishedAt,
+    journal_add: r.journalAdd ?? null,
+    suspended: r.suspended !== undefined,
+    waiting: r.suspended ?? null,
   }));
   // Every update of a row gives it a new `xmin`. The rows still at the version read are locked first, and the
   // update runs only when that is all of them: on Postgres a row another transaction changes meanwhile is
@@ -253,7 +286,8 @@ async function writeRuns(client: Pick<Sql, 'query'>, runs: Working[]): Promise<b
     `WITH x AS (
        SELECT * FROM json_to_recordset($1::json) AS x(id text, version text, state text, failures int,
          set_result boolean, output json, error jsonb, slot_released boolean, ended_by_worker boolean,
-         available_at float8, lease_expires_at float8, deadline_at float8, started_at float8, finished_at float8)
+         available_at float8, lease_expires_at float8, deadline_at float8, started_at float8, finished_at float8,
+         journal_add jsonb, suspended boolean, waiting jsonb)
      ), current AS MATERIALIZED (
        SELECT r.id FROM pw_runs r JOIN x ON x.id = r.id
        WHERE r.id = ANY($2::text[]) AND r.xmin = x.version::xid ORDER BY r.id FOR UPDATE OF r
@@ -263,7 +297,10 @@ async function writeRuns(client: Pick<Sql, 'query'>, runs: Working[]): Promise<b
        error = CASE WHEN x.set_result THEN x.error ELSE r.error END,
        slot_released = x.slot_released, ended_by_worker = x.ended_by_worker, available_at = x.available_at,
        lease_expires_at = x.lease_expires_at, deadline_at = x.deadline_at, started_at = x.started_at,
-       finished_at = x.finished_at
+       finished_at = x.finished_at,
+       journal = CASE WHEN x.journal_add IS NULL THEN r.journal ELSE x.journal_add || coalesce(r.journal, '{}') END,
+       waiting = CASE WHEN x.suspended THEN x.waiting ELSE r.waiting END,
+       deliveries = CASE WHEN x.suspended THEN 0 ELSE r.deliveries END
      FROM x, unchanged WHERE unchanged.ok AND r.id = x.id AND r.id = ANY($2::text[])
      RETURNING r.id`,
     [JSON.stringify(records), records.map((r) => r.id), records.length],

@@ -279,6 +279,31 @@ const migrations: string[] = [
   CREATE INDEX pw_runs_dag_pending ON pw_runs (workflow_run_id)
     WHERE dag_pending AND state IN ('COMPLETED', 'FAILED', 'CANCELLED');
   `,
+  // durable runs: the journal sent back with every push, and what a suspended run waits for; an attempt that
+  // suspended is recorded as such (the run went back to the queue with its journal grown)
+  `
+  ALTER TABLE pw_runs ADD COLUMN journal jsonb;
+  ALTER TABLE pw_runs ADD COLUMN waiting jsonb;
+  CREATE INDEX pw_runs_waiting_event ON pw_runs ((waiting ->> 'event'))
+    WHERE state = 'QUEUED' AND waiting IS NOT NULL;
+  CREATE OR REPLACE FUNCTION pw_record_attempt() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    INSERT INTO pw_attempts (run_id, attempt, worker_id, assigned_at, started_at, ended_at, outcome, error)
+    VALUES (
+      OLD.id, OLD.attempt, OLD.worker_id, OLD.assigned_at, coalesce(NEW.started_at, OLD.started_at),
+      coalesce(NEW.finished_at, extract(epoch FROM clock_timestamp()) * 1000),
+      CASE WHEN NEW.state = 'COMPLETED' THEN 'completed' WHEN NEW.state = 'CANCELLED' THEN 'cancelled'
+        WHEN NEW.state = 'FAILED' OR NEW.failures > OLD.failures THEN 'failed'
+        WHEN NEW.state = 'QUEUED' AND NEW.journal::text IS DISTINCT FROM OLD.journal::text THEN 'suspended'
+        ELSE 'requeued' END,
+      CASE WHEN NEW.failures > OLD.failures OR NEW.state IN ('FAILED', 'CANCELLED')
+        OR NEW.error::text IS DISTINCT FROM OLD.error::text THEN NEW.error END
+    )
+    ON CONFLICT (run_id, attempt) DO NOTHING;
+    RETURN NULL;
+  END;
+  $$;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

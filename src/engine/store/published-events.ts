@@ -1,5 +1,6 @@
 // Published events: stored once per id with the runs they enqueued (a run per listening task), listed and read.
 import type { RunState } from '../../protocol/schemas.ts';
+import { wakeWaitingRuns } from './durable-waits.ts';
 import { json } from './records.ts';
 import { insertRuns, type NewRun } from './runs.ts';
 import type { Row, Sql, SqlClient } from './sql.ts';
@@ -98,7 +99,8 @@ const INSERT_EVENT = `INSERT INTO pw_events (id, name, key, payload, created_by,
 const SET_EVENT_RUNS = 'UPDATE pw_events SET runs = $2::jsonb WHERE id = $1 RETURNING *';
 
 /**
- * Stores the event and enqueues `runs` (the listeners' runs, each keyed by `eventRunKey`) in one transaction.
+ * Stores the event, enqueues `runs` (the listeners' runs, each keyed by `eventRunKey`) and wakes the durable runs
+ * waiting for it, in one transaction: a wait is woken once, by the first publish of an id.
  * An id stored before returns that event and does nothing else;
  * two publishers of one id at once wait on the first's insert, and the second finds it.
  */
@@ -107,7 +109,7 @@ export async function publishEvent(
   event: NewEvent,
   runs: NewRun[],
   now: number,
-): Promise<PublishedEvent & { enqueued: number }> {
+): Promise<PublishedEvent & { enqueued: number; woken: number }> {
   return sql.transaction(async (tx) => {
     const inserted = await tx.query(INSERT_EVENT, [
       event.id,
@@ -120,14 +122,22 @@ export async function publishEvent(
     if (!inserted[0]) {
       const [prior] = await tx.query('SELECT * FROM pw_events WHERE id = $1', [event.id]);
       if (!prior) throw new Error(`event ${event.id} was neither inserted nor found`);
-      return { event: toEvent(prior), created: false, enqueued: 0 };
+      return { event: toEvent(prior), created: false, enqueued: 0, woken: 0 };
     }
     const results = runs.length > 0 ? await insertRuns(tx, runs, now) : [];
     const [row] = await tx.query(SET_EVENT_RUNS, [
       event.id,
       json(results.map((r) => ({ id: r.run.id, task: r.run.task }))),
     ]);
-    return { event: toEvent(row!), created: true, enqueued: results.filter((r) => r.created).length };
+    const received = {
+      id: event.id,
+      name: event.name,
+      key: event.key ?? null,
+      payload: event.payload ?? null,
+    };
+    const woken = await wakeWaitingRuns(tx, received, now);
+    const enqueued = results.filter((r) => r.created).length;
+    return { event: toEvent(row!), created: true, enqueued, woken: woken.length };
   });
 }
 

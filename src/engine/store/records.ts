@@ -1,4 +1,6 @@
 // Typed rows of the store, and the mapping from snake_case columns to them.
+
+import type { Journal } from '../../protocol/journal.ts';
 import type {
   ConcurrencyStrategy,
   Labels,
@@ -64,8 +66,20 @@ export interface RunRecord {
   /** A workflow task's run: its workflow run, and its parents' outputs by task name. */
   workflowRunId: string | null;
   parentOutputs: Record<string, unknown> | null;
-  /** Ended, and not yet acted on by the workflow advance (see workflow-advance.ts). */
+  /** Ended, and not yet acted on by the workflow advance (see workflows/advance.ts). */
   dagPending: boolean;
+  /** A durable run's journal, sent with every push of it. */
+  journal: Journal | null;
+  /** A suspended run: its sleep, or the event it waits for (see durable-waits.ts). */
+  waiting: Waiting | null;
+}
+
+/** What a suspended durable run waits for: the end of a sleep, or an event (until `until` either way). */
+export interface Waiting {
+  entry: string;
+  until: number;
+  event?: string;
+  filter?: Record<string, unknown>;
 }
 
 export interface WorkerRecord {

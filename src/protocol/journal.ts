@@ -1,0 +1,49 @@
+// A durable run's journal: what its steps returned and where it suspended, sent back to it in each assignment.
+import { z } from 'zod';
+
+/** Most entries one run's journal holds: a loop of steps without end is refused, not stored for ever. */
+export const MAX_JOURNAL_ENTRIES = 1_000;
+/** The longest a durable run sleeps, or waits for an event, at once: a year. */
+export const MAX_SUSPEND_MS = 365 * 24 * 3600_000;
+
+const entryName = z.string().min(1).max(200);
+const isoTime = z.iso.datetime({ offset: true });
+
+/** An event a waiting run received, as published. */
+export const ReceivedEvent = z.object({
+  id: z.string(),
+  name: z.string(),
+  key: z.string().nullable(),
+  payload: z.unknown(),
+});
+export type ReceivedEvent = z.infer<typeof ReceivedEvent>;
+
+export const JournalEntry = z.discriminatedUnion('kind', [
+  /** `ctx.step`: the function's result, returned without running it again. */
+  z.object({ kind: z.literal('step'), output: z.unknown() }),
+  /** `ctx.sleep`: the run slept until `until`; on the next push the sleep is over. */
+  z.object({ kind: z.literal('sleep'), until: isoTime }),
+  /** `ctx.waitFor`: the event it received, or none (`received` absent) when `until` came first. */
+  z.object({
+    kind: z.literal('wait'),
+    event: z.string(),
+    until: isoTime,
+    received: ReceivedEvent.optional(),
+  }),
+]);
+export type JournalEntry = z.infer<typeof JournalEntry>;
+
+export const Journal = z.record(entryName, JournalEntry);
+export type Journal = z.infer<typeof Journal>;
+
+/** Where a durable run stopped: an entry to record, and when (or on which event) to push it again. */
+export const Suspension = z.object({
+  entry: entryName,
+  /** When the sleep ends, or the wait times out. */
+  until: isoTime,
+  /** Set for a wait: the event name, and a subset of the payload the event must contain. */
+  event: z
+    .object({ name: z.string().min(1).max(200), filter: z.record(z.string(), z.unknown()).optional() })
+    .optional(),
+});
+export type Suspension = z.infer<typeof Suspension>;

@@ -1,0 +1,161 @@
+// Durable tasks on both stores: steps recorded once and returned on the next push, a sleep that gives its slots
+// back and ends on time, waits woken by a matching published event or timed out, a worker killed between two
+// steps resumed on another from the last recorded step, and a sync-mode worker that suspends in its answer.
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { task } from '../../src/index.ts';
+import { echo, gate, type Harness, harnessPerTest, until } from '../support/engine.ts';
+import { storeTargets } from './support/postgres.ts';
+
+describe.each(storeTargets('pw_durable'))('durable tasks on $name', ({ open }) => {
+  const harness = harnessPerTest(open);
+  let h: Harness;
+
+  const counted = () => {
+    const calls = { first: 0, second: 0 };
+    const durable = task({
+      name: 'durable.two-steps',
+      input: z.object({ n: z.number(), sleepMs: z.number().default(300) }),
+      run: async ({ n, sleepMs }, ctx) => {
+        const a = await ctx.step('first', () => {
+          calls.first++;
+          return n + 1;
+        });
+        await ctx.sleep(sleepMs);
+        const b = await ctx.step('second', () => {
+          calls.second++;
+          return a * 2;
+        });
+        return { a, b };
+      },
+    });
+    return { calls, durable };
+  };
+
+  it('records each step once, sleeps without holding its slot, and returns the recorded results after the sleep', async () => {
+    h = await harness.start();
+    const { calls, durable } = counted();
+    await h.addWorker('durable', { tasks: [durable, echo], slots: 1 });
+    const run = await h.client.enqueue({ task: 'durable.two-steps', input: { n: 4, sleepMs: 1_500 } });
+    const sleeping = await until(async () => {
+      const r = await h.client.getRun(run.id);
+      return r.state === 'QUEUED' && r.attempt === 1 ? r : undefined;
+    }, 'the run to suspend');
+    expect(sleeping.waitingFor).toMatch(/^the end of its sleep "sleep:1" at /);
+    expect(sleeping.journal).toMatchObject({
+      first: { kind: 'step', output: 5 },
+      'sleep:1': { kind: 'sleep' },
+    });
+    // The one slot is free while it sleeps.
+    const other = await h.client.enqueue({ task: 'echo', input: { ok: true } });
+    expect((await h.client.waitRun(other.id, { timeoutMs: 10_000 })).state).toBe('COMPLETED');
+    expect((await h.client.getRun(run.id)).state).toBe('QUEUED');
+
+    const done = await h.client.waitRun(run.id, { timeoutMs: 20_000 });
+    expect(done).toMatchObject({ state: 'COMPLETED', output: { a: 5, b: 10 }, attempt: 2, failures: 0 });
+    expect(Date.parse(done.finishedAt!) - Date.parse(sleeping.createdAt)).toBeGreaterThanOrEqual(1_500);
+    expect(calls).toEqual({ first: 1, second: 1 });
+    const detail = await h.client.getRun(run.id);
+    expect(detail.attempts.map((a) => a.outcome)).toEqual(['suspended', 'completed']);
+    expect(detail.journal).toMatchObject({ first: { output: 5 }, second: { kind: 'step', output: 10 } });
+  });
+
+  it('wakes a wait on a published event its filter matches, and times out one no event matches', async () => {
+    h = await harness.start();
+    const waiter = task({
+      name: 'durable.wait',
+      input: z.object({ orderId: z.string(), timeoutMs: z.number() }),
+      run: async ({ orderId, timeoutMs }, ctx) => {
+        const paid = await ctx.waitFor('payment.received', { timeoutMs, filter: { orderId } });
+        return paid ? { paid: paid.payload, eventId: paid.id } : { timedOut: true };
+      },
+    });
+    await h.addWorker('durable', { tasks: [waiter] });
+    const one = await h.client.enqueue({
+      task: 'durable.wait',
+      input: { orderId: 'o-1', timeoutMs: 60_000 },
+    });
+    const two = await h.client.enqueue({
+      task: 'durable.wait',
+      input: { orderId: 'o-2', timeoutMs: 60_000 },
+    });
+    for (const r of [one, two]) {
+      const waiting = await until(async () => {
+        const v = await h.client.getRun(r.id);
+        return v.state === 'QUEUED' && v.attempt === 1 ? v : undefined;
+      }, 'the run to wait');
+      expect(waiting.waitingFor).toMatch(/^the event payment\.received \(wait "wait:1" times out at /);
+    }
+    await h.client.publish({ name: 'payment.received', id: 'pay-2', payload: { orderId: 'o-2', amount: 5 } });
+    const woken = await h.client.waitRun(two.id, { timeoutMs: 10_000 });
+    expect(woken).toMatchObject({
+      state: 'COMPLETED',
+      output: { paid: { orderId: 'o-2', amount: 5 }, eventId: 'pay-2' },
+    });
+    // The other filter did not match: still waiting. A publish of the same id again wakes nothing more.
+    await h.client.publish({ name: 'payment.received', id: 'pay-2', payload: { orderId: 'o-1' } });
+    expect((await h.client.getRun(one.id)).state).toBe('QUEUED');
+    await h.client.publish({ name: 'payment.received', id: 'pay-1', payload: { orderId: 'o-1', amount: 7 } });
+    expect((await h.client.waitRun(one.id, { timeoutMs: 10_000 })).output).toMatchObject({
+      eventId: 'pay-1',
+    });
+
+    const late = await h.client.enqueue({ task: 'durable.wait', input: { orderId: 'o-3', timeoutMs: 300 } });
+    const timedOut = await h.client.waitRun(late.id, { timeoutMs: 10_000 });
+    expect(timedOut).toMatchObject({ state: 'COMPLETED', output: { timedOut: true } });
+    // An event after the timeout changes nothing.
+    await h.client.publish({ name: 'payment.received', payload: { orderId: 'o-3' } });
+    expect((await h.client.getRun(late.id)).output).toEqual({ timedOut: true });
+  });
+
+  it('resumes a run whose worker died between two steps on another worker, from the last recorded step', async () => {
+    h = await harness.start();
+    const calls = { first: 0, second: 0 };
+    const between = gate();
+    const resumable = task({
+      name: 'durable.resumable',
+      input: z.unknown(),
+      run: async (_input, ctx) => {
+        const a = await ctx.step('first', () => {
+          calls.first++;
+          return 'one';
+        });
+        if (calls.second === 0 && calls.first === 1 && ctx.attempt === 1) {
+          between.open();
+          await new Promise((_, reject) =>
+            ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
+          );
+        }
+        const b = await ctx.step('second', () => {
+          calls.second++;
+          return 'two';
+        });
+        return [a, b];
+      },
+    });
+    const first = await h.addWorker('first', { tasks: [resumable] });
+    const run = await h.client.enqueue({ task: 'durable.resumable', input: {} });
+    await between.opened;
+    await until(async () => (await h.client.getRun(run.id)).journal?.first, 'the first step to be recorded');
+    await first.kill();
+    const second = await h.addWorker('second', { tasks: [resumable] });
+    const done = await h.client.waitRun(run.id, { timeoutMs: 20_000 });
+    expect(done).toMatchObject({ state: 'COMPLETED', output: ['one', 'two'] });
+    expect(done.workerId).toBe(second.id);
+    expect(calls).toEqual({ first: 1, second: 1 });
+  });
+
+  it('suspends in a sync worker\u2019s answer as well', async () => {
+    h = await harness.start();
+    const { calls, durable } = counted();
+    await h.addWorker('sync', { tasks: [durable], mode: 'sync' });
+    const run = await h.client.enqueue({ task: 'durable.two-steps', input: { n: 1, sleepMs: 200 } });
+    const done = await h.client.waitRun(run.id, { timeoutMs: 20_000 });
+    expect(done).toMatchObject({ state: 'COMPLETED', output: { a: 2, b: 4 } });
+    expect(calls).toEqual({ first: 1, second: 1 });
+    expect((await h.client.getRun(run.id)).attempts.map((a) => a.outcome)).toEqual([
+      'suspended',
+      'completed',
+    ]);
+  });
+});
