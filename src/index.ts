@@ -25,6 +25,13 @@ export {
   type WorkerState,
 } from './protocol/schemas.ts';
 export { configFromEnv, type WorkerConfig } from './worker/config.ts';
+export {
+  type ChildOptions,
+  ChildRunFailed,
+  type RunChildOptions,
+  SuspendRequested,
+  type WaitForOptions,
+} from './worker/durable.ts';
 export { createLogger, type Logger, type LogLevel } from './worker/log.ts';
 export { RunAborted } from './worker/run.ts';
 export {

@@ -6,6 +6,7 @@ import { PushworkerError } from '../protocol/errors.ts';
 import type { ApiScope } from '../protocol/schemas.ts';
 import { createApi } from './api/app.ts';
 import { workerView } from './api/views.ts';
+import { ChildRunWaker } from './child-runs.ts';
 import { type EngineConfig, type EngineConfigInput, parseEngineConfig } from './config.ts';
 import type { EngineCore } from './core.ts';
 import { TaskDeclarations } from './declarations.ts';
@@ -96,7 +97,17 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const tokens = new TokenAuthority(sql, config.apiTokens);
   signals.onTokenRevoked((ids) => tokens.forget(ids));
   const retry = { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs };
-  const intake = new Intake({ sql, signals, metrics, leaseMs: config.leaseMs, retry });
+  const children = new ChildRunWaker({ sql, signals, metrics, onError });
+  const intake = new Intake({
+    sql,
+    signals,
+    metrics,
+    leaseMs: config.leaseMs,
+    retry,
+    onChildWaits: (ids) => {
+      void children.waitedOn(ids).catch(onError);
+    },
+  });
   let url = config.publicUrl?.replace(/\/$/, '');
   const outbound = new Outbound({
     allowPrivateTargets: config.allowPrivateTargets,
@@ -193,6 +204,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     retentionBatchSize: config.retentionBatchSize,
     upkeep: new StoreUpkeep(sql, Date.now()),
     workflows,
+    children,
   });
   let started = false;
   const halt = async () => {

@@ -62,13 +62,14 @@ export async function enqueueRuns(
   core: EngineCore,
   requests: Request[],
   createdBy: string | null,
-  bulk = false,
+  options: { bulk?: boolean; parentRunId?: string } = {},
 ): Promise<Inserted[]> {
   const now = Date.now();
-  const times = timesOf(requests, now, bulk);
+  const times = timesOf(requests, now, options.bulk ?? false);
   const limits = await resolveRunLimits(core.sql, core.declarations, requests, now);
+  const parent = options.parentRunId ? { parentRunId: options.parentRunId } : {};
   const results = await core.intake.enqueue(
-    requests.map((r, i) => newRunOf(r, times[i]!, limits[i]!, createdBy)),
+    requests.map((r, i) => ({ ...newRunOf(r, times[i]!, limits[i]!, createdBy), ...parent })),
   );
   const keys = new Map<string, CancellingKey>();
   for (const { run, created } of results) {

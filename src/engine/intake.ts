@@ -14,6 +14,8 @@ export interface IntakeOptions {
   metrics: Metrics;
   leaseMs: number;
   retry: RetryPolicy;
+  /** Runs suspended on these child runs in the batch just applied. */
+  onChildWaits?: (childIds: string[]) => void;
 }
 
 /**
@@ -88,6 +90,7 @@ export class Intake {
     // Free slots wake the dispatcher only when it left work for want of them; a place under a concurrency limit,
     // or a retry queued after its back-off (the round that follows times its next round by it), always does.
     if (outcome.unblocks) this.o.signals.wake();
+    if (outcome.childWaits.length > 0) this.o.onChildWaits?.(outcome.childWaits);
     return outcome.posts;
   }
 }

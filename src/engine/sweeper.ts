@@ -1,5 +1,6 @@
 // The sweeper: silent workers go INACTIVE, lost leases are re-queued, expired queued runs fail, deadlines fail
 // attempts and cancel them, finished runs past their retention are deleted, and the embedded store gets its upkeep.
+import type { ChildRunWaker } from './child-runs.ts';
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
 import type { Signals } from './signals.ts';
@@ -37,6 +38,8 @@ export interface SweeperOptions {
   upkeep: StoreUpkeep;
   /** Advances workflow runs whose task runs ended without a wake-up reaching them. */
   workflows: Pick<WorkflowAdvancer, 'sweep'>;
+  /** Wakes runs whose child run ended without the wake-up reaching them. */
+  children: Pick<ChildRunWaker, 'sweep'>;
 }
 
 /** Most delete statements in one sweep: a backlog of millions is deleted over many sweeps, none of them long. */
@@ -129,6 +132,7 @@ export class Sweeper {
       for (const [workerId, refs] of byWorker) await this.o.cancelOnWorker(workerId, refs).catch(() => {});
     }
     await this.o.workflows.sweep();
+    await this.o.children.sweep();
     if (!this.o.keys.fixed && now - this.lastKeyLoad >= (this.o.keyReloadMs ?? 10_000)) {
       this.lastKeyLoad = now;
       await this.o.keys.load(now);

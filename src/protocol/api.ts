@@ -116,6 +116,8 @@ export const RunView = z.object({
   dead: DeadReason.optional(),
   /** A workflow task's run: the workflow run it belongs to. */
   workflowRunId: z.string().optional(),
+  /** A child run: the run that spawned it. */
+  parentRunId: z.string().optional(),
 });
 export type RunView = z.infer<typeof RunView>;
 

@@ -30,6 +30,19 @@ export const JournalEntry = z.discriminatedUnion('kind', [
     until: isoTime,
     received: ReceivedEvent.optional(),
   }),
+  /** `ctx.runChild`: the child run waited on, and how it ended (`result` absent: `until` came first). */
+  z.object({
+    kind: z.literal('child'),
+    runId: z.string(),
+    until: isoTime,
+    result: z
+      .object({
+        state: z.enum(['COMPLETED', 'FAILED', 'CANCELLED']),
+        output: z.unknown(),
+        error: z.unknown(),
+      })
+      .optional(),
+  }),
 ]);
 export type JournalEntry = z.infer<typeof JournalEntry>;
 
@@ -45,5 +58,7 @@ export const Suspension = z.object({
   event: z
     .object({ name: z.string().min(1).max(200), filter: z.record(z.string(), z.unknown()).optional() })
     .optional(),
+  /** Set for a child run waited on: the run, spawned before the suspension. */
+  child: z.object({ runId: z.string().min(1).max(200) }).optional(),
 });
 export type Suspension = z.infer<typeof Suspension>;

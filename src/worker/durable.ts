@@ -1,4 +1,6 @@
 // A durable run's side of its journal: steps recorded once, sleeps and waits that suspend the run.
+
+import type { z } from 'zod';
 import {
   type Journal,
   MAX_JOURNAL_ENTRIES,
@@ -6,7 +8,7 @@ import {
   type ReceivedEvent,
   type Suspension,
 } from '../protocol/journal.ts';
-import { NonRetryableError } from './task.ts';
+import { type AnyTask, NonRetryableError, type Task } from './task.ts';
 
 /** Thrown out of `ctx.sleep` and `ctx.waitFor`: the task stops here and is pushed again when it can go on. */
 export class SuspendRequested extends Error {
@@ -15,6 +17,30 @@ export class SuspendRequested extends Error {
     super('the run suspended; it is pushed again when it can go on (a durable task must not catch this)');
   }
 }
+
+/** A child run waited on did not complete: it failed, was cancelled, or outlasted the wait. Not retried. */
+export class ChildRunFailed extends NonRetryableError {
+  override name = 'ChildRunFailed';
+  constructor(
+    message: string,
+    readonly childRunId: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ChildOptions {
+  /** The child's key within this run (default `child:<n>` or `spawn:<n>`, by order): one child per key. */
+  key?: string;
+}
+
+export interface RunChildOptions extends ChildOptions {
+  /** How long to wait for the child (default a year); it then fails with `ChildRunFailed`. */
+  timeoutMs?: number;
+}
+
+/** Asks the engine for the child run of `key`; the same key answers the same run. */
+export type SpawnChild = (key: string, task: string, input: unknown) => Promise<{ runId: string }>;
 
 export interface WaitForOptions {
   /** How long to wait; the wait returns null once it has passed. */
@@ -33,13 +59,50 @@ export class DurableRun {
   private readonly used = new Set<string>();
   private sleeps = 0;
   private waits = 0;
+  private spawns = 0;
+  private children = 0;
   /** Set by the first sleep or wait that stops the run: its outcome is this, whatever the task does next. */
   suspension: Suspension | undefined;
 
   constructor(
     private readonly journal: Journal,
     private readonly recordStep: (name: string, output: unknown) => void,
+    private readonly spawnChild: SpawnChild,
   ) {}
+
+  /** Enqueues a child run and goes on; a retried or resumed parent gets the same child for the same key. */
+  async spawn(task: AnyTask, input: unknown, options: ChildOptions = {}): Promise<{ runId: string }> {
+    const key = options.key ?? `spawn:${++this.spawns}`;
+    this.claim(key);
+    checkInput(task, input);
+    return this.spawnChild(key, task.name, input);
+  }
+
+  /** Enqueues a child run and suspends until it ends: its output, or `ChildRunFailed`. */
+  // biome-ignore lint/suspicious/noExplicitAny: any child task, whatever its input.
+  async runChild<O>(task: Task<any, O>, input: unknown, options: RunChildOptions = {}): Promise<O> {
+    const key = options.key ?? `child:${++this.children}`;
+    this.claim(key);
+    const entry = this.journal[key];
+    if (entry?.kind === 'child') {
+      const { runId, result } = entry;
+      if (!result) throw new ChildRunFailed(`child run ${runId} did not end within the wait`, runId);
+      if (result.state === 'COMPLETED') return result.output as O;
+      const reason = (result.error as { message?: string } | null)?.message;
+      throw new ChildRunFailed(
+        `child run ${runId} ended ${result.state}${reason ? `: ${reason}` : ''}`,
+        runId,
+      );
+    }
+    if (entry) throw new NonRetryableError(`journal entry "${key}" is a ${entry.kind}, not a child run`);
+    checkInput(task, input);
+    const { runId } = await this.spawnChild(key, task.name, input);
+    this.suspend({
+      entry: key,
+      until: untilAfter(options.timeoutMs ?? MAX_SUSPEND_MS, 'runChild timeoutMs'),
+      child: { runId },
+    });
+  }
 
   async step<T>(name: string, fn: () => T | Promise<T>): Promise<Awaited<T>> {
     this.claim(name);
@@ -90,6 +153,17 @@ export class DurableRun {
   private suspend(suspension: Suspension): never {
     this.suspension = suspension;
     throw new SuspendRequested(suspension);
+  }
+}
+
+/** The child's input is checked here, where the mistake is, rather than on the worker that would run it. */
+function checkInput(task: AnyTask, input: unknown): void {
+  const parsed = (task.input as z.ZodType).safeParse(input);
+  if (!parsed.success) {
+    const issues = parsed.error.issues
+      .map((i) => `${i.path.map(String).join('.') || '(input)'}: ${i.message}`)
+      .join('; ');
+    throw new NonRetryableError(`the input of child task "${task.name}" is not valid: ${issues}`);
   }
 }
 

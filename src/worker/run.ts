@@ -6,6 +6,7 @@ import {
   type RunResult,
   type TaskError,
 } from '../protocol/schemas.ts';
+import type { ChildSpawner } from './child-spawner.ts';
 import { DurableRun } from './durable.ts';
 import { childLogger, type Logger } from './log.ts';
 import type { EventReporter, ReportOutcome } from './reporter.ts';
@@ -36,6 +37,8 @@ export interface RunHooks {
   heartbeatMs: number;
   /** Where events go when the assignment names no `eventsUrl`. */
   defaultEventsUrl?: string;
+  /** Asks the engine for child runs (`ctx.spawn`, `ctx.runChild`). */
+  children?: ChildSpawner;
   /** False when the caller reports the outcome itself (Hatchet's HTTP operator): no events are posted. */
   eventsEnabled?: boolean;
   onStarted(run: ActiveRun): void;
@@ -91,9 +94,18 @@ export class ActiveRun {
 
   /** Made on the first step, sleep or wait: a run that uses none costs nothing. */
   private get durable(): DurableRun {
-    this.durableRun ??= new DurableRun({ ...this.assignment.journal }, (name, output) => {
-      void this.emit({ type: 'step', name, output });
-    });
+    this.durableRun ??= new DurableRun(
+      { ...this.assignment.journal },
+      (name, output) => {
+        void this.emit({ type: 'step', name, output });
+      },
+      (key, task, input) => {
+        const children = this.hooks.children;
+        if (!children) throw new Error('this worker cannot ask an engine for child runs');
+        const parent = { runId: this.assignment.runId, attempt: this.assignment.attempt };
+        return children.spawn(this.eventsUrl, { parent, key, task, input });
+      },
+    );
     return this.durableRun;
   }
 
@@ -200,6 +212,8 @@ export class ActiveRun {
       step: (name, fn) => run.durable.step(name, fn),
       sleep: (ms, name) => run.durable.sleep(ms, name),
       waitFor: (event, options) => run.durable.waitFor(event, options),
+      spawn: (task, input, options) => run.durable.spawn(task, input, options),
+      runChild: (task, input, options) => run.durable.runChild(task, input, options),
     };
     try {
       const returned = this.task.run(this.input, ctx);

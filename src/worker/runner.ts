@@ -37,6 +37,10 @@ export class Runner {
     const runsStarted = metrics.counter('pushworker_runs_started_total', 'Runs started, by task.');
     const runsCompleted = metrics.counter('pushworker_runs_completed_total', 'Runs completed, by task.');
     const runsFailed = metrics.counter('pushworker_runs_failed_total', 'Runs failed, by task.');
+    const runsSuspended = metrics.counter(
+      'pushworker_runs_suspended_total',
+      'Durable runs suspended (a sleep, a wait, a child run), by task.',
+    );
     this.rejections = metrics.counter(
       'pushworker_assignments_rejected_total',
       'Assignments refused, by reason.',
@@ -53,6 +57,7 @@ export class Runner {
           started: runsStarted.with({ task }),
           completed: runsCompleted.with({ task }),
           failed: runsFailed.with({ task }),
+          suspended: runsSuspended.with({ task }),
         },
       ]),
     );
@@ -66,7 +71,13 @@ export class Runner {
       onFinished: (run, result) => {
         runLog.end(run, result);
         const count = counters.get(run.task.name)!;
-        (result?.status === 'completed' ? count.completed : count.failed).inc();
+        const status = result?.status ?? 'failed';
+        (status === 'completed'
+          ? count.completed
+          : status === 'suspended'
+            ? count.suspended
+            : count.failed
+        ).inc();
       },
       onSettled: (run) => this.settle(run),
     };

@@ -4,7 +4,7 @@ import { TaskCron, TimeZone } from '../protocol/cron.ts';
 import { EventTriggers } from '../protocol/event-name.ts';
 import type { ReceivedEvent } from '../protocol/journal.ts';
 import { ConcurrencySpec, type Labels, RateLimitSpec, type TaskManifest } from '../protocol/schemas.ts';
-import type { WaitForOptions } from './durable.ts';
+import type { ChildOptions, RunChildOptions, WaitForOptions } from './durable.ts';
 import type { Logger } from './log.ts';
 
 export interface TaskContext {
@@ -41,6 +41,14 @@ export interface TaskContext {
    * `timeoutMs` passes: returns the event, or null on the timeout.
    */
   waitFor(event: string, options: WaitForOptions): Promise<ReceivedEvent | null>;
+  /** Enqueues a run of `task` as this run's child, once per key however often this run is pushed. */
+  spawn(task: AnyTask, input: unknown, options?: ChildOptions): Promise<{ runId: string }>;
+  /**
+   * Enqueues a child run and suspends until it ends, holding no slot: resolves to its output, or throws
+   * `ChildRunFailed` when it failed, was cancelled or outlasted `timeoutMs`.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: any child task, whatever its input.
+  runChild<O>(task: Task<any, O>, input: unknown, options?: RunChildOptions): Promise<O>;
 }
 
 export interface TaskOptions<S extends z.ZodType, O> {

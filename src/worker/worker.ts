@@ -5,6 +5,7 @@ import { createKeySet, type KeySet, type KeySetOptions } from '../auth/keys.ts';
 import { MemoryReplayStore, type ReplayStore } from '../auth/replay.ts';
 import type { DeliveryMode, Health, Labels, Registration } from '../protocol/schemas.ts';
 import { createPushApp } from './app.ts';
+import { ChildSpawner } from './child-spawner.ts';
 import { EngineLink, engineEndpoint } from './engine-link.ts';
 import { EventsOrigins } from './events-origins.ts';
 import type { HatchetOptions } from './hatchet.ts';
@@ -124,6 +125,7 @@ export function createWorker(options: WorkerOptions): Worker {
       log,
       heartbeatMs,
       defaultEventsUrl: options.engineUrl ? engineEndpoint(options.engineUrl, '/v1/events') : undefined,
+      children: new ChildSpawner({ token: options.token, fetch: engineFetch }),
     },
     metrics,
     new RunLog(log, options.logRuns ?? 'debug'),

@@ -4,10 +4,18 @@ import { describe, expect, it } from 'vitest';
 import { NonRetryableError } from '../../src/index.ts';
 import { DurableRun, SuspendRequested } from '../../src/worker/durable.ts';
 
+const noChildren = async (): Promise<never> => {
+  throw new Error('no child runs here');
+};
+
 describe('DurableRun', () => {
   it('runs a new step once and records it; returns a recorded one without running it', async () => {
     const recorded: [string, unknown][] = [];
-    const run = new DurableRun({ old: { kind: 'step', output: 41 } }, (n, o) => recorded.push([n, o]));
+    const run = new DurableRun(
+      { old: { kind: 'step', output: 41 } },
+      (n, o) => recorded.push([n, o]),
+      noChildren,
+    );
     let ran = 0;
     expect(await run.step('old', () => ran++)).toBe(41);
     expect(await run.step('new', () => ++ran)).toBe(1);
@@ -21,7 +29,7 @@ describe('DurableRun', () => {
   });
 
   it('suspends at a sleep or wait not in the journal, and goes on past one that is', async () => {
-    const fresh = new DurableRun({}, () => {});
+    const fresh = new DurableRun({}, () => {}, noChildren);
     const sleeping = await fresh.sleep(1_000).catch((e) => e);
     expect(sleeping).toBeInstanceOf(SuspendRequested);
     expect(fresh.suspension).toMatchObject({ entry: 'sleep:1' });
@@ -29,7 +37,7 @@ describe('DurableRun', () => {
     // Whatever the task does after a suspension, it goes no further.
     await expect(fresh.step('after', () => 1)).rejects.toBeInstanceOf(SuspendRequested);
 
-    const waiting = new DurableRun({}, () => {});
+    const waiting = new DurableRun({}, () => {}, noChildren);
     await expect(waiting.waitFor('paid', { timeoutMs: 50, filter: { id: 1 } })).rejects.toBeInstanceOf(
       SuspendRequested,
     );
@@ -48,6 +56,7 @@ describe('DurableRun', () => {
         'wait:2': { kind: 'wait', event: 'paid', until },
       },
       () => {},
+      noChildren,
     );
     await resumed.sleep(1_000);
     expect(await resumed.waitFor('paid', { timeoutMs: 1 })).toMatchObject({ id: 'e', payload: 3 });
@@ -56,7 +65,7 @@ describe('DurableRun', () => {
   });
 
   it('refuses a bad duration and an entry of another kind', async () => {
-    const run = new DurableRun({ s: { kind: 'step', output: 1 } }, () => {});
+    const run = new DurableRun({ s: { kind: 'step', output: 1 } }, () => {}, noChildren);
     await expect(run.sleep(-1)).rejects.toThrow(/sleep takes 0 to/);
     await expect(run.sleep(1, 's')).rejects.toThrow(/is a step, not a sleep/);
     await expect(run.waitFor('x', { timeoutMs: Number.NaN })).rejects.toThrow(/waitFor timeoutMs takes/);

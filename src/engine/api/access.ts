@@ -20,6 +20,7 @@ export const ROUTE_ACCESS = {
   'PUT /v1/workers': 'worker',
   'POST /v1/workers/:id/heartbeat': 'worker',
   'POST /v1/events': 'worker',
+  'POST /v1/runs/:id/children': 'worker',
 
   'GET /v1/whoami': 'read',
   'GET /v1/runs': 'read',

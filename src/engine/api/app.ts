@@ -9,6 +9,7 @@ import { dashboardRoutes } from '../dashboard/routes.ts';
 import { visibleState } from '../store/records.ts';
 import { countLiveRunsByState, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
+import { childRunRoutes } from './child-runs.ts';
 import { checkStorableUrl, notFound, parseBody, renderError, requireApi } from './http.ts';
 import { eventRoutes } from './published-events.ts';
 import { rateLimitRoutes } from './rate-limits.ts';
@@ -114,6 +115,7 @@ export function createApi(core: EngineCore, onError: (error: unknown) => void): 
 
   app.route('/dashboard', dashboardRoutes());
   app.route('/', runRetryRoutes(core));
+  app.route('/', childRunRoutes(core));
   app.route('/', runRoutes(core));
   app.route('/', workerRoutes(core));
   app.route('/', rateLimitRoutes(core));

@@ -28,7 +28,7 @@ export function runRoutes(core: EngineCore): Hono {
   app.post('/v1/runs/bulk', async (c) => {
     const principal = await requireApi(core, c);
     const request = await parseBody(c, BulkEnqueueRequest);
-    const results = await enqueueRuns(core, request.runs, principal.tokenId, true);
+    const results = await enqueueRuns(core, request.runs, principal.tokenId, { bulk: true });
     const unserved = new Set(await core.served.unserved(results.map((r) => r.run.task)));
     const viewOf = ({ run, created }: (typeof results)[number]) => {
       const waits = run.state === 'QUEUED' && unserved.has(run.task);

@@ -47,6 +47,7 @@ export function runView(run: RunRecord, hold: QueuedHold = {}, now = Date.now())
       : {}),
     ...(run.state === 'FAILED' ? { dead: deadReasonOf(run) } : {}),
     ...(run.workflowRunId ? { workflowRunId: run.workflowRunId } : {}),
+    ...(run.parentRunId ? { parentRunId: run.parentRunId } : {}),
   };
 }
 
@@ -54,7 +55,8 @@ export function runView(run: RunRecord, hold: QueuedHold = {}, now = Date.now())
 function waitingFor(run: RunRecord, hold: QueuedHold, now: number): { waitingFor?: string } {
   if (run.availableAt > now && run.waiting) {
     const until = iso(run.availableAt);
-    const { entry, event } = run.waiting;
+    const { entry, event, child } = run.waiting;
+    if (child) return { waitingFor: `its child run ${child} to end (wait "${entry}" times out at ${until})` };
     return {
       waitingFor: event
         ? `the event ${event} (wait "${entry}" times out at ${until})`

@@ -31,6 +31,8 @@ export interface AppliedPosts {
    * limit: queued runs the dispatcher could not take before may be claimable now (a wake-up).
    */
   unblocks: boolean;
+  /** Child runs that runs suspended on now: any may have ended already, before its parent's suspension. */
+  childWaits: string[];
 }
 
 export interface EventOptions {
@@ -140,6 +142,7 @@ async function applyOnce(
     dispatchMs: [],
     rereads: 0,
     unblocks: false,
+    childWaits: [],
   };
   for (const post of posts) {
     const intruded = post.events.find((e) => {
@@ -212,13 +215,21 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
       return 'ok';
     case 'suspended': {
       free();
-      const { entry, until, event } = e.suspension;
+      const { entry, until, event, child } = e.suspension;
       const due = Math.min(Math.max(Date.parse(until), o.now), o.now + MAX_SUSPEND_MS);
+      const dueAt = new Date(due).toISOString();
       run.journalAdd ??= {};
-      run.journalAdd[entry] = event
-        ? { kind: 'wait', event: event.name, until: new Date(due).toISOString() }
-        : { kind: 'sleep', until: new Date(due).toISOString() };
-      run.suspended = { entry, until: due, ...(event ? { event: event.name, filter: event.filter } : {}) };
+      if (child) {
+        run.journalAdd[entry] = { kind: 'child', runId: child.runId, until: dueAt };
+        run.suspended = { entry, until: due, child: child.runId };
+        out.childWaits.push(child.runId);
+      } else if (event) {
+        run.journalAdd[entry] = { kind: 'wait', event: event.name, until: dueAt };
+        run.suspended = { entry, until: due, event: event.name, filter: event.filter };
+      } else {
+        run.journalAdd[entry] = { kind: 'sleep', until: dueAt };
+        run.suspended = { entry, until: due };
+      }
       Object.assign(run, {
         state: 'QUEUED',
         availableAt: due,

@@ -304,6 +304,12 @@ const migrations: string[] = [
   END;
   $$;
   `,
+  // child runs: each with the run that spawned it; the runs suspended until a child ends, by the child
+  `
+  ALTER TABLE pw_runs ADD COLUMN parent_run_id text;
+  CREATE INDEX pw_runs_waiting_child ON pw_runs ((waiting ->> 'child'))
+    WHERE state = 'QUEUED' AND (waiting ->> 'child') IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -70,8 +70,10 @@ export interface RunRecord {
   dagPending: boolean;
   /** A durable run's journal, sent with every push of it. */
   journal: Journal | null;
-  /** A suspended run: its sleep, or the event it waits for (see durable-waits.ts). */
+  /** A suspended run: its sleep, the event or the child run it waits for (see durable-waits.ts). */
   waiting: Waiting | null;
+  /** A child run: the run that spawned it. */
+  parentRunId: string | null;
 }
 
 /** What a suspended durable run waits for: the end of a sleep, or an event (until `until` either way). */
@@ -80,6 +82,8 @@ export interface Waiting {
   until: number;
   event?: string;
   filter?: Record<string, unknown>;
+  /** The child run it waits for. */
+  child?: string;
 }
 
 export interface WorkerRecord {
