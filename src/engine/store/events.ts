@@ -21,8 +21,8 @@ export interface AppliedPosts {
   finished: string[];
   /** Slot-units freed per worker id (a wake-up for the dispatcher). */
   freed: Map<string, number>;
-  /** Enqueue-to-started times of first attempts that started now. */
-  dispatchMs: number[];
+  /** Runs their worker ended now: each one's task, and how long its last attempt ran. */
+  ranFor: { task: string; ms: number }[];
   /** Reads repeated because a run changed between the read and the write. */
   rereads: number;
   /**
@@ -39,13 +39,14 @@ export interface EventOptions {
 }
 
 /** The columns events read and change; inputs, outputs and labels are never read back. */
-const COLUMNS = `r.id, r.state, r.attempt, r.worker_id, r.slot_cost, r.slot_released, r.ended_by_worker, r.failures,
+const COLUMNS = `r.id, r.task, r.state, r.attempt, r.worker_id, r.slot_cost, r.slot_released, r.ended_by_worker, r.failures,
   r.retries, r.timeout_ms, r.available_at, r.lease_expires_at, r.deadline_at, r.created_at, r.assigned_at,
   r.started_at, r.finished_at, r.concurrency_key`;
 
 type Working = Pick<
   RunRecord,
   | 'id'
+  | 'task'
   | 'state'
   | 'attempt'
   | 'workerId'
@@ -132,7 +133,7 @@ async function applyOnce(
     posts: [],
     finished: [],
     freed: new Map(),
-    dispatchMs: [],
+    ranFor: [],
     rereads: 0,
     unblocks: false,
   };
@@ -170,9 +171,6 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
     case 'started':
     case 'heartbeat':
       run.startedAt ??= startTime(run, e, o.now);
-      if (e.type === 'started' && run.state === 'ASSIGNED' && run.attempt === 1) {
-        out.dispatchMs.push(run.startedAt - run.createdAt);
-      }
       run.state = 'RUNNING';
       run.leaseExpiresAt = lease;
       run.deadlineAt ??= run.timeoutMs === null ? null : o.now + run.timeoutMs;
@@ -197,7 +195,7 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
         leaseExpiresAt: null,
         deadlineAt: null,
       });
-      out.finished.push(run.id);
+      ended(run, out);
       if (run.concurrencyKey !== null) out.unblocks = true;
       return 'ok';
     case 'failed': {
@@ -210,11 +208,19 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
         leaseExpiresAt: null,
         deadlineAt: null,
       });
-      if (final) out.finished.push(run.id);
+      if (final) ended(run, out);
       if (!final || run.concurrencyKey !== null) out.unblocks = true;
       return 'ok';
     }
   }
+}
+
+/** A run its worker ended for good; a run with no start (a sync answer without events) counts from its assignment. */
+function ended(run: Working, out: AppliedPosts): void {
+  out.finished.push(run.id);
+  const from = run.startedAt ?? run.assignedAt;
+  if (from !== null && run.finishedAt !== null)
+    out.ranFor.push({ task: run.task, ms: run.finishedAt - from });
 }
 
 /**
