@@ -3,6 +3,7 @@ import { PushworkerError } from '../../protocol/errors.ts';
 import type { EventResult, RunEvent } from '../../protocol/schemas.ts';
 import { type RunRecord, toRun } from './records.ts';
 import { failedAttempt, type RetryPolicy } from './retry.ts';
+import { insertRunLogs, type RunLogRecord } from './run-logs.ts';
 import type { Sql } from './sql.ts';
 
 /** The events of one request, posted with one worker's token. */
@@ -21,6 +22,8 @@ export interface AppliedPosts {
   finished: string[];
   /** Slot-units freed per worker id (a wake-up for the dispatcher). */
   freed: Map<string, number>;
+  /** Task log lines of current attempts, stored with the batch. */
+  logs: RunLogRecord[];
   /** Runs their worker ended now: each one's task, and how long its last attempt ran. */
   ranFor: { task: string; ms: number }[];
   /** Reads repeated because a run changed between the read and the write. */
@@ -39,8 +42,8 @@ export interface EventOptions {
 }
 
 /** The columns events read and change; inputs, outputs and labels are never read back. */
-const COLUMNS = `r.id, r.task, r.state, r.attempt, r.worker_id, r.slot_cost, r.slot_released, r.ended_by_worker, r.failures,
-  r.retries, r.timeout_ms, r.available_at, r.lease_expires_at, r.deadline_at, r.created_at, r.assigned_at,
+const COLUMNS = `r.id, r.task, r.state, r.attempt, r.worker_id, r.slot_cost, r.slot_released, r.ended_by_worker,
+  r.failures, r.retries, r.timeout_ms, r.available_at, r.lease_expires_at, r.deadline_at, r.created_at, r.assigned_at,
   r.started_at, r.finished_at, r.concurrency_key`;
 
 type Working = Pick<
@@ -133,6 +136,7 @@ async function applyOnce(
     posts: [],
     finished: [],
     freed: new Map(),
+    logs: [],
     ranFor: [],
     rereads: 0,
     unblocks: false,
@@ -153,6 +157,7 @@ async function applyOnce(
     }
     out.posts.push({ results: post.events.map((e) => applyEvent(runs.get(e.runId), e, o, out)) });
   }
+  if (out.logs.length > 0) await insertRunLogs(client, out.logs);
   const changed = [...runs.values()].filter((r) => r.dirty);
   if (changed.length > 0 && !(await writeRuns(client, changed))) return undefined;
   return out;
@@ -161,6 +166,12 @@ async function applyOnce(
 function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out: AppliedPosts): EventResult {
   if (!run || e.attempt !== run.attempt) return 'stale';
   if (run.state !== 'ASSIGNED' && run.state !== 'RUNNING') return run.endedByWorker ? 'ok' : 'stale';
+  // A line changes nothing of its run: it is stored beside it, and the run's row is left alone.
+  if (e.type === 'log') {
+    const { runId, attempt, seq, level, message, fields } = e;
+    out.logs.push({ runId, attempt, seq, at: eventTime(e, o.now), level, message, fields: fields ?? null });
+    return 'ok';
+  }
   run.dirty = true;
   const lease = o.now + o.leaseMs;
   const free = () => {
@@ -228,9 +239,13 @@ function ended(run: Working, out: AppliedPosts): void {
  * between the assignment and now so that a worker's skewed clock cannot put a start outside the attempt.
  */
 function startTime(run: Working, e: RunEvent, now: number): number {
+  return Math.min(now, Math.max(run.assignedAt ?? run.createdAt, eventTime(e, now)));
+}
+
+/** The worker's time of an event, or its arrival when that does not parse. */
+function eventTime(e: RunEvent, now: number): number {
   const at = Date.parse(e.at);
-  if (Number.isNaN(at)) return now;
-  return Math.min(now, Math.max(run.assignedAt ?? run.createdAt, at));
+  return Number.isNaN(at) ? now : at;
 }
 
 /** Writes every run, or none when any of them is no longer the version read; true when written. */
