@@ -15,7 +15,9 @@ export interface RunLogRecord {
 /**
  * Stores the lines whose attempt is still the run's current one and under way, as the event batch that carries
  * them found it; a line stored before (a post sent again) is left as it is. It runs before the batch writes its
- * runs, so a terminal event in the same batch does not refuse the lines raised before it.
+ * runs, so a terminal event in the same batch does not refuse the lines raised before it. The foreign key's
+ * checks lock each run (FOR KEY SHARE) as its rows go in: in run id order, the order every batch locks its runs
+ * in, so that a concurrent batch's write cannot deadlock with them.
  */
 export async function insertRunLogs(client: Pick<SqlClient, 'query'>, lines: RunLogRecord[]): Promise<void> {
   const records = lines.map((l) => ({
@@ -33,6 +35,7 @@ export async function insertRunLogs(client: Pick<SqlClient, 'query'>, lines: Run
      FROM json_to_recordset($1::json) AS x(run_id text, attempt int, seq int, at float8, level text, message text,
        fields json)
      JOIN pw_runs r ON r.id = x.run_id AND r.attempt = x.attempt AND r.state IN ('ASSIGNED', 'RUNNING')
+     ORDER BY x.run_id, x.attempt, x.seq
      ON CONFLICT (run_id, attempt, seq) DO NOTHING`,
     [JSON.stringify(records)],
   );
