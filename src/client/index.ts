@@ -16,6 +16,7 @@ import {
   RevokeTokenResponse,
   RotateKeysResponse,
   RunDetailView,
+  RunLogsResponse,
   RunView,
   type SetRateLimitRequest,
   TaskStatsResponse,
@@ -57,6 +58,7 @@ export type {
   ListRunsResponse,
   RetryRunsRequest,
   RunDetailView,
+  RunLogLineView,
   RunView,
   WhoamiResponse,
   WorkerView,
@@ -158,6 +160,9 @@ export function createClient(options: ClientOptions) {
     },
     /** A run with every attempt that has ended. */
     getRun: (id: string) => call(RunDetailView, 'GET', `/v1/runs/${encodeURIComponent(id)}`),
+    /** The lines the run's task logged, by attempt and in order (what its workers sent: `info` and up by default). */
+    getRunLogs: async (id: string) =>
+      (await call(RunLogsResponse, 'GET', `/v1/runs/${encodeURIComponent(id)}/logs`)).logs,
     /** Queues a finished run again with a fresh retry budget; `conflict` when it has not finished. */
     retryRun: (id: string) => call(RunView, 'POST', `/v1/runs/${encodeURIComponent(id)}/retry`, {}),
     /** Queues again the finished runs a filter selects (oldest first, up to `limit`); `dead` replays dead runs. */

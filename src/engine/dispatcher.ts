@@ -123,6 +123,7 @@ export class Dispatcher {
       this.snapshot.settle(worker, claim.used, claim.slots, epoch);
       if (claim.used >= claim.slots) workLeft = true;
       if (claim.runs.length === 0) continue;
+      for (const run of claim.runs) this.o.metrics.dispatched(run.task, Math.max(0, now - run.availableAt));
       if (claim.runs.length >= this.o.batchSize) more = true;
       this.track(this.push(worker, claim.runs));
     }

@@ -68,7 +68,7 @@ export class Intake {
       leaseMs: this.o.leaseMs,
       retry: this.o.retry,
     });
-    for (const ms of outcome.dispatchMs) this.o.metrics.observeDispatch(ms);
+    for (const { task, ms } of outcome.ranFor) this.o.metrics.ranFor(task, ms);
     if (outcome.rereads > 0) {
       this.o.metrics.count(
         'pushworker_event_rereads_total',

@@ -8,6 +8,7 @@ import {
   int32,
   Labels,
   RateLimitWindow,
+  RunLogLevel,
   RunState,
   StickyMode,
   TaskError,
@@ -147,6 +148,18 @@ export const RunDetailView = RunView.extend({
   journal: Journal.optional(),
 });
 export type RunDetailView = z.infer<typeof RunDetailView>;
+
+/** A line the task logged (`ctx.log`) during an attempt, as its worker sent it; `at` is the worker's time. */
+export const RunLogLineView = z.object({
+  attempt: z.number().int(),
+  seq: z.number().int(),
+  at: z.string(),
+  level: RunLogLevel,
+  message: z.string(),
+  fields: z.record(z.string(), z.unknown()).optional(),
+});
+export type RunLogLineView = z.infer<typeof RunLogLineView>;
+export const RunLogsResponse = z.object({ logs: z.array(RunLogLineView) });
 
 /** Runs that have finished and may be queued again. */
 export const RetryableRunState = RunState.extract(['FAILED', 'CANCELLED', 'COMPLETED']);

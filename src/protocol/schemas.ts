@@ -107,6 +107,28 @@ export type SyncResponse = z.infer<typeof SyncResponse>;
 export const CancelResponse = z.object({ cancelled: z.array(RunRef), unknown: z.array(RunRef) });
 export type CancelResponse = z.infer<typeof CancelResponse>;
 
+/** The levels of a task's log lines (`ctx.log`), lowest first. */
+export const RUN_LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export const RunLogLevel = z.enum(RUN_LOG_LEVELS);
+export type RunLogLevel = z.infer<typeof RunLogLevel>;
+
+/**
+ * Bounds of a task's log lines sent as `log` events, per attempt: at most `MAX_RUN_LOG_LINES` lines of at most
+ * `MAX_RUN_LOG_CHARS` characters together (messages and fields as JSON), then one line that counts the ones
+ * dropped. A line's message is cut to `MAX_LOG_MESSAGE_CHARS`; fields longer as JSON than `MAX_LOG_FIELDS_CHARS`
+ * are left out. The engine refuses a longer message or fields, or a `seq` past the marker's, with the rest of the post.
+ */
+export const MAX_RUN_LOG_LINES = 200;
+export const MAX_RUN_LOG_CHARS = 65_536;
+export const MAX_LOG_MESSAGE_CHARS = 2_048;
+export const MAX_LOG_FIELDS_CHARS = 2_048;
+
+const LogFields = z
+  .record(z.string(), z.unknown())
+  .refine((fields) => JSON.stringify(fields).length <= MAX_LOG_FIELDS_CHARS, {
+    message: `fields over ${MAX_LOG_FIELDS_CHARS} characters as JSON`,
+  });
+
 const eventBase = { ...runRef, at: z.string() };
 export const RunEvent = z.discriminatedUnion('type', [
   z.object({ ...eventBase, type: z.literal('started') }),
@@ -117,6 +139,17 @@ export const RunEvent = z.discriminatedUnion('type', [
   z.object({ ...eventBase, type: z.literal('timeout_refreshed'), incrementMs: int32().positive() }),
   z.object({ ...eventBase, type: z.literal('step'), name: z.string().min(1).max(200), output: z.unknown() }),
   z.object({ ...eventBase, type: z.literal('suspended'), suspension: Suspension }),
+  z.object({
+    ...eventBase,
+    type: z.literal('log'),
+    /** The line's place among its attempt's lines, from 1; the marker of dropped lines comes last. */
+    seq: int32()
+      .min(1)
+      .max(MAX_RUN_LOG_LINES + 1),
+    level: RunLogLevel,
+    message: z.string().max(MAX_LOG_MESSAGE_CHARS),
+    fields: LogFields.optional(),
+  }),
 ]);
 export type RunEvent = z.infer<typeof RunEvent>;
 export type RunEventType = RunEvent['type'];

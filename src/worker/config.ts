@@ -34,6 +34,8 @@ const WorkerEnv = z
     PUSHWORKER_LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
     /** The level of each run's start and end lines (failures are logged at warn whatever this is). */
     PUSHWORKER_LOG_RUNS: z.enum(LOG_LEVELS).optional(),
+    /** The lowest level of a task's own lines sent to the engine with its events. */
+    PUSHWORKER_RUN_LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
     HATCHET_SIGNING_SECRET: z
       .string()
       .min(32, 'Hatchet signing secrets have at least 32 characters')
@@ -68,6 +70,7 @@ const WorkerEnv = z
       mode: e.PUSHWORKER_MODE,
       logLevel: e.PUSHWORKER_LOG_LEVEL,
       logRuns: e.PUSHWORKER_LOG_RUNS,
+      runLogLevel: e.PUSHWORKER_RUN_LOG_LEVEL,
       hatchet: e.HATCHET_SIGNING_SECRET
         ? ({
             signingSecret: e.HATCHET_SIGNING_SECRET,

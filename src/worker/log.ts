@@ -1,6 +1,8 @@
 // A small levelled logger; lines look like a task-queue worker's ("[INFO]  pushworker -- ...").
+import { RUN_LOG_LEVELS } from '../protocol/schemas.ts';
 
-export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+/** The levels of a task's lines, and `silent` for none. */
+export const LOG_LEVELS = [...RUN_LOG_LEVELS, 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type LogFields = Record<string, unknown>;
 

@@ -8,11 +8,12 @@ import {
 } from '../protocol/schemas.ts';
 import type { ChildSpawner } from './child-spawner.ts';
 import { DurableRun } from './durable.ts';
-import { childLogger, type Logger } from './log.ts';
+import { childLogger, type Logger, type LogLevel } from './log.ts';
 import type { EventReporter, ReportOutcome } from './reporter.ts';
 import { RunClock } from './run-clock.ts';
 import type { SlotBudget } from './slots.ts';
 import { type AnyTask, NonRetryableError, type TaskContext } from './task.ts';
+import { forwardingLogger, TaskLog } from './task-log.ts';
 
 /** Why a run's signal fired; the name becomes the failed event's `error.name`. */
 export type AbortName = 'Cancelled' | 'TimeoutError' | 'Stale' | 'WorkerShutdown';
@@ -41,6 +42,8 @@ export interface RunHooks {
   children?: ChildSpawner;
   /** False when the caller reports the outcome itself (Hatchet's HTTP operator): no events are posted. */
   eventsEnabled?: boolean;
+  /** The lowest level of the task's own lines (`ctx.log`) sent to the engine with its events; default `info`. */
+  runLogLevel?: LogLevel;
   onStarted(run: ActiveRun): void;
   onFinished(run: ActiveRun, result: RunResult | undefined): void;
   /** The task function returned or threw: its slots (if still held) are free again. */
@@ -74,6 +77,8 @@ export class ActiveRun {
   private readonly clock: RunClock;
   private readonly eventsUrl?: string;
   private durableRun?: DurableRun;
+  /** The task's lines for the engine; none when no events are posted. */
+  private readonly taskLog?: TaskLog;
 
   constructor(
     readonly assignment: Assignment,
@@ -86,6 +91,9 @@ export class ActiveRun {
     this.clock = new RunClock(Date.now() + (assignment.timeoutMs ?? task.timeoutMs), hooks.heartbeatMs);
     this.eventsUrl =
       hooks.eventsEnabled === false ? undefined : (assignment.eventsUrl ?? hooks.defaultEventsUrl);
+    const level = hooks.runLogLevel ?? 'info';
+    if (this.eventsUrl && level !== 'silent')
+      this.taskLog = new TaskLog((line) => void this.emit({ type: 'log', ...line }), level);
   }
 
   get state(): Readonly<RunState> {
@@ -178,6 +186,8 @@ export class ActiveRun {
     const decided = await this.decision.promise;
     this.clock.stop();
     const result = this.resultOf(decided);
+    // The count of dropped lines goes before the terminal event, after which nothing of the attempt is applied.
+    this.taskLog?.close(result !== undefined);
     if (result) this.emit(endEventOf(result));
     this.hooks.onFinished(this, result);
     return result;
@@ -206,7 +216,7 @@ export class ActiveRun {
         run.clock.extend(ms);
         run.emit({ type: 'timeout_refreshed', incrementMs: ms });
       },
-      log: childLogger(run.hooks.log, { task: run.task.name, runId: run.assignment.runId }),
+      log: this.taskLogger(),
       workflowRunId: this.assignment.workflowRunId,
       parentOutput: (parent) => parentOutputOf(this.task, this.assignment, parent),
       step: (name, fn) => run.durable.step(name, fn),
@@ -224,6 +234,12 @@ export class ActiveRun {
     } catch (error) {
       return { error };
     }
+  }
+
+  /** Tagged with the task and run locally; the engine gets the task's own fields only. */
+  private taskLogger(): Logger {
+    const local = childLogger(this.hooks.log, { task: this.task.name, runId: this.assignment.runId });
+    return this.taskLog ? forwardingLogger(local, this.taskLog) : local;
   }
 
   private whileRunning(): void {

@@ -65,6 +65,11 @@ export interface WorkerOptions {
    * `info`). Failed runs and refused assignments are logged at `warn` whatever this is.
    */
   logRuns?: LogLevel;
+  /**
+   * The lowest level of a task's own lines (`ctx.log`) that travel with its events to the engine, which keeps
+   * them with the run (default `info`; `silent` sends none). They are logged here as well, at `logLevel`.
+   */
+  runLogLevel?: LogLevel;
   fetch?: typeof fetch;
   eventRetry?: { baseMs?: number; maxMs?: number };
   /** Also serve Hatchet's HTTP operator protocol at `/hatchet/health` and `/hatchet/trigger`. */
@@ -124,6 +129,7 @@ export function createWorker(options: WorkerOptions): Worker {
       slots,
       log,
       heartbeatMs,
+      runLogLevel: options.runLogLevel ?? 'info',
       defaultEventsUrl: options.engineUrl ? engineEndpoint(options.engineUrl, '/v1/events') : undefined,
       children: new ChildSpawner({ token: options.token, fetch: engineFetch }),
     },

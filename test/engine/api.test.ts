@@ -10,6 +10,7 @@ import {
   type Harness,
   harnessPerTest,
   job,
+  metricSum,
   startWorker,
   until,
   untilStopped,
@@ -132,6 +133,40 @@ describe('engine API', () => {
     const metrics = await (await fetch(`${h.url}/metrics`)).text();
     expect(metrics).toContain('pushworker_queue_depth{task="hold"} 2');
     expect(metrics).toContain('pushworker_runs_enqueued_total 5');
+  });
+
+  it('renders per-task histograms of the wait from due to assignment and of run durations', async () => {
+    h = await harness.start();
+    await h.addWorker('w');
+    const metrics = async () => (await fetch(`${h.url}/metrics`)).text();
+    expect(await metrics()).not.toContain('pushworker_run_duration_seconds_count');
+    const runs = [
+      ...(await h.client.enqueueMany([{ task: 'echo' }, { task: 'echo' }])),
+      // Counted from its due time, not its enqueue: well under the delay.
+      await h.client.enqueue({ task: 'echo', delayMs: 1_500 }),
+      ...(await h.client.enqueueMany([
+        { task: 'sleep', input: { ms: 300 } },
+        { task: 'sleep', input: { ms: 300 } },
+      ])),
+    ];
+    for (const run of runs)
+      expect((await h.client.waitRun(run.id, { timeoutMs: 20_000 })).state).toBe('COMPLETED');
+    const text = await until(async () => {
+      const t = await metrics();
+      return metricSum(t, 'pushworker_run_duration_seconds_count') === 5 ? t : undefined;
+    }, 'every run timed');
+    const of = (name: string) => metricSum(text, name);
+    expect(text).toContain('# TYPE pushworker_dispatch_latency_seconds histogram');
+    expect(of('pushworker_dispatch_latency_seconds_count{task="echo"}')).toBe(3);
+    expect(of('pushworker_dispatch_latency_seconds_count{task="sleep"}')).toBe(2);
+    expect(of('pushworker_dispatch_latency_seconds_bucket{task="echo",le="1"}')).toBe(3);
+    expect(of('pushworker_dispatch_latency_seconds_bucket{task="echo",le="+Inf"}')).toBe(3);
+    expect(of('pushworker_run_duration_seconds_count{task="sleep"}')).toBe(2);
+    expect(of('pushworker_run_duration_seconds_bucket{task="sleep",le="0.25"}')).toBe(0);
+    expect(of('pushworker_run_duration_seconds_bucket{task="sleep",le="60"}')).toBe(2);
+    expect(of('pushworker_run_duration_seconds_bucket{task="sleep",le="+Inf"}')).toBe(2);
+    expect(of('pushworker_run_duration_seconds_sum{task="sleep"}')).toBeGreaterThanOrEqual(0.6);
+    expect(of('pushworker_run_duration_seconds_bucket{task="echo",le="+Inf"}')).toBe(3);
   });
 
   it('registers a serverless worker by URL and takes results from its sync answers', async () => {

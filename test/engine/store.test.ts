@@ -214,7 +214,7 @@ describe.each(targets)('store on $name', ({ name, open }) => {
       retry,
     });
     expect(out.results).toEqual(['ok', 'ok', 'ok']);
-    expect(out.dispatchMs.sort((a, b) => a - b)).toEqual([999, 1_199, 1_999]);
+    expect(out.ranFor).toEqual([]);
     const startOf = async (id: string) => (await getRun(sql, id))?.startedAt;
     expect([await startOf('r0000'), await startOf('r0001'), await startOf('r0002')]).toEqual([
       1_200, 1_000, 2_000,
@@ -222,6 +222,23 @@ describe.each(targets)('store on $name', ({ name, open }) => {
     await sql.query(`UPDATE pw_runs SET state = 'ASSIGNED', started_at = NULL WHERE id = 'r0000'`);
     await applyEvents([started('r0000', 'yesterday')], { workerName: 'a', now: 3_000, leaseMs: 1000, retry });
     expect(await startOf('r0000')).toBe(3_000);
+
+    // A run's duration runs from the start so recorded to its end.
+    const completed = (runId: string) => ({
+      ...started(runId, 4_000),
+      type: 'completed' as const,
+      output: null,
+    });
+    const ends = await applyEvents([completed('r0000'), completed('r0001')], {
+      workerName: 'a',
+      now: 4_000,
+      leaseMs: 1000,
+      retry,
+    });
+    expect(ends.ranFor).toEqual([
+      { task: 'job', ms: 1_000 },
+      { task: 'job', ms: 3_000 },
+    ]);
   });
 
   it('counts the first terminal event of the current attempt once and calls older attempts stale', async () => {

@@ -69,6 +69,55 @@ describe('a run', () => {
     expect(t.metrics.render()).toContain('pushworker_runs_completed_total{task="now"} 1');
   });
 
+  it("sends the task's lines at info and up with its events, the count of dropped ones before its end", async () => {
+    const t = runnerOf([
+      task({
+        name: 'chatty',
+        input: z.object({}),
+        run: (_input, ctx) => {
+          ctx.log.debug('kept local');
+          for (let i = 0; i < 250; i++) ctx.log.info(`line ${i}`, { i });
+          return 'ok';
+        },
+      }),
+    ]);
+    const run = t.start('chatty', 'r-log');
+    await run.result;
+    const types = t.typesOf('r-log');
+    expect(types[0]).toBe('started');
+    expect(types.at(-1)).toBe('completed');
+    const lines = t.events.filter((e) => e.type === 'log');
+    expect(lines).toHaveLength(201);
+    expect(lines[0]).toMatchObject({
+      runId: 'r-log',
+      attempt: 1,
+      seq: 1,
+      level: 'info',
+      message: 'line 0',
+      fields: { i: 0 },
+    });
+    expect(lines.at(-1)).toMatchObject({ seq: 201, level: 'warn', message: '50 lines dropped' });
+  });
+
+  it("keeps the task's lines local when the caller reports the outcome itself (Hatchet)", async () => {
+    const t = runnerOf([
+      task({
+        name: 'hatchet-logs',
+        input: z.object({}),
+        run: (_input, ctx) => {
+          ctx.log.warn('only here');
+          return 'ok';
+        },
+      }),
+    ]);
+    const { started } = t.runner.admit(
+      [{ runId: 'r-hatchet', attempt: 1, task: 'hatchet-logs', input: {}, slotCost: 1 }],
+      { reportEvents: false },
+    );
+    expect(await started[0]!.result).toMatchObject({ status: 'completed' });
+    expect(t.typesOf('r-hatchet')).not.toContain('log');
+  });
+
   it('heartbeats and times out a task that returns a thenable that is not a Promise', async () => {
     // biome-ignore lint/suspicious/noThenProperty: a thenable that is not a Promise, on purpose.
     const never = { then: (_resolve: (v: unknown) => void) => undefined };

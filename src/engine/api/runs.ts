@@ -1,4 +1,4 @@
-// Client routes for runs: enqueue (single and bulk), read, long-poll wait, cancel, and task stats.
+// Client routes for runs: enqueue (single and bulk), read, task log lines, long-poll wait, cancel, and task stats.
 import { Hono } from 'hono';
 import { BulkEnqueueRequest, EnqueueRequest, ListRunsQuery, type TaskStatsView } from '../../protocol/api.ts';
 import { TERMINAL_RUN_STATES } from '../../protocol/schemas.ts';
@@ -7,11 +7,12 @@ import { enqueueRuns } from '../enqueue.ts';
 import { cancelRunNow } from '../run-cancel.ts';
 import { unservedWarning } from '../served-tasks.ts';
 import { listAttempts } from '../store/attempts.ts';
+import { listRunLogs } from '../store/run-logs.ts';
 import { getRun, listRuns, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
 import { checkOwnRun, notFound, parseBody, parseQuery, requireApi } from './http.ts';
 import { queuedHolds } from './queued-holds.ts';
-import { runDetailView, runView } from './views.ts';
+import { runDetailView, runLogLineView, runView } from './views.ts';
 
 export function runRoutes(core: EngineCore): Hono {
   const app = new Hono();
@@ -64,6 +65,14 @@ export function runRoutes(core: EngineCore): Hono {
     if (!run) throw notFound('the run');
     const holds = await queuedHolds(core, [run], Date.now());
     return c.json(runDetailView(run, await listAttempts(core.sql, run.id), holds.get(run.id)));
+  });
+
+  app.get('/v1/runs/:id/logs', async (c) => {
+    await requireApi(core, c);
+    const id = c.req.param('id');
+    const [run, logs] = await Promise.all([getRun(core.sql, id), listRunLogs(core.sql, id)]);
+    if (!run) throw notFound('the run');
+    return c.json({ logs: logs.map(runLogLineView) });
   });
 
   app.get('/v1/runs/:id/wait', async (c) => {

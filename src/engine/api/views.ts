@@ -1,9 +1,10 @@
 // Store records rendered as API views.
-import type { AttemptView, RunDetailView, RunView, WorkerView } from '../../protocol/api.ts';
+import type { AttemptView, RunDetailView, RunLogLineView, RunView, WorkerView } from '../../protocol/api.ts';
 import type { AttemptRecord } from '../store/attempts.ts';
 import { deadReasonOf } from '../store/dead.ts';
 import type { RunRecord, WorkerRecord } from '../store/records.ts';
 import { visibleState } from '../store/records.ts';
+import type { RunLogRecord } from '../store/run-logs.ts';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -117,5 +118,16 @@ export function workerView(worker: WorkerRecord): WorkerView {
     ...(worker.pushFailingSince === null
       ? {}
       : { pushFailing: { since: iso(worker.pushFailingSince)!, reason: worker.pushError ?? 'unknown' } }),
+  };
+}
+
+export function runLogLineView(l: RunLogRecord): RunLogLineView {
+  return {
+    attempt: l.attempt,
+    seq: l.seq,
+    at: iso(l.at)!,
+    level: l.level,
+    message: l.message,
+    ...(l.fields === null ? {} : { fields: l.fields }),
   };
 }

@@ -4,6 +4,7 @@ import { type Journal, MAX_SUSPEND_MS } from '../../protocol/journal.ts';
 import type { EventResult, RunEvent } from '../../protocol/schemas.ts';
 import { type RunRecord, toRun, type Waiting } from './records.ts';
 import { failedAttempt, type RetryPolicy } from './retry.ts';
+import { insertRunLogs, type RunLogRecord } from './run-logs.ts';
 import type { Sql } from './sql.ts';
 
 /** The events of one request, posted with one worker's token. */
@@ -22,8 +23,10 @@ export interface AppliedPosts {
   finished: string[];
   /** Slot-units freed per worker id (a wake-up for the dispatcher). */
   freed: Map<string, number>;
-  /** Enqueue-to-started times of first attempts that started now. */
-  dispatchMs: number[];
+  /** Task log lines of current attempts, stored with the batch. */
+  logs: RunLogRecord[];
+  /** Runs their worker ended now: each one's task, and how long its last attempt ran. */
+  ranFor: { task: string; ms: number }[];
   /** Reads repeated because a run changed between the read and the write. */
   rereads: number;
   /**
@@ -42,13 +45,14 @@ export interface EventOptions {
 }
 
 /** The columns events read and change; inputs, outputs and labels are never read back. */
-const COLUMNS = `r.id, r.state, r.attempt, r.worker_id, r.slot_cost, r.slot_released, r.ended_by_worker, r.failures,
-  r.retries, r.timeout_ms, r.available_at, r.lease_expires_at, r.deadline_at, r.created_at, r.assigned_at,
+const COLUMNS = `r.id, r.task, r.state, r.attempt, r.worker_id, r.slot_cost, r.slot_released, r.ended_by_worker,
+  r.failures, r.retries, r.timeout_ms, r.available_at, r.lease_expires_at, r.deadline_at, r.created_at, r.assigned_at,
   r.started_at, r.finished_at, r.concurrency_key`;
 
 type Working = Pick<
   RunRecord,
   | 'id'
+  | 'task'
   | 'state'
   | 'attempt'
   | 'workerId'
@@ -139,7 +143,8 @@ async function applyOnce(
     posts: [],
     finished: [],
     freed: new Map(),
-    dispatchMs: [],
+    logs: [],
+    ranFor: [],
     rereads: 0,
     unblocks: false,
     childWaits: [],
@@ -160,6 +165,7 @@ async function applyOnce(
     }
     out.posts.push({ results: post.events.map((e) => applyEvent(runs.get(e.runId), e, o, out)) });
   }
+  if (out.logs.length > 0) await insertRunLogs(client, out.logs);
   const changed = [...runs.values()].filter((r) => r.dirty);
   if (changed.length > 0 && !(await writeRuns(client, changed))) return undefined;
   return out;
@@ -168,6 +174,12 @@ async function applyOnce(
 function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out: AppliedPosts): EventResult {
   if (!run || e.attempt !== run.attempt) return 'stale';
   if (run.state !== 'ASSIGNED' && run.state !== 'RUNNING') return run.endedByWorker ? 'ok' : 'stale';
+  // A line changes nothing of its run: it is stored beside it, and the run's row is left alone.
+  if (e.type === 'log') {
+    const { runId, attempt, seq, level, message, fields } = e;
+    out.logs.push({ runId, attempt, seq, at: eventTime(e, o.now), level, message, fields: fields ?? null });
+    return 'ok';
+  }
   run.dirty = true;
   const lease = o.now + o.leaseMs;
   const free = () => {
@@ -178,9 +190,6 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
     case 'started':
     case 'heartbeat':
       run.startedAt ??= startTime(run, e, o.now);
-      if (e.type === 'started' && run.state === 'ASSIGNED' && run.attempt === 1) {
-        out.dispatchMs.push(run.startedAt - run.createdAt);
-      }
       run.state = 'RUNNING';
       run.leaseExpiresAt = lease;
       run.deadlineAt ??= run.timeoutMs === null ? null : o.now + run.timeoutMs;
@@ -205,7 +214,7 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
         leaseExpiresAt: null,
         deadlineAt: null,
       });
-      out.finished.push(run.id);
+      ended(run, out);
       if (run.concurrencyKey !== null) out.unblocks = true;
       return 'ok';
     case 'step':
@@ -251,11 +260,19 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
         leaseExpiresAt: null,
         deadlineAt: null,
       });
-      if (final) out.finished.push(run.id);
+      if (final) ended(run, out);
       if (!final || run.concurrencyKey !== null) out.unblocks = true;
       return 'ok';
     }
   }
+}
+
+/** A run its worker ended for good; a run with no start (a sync answer without events) counts from its assignment. */
+function ended(run: Working, out: AppliedPosts): void {
+  out.finished.push(run.id);
+  const from = run.startedAt ?? run.assignedAt;
+  if (from !== null && run.finishedAt !== null)
+    out.ranFor.push({ task: run.task, ms: run.finishedAt - from });
 }
 
 /**
@@ -263,9 +280,13 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
  * between the assignment and now so that a worker's skewed clock cannot put a start outside the attempt.
  */
 function startTime(run: Working, e: RunEvent, now: number): number {
+  return Math.min(now, Math.max(run.assignedAt ?? run.createdAt, eventTime(e, now)));
+}
+
+/** The worker's time of an event, or its arrival when that does not parse. */
+function eventTime(e: RunEvent, now: number): number {
   const at = Date.parse(e.at);
-  if (Number.isNaN(at)) return now;
-  return Math.min(now, Math.max(run.assignedAt ?? run.createdAt, at));
+  return Number.isNaN(at) ? now : at;
 }
 
 /** Writes every run, or none when any of them is no longer the version read; true when written. */

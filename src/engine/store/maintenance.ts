@@ -17,7 +17,7 @@ export const UPKEEP_POLICY: UpkeepPolicy = {
 };
 
 /** The tables whose rows come and go: every run moves through several row versions and is deleted in the end. */
-const TABLES = ['pw_runs', 'pw_attempts'];
+const TABLES = ['pw_runs', 'pw_attempts', 'pw_run_logs'];
 
 /**
  * After large deletes the planner's statistics still count the deleted rows and the dead tuples stay in the

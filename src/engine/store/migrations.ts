@@ -310,6 +310,19 @@ const migrations: string[] = [
   CREATE INDEX pw_runs_waiting_child ON pw_runs ((waiting ->> 'child'))
     WHERE state = 'QUEUED' AND (waiting ->> 'child') IS NOT NULL;
   `,
+  // task log lines: what a task logged through ctx.log, per attempt in its order, deleted with its run
+  `
+  CREATE TABLE pw_run_logs (
+    run_id text NOT NULL REFERENCES pw_runs (id) ON DELETE CASCADE,
+    attempt integer NOT NULL,
+    seq integer NOT NULL,
+    at double precision NOT NULL,
+    level text NOT NULL,
+    message text NOT NULL,
+    fields json,
+    PRIMARY KEY (run_id, attempt, seq)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -1,13 +1,15 @@
-// Retention: finished runs older than the retention period are deleted, their attempts with them, a batch at a time.
+// Retention: finished runs older than the retention period are deleted, their attempts and task log lines with
+// them, a batch at a time.
 import type { SqlClient } from './sql.ts';
 
 /**
  * Deletes up to $2 runs that finished (COMPLETED, FAILED, CANCELLED) before $1, oldest first, through the index
- * of finished runs by `finished_at`; their attempts go with them (ON DELETE CASCADE). SKIP LOCKED: replicas
- * sweeping at once take disjoint batches and never wait on each other, and a run that is being retried (its row
- * locked, or no longer finished when the lock is taken) is left alone. The state list is the terminal states
- * of the protocol, written out so that it matches the index's predicate. A task run of a workflow run still
- * running is kept: the workflow run's next step reads it (a parent's row gone would look like a task not run).
+ * of finished runs by `finished_at`; their attempts and task log lines go with them (ON DELETE CASCADE). SKIP
+ * LOCKED: replicas sweeping at once take disjoint batches and never wait on each other, and a run that is being
+ * retried (its row locked, or no longer finished when the lock is taken) is left alone. The state list is the
+ * terminal states of the protocol, written out so that it matches the index's predicate. A task run of a workflow
+ * run still running is kept: the workflow run's next step reads it (a parent's row gone would look like a task not
+ * run).
  */
 export const DELETE_EXPIRED_RUNS = `WITH expired AS (
     SELECT id FROM pw_runs
