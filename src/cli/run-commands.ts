@@ -1,5 +1,4 @@
 // Commands for runs: enqueue one (and follow it), list, read, cancel and retry.
-import type { z } from 'zod';
 import type { RunView } from '../client/index.ts';
 import { DeadReason, RetryableRunState } from '../protocol/api.ts';
 import { RunState } from '../protocol/schemas.ts';
