@@ -2,6 +2,7 @@
 // its own process, for the embedded store on disk and (with PUSHWORKER_TEST_DATABASE_URL) Postgres; baseline:
 // a bare Hono route served by the same kind of process and driven by the same load generator in the same run.
 // The grown phase measures the same on a store holding many finished runs against an empty one, in the same run.
+// The workflow phase times a three-task chain end to end against the bare route's round trip, in the same run.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -23,10 +24,12 @@ const QUEUED = Number(process.env.BENCH_QUEUED ?? 100_000);
 /** Finished runs in the grown phase's store. */
 const GROWN = Number(process.env.BENCH_GROWN ?? 200_000);
 const GROWN_ROUNDS = Number(process.env.BENCH_GROWN_ROUNDS ?? 3);
+/** Workflow runs of the chain the workflow phase times, one at a time. */
+const WORKFLOW_RUNS = Number(process.env.BENCH_WORKFLOW_RUNS ?? 300);
 const CONNECTIONS = 64;
 const PROFILE = process.env.BENCH_PROFILE; // a directory: CPU profiles of the engine there, of the worker in worker/
-// Which measurements to take (comma-separated): throughput, latency, memory, grown; all by default.
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'throughput,latency,memory,grown').split(','));
+// Which measurements to take (comma-separated): throughput, latency, workflow, memory, grown; all by default.
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'throughput,latency,workflow,memory,grown').split(','));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -45,6 +48,13 @@ interface Server {
 // The servers and the worker run as compiled JavaScript, as deployed ones do, not through a TypeScript loader.
 const serverBundle = await bundled('bench/engine-server.ts', 'bench-engine-server', ['bench']);
 const workerBundle = await bundled('examples/node/worker.ts', 'bench-example-worker', ['examples']);
+const chainWorkerBundle = await bundled('bench/chain-worker.ts', 'bench-chain-worker', ['bench', 'examples']);
+/** The example worker, or the example tasks and the chain workflow (bench/chain-worker.ts). */
+type WorkerKind = 'example' | 'chain';
+const WORKER_FILES: Record<WorkerKind, { bundle: string | undefined; source: string }> = {
+  example: { bundle: workerBundle, source: 'examples/node/worker.ts' },
+  chain: { bundle: chainWorkerBundle, source: 'bench/chain-worker.ts' },
+};
 
 async function startServer(mode: 'bare' | 'engine', env: Record<string, string> = {}): Promise<Server> {
   const child = fork(
@@ -129,12 +139,13 @@ async function bareRate(seconds: number): Promise<number> {
   }
 }
 
-function spawnWorker(engine: Server, slots: number): ChildProcess {
+function spawnWorker(engine: Server, slots: number, kind: WorkerKind): ChildProcess {
+  const { bundle, source } = WORKER_FILES[kind];
   return spawn(
     process.execPath,
     [
       ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}/worker`] : []),
-      ...(workerBundle ? [fileURLToPath(workerBundle)] : ['--import', 'tsx', 'examples/node/worker.ts']),
+      ...(bundle ? [fileURLToPath(bundle)] : ['--import', 'tsx', source]),
     ],
     {
       env: {
@@ -214,10 +225,11 @@ async function withEngine<T>(
   after?: (result: T, storeEnv: Record<string, string>) => Promise<T>,
   /** A store to use, and keep, instead of a fresh one. */
   given?: Store,
+  kind: WorkerKind = 'example',
 ) {
   const store = given ?? (await freshStore(databaseUrl));
   const engine = await startServer('engine', store.env);
-  const worker = slots > 0 ? spawnWorker(engine, slots) : undefined;
+  const worker = slots > 0 ? spawnWorker(engine, slots, kind) : undefined;
   try {
     if (worker) {
       type Workers = { workers: { state: string }[] };
@@ -359,6 +371,59 @@ async function latencySplit(env: Record<string, string>, since: number) {
   }
 }
 
+/** Round trips of the bare route one at a time, after a warm-up: the floor under any latency over HTTP here. */
+async function bareRoundTrip(requests: number) {
+  const bare = await startServer('bare');
+  try {
+    const times: number[] = [];
+    for (let i = 0; i < requests + 50; i++) {
+      const start = performance.now();
+      await call(bare, 'POST', '/', { message: 'hi' });
+      if (i >= 50) times.push(performance.now() - start);
+    }
+    times.sort((a, b) => a - b);
+    return { p50: percentile(times, 50), p99: percentile(times, 99) };
+  } finally {
+    await bare.stop();
+  }
+}
+
+type WorkflowRun = {
+  state: string;
+  output: Record<string, { n?: number } | undefined>;
+  tasks: { task: string; runId: string | null }[];
+};
+
+/**
+ * The chain workflow one run at a time, after a warm-up: from the client's send to its last task's finish as the
+ * engine recorded it (the same clock), read once every run has ended.
+ */
+async function chainLatency(engine: Server, runs: number) {
+  const one = async () => {
+    const sentAt = Date.now();
+    const { id } = await call<{ id: string }>(engine, 'POST', '/v1/workflow-runs', {
+      workflow: 'chain',
+      input: { n: 0 },
+    });
+    let view: WorkflowRun;
+    do view = await call<WorkflowRun>(engine, 'GET', `/v1/workflow-runs/${id}/wait?timeoutMs=10000`);
+    while (view.state === 'RUNNING');
+    if (view.state !== 'COMPLETED' || view.output['chain.third']?.n !== 2)
+      throw new Error(`workflow run ${id} ended ${view.state} with ${JSON.stringify(view.output)}`);
+    return { sentAt, last: view.tasks.at(-1)!.runId! };
+  };
+  for (let i = 0; i < 20; i++) await one();
+  const measured: { sentAt: number; last: string }[] = [];
+  for (let i = 0; i < runs; i++) measured.push(await one());
+  const times: number[] = [];
+  for (const m of measured) {
+    const run = await call<{ finishedAt: string }>(engine, 'GET', `/v1/runs/${m.last}`);
+    times.push(Date.parse(run.finishedAt) - m.sentAt);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: percentile(times, 50), p99: percentile(times, 99) };
+}
+
 /** Peak engine RSS while `QUEUED` runs of a task nobody serves are enqueued in bulk, and a while after. */
 async function queuedMemory(engine: Server) {
   const idle = memoryOf(engine.child.pid!).rss;
@@ -469,6 +534,22 @@ async function main() {
           `from the scheduled send p50 ${latency.clientP50} ms / p99 ${latency.clientP99} ms; last send ${latency.lateSend} ms late` +
           (latency.split ? `\n    split: ${latency.split}` : '') +
           `\n    CPU: ${latency.cpu} (${OFFERED_SECONDS} s of ${OFFERED_RPS} runs/s on ${availableParallelism()} cores)`,
+      );
+    }
+    if (PHASES.has('workflow')) {
+      const bare = await bareRoundTrip(WORKFLOW_RUNS);
+      const chain = await withEngine(
+        databaseUrl,
+        16,
+        (engine) => chainLatency(engine, WORKFLOW_RUNS),
+        undefined,
+        undefined,
+        'chain',
+      );
+      console.log(
+        `  workflow: a three-task chain, one run at a time (${WORKFLOW_RUNS} runs): send->last task finished ` +
+          `p50 ${chain.p50} ms / p99 ${chain.p99} ms (goal p50 <= 25 ms); bare route round trip in the same run ` +
+          `p50 ${bare.p50.toFixed(2)} ms / p99 ${bare.p99.toFixed(2)} ms (p50 ${(chain.p50 / bare.p50).toFixed(1)}x)`,
       );
     }
     if (PHASES.has('grown')) await grownPhase(databaseUrl);

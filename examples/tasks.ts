@@ -1,6 +1,7 @@
-// The example tasks served by every example worker (Node, Cloudflare, Lambda).
+// The example tasks and workflow served by every example worker (Node, Cloudflare, Lambda).
 import { z } from 'zod';
 import { NonRetryableError, task } from '../src/index.ts';
+import { order } from './order.ts';
 
 export const echo = task({
   name: 'echo',
@@ -33,3 +34,5 @@ export const fail = task({
 });
 
 export const tasks = [echo, sleep, fail];
+
+export const workflows = [order];

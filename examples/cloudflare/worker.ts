@@ -4,7 +4,7 @@ import {
   durableObjectReplayStore,
   moduleWorker,
 } from '../../adapters/cloudflare.ts';
-import { tasks } from '../tasks.ts';
+import { tasks, workflows } from '../tasks.ts';
 
 export { ReplayGuard } from '../../adapters/cloudflare.ts';
 
@@ -17,5 +17,6 @@ interface Env {
 export default moduleWorker<Env>({
   name: 'example-worker',
   tasks,
+  workflows,
   replay: (env) => (env.PUSHWORKER_REPLAY ? durableObjectReplayStore(env.PUSHWORKER_REPLAY) : undefined),
 });

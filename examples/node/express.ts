@@ -3,11 +3,11 @@ import { pathToFileURL } from 'node:url';
 import express from 'express';
 import { requestListener } from '../../adapters/node.ts';
 import { configFromEnv, createWorker } from '../../src/index.ts';
-import { tasks } from '../tasks.ts';
+import { tasks, workflows } from '../tasks.ts';
 
 export function createApp(env: Record<string, string | undefined> = process.env) {
   const config = configFromEnv(env);
-  const worker = createWorker({ ...config, name: config.name ?? 'example-worker', tasks });
+  const worker = createWorker({ ...config, name: config.name ?? 'example-worker', tasks, workflows });
   const app = express();
   // Before any body parser: the push signature covers the exact raw body bytes.
   app.use('/pushworker', requestListener(worker));

@@ -4,11 +4,11 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { useNodePlatform } from '../../adapters/node.ts';
 import { configFromEnv, createWorker } from '../../src/index.ts';
-import { tasks } from '../tasks.ts';
+import { tasks, workflows } from '../tasks.ts';
 
 export function createApp(env: Record<string, string | undefined> = process.env) {
   const config = configFromEnv(env);
-  const worker = createWorker({ ...config, name: config.name ?? 'example-worker', tasks });
+  const worker = createWorker({ ...config, name: config.name ?? 'example-worker', tasks, workflows });
   useNodePlatform(worker); // served by @hono/node-server below: Node's body reading, hash and engine calls
   const app = new Hono();
   app.route('/pushworker', worker.app);

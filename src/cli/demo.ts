@@ -1,17 +1,29 @@
-// `npm start`: the embedded engine, the example worker and a demo batch, with progress and a summary.
+// `npm start`: the embedded engine, the example worker, a demo batch and a few order workflow runs, with progress and
+// a summary.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnqueueRequest, RunView } from '../client/index.ts';
 import { TERMINAL_RUN_STATES } from '../protocol/schemas.ts';
 import { type Command, type CommandSpec, defineCommand, intOption } from './args.ts';
+import {
+  demoOrders,
+  enqueueOrders,
+  printOrdersSummary,
+  unexpectedOrders,
+  waitOrders,
+} from './demo-orders.ts';
 import { percentile, progressBar } from './format.ts';
 import { startLocalStack } from './local-stack.ts';
 import { exampleWorkerFile } from './worker-process.ts';
 
+/** Order workflow runs beside the task runs: few, so that the demo takes as long as its batch. */
+const DEMO_ORDERS = 8;
+
 const spec = {
   usage: 'pushworker demo [--once] [--runs N] [--port N] [--data-dir DIR]',
-  summary: 'Starts the embedded engine and the example worker, runs a demo batch, and shows what happened.',
+  summary:
+    'Starts the embedded engine and the example worker, runs a demo batch and order workflows, and shows what happened.',
   options: {
     once: { type: 'boolean' },
     runs: { type: 'string' },
@@ -20,6 +32,7 @@ const spec = {
   },
   help: [
     '--once           exit after the summary: 0 when every run ended as expected, 1 when one is lost or stuck',
+    `                 (the ${DEMO_ORDERS} order workflow runs included)`,
     '--runs N         how many runs (default 300)',
     '--port N         the engine port (default: a free one)',
     '--data-dir DIR   the embedded store (default: a new directory under the system temp dir)',
@@ -64,17 +77,27 @@ export const demo: Command = defineCommand(spec, async ({ values }, out) => {
   });
   try {
     await stack.waitForWorker();
-    out(`worker 'example-worker' registered; enqueueing ${total} runs (echo, sleep, fail)`);
+    out(
+      `worker 'example-worker' registered; enqueueing ${total} runs (echo, sleep, fail) ` +
+        `and ${DEMO_ORDERS} runs of the order workflow`,
+    );
     const batch = demoBatch(total);
+    const orders = demoOrders(DEMO_ORDERS);
     const started = Date.now();
     const runs: RunView[] = [];
     for (let i = 0; i < batch.length; i += 500) {
       runs.push(...(await stack.client.enqueueMany(batch.slice(i, i + 500).map((b) => b.request))));
     }
+    const orderRuns = await enqueueOrders(stack.client, orders);
     const final = await watchProgress(stack.client, runs, out);
     const elapsedS = (Date.now() - started) / 1000;
-    const lost = final.filter((r, i) => !TERMINAL_RUN_STATES.has(r.state) || r.state !== batch[i]!.expect);
+    const finalOrders = await waitOrders(stack.client, orderRuns, started + WATCH_MS);
+    const lost = [
+      ...final.filter((r, i) => !TERMINAL_RUN_STATES.has(r.state) || r.state !== batch[i]!.expect),
+      ...unexpectedOrders(orders, finalOrders),
+    ];
     printSummary(final, elapsedS, out);
+    printOrdersSummary(finalOrders, out);
     out(`dashboard: ${stack.served.url}/dashboard#token=${stack.apiToken}`);
     if (lost.length > 0) {
       out(
@@ -94,6 +117,9 @@ export const demo: Command = defineCommand(spec, async ({ values }, out) => {
   }
 });
 
+/** How long the demo waits for its runs to end before it reports the rest as not finished. */
+const WATCH_MS = 120_000;
+
 async function watchProgress(
   client: Awaited<ReturnType<typeof startLocalStack>>['client'],
   runs: RunView[],
@@ -101,7 +127,7 @@ async function watchProgress(
 ): Promise<RunView[]> {
   const views = new Map(runs.map((r) => [r.id, r]));
   const tty = process.stdout.isTTY;
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + WATCH_MS;
   let lastPrinted = -1;
   for (;;) {
     const pending = [...views.values()].filter((r) => !TERMINAL_RUN_STATES.has(r.state));

@@ -70,7 +70,10 @@ describe('npm start', () => {
         ),
       );
       expect(out.stderr).not.toContain('EADDRINUSE');
-      expect(out.stdout).toMatch(/summary: 12 runs/);
+      expect(out.stdout).toMatch(/summary: 12 runs: .*, 0 not finished/);
+      expect(out.stdout).toMatch(
+        /workflows: 8 order runs .*: 6 invoiced, 2 failed on a sold-out item, 0 not finished/,
+      );
       expect(out.code).toBe(0);
     } finally {
       holder.close();

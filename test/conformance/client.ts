@@ -58,9 +58,9 @@ export function hatchetClientOf(target: Target) {
   return {
     health: (options?: HatchetCallOptions) => post('/hatchet/health', '{}', options),
     trigger: (body: string, options?: HatchetCallOptions) => post('/hatchet/trigger', body, options),
-    /** The action id Hatchet registers for `task` under this target's workflow name and namespace. */
-    actionId: (task: string) =>
-      `${target.hatchet.namespace ?? ''}${target.hatchet.workflowName ?? task}:${task.toLowerCase()}`,
+    /** The action id Hatchet registers for `task` under this target's naming, or under its `workflow`'s name. */
+    actionId: (task: string, workflow?: string) =>
+      `${target.hatchet.namespace ?? ''}${workflow ?? target.hatchet.workflowName ?? task}:${task.toLowerCase()}`,
   };
 }
 

@@ -31,7 +31,17 @@ describe('the Cloudflare adapter under Hatchet (workerd via miniflare)', () => {
     try {
       expect(await post(mf, '/hatchet/health', '{}')).toEqual({
         status: 200,
-        json: { actions: ['echo:echo', 'sleep:sleep', 'fail:fail'] },
+        json: {
+          actions: [
+            'order:fetchorder',
+            'order:priceorder',
+            'order:reservestock',
+            'order:invoiceorder',
+            'echo:echo',
+            'sleep:sleep',
+            'fail:fail',
+          ],
+        },
       });
       const action = assignedAction('echo', 'echo', { message: 'hatchet only' });
       expect(await post(mf, '/hatchet/trigger', JSON.stringify(action))).toEqual({

@@ -3,9 +3,11 @@ import { builtinModules } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKey } from '../../src/auth/index.ts';
 import { SIGNATURE_HEADER } from '../../src/protocol/schemas.ts';
+import { harnessPerTest } from '../support/engine.ts';
 import { assignment, batch } from '../support/push.ts';
 import { until } from '../support/until.ts';
 import { clientOf, outcomeOf, rejectionsOf, takenOf } from './client.ts';
+import { engineWorkflowScenario } from './engine-workflow.ts';
 import { hatchetScenarios } from './hatchet.ts';
 import { bundleCloudflareExample, cloudflareMiniflare } from './targets/cloudflare.ts';
 import { lambdaTargets } from './targets/lambda.ts';
@@ -22,6 +24,10 @@ import {
 } from './targets/target.ts';
 
 const targets: TargetFactory[] = [nodeServe, expressMount, honoMount, cloudflareMiniflare, ...lambdaTargets];
+/** The example tasks, then the order workflow's. */
+const EXAMPLE_TASKS = ['echo', 'sleep', 'fail', 'fetchOrder', 'priceOrder', 'reserveStock', 'invoiceOrder'];
+/** A real engine on an in-memory store, for the scenarios enqueued through it. */
+const engine = harnessPerTest();
 
 describe.each(targets)('$name', (factory) => {
   let t: Target;
@@ -271,7 +277,7 @@ describe.each(targets)('$name', (factory) => {
     const reply = await c.get('/health');
     expect(reply.status).toBe(200);
     expect(reply.json).toMatchObject({ status: 'ok', name: WORKER_NAME, slots: { total: SLOTS } });
-    expect(reply.json.tasks).toEqual(['echo', 'sleep', 'fail']);
+    expect(reply.json.tasks).toEqual(EXAMPLE_TASKS);
   });
 
   it('serves /metrics in Prometheus text format', async () => {
@@ -287,7 +293,18 @@ describe.each(targets)('$name', (factory) => {
     const reply = await c.get('/', { signed: true });
     expect(reply.status).toBe(200);
     expect(reply.json).toMatchObject({ name: WORKER_NAME, slots: SLOTS, labels: {} });
-    expect(reply.json.tasks.map((task: { name: string }) => task.name)).toEqual(['echo', 'sleep', 'fail']);
+    expect(reply.json.tasks.map((task: { name: string }) => task.name)).toEqual(EXAMPLE_TASKS);
+    expect(reply.json.workflows).toEqual([
+      {
+        name: 'order',
+        tasks: [
+          { task: 'fetchOrder', parents: [] },
+          { task: 'priceOrder', parents: ['fetchOrder'] },
+          { task: 'reserveStock', parents: ['fetchOrder'] },
+          { task: 'invoiceOrder', parents: ['priceOrder', 'reserveStock'] },
+        ],
+      },
+    ]);
     const echo = reply.json.tasks.find((task: { name: string }) => task.name === 'echo');
     expect(echo.inputSchema).toMatchObject({ type: 'object', properties: { message: { type: 'string' } } });
     const unsigned = await c.get('/');
@@ -301,6 +318,8 @@ describe.each(targets)('$name', (factory) => {
     if (factory.parentOwnsUnknownRoutes) expect(reply.text).toBe('404 Not Found');
     else expect(reply.json.error.code).toBe('not_found');
   });
+
+  engineWorkflowScenario(factory, () => engine.start());
 
   hatchetScenarios({ target: () => t, needing, drainEvents, idle });
 });

@@ -1,8 +1,10 @@
 // Hatchet's HTTP operator scenarios, written once; conformance.test.ts runs them against every target.
+import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { assignedAction } from '../support/hatchet.ts';
 import { until } from '../support/until.ts';
 import { counterTotal, hatchetClientOf } from './client.ts';
+import { ORDER } from './engine-workflow.ts';
 import {
   HATCHET_NAMED,
   type Limitation,
@@ -22,6 +24,7 @@ export interface ScenarioContext {
   idle(): Promise<void>;
 }
 
+const ORDER_TASKS = ['fetchOrder', 'priceOrder', 'reserveStock', 'invoiceOrder'];
 const STARTED = 'pushworker_runs_started_total';
 const FAILED = 'pushworker_runs_failed_total';
 
@@ -45,7 +48,38 @@ export function hatchetScenarios({ target, needing, drainEvents, idle }: Scenari
     it('answers the signed health check with the action ids its workflow naming gives', async () => {
       const reply = await h.health();
       expect(reply.status).toBe(200);
-      expect(reply.json).toEqual({ actions: ['echo', 'sleep', 'fail'].map(h.actionId) });
+      expect(reply.json).toEqual({
+        actions: [
+          ...ORDER_TASKS.map((task) => h.actionId(task, 'order')),
+          ...['echo', 'sleep', 'fail'].map((task) => h.actionId(task)),
+        ],
+      });
+    });
+
+    it("runs the order workflow's tasks as Hatchet triggers them, each reading its parents from the payload", async () => {
+      const workflowRunId = randomUUID();
+      /** Triggers `task` of the order workflow with its parents' outputs, keyed as Hatchet keys them. */
+      const step = async (task: string, parents: Record<string, unknown>) => {
+        const a = assignedAction('order', task, ORDER, {
+          actionId: h.actionId(task, 'order'),
+          workflowRunId,
+        });
+        a.actionPayload = JSON.stringify({ input: ORDER, parents, overrides: {}, triggers: {} });
+        const reply = await h.trigger(JSON.stringify(a));
+        expect(reply.status).toBe(200);
+        return reply.json;
+      };
+      const fetched = await step('fetchOrder', {});
+      const [priced, reserved] = await Promise.all([
+        step('priceOrder', { fetchorder: fetched }),
+        step('reserveStock', { fetchorder: fetched }),
+      ]);
+      expect(await step('invoiceOrder', { priceorder: priced, reservestock: reserved })).toEqual({
+        invoiceId: 'inv-o-42',
+        totalCents: 5880,
+        reservationId: 'res-o-42',
+        workflowRunId,
+      });
     });
 
     it('runs a triggered task and answers 200 with its output as the JSON body, posting no events', async () => {

@@ -195,7 +195,9 @@ describe('the example worker process', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(sink.of(a.runId).at(-1)).toMatchObject({ type: 'completed', output: { sleptMs: 500 } });
-    expect(output).toMatch(/waiting for \['echo', 'sleep', 'fail'\]/);
+    expect(output).toMatch(
+      /waiting for \['echo', 'sleep', 'fail', 'fetchOrder', 'priceOrder', 'reserveStock', 'invoiceOrder'\]/,
+    );
     expect(output).toMatch(/received SIGTERM/);
     await sink.close();
   }, 60_000);

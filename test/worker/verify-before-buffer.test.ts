@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signPush } from '../../src/auth/index.ts';
 import { SIGNATURE_HEADER } from '../../src/protocol/schemas.ts';
 import { runCloudflareExample } from '../conformance/targets/cloudflare.ts';
-import { workerEnv } from '../conformance/targets/target.ts';
+import { sinkWiring, workerEnv } from '../conformance/targets/target.ts';
 import { HATCHET_SECRET, hatchetHeaders } from '../support/hatchet.ts';
 import { type HeldUpload, startUpload } from '../support/held-upload.ts';
 import { stopProcess } from '../support/process.ts';
@@ -271,7 +271,7 @@ describe('verify before reading, inside workerd (miniflare)', () => {
     const sink = await startSink();
     const pusher = await createPusher('conformance-worker');
     const mf = await runCloudflareExample({
-      ...workerEnv(sink, pusher),
+      ...workerEnv(sinkWiring(sink, pusher)),
       PUSHWORKER_UNVERIFIED_BODY_TIMEOUT_MS: '300',
     });
     try {

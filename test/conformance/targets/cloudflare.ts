@@ -7,16 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Log, LogLevel, Miniflare } from 'miniflare';
-import { createPusher } from '../../support/push.ts';
-import { startSink } from '../../support/sink.ts';
 import {
+  type Deployment,
+  type EngineWiring,
   HATCHET_NAMED,
   type HttpCall,
   type Reply,
   replyOf,
-  type Target,
+  startOnSink,
   type TargetFactory,
-  WORKER_NAME,
   workerEnv,
 } from './target.ts';
 
@@ -87,34 +86,30 @@ export async function runCloudflareExample(
   return mf;
 }
 
+async function deployToMiniflare(engine: EngineWiring): Promise<Deployment> {
+  const mf = await runCloudflareExample(workerEnv(engine, HATCHET_NAMED));
+  const entry = await mf.ready;
+  return {
+    mode: 'sync',
+    url: entry.href.replace(/\/$/, ''),
+    async call(c) {
+      if (c.signal) return callResettable(entry, c, c.signal);
+      const response = await mf.dispatchFetch(`http://worker.test${c.path}`, {
+        method: c.method,
+        headers: c.headers,
+        ...(c.body === undefined ? {} : { body: c.body }),
+      });
+      return replyOf(response.status, response.headers as unknown as Headers, await response.text());
+    },
+    close: () => mf.dispose(),
+  };
+}
+
 export const cloudflareMiniflare: TargetFactory = {
   name: 'cloudflare (workerd via miniflare)',
-  async start(): Promise<Target> {
-    const sink = await startSink();
-    const pusher = await createPusher(WORKER_NAME);
-    const mf = await runCloudflareExample(workerEnv(sink, pusher, HATCHET_NAMED));
-    const entry = await mf.ready;
-    return {
-      name: this.name,
-      mode: 'sync',
-      sink,
-      pusher,
-      hatchet: HATCHET_NAMED,
-      flushedOnReturn: false,
-      async call(c) {
-        if (c.signal) return callResettable(entry, c, c.signal);
-        const response = await mf.dispatchFetch(`http://worker.test${c.path}`, {
-          method: c.method,
-          headers: c.headers,
-          ...(c.body === undefined ? {} : { body: c.body }),
-        });
-        return replyOf(response.status, response.headers as unknown as Headers, await response.text());
-      },
-      async close() {
-        await mf.dispose();
-        await sink.close();
-      },
-    };
+  deploy: deployToMiniflare,
+  start() {
+    return startOnSink(this.name, deployToMiniflare, { hatchet: HATCHET_NAMED, flushedOnReturn: false });
   },
 };
 

@@ -1,15 +1,14 @@
 // The Lambda example's handler, invoked as AWS does: one event at a time per execution environment.
 import { vi } from 'vitest';
-import { createPusher } from '../../support/push.ts';
-import { startSink } from '../../support/sink.ts';
 import { lambdaContext, lambdaEvent, responseOf, type Trigger } from './lambda-events.ts';
 import {
+  type Deployment,
+  type EngineWiring,
   HATCHET_NAMED,
   type HatchetNaming,
   replyOf,
-  type Target,
+  startOnSink,
   type TargetFactory,
-  WORKER_NAME,
   workerEnv,
 } from './target.ts';
 
@@ -28,39 +27,34 @@ function lambdaTarget(
   options: { base64?: boolean; hatchet?: HatchetNaming } = {},
 ): TargetFactory {
   const hatchet = options.hatchet ?? {};
+  const deploy = async (engine: EngineWiring): Promise<Deployment> => {
+    // Each trigger is its own deployment: a fresh module instance reading its own process.env.
+    const env = workerEnv(engine, hatchet);
+    Object.assign(process.env, env);
+    vi.resetModules();
+    const { handler } = await import('../../../examples/lambda/handler.ts');
+    for (const key of Object.keys(env)) delete process.env[key];
+
+    let environment: Promise<unknown> = Promise.resolve();
+    return {
+      mode: 'sync',
+      call(c) {
+        const invocation = environment.then(async () => {
+          const result = await handler(lambdaEvent(trigger, c, options), lambdaContext());
+          const { status, headers, text } = responseOf(result);
+          return replyOf(status, headers, text);
+        });
+        environment = invocation.catch(() => {});
+        return invocation;
+      },
+      close: async () => {},
+    };
+  };
   return {
     name,
     unsupported: { 'concurrent-requests': ONE_AT_A_TIME, 'client-abort': NO_CLIENT_ABORT },
-    async start(): Promise<Target> {
-      const sink = await startSink();
-      const pusher = await createPusher(WORKER_NAME);
-      // Each trigger is its own deployment: a fresh module instance reading its own process.env.
-      const env = workerEnv(sink, pusher, hatchet);
-      Object.assign(process.env, env);
-      vi.resetModules();
-      const { handler } = await import('../../../examples/lambda/handler.ts');
-      for (const key of Object.keys(env)) delete process.env[key];
-
-      let environment: Promise<unknown> = Promise.resolve();
-      return {
-        name,
-        mode: 'sync',
-        sink,
-        pusher,
-        hatchet,
-        flushedOnReturn: true,
-        call(c) {
-          const invocation = environment.then(async () => {
-            const result = await handler(lambdaEvent(trigger, c, options), lambdaContext());
-            const { status, headers, text } = responseOf(result);
-            return replyOf(status, headers, text);
-          });
-          environment = invocation.catch(() => {});
-          return invocation;
-        },
-        close: () => sink.close(),
-      };
-    },
+    deploy,
+    start: () => startOnSink(name, deploy, { hatchet, flushedOnReturn: true }),
   };
 }
 

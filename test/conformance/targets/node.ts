@@ -4,42 +4,44 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '../../../adapters/node.ts';
 import { createApp as createExpressApp } from '../../../examples/node/express.ts';
 import { createApp as createHonoApp } from '../../../examples/node/hono-mount.ts';
-import { tasks } from '../../../examples/tasks.ts';
+import { tasks, workflows } from '../../../examples/tasks.ts';
 import { configFromEnv, createWorker, type Worker } from '../../../src/index.ts';
-import { createPusher } from '../../support/push.ts';
-import { closeServer, listen, startSink } from '../../support/sink.ts';
+import { closeServer, listen } from '../../support/sink.ts';
 import {
+  type Deployment,
+  type EngineWiring,
   HATCHET_NAMED,
   type HatchetNaming,
   type HttpCall,
   replyOf,
-  type Target,
+  startOnSink,
   type TargetFactory,
-  WORKER_NAME,
   workerEnv,
 } from './target.ts';
 
-async function socketTarget(
+/** A Node target on a loopback socket: `open` serves the worker configured by `env`. */
+function socketTarget(
   name: string,
   open: (env: Record<string, string>) => Promise<{ base: string; worker: Worker; close(): Promise<void> }>,
-  hatchet: HatchetNaming = {},
-): Promise<Target> {
-  const sink = await startSink();
-  const pusher = await createPusher(WORKER_NAME);
-  const served = await open(workerEnv(sink, pusher, hatchet));
+  { hatchet = {}, ...factory }: { hatchet?: HatchetNaming; parentOwnsUnknownRoutes?: boolean } = {},
+): TargetFactory {
+  const deploy = async (engine: EngineWiring): Promise<Deployment> => {
+    const served = await open(workerEnv(engine, hatchet));
+    return {
+      mode: served.worker.mode,
+      url: served.base,
+      call: (c) => callOverSocket(served.base, c),
+      async close() {
+        await served.worker.stop({ graceMs: 1_000 });
+        await served.close();
+      },
+    };
+  };
   return {
     name,
-    mode: served.worker.mode,
-    sink,
-    pusher,
-    hatchet,
-    flushedOnReturn: false,
-    call: (c) => callOverSocket(served.base, c),
-    async close() {
-      await served.worker.stop({ graceMs: 1_000 });
-      await served.close();
-      await sink.close();
-    },
+    ...factory,
+    deploy,
+    start: () => startOnSink(name, deploy, { hatchet, flushedOnReturn: false }),
   };
 }
 
@@ -54,46 +56,32 @@ async function callOverSocket(base: string, c: HttpCall) {
   return replyOf(response.status, response.headers, await response.text());
 }
 
-export const nodeServe: TargetFactory = {
-  name: 'node (serve)',
-  start: () =>
-    socketTarget('node (serve)', async (env) => {
-      const config = configFromEnv(env);
-      const worker = createWorker({ ...config, name: config.name!, tasks });
-      const server = await serve(worker, {
-        port: 0,
-        hostname: '127.0.0.1',
-        handleSignals: false,
-        start: false,
-      });
-      return { base: server.url, worker, close: () => server.close() };
-    }),
-};
+export const nodeServe = socketTarget('node (serve)', async (env) => {
+  const config = configFromEnv(env);
+  const worker = createWorker({ ...config, name: config.name!, tasks, workflows });
+  const server = await serve(worker, { port: 0, hostname: '127.0.0.1', handleSignals: false, start: false });
+  return { base: server.url, worker, close: () => server.close() };
+});
 
-export const expressMount: TargetFactory = {
-  name: 'express mount',
-  start: () =>
-    socketTarget(
-      'express mount',
-      async (env) => {
-        const { app, worker } = createExpressApp(env);
-        const server = await new Promise<Server>((resolve) => {
-          const s = app.listen(0, '127.0.0.1', () => resolve(s));
-        });
-        const { port } = server.address() as AddressInfo;
-        return { base: `http://127.0.0.1:${port}/pushworker`, worker, close: () => closeServer(server) };
-      },
-      HATCHET_NAMED,
-    ),
-};
+export const expressMount = socketTarget(
+  'express mount',
+  async (env) => {
+    const { app, worker } = createExpressApp(env);
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    const { port } = server.address() as AddressInfo;
+    return { base: `http://127.0.0.1:${port}/pushworker`, worker, close: () => closeServer(server) };
+  },
+  { hatchet: HATCHET_NAMED },
+);
 
-export const honoMount: TargetFactory = {
-  name: 'hono mount',
-  parentOwnsUnknownRoutes: true,
-  start: () =>
-    socketTarget('hono mount', async (env) => {
-      const { app, worker } = createHonoApp(env);
-      const { server, port } = await listen(app.fetch);
-      return { base: `http://127.0.0.1:${port}/pushworker`, worker, close: () => closeServer(server) };
-    }),
-};
+export const honoMount = socketTarget(
+  'hono mount',
+  async (env) => {
+    const { app, worker } = createHonoApp(env);
+    const { server, port } = await listen(app.fetch);
+    return { base: `http://127.0.0.1:${port}/pushworker`, worker, close: () => closeServer(server) };
+  },
+  { parentOwnsUnknownRoutes: true },
+);

@@ -1,7 +1,7 @@
 // What the conformance scenarios need from a deployment target: one HTTP call, the engine's sink, and its limits.
 import { HATCHET_SECRET } from '../../support/hatchet.ts';
-import type { Pusher } from '../../support/push.ts';
-import type { Sink } from '../../support/sink.ts';
+import { createPusher, type Pusher } from '../../support/push.ts';
+import { type Sink, startSink } from '../../support/sink.ts';
 
 export interface HttpCall {
   method: 'GET' | 'POST';
@@ -46,12 +46,59 @@ export interface Target {
   close(): Promise<void>;
 }
 
+/** The engine a target's worker reports to: its events URL, the keys it signs pushes with, and a worker token. */
+export interface EngineWiring {
+  engineUrl: string;
+  jwks: { keys: Record<string, unknown>[] };
+  token: string;
+}
+
+/** A target deployed against some engine: HTTP calls to it, and its URL when it listens on one. */
+export interface Deployment {
+  mode: 'async' | 'sync';
+  /** Where an engine reaches it; absent for a runtime invoked without a socket (Lambda). */
+  url?: string;
+  call(call: HttpCall): Promise<Reply>;
+  close(): Promise<void>;
+}
+
 export interface TargetFactory {
   name: string;
   unsupported?: Partial<Record<Limitation, string>>;
   /** Unmatched paths under the mount answer with the parent app's 404 (a Hono `route()` mount). */
   parentOwnsUnknownRoutes?: boolean;
+  /** Deployed against the test's sink and pusher, which play the engine. */
   start(): Promise<Target>;
+  /** Deployed against a real engine. */
+  deploy(engine: EngineWiring): Promise<Deployment>;
+}
+
+/** The sink as the engine: events go to it, and the pusher's keys sign the pushes. */
+export function sinkWiring(sink: Sink, pusher: Pusher): EngineWiring {
+  return { engineUrl: sink.url, jwks: pusher.jwks, token: WORKER_TOKEN };
+}
+
+/** A factory's `start` from its `deploy`: the deployment wired to a fresh sink and pusher. */
+export async function startOnSink(
+  name: string,
+  deploy: (engine: EngineWiring) => Promise<Deployment>,
+  options: { hatchet: HatchetNaming; flushedOnReturn: boolean },
+): Promise<Target> {
+  const sink = await startSink();
+  const pusher = await createPusher(WORKER_NAME);
+  const deployment = await deploy(sinkWiring(sink, pusher));
+  return {
+    name,
+    mode: deployment.mode,
+    sink,
+    pusher,
+    ...options,
+    call: (c) => deployment.call(c),
+    async close() {
+      await deployment.close();
+      await sink.close();
+    },
+  };
 }
 
 export const WORKER_NAME = 'conformance-worker';
@@ -63,13 +110,13 @@ export const MAX_BODY_BYTES = 64 * 1024;
  * The same variables for every target: env on Node and Lambda, bindings on workerd. Every target serves
  * both protocols: `PUSHWORKER_*` for pushes, `HATCHET_*` for Hatchet's HTTP operator.
  */
-export function workerEnv(sink: Sink, pusher: Pusher, hatchet: HatchetNaming = {}): Record<string, string> {
+export function workerEnv(engine: EngineWiring, hatchet: HatchetNaming = {}): Record<string, string> {
   return {
     PUSHWORKER_NAME: WORKER_NAME,
     PUSHWORKER_SLOTS: String(SLOTS),
-    PUSHWORKER_JWKS: JSON.stringify(pusher.jwks),
-    PUSHWORKER_ENGINE_URL: sink.url,
-    PUSHWORKER_TOKEN: WORKER_TOKEN,
+    PUSHWORKER_JWKS: JSON.stringify(engine.jwks),
+    PUSHWORKER_ENGINE_URL: engine.engineUrl,
+    PUSHWORKER_TOKEN: engine.token,
     PUSHWORKER_HEARTBEAT_MS: '50',
     PUSHWORKER_MAX_BODY_BYTES: String(MAX_BODY_BYTES),
     PUSHWORKER_LOG_LEVEL: 'error',
