@@ -80,7 +80,7 @@ export const run: Command = defineCommand(
         (o) => values[o as 'at'] !== undefined,
       );
       if (taskOnly.length > 0)
-        throw new UsageError(`"${task}" is a workflow: --${taskOnly.join(', --')} apply to task runs only`);
+        throw new UsageError(`"${task}" is a workflow: a workflow run takes no --${taskOnly.join(' or --')}`);
       const idempotencyKey = values['idempotency-key'];
       return runWorkflow(client, task, { input, idempotencyKey, wait: values.wait ?? false, timeoutMs }, out);
     }

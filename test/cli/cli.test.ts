@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve } from '../../adapters/node.ts';
-import { tasks } from '../../examples/tasks.ts';
+import { tasks, workflows } from '../../examples/tasks.ts';
 import { createWorker } from '../../src/index.ts';
 import { until } from '../support/until.ts';
 
@@ -312,6 +312,85 @@ describe('the pushworker command', () => {
       const res = await cli(m.args, env);
       expect(res.code, m.args.join(' ')).toBe(2);
       expect(res.stderr).toContain(m.text);
+    }
+  });
+
+  it("runs a workflow and lists its runs as the README's block shows", async () => {
+    const shop = createWorker({
+      name: 'cli-shop',
+      workflows,
+      mode: 'sync',
+      keys: { jwksUrl: `${engineUrl}/.well-known/jwks.json`, jwksCooldownMs: 0 },
+      logLevel: 'silent',
+    });
+    const served = await serve(shop, { port: 0, hostname: '127.0.0.1', handleSignals: false, start: false });
+    try {
+      expect((await cli(['register', served.url, '--name', 'cli-shop'], env)).code).toBe(0);
+      const readme = readFileSync('README.md', 'utf8');
+      const section = readme.slice(readme.indexOf('\n### Workflows'));
+      const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
+      const lines = block.trim().split('\n');
+      expect(lines).toEqual([
+        `pushworker run order --input '{"orderId":"o-1","items":[{"sku":"mug","quantity":2}]}' --wait`,
+        'pushworker workflow list --workflow order',
+      ]);
+      const [run, list] = lines.map((l) =>
+        l
+          .split(' ')
+          .slice(1)
+          .map((w) => w.replace(/^'(.*)'$/, '$1')),
+      );
+      const ran = await cli(run!, env);
+      expect(ran.code, ran.stderr).toBe(0);
+      const result = JSON.parse(ran.stdout);
+      expect(result).toMatchObject({
+        state: 'COMPLETED',
+        output: { invoiceOrder: { invoiceId: 'inv-o-1' } },
+      });
+      expect(result.tasks.map((t: { task: string; state: string }) => `${t.task} ${t.state}`)).toEqual([
+        'fetchOrder COMPLETED',
+        'priceOrder COMPLETED',
+        'reserveStock COMPLETED',
+        'invoiceOrder COMPLETED',
+      ]);
+      expect(ran.stderr).toContain(`workflow run ${result.id}: `);
+      const listed = await cli(list!, env);
+      expect(listed.code).toBe(0);
+      expect(listed.stdout.split('\n')[1]).toMatch(new RegExp(`^${result.id}\\s+order\\s+COMPLETED\\s`));
+
+      const got = await cli(['workflow', 'get', result.id], env);
+      expect(got.stdout.split('\n')[0]).toBe(`${result.id} order COMPLETED`);
+      const sold = await cli(
+        [
+          'workflow',
+          'run',
+          'order',
+          '--input',
+          '{"orderId":"o-2","items":[{"sku":"cap","quantity":1}]}',
+          '--wait',
+        ],
+        env,
+      );
+      expect(sold.code).toBe(1);
+      expect(JSON.parse(sold.stdout).tasks.at(-1)).toMatchObject({
+        task: 'invoiceOrder',
+        state: 'FAILED',
+        error: { name: 'ParentFailed' },
+      });
+      for (const m of [
+        { args: ['workflow', 'get'], text: 'get needs a workflow run id' },
+        { args: ['workflow', 'stop', 'x'], text: 'unknown action "stop"' },
+        {
+          args: ['run', 'order', '--delay', '5m'],
+          text: '"order" is a workflow: a workflow run takes no --delay',
+        },
+      ]) {
+        const res = await cli(m.args, env);
+        expect(res.code, m.args.join(' ')).toBe(2);
+        expect(res.stderr).toContain(m.text);
+      }
+    } finally {
+      await served.close();
     }
   });
 
