@@ -68,7 +68,7 @@ export async function runWorkflow(
 export const workflow: Command = defineCommand(
   {
     usage:
-      'pushworker workflow [run <workflow> [--input JSON] [--wait] | get <id> | cancel <id> | list [--workflow W] [--state S]] [--json]',
+      'pushworker workflow [run <workflow> [--input JSON] [--wait] | get <id> | cancel <id> | retry <id> | list [--workflow W] [--state S]] [--json]',
     summary: 'Enqueues a workflow run and follows it; lists, reads and cancels workflow runs.',
     options: {
       ...connectionOptions,
@@ -110,8 +110,8 @@ export const workflow: Command = defineCommand(
       }
       return 0;
     }
-    if (!['run', 'get', 'cancel'].includes(action))
-      throw new UsageError(`unknown action "${action}": say run, get, cancel or list`);
+    if (!['run', 'get', 'cancel', 'retry'].includes(action))
+      throw new UsageError(`unknown action "${action}": say run, get, cancel, retry or list`);
     if (!target)
       throw new UsageError(`${action} needs a ${action === 'run' ? 'workflow name' : 'workflow run id'}`);
     if (action === 'run') {
@@ -128,7 +128,11 @@ export const workflow: Command = defineCommand(
       );
     }
     const run =
-      action === 'get' ? await client.getWorkflowRun(target) : await client.cancelWorkflowRun(target);
+      action === 'get'
+        ? await client.getWorkflowRun(target)
+        : action === 'cancel'
+          ? await client.cancelWorkflowRun(target)
+          : await client.retryWorkflowRun(target);
     if (values.json) out(JSON.stringify(run, null, 2));
     else {
       out(`${run.id} ${run.workflow} ${run.state}`);

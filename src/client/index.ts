@@ -251,6 +251,9 @@ export function createClient(options: ClientOptions) {
     /** Cancels the task runs queued or running and starts no other; an ended workflow run is returned as it is. */
     cancelWorkflowRun: (id: string) =>
       call(WorkflowRunView, 'POST', `/v1/workflow-runs/${encodeURIComponent(id)}/cancel`, {}),
+    /** Runs an ended workflow run's failed and cancelled tasks again; `conflict` while it is running. */
+    retryWorkflowRun: (id: string) =>
+      call(WorkflowRunView, 'POST', `/v1/workflow-runs/${encodeURIComponent(id)}/retry`, {}),
     taskStats: async () => (await call(TaskStatsResponse, 'GET', '/v1/stats/tasks')).tasks,
     /** Every rate limit key with its limit and the units taken in its current window. */
     rateLimits: async () => (await call(RateLimitsResponse, 'GET', '/v1/rate-limits')).rateLimits,

@@ -58,6 +58,12 @@ describe.each(storeTargets('pw_durable'))('durable tasks on $name', ({ open }) =
     const detail = await h.client.getRun(run.id);
     expect(detail.attempts.map((a) => a.outcome)).toEqual(['suspended', 'completed']);
     expect(detail.journal).toMatchObject({ first: { output: 5 }, second: { kind: 'step', output: 10 } });
+
+    // Retried by hand, a durable run starts afresh: its steps run again.
+    await h.client.retryRun(run.id);
+    expect((await h.client.getRun(run.id)).journal).toBeUndefined();
+    expect((await h.client.waitRun(run.id, { timeoutMs: 20_000 })).state).toBe('COMPLETED');
+    expect(calls).toEqual({ first: 2, second: 2 });
   });
 
   it('wakes a wait on a published event its filter matches, and times out one no event matches', async () => {

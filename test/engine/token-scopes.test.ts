@@ -119,6 +119,7 @@ describe.each(storeTargets('pw_token_scopes'))('API token scopes on $name', ({ o
         'POST /v1/events/publish/bulk',
         'POST /v1/workflow-runs',
         'POST /v1/workflow-runs/:id/cancel',
+        'POST /v1/workflow-runs/:id/retry',
       ].sort(),
     );
   });

@@ -113,6 +113,49 @@ describe.each(storeTargets('pw_workflows'))('workflows on $name', ({ open }) => 
     expect(h.workers[0]!.started.length).toBe(3);
   });
 
+  it('retries an ended workflow run: its failed task and the tasks below it run, the completed ones do not', async () => {
+    h = await harness.start();
+    let refusals = 1;
+    const flaky = task({
+      name: 'wf.flaky',
+      input: Order,
+      parents: [fetchOrder],
+      run: async (_o, ctx) => {
+        if (refusals-- > 0) throw new NonRetryableError('not yet');
+        return { net: (await ctx.parentOutput(fetchOrder)).total - 5 };
+      },
+    });
+    const total = task({
+      name: 'wf.total',
+      input: Order,
+      parents: [flaky],
+      run: async (_o, ctx) => ctx.parentOutput(flaky),
+    });
+    const worker = await h.addWorker('shop', {
+      workflows: [workflow({ name: 'flaky', tasks: [fetchOrder, flaky, total] })],
+    });
+    const { id } = await h.client.runWorkflow({ workflow: 'flaky', input: { orderId: 'r-1' } });
+    const failed = await h.client.waitWorkflowRun(id, { timeoutMs: 20_000 });
+    expect(failed.tasks.map((t) => t.state)).toEqual(['COMPLETED', 'FAILED', 'FAILED']);
+    const flakyRun = failed.tasks[1]!.runId!;
+    // A task of a workflow is retried with its workflow run, which also runs what is below it.
+    const alone = await fetch(`${h.url}/v1/runs/${flakyRun}/retry`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(alone.status).toBe(409);
+    expect(((await alone.json()) as any).error.message).toContain(`/v1/workflow-runs/${id}/retry`);
+
+    expect((await h.client.retryWorkflowRun(id)).state).toBe('RUNNING');
+    const done = await h.client.waitWorkflowRun(id, { timeoutMs: 20_000 });
+    expect(done.state).toBe('COMPLETED');
+    expect(done.output['wf.total']).toEqual({ net: 25 });
+    expect(done.tasks[1]!.runId).toBe(flakyRun);
+    expect(worker.started.length).toBe(4);
+    await expect(h.client.retryWorkflowRun('wfr_missing')).rejects.toMatchObject({ code: 'not_found' });
+  });
+
   it('cancels a workflow run: the running task is stopped and the tasks not started never run', async () => {
     h = await harness.start();
     const entered = gate();

@@ -47,6 +47,7 @@ export const ROUTE_ACCESS = {
   'POST /v1/events/publish/bulk': 'enqueue',
   'POST /v1/workflow-runs': 'enqueue',
   'POST /v1/workflow-runs/:id/cancel': 'enqueue',
+  'POST /v1/workflow-runs/:id/retry': 'enqueue',
 
   'POST /v1/runs/retry': 'admin',
   'POST /v1/workers/register': 'admin',

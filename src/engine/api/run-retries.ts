@@ -26,6 +26,13 @@ export function runRetryRoutes(core: EngineCore): Hono {
     await checkOwnRun(core, principal, c.req.param('id'));
     const outcome = await retryRun(core.sql, c.req.param('id'), Date.now());
     if (!outcome) throw notFound('the run');
+    if ('inWorkflow' in outcome) {
+      const id = outcome.inWorkflow.workflowRunId;
+      throw new PushworkerError(
+        'conflict',
+        `the run is a task of workflow run ${id}: retry the workflow run (POST /v1/workflow-runs/${id}/retry)`,
+      );
+    }
     if ('notFinished' in outcome) {
       throw new PushworkerError(
         'conflict',

@@ -7,6 +7,7 @@ import { getWorkflowRun, listWorkflowRuns, listWorkflows, workflowTaskRuns } fro
 import type { Principal } from '../tokens.ts';
 import { cancelWorkflowRun } from '../workflows/cancel.ts';
 import { enqueueWorkflow } from '../workflows/enqueue.ts';
+import { retryWorkflowRun } from '../workflows/retry.ts';
 import { notFound, parseBody, parseQuery, requireApi } from './http.ts';
 import { workflowRunSummary, workflowRunView } from './workflow-views.ts';
 
@@ -73,6 +74,17 @@ export function workflowRunRoutes(core: EngineCore): Hono {
     const run = await cancelWorkflowRun(core, id);
     if (!run) throw notFound('the workflow run');
     return c.json(await viewOf(run.id));
+  });
+
+  app.post('/v1/workflow-runs/:id/retry', async (c) => {
+    const principal = await requireApi(core, c);
+    const id = c.req.param('id');
+    await checkOwnWorkflowRun(core, principal, id);
+    const outcome = await retryWorkflowRun(core, id);
+    if (!outcome) throw notFound('the workflow run');
+    if (!outcome.reopened)
+      throw new PushworkerError('conflict', 'the workflow run is RUNNING: only an ended one is retried');
+    return c.json(await viewOf(id));
   });
 
   return app;

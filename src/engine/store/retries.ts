@@ -8,24 +8,33 @@ import type { SqlClient } from './sql.ts';
  * The columns a retried run starts again from: queued now, with no worker, result or failures, and no queue
  * deadline (an expired run replayed must not expire again at once; its delay is over too). The attempt number
  * goes on, so that each attempt keeps its own place in the run's history and stale events of an earlier one stay
- * stale.
+ * stale. A durable run starts afresh: its journal goes (an engine retry after a failure keeps it; this one is
+ * asked for because the run is to be done again).
  */
-const QUEUE_AGAIN = `state = 'QUEUED', failures = 0, deliveries = 0, worker_id = NULL, slot_released = false,
+export const QUEUE_AGAIN = `state = 'QUEUED', failures = 0, deliveries = 0, worker_id = NULL, slot_released = false,
   ended_by_worker = false, available_at = $2, lease_expires_at = NULL, deadline_at = NULL, assigned_at = NULL,
-  started_at = NULL, finished_at = NULL, output = NULL, error = NULL, expires_at = NULL`;
+  started_at = NULL, finished_at = NULL, output = NULL, error = NULL, expires_at = NULL, journal = NULL,
+  waiting = NULL`;
 
-export type RetryOutcome = { run: RunRecord } | { notFinished: RunRecord } | undefined;
+/** A workflow's task run is retried with its workflow run (see workflow-runs.ts), not alone. */
+export type RetryOutcome =
+  | { run: RunRecord }
+  | { notFinished: RunRecord }
+  | { inWorkflow: RunRecord }
+  | undefined;
 
 /** Queues one finished run again; a run that has not finished is returned as it is. */
 export async function retryRun(sql: SqlClient, id: string, now: number): Promise<RetryOutcome> {
   const rows = await sql.query(
     `UPDATE pw_runs SET ${QUEUE_AGAIN}
-     WHERE id = $1 AND state IN ('FAILED', 'CANCELLED', 'COMPLETED') RETURNING *`,
+     WHERE id = $1 AND state IN ('FAILED', 'CANCELLED', 'COMPLETED') AND workflow_run_id IS NULL RETURNING *`,
     [id, now],
   );
   if (rows[0]) return { run: toRun(rows[0]) };
   const current = await sql.query('SELECT * FROM pw_runs WHERE id = $1', [id]);
-  return current[0] ? { notFinished: toRun(current[0]) } : undefined;
+  if (!current[0]) return undefined;
+  const run = toRun(current[0]);
+  return run.workflowRunId ? { inWorkflow: run } : { notFinished: run };
 }
 
 export interface RetryFilter {
@@ -47,7 +56,7 @@ const DEAD_ONLY = `($4::text[] IS NULL OR (r.state = 'FAILED' AND ${DEAD_REASON}
 const RETRY_RUNS_IN_STATES = `UPDATE pw_runs SET ${QUEUE_AGAIN}
   WHERE id = ANY(ARRAY(
     SELECT q.id FROM unnest($1::text[]) AS s(state) CROSS JOIN LATERAL (
-      SELECT r.id, r.seq FROM pw_runs r WHERE r.state = s.state AND ${DEAD_ONLY}
+      SELECT r.id, r.seq FROM pw_runs r WHERE r.state = s.state AND ${DEAD_ONLY} AND r.workflow_run_id IS NULL
       ORDER BY r.seq LIMIT $3 FOR UPDATE OF r SKIP LOCKED
     ) AS q
     ORDER BY q.seq LIMIT $3))
@@ -57,6 +66,7 @@ const RETRY_RUNS_OF_TASK_IN_STATES = `UPDATE pw_runs SET ${QUEUE_AGAIN}
   WHERE id = ANY(ARRAY(
     SELECT q.id FROM unnest($1::text[]) AS s(state) CROSS JOIN LATERAL (
       SELECT r.id, r.seq FROM pw_runs r WHERE r.task = $5 AND r.state = s.state AND ${DEAD_ONLY}
+        AND r.workflow_run_id IS NULL
       ORDER BY r.seq LIMIT $3 FOR UPDATE OF r SKIP LOCKED
     ) AS q
     ORDER BY q.seq LIMIT $3))

@@ -2,6 +2,7 @@
 import type { WorkflowManifest } from '../../protocol/workflow-manifest.ts';
 import type { WorkflowRunState } from '../../protocol/workflows.ts';
 import { type RunRecord, toRun } from './records.ts';
+import { QUEUE_AGAIN } from './retries.ts';
 import type { Row, SqlClient } from './sql.ts';
 
 export interface WorkflowRunRecord {
@@ -184,4 +185,34 @@ export async function workflowRunStatesOf(
     [ids],
   );
   return new Map(rows.map((r) => [r.id, r.state]));
+}
+
+/**
+ * Re-opens an ended workflow run: its failed and cancelled task runs are queued again (a fresh retry budget, and
+ * ended runs to act on), the tasks that never reached a worker are forgotten (the next advance starts them again
+ * when their parents complete), and the run is RUNNING. Undefined when there is no such run; a running one is
+ * returned as it is, with `reopened` false.
+ */
+export async function reopenWorkflowRun(
+  tx: SqlClient,
+  id: string,
+  now: number,
+): Promise<{ run: WorkflowRunRecord; reopened: boolean } | undefined> {
+  const run = await getWorkflowRun(tx, id, { forUpdate: true });
+  if (!run || run.state === 'RUNNING') return run && { run, reopened: false };
+  await tx.query(
+    `DELETE FROM pw_runs WHERE workflow_run_id = $1 AND state IN ('FAILED', 'CANCELLED') AND attempt = 0`,
+    [id],
+  );
+  await tx.query(
+    `UPDATE pw_runs SET ${QUEUE_AGAIN}, dag_pending = true
+     WHERE workflow_run_id = $1 AND state IN ('FAILED', 'CANCELLED')`,
+    [id, now],
+  );
+  const rows = await tx.query(
+    `UPDATE pw_workflow_runs SET state = 'RUNNING', finished_at = NULL, cancel_requested = false
+     WHERE id = $1 RETURNING *`,
+    [id],
+  );
+  return { run: toWorkflowRun(rows[0]!), reopened: true };
 }
