@@ -11,6 +11,7 @@ import { listRunLogs } from '../store/run-logs.ts';
 import { getRun, listRuns, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
 import { checkOwnRun, notFound, parseBody, parseQuery, requireApi } from './http.ts';
+import { longPoll } from './long-poll.ts';
 import { queuedHolds } from './queued-holds.ts';
 import { runDetailView, runLogLineView, runView } from './views.ts';
 
@@ -78,20 +79,13 @@ export function runRoutes(core: EngineCore): Hono {
   app.get('/v1/runs/:id/wait', async (c) => {
     await requireApi(core, c);
     const id = c.req.param('id');
-    const asked = Number(c.req.query('timeoutMs') ?? core.config.maxWaitMs);
-    const deadline =
-      Date.now() + Math.min(Number.isFinite(asked) && asked >= 0 ? asked : 0, core.config.maxWaitMs);
-    for (;;) {
-      // Subscribe before reading so a finish between the read and the wait is not missed.
-      const remaining = deadline - Date.now();
-      const wait = core.signals.waitDone(id, Math.max(0, Math.min(remaining, 1_000)), c.req.raw.signal);
-      const run = await getRun(core.sql, id);
-      if (!run) throw notFound('the run');
-      if (TERMINAL_RUN_STATES.has(run.state) || remaining <= 0 || c.req.raw.signal.aborted) {
-        return c.json(runView(run));
-      }
-      await wait;
-    }
+    const run = await longPoll(core, c, {
+      id,
+      what: 'the run',
+      read: () => getRun(core.sql, id),
+      ended: (r) => TERMINAL_RUN_STATES.has(r.state),
+    });
+    return c.json(runView(run));
   });
 
   app.post('/v1/runs/:id/cancel', async (c) => {

@@ -9,6 +9,7 @@ import { cancelWorkflowRun } from '../workflows/cancel.ts';
 import { enqueueWorkflow } from '../workflows/enqueue.ts';
 import { retryWorkflowRun } from '../workflows/retry.ts';
 import { notFound, parseBody, parseQuery, requireApi } from './http.ts';
+import { longPoll } from './long-poll.ts';
 import { workflowRunSummary, workflowRunView } from './workflow-views.ts';
 
 export function workflowRunRoutes(core: EngineCore): Hono {
@@ -52,19 +53,13 @@ export function workflowRunRoutes(core: EngineCore): Hono {
   app.get('/v1/workflow-runs/:id/wait', async (c) => {
     await requireApi(core, c);
     const id = c.req.param('id');
-    const asked = Number(c.req.query('timeoutMs') ?? core.config.maxWaitMs);
-    const deadline =
-      Date.now() + Math.min(Number.isFinite(asked) && asked >= 0 ? asked : 0, core.config.maxWaitMs);
-    for (;;) {
-      // Subscribe before reading so an end between the read and the wait is not missed.
-      const remaining = deadline - Date.now();
-      const wait = core.signals.waitDone(id, Math.max(0, Math.min(remaining, 1_000)), c.req.raw.signal);
-      const run = await getWorkflowRun(core.sql, id);
-      if (!run) throw notFound('the workflow run');
-      if (run.state !== 'RUNNING' || remaining <= 0 || c.req.raw.signal.aborted)
-        return c.json(await viewOf(id));
-      await wait;
-    }
+    await longPoll(core, c, {
+      id,
+      what: 'the workflow run',
+      read: () => getWorkflowRun(core.sql, id),
+      ended: (r) => r.state !== 'RUNNING',
+    });
+    return c.json(await viewOf(id));
   });
 
   app.post('/v1/workflow-runs/:id/cancel', async (c) => {

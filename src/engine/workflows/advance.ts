@@ -1,10 +1,10 @@
 // One step of a workflow run, in one transaction: start the tasks its parents allow, end those they never will,
 // and end the workflow run when nothing is left.
-
 import { PushworkerError } from '../../protocol/errors.ts';
 import type { TaskError } from '../../protocol/schemas.ts';
 import type { WorkflowManifest } from '../../protocol/workflow-manifest.ts';
 import type { TaskDeclarations } from '../declarations.ts';
+import { newRunOf } from '../enqueue.ts';
 import { type RunLimits, resolveRunLimits } from '../run-limits.ts';
 import { json } from '../store/records.ts';
 import { insertRuns, type NewRun } from '../store/runs.ts';
@@ -81,7 +81,7 @@ export async function advanceIn(
     for (const { task, parentOutputs } of step.start) {
       const limits = await limitsOf(tx, declarations, task, workflowRun, now);
       if ('error' in limits) ending.push({ task, state: 'FAILED', error: limits.error });
-      else starting.push(taskRunOf(workflowRun, task, parentOutputs, limits));
+      else starting.push(taskRunOf(workflowRun, task, parentOutputs, limits, now));
     }
     if (starting.length > 0) await insertRuns(tx, starting, now);
     outcome.started += starting.length;
@@ -126,20 +126,19 @@ function taskRunOf(
   task: string,
   parentOutputs: Record<string, unknown>,
   limits: RunLimits,
+  now: number,
 ): NewRun {
   const sticky = workflowRun.definition.sticky;
-  return {
-    id: `run_${crypto.randomUUID()}`,
+  const request = {
     task,
     input: workflowRun.input,
     metadata: workflowRun.metadata ?? undefined,
     idempotencyKey: taskRunKey(workflowRun.id, task),
-    ...(sticky ? { stickyKey: `workflow:${workflowRun.id}`, stickyMode: sticky } : {}),
-    concurrencyKey: limits.concurrency?.key,
-    concurrencyLimit: limits.concurrency?.limit,
-    concurrencyStrategy: limits.concurrency?.strategy,
-    rateLimits: limits.rateLimits,
-    createdBy: workflowRun.createdBy,
+    ...(sticky ? { sticky: { key: `workflow:${workflowRun.id}`, mode: sticky } } : {}),
+  };
+  const times = { availableAt: now, expiresAt: null };
+  return {
+    ...newRunOf(request, times, limits, workflowRun.createdBy),
     workflowRunId: workflowRun.id,
     parentOutputs,
   };
