@@ -1,9 +1,11 @@
 // Enqueueing from the API: limits resolved, runs inserted (group-committed), cancelling strategies applied.
+
 import type { z } from 'zod';
 import type { EnqueueRequest } from '../protocol/api.ts';
 import { PushworkerError } from '../protocol/errors.ts';
 import { type RunTimes, runTimesOf } from './api/run-times.ts';
 import type { EngineCore } from './core.ts';
+import { newRunId } from './ids.ts';
 import { type RunLimits, resolveRunLimits } from './run-limits.ts';
 import { applyCancellingStrategies, type CancellingKey } from './store/concurrency.ts';
 import type { Inserted, NewRun } from './store/runs.ts';
@@ -18,7 +20,7 @@ export function newRunOf(
   createdBy: string | null,
 ): NewRun {
   return {
-    id: `run_${crypto.randomUUID()}`,
+    id: newRunId(),
     task: request.task,
     input: request.input,
     metadata: request.metadata,

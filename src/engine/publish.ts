@@ -1,4 +1,5 @@
 // Publishing events from the API: each listening task's run resolved as an enqueue's would be, then stored at once.
+
 import type { z } from 'zod';
 import type { EnqueueRequest } from '../protocol/api.ts';
 import { PushworkerError } from '../protocol/errors.ts';
@@ -6,6 +7,7 @@ import type { PublishEventRequest } from '../protocol/published-events.ts';
 import { runTimesOf } from './api/run-times.ts';
 import type { EngineCore } from './core.ts';
 import { newRunOf } from './enqueue.ts';
+import { uuidv7 } from './ids.ts';
 import { resolveRunLimits } from './run-limits.ts';
 import {
   type EventRecord,
@@ -33,7 +35,7 @@ export async function publish(
   createdBy: string | null,
 ): Promise<PublishedEvent> {
   const now = Date.now();
-  const id = request.id ?? `evt_${crypto.randomUUID()}`;
+  const id = request.id ?? `evt_${uuidv7()}`;
   const tasks = await listeningTasks(core.sql, request.name);
   const enqueues: z.infer<typeof EnqueueRequest>[] = tasks.map((task) => ({
     task,

@@ -1,5 +1,7 @@
 // The cron loop: fires the due ticks of schedules, one run per tick across replicas, and sleeps until the next.
+
 import { CronTicks } from '../protocol/cron.ts';
+import { newRunId } from './ids.ts';
 import type { Metrics } from './metrics.ts';
 import type { Signals } from './signals.ts';
 import { insertRuns, type NewRun } from './store/runs.ts';
@@ -165,7 +167,7 @@ export class ScheduleFirer {
 
 function runOf(s: ScheduleRecord, tick: number): NewRun {
   return {
-    id: `run_${crypto.randomUUID()}`,
+    id: newRunId(),
     task: s.task,
     input: s.input,
     // The task can tell which tick it runs for, which matters most for backfilled ones.

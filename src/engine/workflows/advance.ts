@@ -1,10 +1,12 @@
 // One step of a workflow run, in one transaction: start the tasks its parents allow, end those they never will,
 // and end the workflow run when nothing is left.
+
 import { PushworkerError } from '../../protocol/errors.ts';
 import type { TaskError } from '../../protocol/schemas.ts';
 import type { WorkflowManifest } from '../../protocol/workflow-manifest.ts';
 import type { TaskDeclarations } from '../declarations.ts';
 import { newRunOf } from '../enqueue.ts';
+import { newRunId } from '../ids.ts';
 import { type RunLimits, resolveRunLimits } from '../run-limits.ts';
 import { json } from '../store/records.ts';
 import { insertRuns, type NewRun } from '../store/runs.ts';
@@ -153,7 +155,7 @@ async function insertEnded(
 ): Promise<string[]> {
   if (ending.length === 0) return [];
   const rows = ending.map((e) => ({
-    id: `run_${crypto.randomUUID()}`,
+    id: newRunId(),
     task: e.task,
     state: e.state,
     error: e.error,

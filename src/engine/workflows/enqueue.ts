@@ -3,6 +3,7 @@
 import { PushworkerError } from '../../protocol/errors.ts';
 import type { WorkflowEnqueueRequest } from '../../protocol/workflows.ts';
 import type { EngineCore } from '../core.ts';
+import { uuidv7 } from '../ids.ts';
 import { findWorkflow, insertWorkflowRun, type WorkflowRunRecord } from '../store/workflow-runs.ts';
 import { advanceIn, declaredFor } from './advance.ts';
 
@@ -24,7 +25,7 @@ export async function enqueueWorkflow(
     const inserted = await insertWorkflowRun(
       tx,
       {
-        id: `wfr_${crypto.randomUUID()}`,
+        id: `wfr_${uuidv7()}`,
         definition,
         input: request.input,
         metadata: request.metadata,
