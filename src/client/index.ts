@@ -16,6 +16,7 @@ import {
   RevokeTokenResponse,
   RotateKeysResponse,
   RunDetailView,
+  RunStatsResponse,
   RunView,
   type SetRateLimitRequest,
   TaskStatsResponse,
@@ -247,6 +248,8 @@ export function createClient(options: ClientOptions) {
     cancelWorkflowRun: (id: string) =>
       call(WorkflowRunView, 'POST', `/v1/workflow-runs/${encodeURIComponent(id)}/cancel`, {}),
     taskStats: async () => (await call(TaskStatsResponse, 'GET', '/v1/stats/tasks')).tasks,
+    /** Runs per live state (QUEUED, ASSIGNED, RUNNING) over every task. */
+    runStats: async () => (await call(RunStatsResponse, 'GET', '/v1/stats/runs')).states,
     /** Every rate limit key with its limit and the units taken in its current window. */
     rateLimits: async () => (await call(RateLimitsResponse, 'GET', '/v1/rate-limits')).rateLimits,
     /** Sets a limit on the key that overrides the one its tasks declare. */

@@ -26,6 +26,7 @@ export const ROUTE_ACCESS = {
   'GET /v1/runs/:id': 'read',
   'GET /v1/runs/:id/wait': 'read',
   'GET /v1/stats/tasks': 'read',
+  'GET /v1/stats/runs': 'read',
   'GET /v1/workers': 'read',
   'GET /v1/rate-limits': 'read',
   'GET /v1/schedules': 'read',
