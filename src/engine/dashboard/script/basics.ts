@@ -19,7 +19,7 @@ export const basics = String.raw`
     for (const [k, v] of Object.entries(attrs)) {
       if (k.startsWith('on')) node[k] = v; else if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? '' : v);
     }
-    for (const c of children.flat()) if (c !== '' && c !== null && c !== undefined) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    for (const c of children.flat(Infinity)) if (c !== '' && c !== null && c !== undefined) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
     return node;
   };
   const link = (href, text, attrs = {}) => el('a', { href, ...attrs }, text);
