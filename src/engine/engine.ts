@@ -26,8 +26,8 @@ import { StoreUpkeep } from './store/maintenance.ts';
 import type { Sql } from './store/sql.ts';
 import { getWorker, upsertWorker } from './store/workers.ts';
 import { Sweeper } from './sweeper.ts';
-import { WorkflowAdvancer } from './workflows/advancer.ts';
 import { TokenAuthority } from './tokens.ts';
+import { WorkflowAdvancer } from './workflows/advancer.ts';
 
 export interface EngineOptions extends EngineConfigInput {
   /** An open store to use instead of opening one from `databaseUrl`/`dataDir`; it is not closed by `stop()`. */

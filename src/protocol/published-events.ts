@@ -1,8 +1,8 @@
 // zod schemas of the event API: publishing events (one or many), and how a published event is shown.
 import { z } from 'zod';
-import { WorkflowRunState } from './workflows.ts';
 import { EventName } from './event-name.ts';
 import { RunState } from './schemas.ts';
+import { WorkflowRunState } from './workflows.ts';
 
 const key = z.string().min(1).max(200);
 

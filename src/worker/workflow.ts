@@ -1,8 +1,8 @@
 // Declaring workflows: a name and tasks whose `parents` form a DAG, served by a worker beside its tasks.
 import { z } from 'zod';
+import { EventTriggers } from '../protocol/event-name.ts';
 import type { StickyMode } from '../protocol/sticky-mode.ts';
 import { dagProblem, type WorkflowManifest } from '../protocol/workflow-manifest.ts';
-import { EventTriggers } from '../protocol/event-name.ts';
 import type { AnyTask } from './task.ts';
 
 export interface WorkflowOptions {

@@ -1,10 +1,11 @@
 // One step of a workflow run, in one transaction: start the tasks its parents allow, end those they never will,
 // and end the workflow run when nothing is left.
+
+import { PushworkerError } from '../../protocol/errors.ts';
 import type { TaskError } from '../../protocol/schemas.ts';
 import type { WorkflowManifest } from '../../protocol/workflow-manifest.ts';
-import { PushworkerError } from '../../protocol/errors.ts';
 import type { TaskDeclarations } from '../declarations.ts';
-import { resolveRunLimits, type RunLimits } from '../run-limits.ts';
+import { type RunLimits, resolveRunLimits } from '../run-limits.ts';
 import { json } from '../store/records.ts';
 import { insertRuns, type NewRun } from '../store/runs.ts';
 import type { Sql, SqlClient } from '../store/sql.ts';

@@ -1,6 +1,7 @@
 // Enqueueing a workflow run: the DAG read from the workers' declarations, the run and its first tasks in one commit.
-import type { WorkflowEnqueueRequest } from '../../protocol/workflows.ts';
+
 import { PushworkerError } from '../../protocol/errors.ts';
+import type { WorkflowEnqueueRequest } from '../../protocol/workflows.ts';
 import type { EngineCore } from '../core.ts';
 import { findWorkflow, insertWorkflowRun, type WorkflowRunRecord } from '../store/workflow-runs.ts';
 import { advanceIn, declaredFor } from './advance.ts';
