@@ -1,9 +1,11 @@
 // The operator's console in headless Chromium, against a served engine and real workers: a run's page with its
 // input, error and attempts, Retry and Cancel from it; the runs list's filters, pages, search and bulk retry; a
-// worker's page with its actions; a workflow run's page; and each of them at desktop and phone widths.
+// worker's page with its actions; a workflow run's page; what each scope is offered, and a revoked token sent back
+// to the form; at desktop and phone widths.
 import { mkdirSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from '../../src/client/index.ts';
 import { NonRetryableError, workflow } from '../../src/index.ts';
 import { haveChromium, launchChromium } from '../support/chromium.ts';
 import {
@@ -292,5 +294,28 @@ describe.skipIf(!haveChromium)("the operator's console in headless Chromium", ()
     ]);
     await flowPage.locator(`[data-run-link="${secondRun}"]`).click();
     await poll(() => page.locator('#run-page [data-fact="task"]').textContent()).toBe('wf.second');
+  });
+
+  it('lets an enqueue token cancel the run it enqueued, and on its revocation stops polling and asks for a token', async () => {
+    h = await harness.start();
+    await h.addWorker('console-worker', { tasks });
+    const minted = await h.client.createToken('api', undefined, 'enqueue');
+    const own = await createClient({ url: h.url, token: minted.token }).enqueue({ task: 'hold', input: {} });
+    await until(async () => (await h.client.getRun(own.id)).state === 'RUNNING', 'the run to start');
+
+    const page = await openDashboard(minted.token);
+    await page.locator(`#runs [data-run-link="${own.id}"]`).click();
+    const runPage = page.locator('#run-page');
+    await poll(() => runPage.locator('.title [data-state]').textContent()).toBe('RUNNING');
+    expect(await page.locator('#scope').textContent()).toBe('enqueue token');
+    await runPage.getByRole('button', { name: 'Cancel' }).click();
+    await poll(() => runPage.locator('.title [data-state]').textContent()).toBe('CANCELLED');
+    expect((await h.client.getRun(own.id)).state).toBe('CANCELLED');
+
+    await h.client.revokeToken(minted.id);
+    await poll(() => page.locator('body').getAttribute('data-polling')).toBe('stopped');
+    expect(await page.locator('#login').isVisible()).toBe(true);
+    expect(await runPage.isVisible()).toBe(false);
+    expect(await page.locator('#updated').textContent()).toMatch(/refused \(unauthorized\)/);
   });
 });
