@@ -312,6 +312,20 @@ describe.skipIf(!haveChromium)("the operator's console in headless Chromium", ()
     await poll(() => runPage.locator('.title [data-state]').textContent()).toBe('CANCELLED');
     expect((await h.client.getRun(own.id)).state).toBe('CANCELLED');
 
+    // A run another token enqueued: the engine refuses it, and the page says so until the next action or page.
+    const others = await running();
+    await page.fill('#run-id', others.id);
+    await page.press('#run-id', 'Enter');
+    await poll(() => runPage.locator('.title [data-state]').textContent()).toBe('RUNNING');
+    await runPage.getByRole('button', { name: 'Cancel' }).click();
+    await poll(() => page.locator('#said').textContent()).toMatch(
+      /^refused: .*acts only on runs it enqueued/,
+    );
+    const refreshed = await page.locator('#updated').textContent();
+    await poll(() => page.locator('#updated').textContent()).not.toBe(refreshed);
+    expect(await page.locator('#said').textContent()).toMatch(/^refused: /);
+    expect((await h.client.getRun(others.id)).state).toBe('RUNNING');
+
     await h.client.revokeToken(minted.id);
     await poll(() => page.locator('body').getAttribute('data-polling')).toBe('stopped');
     expect(await page.locator('#login').isVisible()).toBe(true);

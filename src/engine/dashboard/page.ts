@@ -11,7 +11,7 @@ export const dashboardPage = `<!doctype html>
 <link rel="stylesheet" href="/dashboard/app.css">
 </head>
 <body>
-<header><h1><a href="#/">pushworker</a></h1><span class="dim" id="updated">connecting…</span><span class="dim" id="scope"></span><span id="error"></span>
+<header><h1><a href="#/">pushworker</a></h1><span class="dim" id="updated">connecting…</span><span class="dim" id="scope"></span><span id="error"></span><span id="said" role="status"></span>
   <nav id="nav" hidden><form id="run-search" class="toolbar" role="search">
     <label for="run-id" class="dim">Run id</label><input id="run-id" name="run" autocomplete="off" required placeholder="open a run by id">
     <button type="submit">Open</button>

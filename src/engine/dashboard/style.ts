@@ -47,7 +47,7 @@ export const dashboardStyle = `  :root { --bg:#0f1117; --panel:#171a23; --line:#
   progress::-moz-progress-bar { background:var(--info); border-radius:4px; }
   button { background:#222735; color:var(--text); border:1px solid var(--line); border-radius:6px; padding:3px 10px; cursor:pointer; }
   button:hover { border-color:var(--info); }
-  #error { color:var(--bad); }
+  #error, #said { color:var(--bad); }
   .empty { color:var(--dim); padding:6px 8px; }
   #login { max-width:420px; margin:40px auto; padding:18px; background:var(--panel); border:1px solid var(--line); border-radius:8px; display:grid; gap:10px; }
   #login input { background:var(--bg); color:var(--text); border:1px solid var(--line); border-radius:6px; padding:8px; font:inherit; }

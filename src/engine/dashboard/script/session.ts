@@ -50,8 +50,13 @@ export const session = `
   };
   // Declared, not assigned, so that the pages' parts before this one may bind them to their controls.
   function kick() { if (!polling) return; clearTimeout(timer); loop(++opened); }
-  // An action's outcome: the page is read again at once, and a refusal is said in the header.
-  function perform(action) { return async () => { try { await action(); kick(); } catch (e) { showError(e); } }; }
+  // An action's outcome: the page is read again at once; a refusal stays said until the next action or page.
+  function perform(action) {
+    return async () => {
+      $('said').textContent = '';
+      try { await action(); kick(); } catch (e) { if (e.code === 'unauthorized') showError(e); else $('said').textContent = 'refused: ' + e.message; }
+    };
+  }
   const open = () => {
     $('login').hidden = true;
     $('nav').hidden = false;
@@ -61,7 +66,7 @@ export const session = `
     api('/v1/whoami').then((me) => { scope = me.scope; $('scope').textContent = me.scope + ' token'; })
       .catch(showError).finally(() => { if (polling && mine === opened) loop(mine); });
   };
-  window.addEventListener('hashchange', kick);
+  window.addEventListener('hashchange', () => { $('said').textContent = ''; kick(); });
   $('login').addEventListener('submit', (event) => {
     event.preventDefault();
     token = $('token-input').value.trim();
