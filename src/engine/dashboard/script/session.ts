@@ -4,9 +4,10 @@
 export const session = `
   let scope = 'read';
   const routes = [runPage, workerPage, workflowRunPage, overviewPage];
+  const decoded = (part) => { try { return decodeURIComponent(part); } catch { return part; } };
   const routeOf = (hash) => {
     const path = hash.replace(/^#/, '') || '/';
-    for (const page of routes) { const m = page.pattern.exec(path); if (m) return { page, params: m.slice(1).map(decodeURIComponent) }; }
+    for (const page of routes) { const m = page.pattern.exec(path); if (m) return { page, params: m.slice(1).map(decoded) }; }
     return { page: overviewPage, params: [] };
   };
   const showPage = (page) => { for (const p of routes) $(p.main).hidden = p !== page; };
