@@ -17,6 +17,7 @@ import {
   RotateKeysResponse,
   RunDetailView,
   RunLogsResponse,
+  RunStatsResponse,
   RunView,
   type SetRateLimitRequest,
   TaskStatsResponse,
@@ -255,6 +256,8 @@ export function createClient(options: ClientOptions) {
     retryWorkflowRun: (id: string) =>
       call(WorkflowRunView, 'POST', `/v1/workflow-runs/${encodeURIComponent(id)}/retry`, {}),
     taskStats: async () => (await call(TaskStatsResponse, 'GET', '/v1/stats/tasks')).tasks,
+    /** Runs per live state (QUEUED, ASSIGNED, RUNNING) over every task. */
+    runStats: async () => (await call(RunStatsResponse, 'GET', '/v1/stats/runs')).states,
     /** Every rate limit key with its limit and the units taken in its current window. */
     rateLimits: async () => (await call(RateLimitsResponse, 'GET', '/v1/rate-limits')).rateLimits,
     /** Sets a limit on the key that overrides the one its tasks declare. */

@@ -7,6 +7,7 @@ import {
   concurrencyLimit,
   int32,
   Labels,
+  LiveRunState,
   RateLimitWindow,
   RunLogLevel,
   RunState,
@@ -256,6 +257,10 @@ export const TaskStatsView = z.object({
 });
 export type TaskStatsView = z.infer<typeof TaskStatsView>;
 export const TaskStatsResponse = z.object({ tasks: z.array(TaskStatsView) });
+
+/** Runs per live state over every task; finished runs are not counted (that would read every one kept). */
+export const RunStatsResponse = z.object({ states: z.record(LiveRunState, z.number().int()) });
+export type RunStatsResponse = z.infer<typeof RunStatsResponse>;
 
 /** `scope` is for API tokens only (default `admin`, what every API token was before scopes). */
 export const CreateTokenRequest = z.object({

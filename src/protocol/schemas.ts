@@ -242,6 +242,9 @@ export type RunState = z.infer<typeof RunState>;
 export const TerminalRunState = RunState.extract(['COMPLETED', 'FAILED', 'CANCELLED']);
 export type TerminalRunState = z.infer<typeof TerminalRunState>;
 export const TERMINAL_RUN_STATES: ReadonlySet<string> = new Set(TerminalRunState.options);
+/** The states a run is in until it ends: what live counts cover. */
+export const LiveRunState = RunState.exclude(TerminalRunState.options);
+export type LiveRunState = z.infer<typeof LiveRunState>;
 
 /** Who a bearer token speaks for: one worker, or an API client. */
 export const TokenKind = z.enum(['worker', 'api']);

@@ -1,16 +1,14 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { type Browser, chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tasks } from '../../examples/tasks.ts';
 import { createClient } from '../../src/client/index.ts';
 import { createEngine, type Engine, type ServedEngine, serveEngine } from '../../src/engine/index.ts';
+import { haveChromium, launchChromium } from '../support/chromium.ts';
 import { type HarnessWorker, startWorker } from '../support/engine.ts';
 import { until } from '../support/until.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'pwa_dashboard-test-token-0123456789';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI) throw new Error(`CI needs Debian chromium at ${CHROMIUM} (see .ci/run)`);
 
 describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
   let served: ServedEngine;
@@ -30,19 +28,7 @@ describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
       slots: 100,
       labels: { region: 'eu' },
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

@@ -1,14 +1,21 @@
-// Client routes for runs: enqueue (single and bulk), read, task log lines, long-poll wait, cancel, and task stats.
+// Client routes for runs: enqueue (single and bulk), read, task log lines, long-poll wait, cancel, and stats per
+// task and state.
 import { Hono } from 'hono';
-import { BulkEnqueueRequest, EnqueueRequest, ListRunsQuery, type TaskStatsView } from '../../protocol/api.ts';
-import { TERMINAL_RUN_STATES } from '../../protocol/schemas.ts';
+import {
+  BulkEnqueueRequest,
+  EnqueueRequest,
+  ListRunsQuery,
+  type RunStatsResponse,
+  type TaskStatsView,
+} from '../../protocol/api.ts';
+import { LiveRunState, TERMINAL_RUN_STATES } from '../../protocol/schemas.ts';
 import type { EngineCore } from '../core.ts';
 import { enqueueRuns } from '../enqueue.ts';
 import { cancelRunNow } from '../run-cancel.ts';
 import { unservedWarning } from '../served-tasks.ts';
 import { listAttempts } from '../store/attempts.ts';
 import { listRunLogs } from '../store/run-logs.ts';
-import { getRun, listRuns, taskStats } from '../store/runs.ts';
+import { countLiveRunsByState, getRun, listRuns, taskStats } from '../store/runs.ts';
 import { listWorkers } from '../store/workers.ts';
 import { checkOwnRun, notFound, parseBody, parseQuery, requireApi } from './http.ts';
 import { longPoll } from './long-poll.ts';
@@ -125,6 +132,13 @@ export function runRoutes(core: EngineCore): Hono {
       }
     }
     return c.json({ tasks: [...byTask.values()].sort((a, b) => a.task.localeCompare(b.task)) });
+  });
+
+  app.get('/v1/stats/runs', async (c) => {
+    await requireApi(core, c);
+    const counted = await countLiveRunsByState(core.sql);
+    const states = Object.fromEntries(LiveRunState.options.map((s) => [s, counted[s] ?? 0]));
+    return c.json({ states } as RunStatsResponse);
   });
 
   return app;

@@ -5,11 +5,31 @@ export const dashboardStyle = `  :root { --bg:#0f1117; --panel:#171a23; --line:#
   body { margin:0; font:14px/1.45 system-ui, sans-serif; background:var(--bg); color:var(--text); }
   header { display:flex; flex-wrap:wrap; align-items:baseline; gap:4px 16px; padding:14px 22px; border-bottom:1px solid var(--line); }
   header h1 { font-size:18px; margin:0; }
+  header h1 a { color:inherit; text-decoration:none; }
+  header nav { margin-left:auto; }
+  a { color:var(--info); }
+  code { overflow-wrap:anywhere; }
   header .dim { color:var(--dim); }
   .problem { color:var(--bad); font-size:12px; margin-top:2px; }
   .why { color:var(--dim); font-size:12px; margin-top:2px; white-space:normal; }
-  main { padding:18px 22px; display:grid; gap:18px; }
-  section { background:var(--panel); border:1px solid var(--line); border-radius:8px; padding:12px 14px; }
+  main { padding:18px 22px; display:grid; gap:18px; grid-template-columns:minmax(0, 1fr); }
+  section { background:var(--panel); border:1px solid var(--line); border-radius:8px; padding:12px 14px; min-width:0; }
+  .scroll { overflow-x:auto; }
+  .toolbar { display:flex; flex-wrap:wrap; align-items:center; gap:6px 12px; margin-bottom:8px; }
+  .pager { margin:8px 0 0; }
+  input, select { background:var(--bg); color:var(--text); border:1px solid var(--line); border-radius:6px; padding:4px 8px; font:inherit; max-width:100%; }
+  .count b { margin-left:2px; }
+  .crumbs { color:var(--dim); }
+  .title { display:flex; flex-wrap:wrap; align-items:center; gap:6px 12px; margin-bottom:8px; }
+  .title h2 { margin:0; text-transform:none; letter-spacing:0; color:var(--text); font-size:16px; }
+  .actions { display:flex; gap:8px; margin-left:auto; }
+  .facts { display:grid; grid-template-columns:max-content minmax(0, 1fr); gap:4px 16px; margin:0; }
+  .facts dt { color:var(--dim); }
+  .facts dd { margin:0; overflow-wrap:anywhere; }
+  pre { margin:0; padding:8px; background:var(--bg); border:1px solid var(--line); border-radius:6px; white-space:pre-wrap; overflow-wrap:anywhere; max-height:420px; overflow:auto; }
+  .error-box { display:grid; gap:6px; color:var(--bad); }
+  .error-box pre { color:var(--text); }
+  td.wrap { white-space:normal; }
   h2 { font-size:14px; margin:0 0 8px; color:var(--dim); text-transform:uppercase; letter-spacing:.05em; }
   table { width:100%; border-collapse:collapse; }
   th, td { text-align:left; padding:6px 8px; border-bottom:1px solid var(--line); white-space:nowrap; }
@@ -27,7 +47,7 @@ export const dashboardStyle = `  :root { --bg:#0f1117; --panel:#171a23; --line:#
   progress::-moz-progress-bar { background:var(--info); border-radius:4px; }
   button { background:#222735; color:var(--text); border:1px solid var(--line); border-radius:6px; padding:3px 10px; cursor:pointer; }
   button:hover { border-color:var(--info); }
-  #error { color:var(--bad); }
+  #error, #said { color:var(--bad); }
   .empty { color:var(--dim); padding:6px 8px; }
   #login { max-width:420px; margin:40px auto; padding:18px; background:var(--panel); border:1px solid var(--line); border-radius:8px; display:grid; gap:10px; }
   #login input { background:var(--bg); color:var(--text); border:1px solid var(--line); border-radius:6px; padding:8px; font:inherit; }
