@@ -25,7 +25,16 @@ import {
 
 const targets: TargetFactory[] = [nodeServe, expressMount, honoMount, cloudflareMiniflare, ...lambdaTargets];
 /** The example tasks, then the order workflow's. */
-const EXAMPLE_TASKS = ['echo', 'sleep', 'fail', 'fetchOrder', 'priceOrder', 'reserveStock', 'invoiceOrder'];
+const EXAMPLE_TASKS = [
+  'echo',
+  'sleep',
+  'fail',
+  'onboardUser',
+  'fetchOrder',
+  'priceOrder',
+  'reserveStock',
+  'invoiceOrder',
+];
 /** A real engine on an in-memory store, for the scenarios enqueued through it. */
 const engine = harnessPerTest();
 

@@ -51,7 +51,7 @@ export function hatchetScenarios({ target, needing, drainEvents, idle }: Scenari
       expect(reply.json).toEqual({
         actions: [
           ...ORDER_TASKS.map((task) => h.actionId(task, 'order')),
-          ...['echo', 'sleep', 'fail'].map((task) => h.actionId(task)),
+          ...['echo', 'sleep', 'fail', 'onboardUser'].map((task) => h.actionId(task)),
         ],
       });
     });
