@@ -7,6 +7,7 @@ import { harnessPerTest } from '../support/engine.ts';
 import { assignment, batch } from '../support/push.ts';
 import { until } from '../support/until.ts';
 import { clientOf, outcomeOf, rejectionsOf, takenOf } from './client.ts';
+import { engineDurableScenario } from './engine-durable.ts';
 import { engineWorkflowScenario } from './engine-workflow.ts';
 import { hatchetScenarios } from './hatchet.ts';
 import { bundleCloudflareExample, cloudflareMiniflare } from './targets/cloudflare.ts';
@@ -329,6 +330,8 @@ describe.each(targets)('$name', (factory) => {
   });
 
   engineWorkflowScenario(factory, () => engine.start());
+
+  engineDurableScenario(factory, () => engine.start());
 
   hatchetScenarios({ target: () => t, needing, drainEvents, idle });
 });

@@ -129,6 +129,15 @@ export function hatchetScenarios({ target, needing, drainEvents, idle }: Scenari
       });
     });
 
+    it('fails a durable task as SuspendUnsupported (422, not retried) once it would sleep: Hatchet runs durable tasks over its own websocket', async () => {
+      const reply = await h.trigger(JSON.stringify(action('onboardUser', { userId: 'u-hatchet' })));
+      expect(reply.status).toBe(422);
+      expect(reply.json.error).toMatchObject({
+        code: 'task_failed_final',
+        details: { name: 'SuspendUnsupported', retryable: false },
+      });
+    });
+
     it('runs a task run once per retryCount: a redelivery answers 409 conflict, a retry runs', async () => {
       const a = action('echo', { message: 'once' });
       expect((await h.trigger(JSON.stringify(a))).status).toBe(200);
