@@ -1,4 +1,5 @@
-// The example tasks and workflow served by every example worker (Node, Cloudflare, Lambda).
+// The example tasks, a durable one among them, and the workflow served by every example worker (Node, Cloudflare,
+// Lambda).
 import { z } from 'zod';
 import { NonRetryableError, task } from '../src/index.ts';
 import { order } from './order.ts';
@@ -33,6 +34,40 @@ export const fail = task({
   },
 });
 
-export const tasks = [echo, sleep, fail];
+/** How long a new user has to verify their email before onboarding sends a reminder instead of a welcome. */
+export const VERIFY_WITHIN_MS = 2_000;
+
+/**
+ * A durable task: the account is created once, and after a short grace period the run waits, holding no slot,
+ * for the user to verify; a verified user is welcomed by a child run of `echo` and activated, the others reminded.
+ */
+export const onboardUser = task({
+  name: 'onboardUser',
+  input: z.object({ userId: z.string().min(1) }),
+  run: async ({ userId }, ctx) => {
+    // Each step's timestamp is taken once: a later push returns the recorded one.
+    const account = await ctx.step('create-account', () => ({
+      accountId: `acct-${userId}`,
+      createdAt: new Date().toISOString(),
+    }));
+    await ctx.sleep(300);
+    const verified = await ctx.waitFor('user.verified', { timeoutMs: VERIFY_WITHIN_MS, filter: { userId } });
+    if (!verified) {
+      const reminder = await ctx.step('remind', () => ({ remindedAt: new Date().toISOString() }));
+      return { ...account, verified: false as const, ...reminder };
+    }
+    const welcome = await ctx.runChild(echo, { message: `welcome, ${userId}` });
+    const activation = await ctx.step('activate', () => ({ activatedAt: new Date().toISOString() }));
+    return {
+      ...account,
+      verified: true as const,
+      verifiedBy: verified.id,
+      welcome: welcome.message,
+      ...activation,
+    };
+  },
+});
+
+export const tasks = [echo, sleep, fail, onboardUser];
 
 export const workflows = [order];

@@ -1,11 +1,18 @@
-// `npm start`: the embedded engine, the example worker, a demo batch and a few order workflow runs, with progress and
-// a summary.
+// `npm start`: the embedded engine, the example worker, a demo batch, a few order workflow runs and a few durable
+// onboarding runs, with progress and a summary.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnqueueRequest, RunView } from '../client/index.ts';
 import { TERMINAL_RUN_STATES } from '../protocol/schemas.ts';
 import { type Command, type CommandSpec, defineCommand, intOption } from './args.ts';
+import {
+  demoUsers,
+  enqueueOnboarding,
+  printOnboardingSummary,
+  runOnboarding,
+  unexpectedOnboarding,
+} from './demo-onboarding.ts';
 import {
   demoOrders,
   enqueueOrders,
@@ -19,11 +26,14 @@ import { exampleWorkerFile } from './worker-process.ts';
 
 /** Order workflow runs beside the task runs: few, so that the demo takes as long as its batch. */
 const DEMO_ORDERS = 8;
+/** Durable onboarding runs: each waits at most its 2 s for verification, within the batch's time. */
+const DEMO_USERS = 6;
 
 const spec = {
   usage: 'pushworker demo [--once] [--runs N] [--port N] [--data-dir DIR]',
   summary:
-    'Starts the embedded engine and the example worker, runs a demo batch and order workflows, and shows what happened.',
+    'Starts the embedded engine and the example worker, runs a demo batch, order workflows and durable onboarding ' +
+    'runs, and shows what happened.',
   options: {
     once: { type: 'boolean' },
     runs: { type: 'string' },
@@ -32,7 +42,7 @@ const spec = {
   },
   help: [
     '--once           exit after the summary: 0 when every run ended as expected, 1 when one is lost or stuck',
-    `                 (the ${DEMO_ORDERS} order workflow runs included)`,
+    `                 (the ${DEMO_ORDERS} order workflow runs and ${DEMO_USERS} onboardUser runs included)`,
     '--runs N         how many runs (default 300)',
     '--port N         the engine port (default: a free one)',
     '--data-dir DIR   the embedded store (default: a new directory under the system temp dir)',
@@ -78,12 +88,20 @@ export const demo: Command = defineCommand(spec, async ({ values }, out) => {
   try {
     await stack.waitForWorker();
     out(
-      `worker 'example-worker' registered; enqueueing ${total} runs (echo, sleep, fail) ` +
-        `and ${DEMO_ORDERS} runs of the order workflow`,
+      `worker 'example-worker' registered; enqueueing ${total} runs (echo, sleep, fail), ` +
+        `${DEMO_ORDERS} runs of the order workflow and ${DEMO_USERS} durable onboardUser runs`,
     );
     const batch = demoBatch(total);
     const orders = demoOrders(DEMO_ORDERS);
+    const users = demoUsers(DEMO_USERS);
     const started = Date.now();
+    // Before the batch, so that their sleeps and waits overlap it rather than follow it.
+    const onboarding = runOnboarding(
+      stack.client,
+      users,
+      await enqueueOnboarding(stack.client, users),
+      started + WATCH_MS,
+    );
     const runs: RunView[] = [];
     for (let i = 0; i < batch.length; i += 500) {
       runs.push(...(await stack.client.enqueueMany(batch.slice(i, i + 500).map((b) => b.request))));
@@ -92,12 +110,15 @@ export const demo: Command = defineCommand(spec, async ({ values }, out) => {
     const final = await watchProgress(stack.client, runs, out);
     const elapsedS = (Date.now() - started) / 1000;
     const finalOrders = await waitOrders(stack.client, orderRuns, started + WATCH_MS);
+    const onboarded = await onboarding;
     const lost = [
       ...final.filter((r, i) => !TERMINAL_RUN_STATES.has(r.state) || r.state !== batch[i]!.expect),
       ...unexpectedOrders(orders, finalOrders),
+      ...unexpectedOnboarding(users, onboarded),
     ];
     printSummary(final, elapsedS, out);
     printOrdersSummary(finalOrders, out);
+    printOnboardingSummary(onboarded, out);
     out(`dashboard: ${stack.served.url}/dashboard#token=${stack.apiToken}`);
     if (lost.length > 0) {
       out(

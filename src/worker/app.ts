@@ -139,7 +139,10 @@ export function createPushApp(o: PushAppOptions): Hono {
     const results = (await Promise.all(started.map((s) => s.result))).filter((r): r is RunResult => !!r);
     // Results travel in the answer too, so an engine that cannot take events must not hold the answer forever.
     const flushed = o.reporter.flush(o.syncFlushTimeoutMs);
-    if (!deferTo(c, flushed)) await flushed;
+    // The engine ends the attempt as it reads the answer: a step event arriving after that is dropped, missing from
+    // the journal the run is pushed again with (after a suspension or a failure), and the step would run again.
+    const recordedSteps = started.some((s) => s.recordedSteps());
+    if (recordedSteps || !deferTo(c, flushed)) await flushed;
     return c.json({ results, rejected }, 200);
   };
 

@@ -77,6 +77,8 @@ export class ActiveRun {
   private readonly clock: RunClock;
   private readonly eventsUrl?: string;
   private durableRun?: DurableRun;
+  /** A step of this attempt was recorded: its event must reach the engine before the attempt's end does. */
+  recordedSteps = false;
   /** The task's lines for the engine; none when no events are posted. */
   private readonly taskLog?: TaskLog;
 
@@ -105,6 +107,7 @@ export class ActiveRun {
     this.durableRun ??= new DurableRun(
       { ...this.assignment.journal },
       (name, output) => {
+        this.recordedSteps = true;
         void this.emit({ type: 'step', name, output });
       },
       (key, task, input) => {

@@ -8,8 +8,16 @@ import type { RunLog } from './run-log.ts';
 import type { AnyTask } from './task.ts';
 
 export interface Admission {
-  /** `settled` resolves once the task function has returned or thrown, and its slots are free. */
-  started: { ref: RunRef; result: Promise<RunResult | undefined>; settled: Promise<unknown> }[];
+  /**
+   * `settled` resolves once the task function has returned or thrown, and its slots are free; `recordedSteps` says
+   * whether the run has recorded a step so far.
+   */
+  started: {
+    ref: RunRef;
+    result: Promise<RunResult | undefined>;
+    settled: Promise<unknown>;
+    recordedSteps(): boolean;
+  }[];
   rejected: Rejection[];
 }
 
@@ -127,7 +135,7 @@ export class Runner {
       );
       this.active.set(key, run);
       const { result, settled } = run.execute();
-      admission.started.push({ ref, result, settled });
+      admission.started.push({ ref, result, settled, recordedSteps: () => run.recordedSteps });
     }
     return admission;
   }

@@ -74,6 +74,9 @@ describe('npm start', () => {
       expect(out.stdout).toMatch(
         /workflows: 8 order runs .*: 6 invoiced, 2 failed on a sold-out item, 0 not finished/,
       );
+      expect(out.stdout).toMatch(
+        /durable: 6 onboardUser runs .*: 4 verified and welcomed, 2 reminded after their wait timed out, 0 not finished; 16 suspensions/,
+      );
       expect(out.code).toBe(0);
     } finally {
       holder.close();

@@ -118,7 +118,7 @@ describe('the pushworker command', () => {
   it('registers a serverless worker, runs tasks with --wait, and reports workers and stats', async () => {
     const registered = await cli(['register', worker.url, '--name', 'cli-worker'], env);
     expect(registered.stderr).toBe('');
-    expect(registered.stdout).toMatch(/registered cli-worker .* with 3 tasks and 100 slots/);
+    expect(registered.stdout).toMatch(/registered cli-worker .* with 4 tasks and 100 slots/);
 
     const ok = await cli(['run', 'echo', '--input', '{"message":"from the cli"}', '--wait'], env);
     expect(ok.code).toBe(0);

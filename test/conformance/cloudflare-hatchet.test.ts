@@ -40,6 +40,7 @@ describe('the Cloudflare adapter under Hatchet (workerd via miniflare)', () => {
             'echo:echo',
             'sleep:sleep',
             'fail:fail',
+            'onboardUser:onboarduser',
           ],
         },
       });

@@ -7,6 +7,7 @@ import { harnessPerTest } from '../support/engine.ts';
 import { assignment, batch } from '../support/push.ts';
 import { until } from '../support/until.ts';
 import { clientOf, outcomeOf, rejectionsOf, takenOf } from './client.ts';
+import { engineDurableScenario } from './engine-durable.ts';
 import { engineWorkflowScenario } from './engine-workflow.ts';
 import { hatchetScenarios } from './hatchet.ts';
 import { bundleCloudflareExample, cloudflareMiniflare } from './targets/cloudflare.ts';
@@ -25,7 +26,16 @@ import {
 
 const targets: TargetFactory[] = [nodeServe, expressMount, honoMount, cloudflareMiniflare, ...lambdaTargets];
 /** The example tasks, then the order workflow's. */
-const EXAMPLE_TASKS = ['echo', 'sleep', 'fail', 'fetchOrder', 'priceOrder', 'reserveStock', 'invoiceOrder'];
+const EXAMPLE_TASKS = [
+  'echo',
+  'sleep',
+  'fail',
+  'onboardUser',
+  'fetchOrder',
+  'priceOrder',
+  'reserveStock',
+  'invoiceOrder',
+];
 /** A real engine on an in-memory store, for the scenarios enqueued through it. */
 const engine = harnessPerTest();
 
@@ -320,6 +330,8 @@ describe.each(targets)('$name', (factory) => {
   });
 
   engineWorkflowScenario(factory, () => engine.start());
+
+  engineDurableScenario(factory, () => engine.start());
 
   hatchetScenarios({ target: () => t, needing, drainEvents, idle });
 });

@@ -2,8 +2,8 @@
 // complete: fan-out after fetchOrder, fan-in at invoiceOrder, every assignment carrying `parents` and `workflowRunId`.
 import { expect, it } from 'vitest';
 import type { Harness } from '../support/engine.ts';
-import { closeServer, listen } from '../support/sink.ts';
-import { type Deployment, type EngineWiring, type TargetFactory, WORKER_NAME } from './targets/target.ts';
+import { deployOnEngine } from './engine-deployment.ts';
+import type { TargetFactory } from './targets/target.ts';
 
 export const ORDER = {
   orderId: 'o-42',
@@ -16,15 +16,8 @@ export const ORDER = {
 export function engineWorkflowScenario(factory: TargetFactory, startEngine: () => Promise<Harness>): void {
   it('runs the order workflow enqueued through the engine: fan-out, then fan-in reading both parents', async () => {
     const h = await startEngine();
-    const wiring: EngineWiring = {
-      engineUrl: h.url,
-      jwks: (await (await fetch(`${h.url}/.well-known/jwks.json`)).json()) as EngineWiring['jwks'],
-      token: (await h.engine.createToken('worker', WORKER_NAME)).token,
-    };
-    const deployment = await factory.deploy(wiring);
-    const front = deployment.url ? undefined : await httpFrontOf(deployment);
+    const deployment = await deployOnEngine(factory, h);
     try {
-      await h.client.registerWorker(deployment.url ?? front!.url, WORKER_NAME);
       const { id } = await h.client.runWorkflow({ workflow: 'order', input: ORDER });
       const done = await h.client.waitWorkflowRun(id, { timeoutMs: 20_000 });
       expect(done.tasks.map((t) => [t.task, t.state])).toEqual([
@@ -53,24 +46,6 @@ export function engineWorkflowScenario(factory: TargetFactory, startEngine: () =
       });
     } finally {
       await deployment.close();
-      if (front) await closeServer(front.server);
     }
   });
-}
-
-/** A loopback URL for a deployment with none, as the trigger in front of a Lambda function is. */
-async function httpFrontOf(deployment: Deployment) {
-  const { server, port } = await listen(async (request) => {
-    const method = request.method === 'POST' ? 'POST' : 'GET';
-    const reply = await deployment.call({
-      method,
-      path: new URL(request.url).pathname,
-      headers: Object.fromEntries(request.headers),
-      ...(method === 'POST' ? { body: await request.text() } : {}),
-    });
-    const headers = new Headers(reply.headers);
-    headers.delete('content-length');
-    return new Response(reply.text, { status: reply.status, headers });
-  });
-  return { server, url: `http://127.0.0.1:${port}` };
 }

@@ -51,7 +51,7 @@ export function hatchetScenarios({ target, needing, drainEvents, idle }: Scenari
       expect(reply.json).toEqual({
         actions: [
           ...ORDER_TASKS.map((task) => h.actionId(task, 'order')),
-          ...['echo', 'sleep', 'fail'].map((task) => h.actionId(task)),
+          ...['echo', 'sleep', 'fail', 'onboardUser'].map((task) => h.actionId(task)),
         ],
       });
     });
@@ -126,6 +126,15 @@ export function hatchetScenarios({ target, needing, drainEvents, idle }: Scenari
           retryable: false,
           stack: expect.stringMatching(/^NonRetryableError: bad for good\n/),
         },
+      });
+    });
+
+    it('fails a durable task as SuspendUnsupported (422, not retried) once it would sleep: Hatchet runs durable tasks over its own websocket', async () => {
+      const reply = await h.trigger(JSON.stringify(action('onboardUser', { userId: 'u-hatchet' })));
+      expect(reply.status).toBe(422);
+      expect(reply.json.error).toMatchObject({
+        code: 'task_failed_final',
+        details: { name: 'SuspendUnsupported', retryable: false },
       });
     });
 

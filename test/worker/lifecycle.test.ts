@@ -196,7 +196,7 @@ describe('the example worker process', () => {
     expect(await exited).toBe(0);
     expect(sink.of(a.runId).at(-1)).toMatchObject({ type: 'completed', output: { sleptMs: 500 } });
     expect(output).toMatch(
-      /waiting for \['echo', 'sleep', 'fail', 'fetchOrder', 'priceOrder', 'reserveStock', 'invoiceOrder'\]/,
+      /waiting for \['echo', 'sleep', 'fail', 'onboardUser', 'fetchOrder', 'priceOrder', 'reserveStock', 'invoiceOrder'\]/,
     );
     expect(output).toMatch(/received SIGTERM/);
     await sink.close();
