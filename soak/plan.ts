@@ -66,3 +66,31 @@ export function planLimited(random: () => number): { request: EnqueueRequest; ex
     expected,
   };
 }
+
+/**
+ * The durable workflow: `a` → (`b`, `c`) → `d`. `b` sleeps between two steps; `c` waits for the wake event of its
+ * workflow run (`filter: { flow }`), which the soak publishes for some runs once the wait has begun, the others
+ * timing out; `d` reads both parents and runs a child. Every task's work is in steps the books record.
+ */
+export const DURABLE_FLOW = {
+  workflow: 'soak-flow',
+  tasks: { a: 'soak-flow-a', b: 'soak-flow-b', c: 'soak-flow-c', d: 'soak-flow-d' },
+  child: 'soak-child',
+  wakeEvent: 'soak.wake',
+  sleepMs: 300,
+} as const;
+
+export interface FlowPlan {
+  input: { flow: string; waitMs: number };
+  /** Whether the soak publishes the event `c` waits for. */
+  wake: boolean;
+}
+
+/**
+ * Half the waits are woken, with a timeout long enough for the soak to see the wait begin and publish through an
+ * engine restart; the others time out after a short wait.
+ */
+export function planFlow(random: () => number, i: number): FlowPlan {
+  const wake = random() < 0.5;
+  return { input: { flow: `flow-${i}`, waitMs: wake ? 15_000 : 800 + Math.floor(random() * 1_200) }, wake };
+}
