@@ -80,6 +80,15 @@ export const DURABLE_FLOW = {
   sleepMs: 300,
 } as const;
 
+/**
+ * The load's priority: below the default, so that the workflows' task runs, each enqueued as its parents end,
+ * start among the load rather than behind all of it, that is, under the faults.
+ */
+export const LOAD_PRIORITY = -1;
+
+/** Workflow run `i` of `n` is enqueued once this share of the load has ended: spread over the faults. */
+export const flowEnqueuedAt = (i: number, n: number) => (0.6 * i) / n;
+
 export interface FlowPlan {
   input: { flow: string; waitMs: number };
   /** Whether the soak publishes the event `c` waits for. */

@@ -11,7 +11,17 @@ import { readAudit, readDurableAudit, readFlowAudit } from './audit.ts';
 import { type Book, type BookLine, type FinalRun, judge, type PlannedRun } from './check.ts';
 import type { DurableAudit, WorkflowPlan } from './durable.ts';
 import type { Downtime, FlowAudit } from './flow.ts';
-import { DURABLE_FLOW, plan, planFlow, planLimited, SCHEDULE, seeded } from './plan.ts';
+import {
+  DURABLE_FLOW,
+  type FlowPlan,
+  flowEnqueuedAt,
+  LOAD_PRIORITY,
+  plan,
+  planFlow,
+  planLimited,
+  SCHEDULE,
+  seeded,
+} from './plan.ts';
 import { dropSchema, freshSchema } from './postgres.ts';
 import {
   alive,
@@ -228,7 +238,7 @@ async function listAll(): Promise<FinalRun[]> {
 
 const planned: PlannedRun[] = [];
 const workflowPlans: WorkflowPlan[] = [];
-let waker: Waker | undefined;
+const waker = new Waker(client);
 /** When the soak saw every run and workflow run end. */
 let endedAt = Date.now();
 let failure: string | undefined;
@@ -265,18 +275,33 @@ try {
   }
   for (let i = 0; i < totalRuns; i += 1000) {
     const chunk = plans.slice(i, i + 1000);
-    const runs = await client.enqueueMany(chunk.map((c) => c.request));
+    const runs = await client.enqueueMany(chunk.map((c) => ({ ...c.request, priority: LOAD_PRIORITY })));
     runs.forEach((r, j) => {
       planned.push({ id: r.id, expected: chunk[j]!.expected });
     });
   }
-  for (let i = 0; i < workflowRuns; i++) {
-    const { input, wake } = planFlow(random, i);
-    const run = await client.runWorkflow({ workflow: DURABLE_FLOW.workflow, input });
-    workflowPlans.push({ workflowRunId: run.id, flow: input.flow, wake });
-  }
-  waker = new Waker(client, workflowPlans);
-  say(`${planned.length} runs and ${workflowPlans.length} workflow runs enqueued; faults begin`);
+  const flows: FlowPlan[] = Array.from({ length: workflowRuns }, (_, i) => planFlow(random, i));
+  /** Enqueues the workflow runs due by the load's progress; one that failed (the engine restarting) is retried. */
+  const enqueueFlows = async (done: number) => {
+    while (
+      workflowPlans.length < flows.length &&
+      done >= flowEnqueuedAt(workflowPlans.length, flows.length)
+    ) {
+      const { input, wake } = flows[workflowPlans.length]!;
+      try {
+        const run = await client.runWorkflow({
+          workflow: DURABLE_FLOW.workflow,
+          input,
+          idempotencyKey: `soak:${input.flow}`,
+        });
+        workflowPlans.push({ workflowRunId: run.id, flow: input.flow, wake });
+        waker.add(workflowPlans.at(-1)!);
+      } catch {
+        return;
+      }
+    }
+  };
+  say(`${planned.length} runs enqueued; faults begin, and ${flows.length} workflow runs among them`);
 
   const [victim, , graceful] = workers as [SoakWorker, SoakWorker, SoakWorker];
   let nextKill = Date.now() + profile.killEveryMs;
@@ -290,8 +315,10 @@ try {
     const p = await progress();
     if (p) lastOpen = p.open;
     const done = 1 - lastOpen / totalRuns;
-    if (p && p.open === 0 && (await workflowsEnded().catch(() => false))) break;
+    await enqueueFlows(done);
     await waker.round();
+    const flowsIn = workflowPlans.length === flows.length;
+    if (p && p.open === 0 && flowsIn && (await workflowsEnded().catch(() => false))) break;
     if (Date.now() - lastReport > 5_000) {
       lastReport = Date.now();
       say(`${totalRuns - lastOpen}/${totalRuns} terminal`);

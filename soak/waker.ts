@@ -5,15 +5,16 @@ import type { WorkflowPlan } from './durable.ts';
 import { DURABLE_FLOW } from './plan.ts';
 
 export class Waker {
-  private readonly pending: WorkflowPlan[];
+  private readonly pending: WorkflowPlan[] = [];
   private lastRound = 0;
 
   constructor(
     private readonly client: Client,
-    plans: WorkflowPlan[],
     private readonly everyMs = 500,
-  ) {
-    this.pending = plans.filter((p) => p.wake);
+  ) {}
+
+  add(plan: WorkflowPlan): void {
+    if (plan.wake) this.pending.push(plan);
   }
 
   /** One round, at most every `everyMs`; errors (an engine down) leave the plan for the next round. */
