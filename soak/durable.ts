@@ -62,6 +62,8 @@ export interface DurableCounts {
   /** Executions of a step in an attempt before the one its result was recorded in (its worker died first). */
   stepsRerun: number;
   suspensions: number;
+  /** Suspensions begun before an engine stop and resumed after its restart. */
+  suspendedAcrossRestart: number;
   wakesPublished: number;
   waitsWoken: number;
   waitsTimedOut: number;
@@ -192,6 +194,17 @@ function judgeWakes(audit: DurableAudit, v: Record<DurableViolation, string[]>, 
       v.lost_wakes.push(`${r.id} (${r.task}) still queued, due ${new Date(r.availableAt).toISOString()}`);
   }
   counts.suspensions = audit.attempts.filter((a) => a.outcome === 'suspended').length;
+  const assigned = new Map(audit.attempts.map((a) => [`${a.runId}#${a.attempt}`, a.assignedAt]));
+  const begun = new Set<string>();
+  for (const j of audit.journals) {
+    for (const [name, entry] of Object.entries(j.journal ?? {})) {
+      if (entry.kind === 'step' || begun.has(`${j.runId}/${name}`)) continue;
+      begun.add(`${j.runId}/${name}`);
+      const resumed = assigned.get(`${j.runId}#${j.attempt + 1}`);
+      if (resumed && audit.downtimes.some((d) => j.at < d.from && resumed > d.to))
+        counts.suspendedAcrossRestart++;
+    }
+  }
   counts.wakesPublished = audit.events.filter((e) => e.name === DURABLE_FLOW.wakeEvent).length;
   const flowOf = new Map(audit.plans.map((p) => [p.workflowRunId, p.flow]));
   for (const r of audit.runs.filter((x) => x.task === DURABLE_FLOW.tasks.c)) {
@@ -239,6 +252,7 @@ export function judgeDurable(
     stepExecutions: 0,
     stepsRerun: 0,
     suspensions: 0,
+    suspendedAcrossRestart: 0,
     wakesPublished: 0,
     waitsWoken: 0,
     waitsTimedOut: 0,

@@ -97,9 +97,10 @@ export interface FlowPlan {
 
 /**
  * Half the waits are woken, with a timeout long enough for the soak to see the wait begin and publish through an
- * engine restart; the others time out after a short wait.
+ * engine restart; the others time out after one to four seconds, long enough that some are under way when the
+ * engine stops (`suspended_across_restart`).
  */
 export function planFlow(random: () => number, i: number): FlowPlan {
   const wake = random() < 0.5;
-  return { input: { flow: `flow-${i}`, waitMs: wake ? 15_000 : 800 + Math.floor(random() * 1_200) }, wake };
+  return { input: { flow: `flow-${i}`, waitMs: wake ? 15_000 : 1_000 + Math.floor(random() * 3_000) }, wake };
 }

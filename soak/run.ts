@@ -464,6 +464,7 @@ console.log(
     `step_executions=${d?.stepExecutions ?? 0}`,
     `steps_rerun=${d?.stepsRerun ?? 0}`,
     `suspensions=${d?.suspensions ?? 0}`,
+    `suspended_across_restart=${d?.suspendedAcrossRestart ?? 0}`,
     `wakes_published=${d?.wakesPublished ?? 0}`,
     `waits_woken=${d?.waitsWoken ?? 0}`,
     `waits_timed_out=${d?.waitsTimedOut ?? 0}`,

@@ -334,10 +334,24 @@ describe('the soak checker of durable workflows', () => {
       stepExecutions: 6,
       stepsRerun: 1,
       suspensions: 2,
+      suspendedAcrossRestart: 0,
       wakesPublished: 1,
       waitsWoken: 1,
       waitsTimedOut: 0,
     });
+  });
+
+  it('counts a suspension begun before an engine stop and resumed after its restart', () => {
+    const attempts = [
+      ...goodDurable.attempts,
+      { runId: 'C', attempt: 2, assignedAt: at(4_000), outcome: 'completed' },
+    ];
+    const across = durableOf({ attempts, downtimes: [{ from: at(1_200), to: at(3_000) }] });
+    expect(across.counts.durable?.suspendedAcrossRestart).toBe(1);
+    expect(
+      durableOf({ attempts, downtimes: [{ from: at(500), to: at(3_000) }] }).counts.durable
+        ?.suspendedAcrossRestart,
+    ).toBe(0);
   });
 
   it('flags a workflow run ended twice, or not ended', () => {
