@@ -64,6 +64,8 @@ export interface DurableCounts {
   suspensions: number;
   /** Suspensions begun before an engine stop and resumed after its restart. */
   suspendedAcrossRestart: number;
+  /** Workflow runs whose wait the soak planned to wake, and the wake events it published. */
+  wakesPlanned: number;
   wakesPublished: number;
   waitsWoken: number;
   waitsTimedOut: number;
@@ -253,6 +255,7 @@ export function judgeDurable(
     stepsRerun: 0,
     suspensions: 0,
     suspendedAcrossRestart: 0,
+    wakesPlanned: audit.plans.filter((p) => p.wake).length,
     wakesPublished: 0,
     waitsWoken: 0,
     waitsTimedOut: 0,

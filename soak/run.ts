@@ -301,6 +301,7 @@ try {
       }
     }
   };
+  waker.start();
   say(`${planned.length} runs enqueued; faults begin, and ${flows.length} workflow runs among them`);
 
   const [victim, , graceful] = workers as [SoakWorker, SoakWorker, SoakWorker];
@@ -316,7 +317,6 @@ try {
     if (p) lastOpen = p.open;
     const done = 1 - lastOpen / totalRuns;
     await enqueueFlows(done);
-    await waker.round();
     const flowsIn = workflowPlans.length === flows.length;
     if (p && p.open === 0 && flowsIn && (await workflowsEnded().catch(() => false))) break;
     if (Date.now() - lastReport > 5_000) {
@@ -370,6 +370,7 @@ try {
   say(`failed: ${failure}`);
 }
 
+await waker.stop();
 let finals: FinalRun[] = [];
 try {
   finals = await listAll();
@@ -465,6 +466,7 @@ console.log(
     `steps_rerun=${d?.stepsRerun ?? 0}`,
     `suspensions=${d?.suspensions ?? 0}`,
     `suspended_across_restart=${d?.suspendedAcrossRestart ?? 0}`,
+    `wakes_planned=${d?.wakesPlanned ?? 0}`,
     `wakes_published=${d?.wakesPublished ?? 0}`,
     `waits_woken=${d?.waitsWoken ?? 0}`,
     `waits_timed_out=${d?.waitsTimedOut ?? 0}`,

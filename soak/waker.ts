@@ -6,7 +6,8 @@ import { DURABLE_FLOW } from './plan.ts';
 
 export class Waker {
   private readonly pending: WorkflowPlan[] = [];
-  private lastRound = 0;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
 
   constructor(
     private readonly client: Client,
@@ -17,10 +18,23 @@ export class Waker {
     if (plan.wake) this.pending.push(plan);
   }
 
-  /** One round, at most every `everyMs`; errors (an engine down) leave the plan for the next round. */
-  async round(): Promise<void> {
-    if (this.pending.length === 0 || Date.now() - this.lastRound < this.everyMs) return;
-    this.lastRound = Date.now();
+  /** Rounds every `everyMs` on their own, so that a fault the soak waits for (a drain) delays no wake. */
+  start(): void {
+    this.loop ??= (async () => {
+      while (!this.stopped) {
+        await this.round();
+        await new Promise((r) => setTimeout(r, this.everyMs));
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+
+  /** Errors (an engine down) leave the plan for the next round. */
+  private async round(): Promise<void> {
     for (const p of [...this.pending]) {
       try {
         const view = await this.client.getWorkflowRun(p.workflowRunId);

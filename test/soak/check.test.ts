@@ -335,6 +335,7 @@ describe('the soak checker of durable workflows', () => {
       stepsRerun: 1,
       suspensions: 2,
       suspendedAcrossRestart: 0,
+      wakesPlanned: 1,
       wakesPublished: 1,
       waitsWoken: 1,
       waitsTimedOut: 0,

@@ -58,6 +58,7 @@ describe('soak, short profile', () => {
     expect(field('waits_woken')).toBeGreaterThan(0);
     // A wake published as its wait timed out (the engine was down meanwhile) finds no wait.
     expect(field('waits_woken')).toBeLessThanOrEqual(field('wakes_published'));
+    expect(field('wakes_published')).toBeLessThanOrEqual(field('wakes_planned'));
     expect(field('waits_timed_out')).toBeGreaterThan(0);
     expect(field('waits_woken') + field('waits_timed_out')).toBe(36);
     expect(code).toBe(0);
