@@ -1,6 +1,7 @@
 // A store-level audit for the soak: a trigger records every change into or out of a terminal run state.
 import type { Sql } from '../src/engine/store/sql.ts';
 import { TerminalRunState } from '../src/protocol/schemas.ts';
+import type { DurableAudit } from './durable.ts';
 import type { Assignment, FlowAudit, ScheduleAudit } from './flow.ts';
 
 const TERMINAL = `(${TerminalRunState.options.map((s) => `'${s}'`).join(', ')})`;
@@ -28,6 +29,42 @@ export async function installAudit(sql: Sql): Promise<void> {
     END $$ LANGUAGE plpgsql;
     DROP TRIGGER IF EXISTS soak_audit_trigger ON pw_runs;
     CREATE TRIGGER soak_audit_trigger AFTER UPDATE ON pw_runs FOR EACH ROW EXECUTE FUNCTION soak_audit_row();
+
+    CREATE TABLE IF NOT EXISTS soak_journal_audit (
+      id bigserial PRIMARY KEY,
+      run_id text NOT NULL,
+      attempt integer NOT NULL,
+      journal jsonb,
+      at double precision NOT NULL
+    );
+    CREATE OR REPLACE FUNCTION soak_journal_row() RETURNS trigger AS $$
+    BEGIN
+      IF NEW.journal::text IS DISTINCT FROM OLD.journal::text THEN
+        INSERT INTO soak_journal_audit (run_id, attempt, journal, at)
+        VALUES (NEW.id, OLD.attempt, NEW.journal, extract(epoch FROM clock_timestamp()) * 1000);
+      END IF;
+      RETURN NEW;
+    END $$ LANGUAGE plpgsql;
+    DROP TRIGGER IF EXISTS soak_journal_trigger ON pw_runs;
+    CREATE TRIGGER soak_journal_trigger AFTER UPDATE ON pw_runs FOR EACH ROW EXECUTE FUNCTION soak_journal_row();
+
+    CREATE TABLE IF NOT EXISTS soak_workflow_audit (
+      id bigserial PRIMARY KEY,
+      workflow_run_id text NOT NULL,
+      old_state text,
+      new_state text NOT NULL
+    );
+    CREATE OR REPLACE FUNCTION soak_workflow_row() RETURNS trigger AS $$
+    BEGIN
+      IF TG_OP = 'INSERT' OR OLD.state IS DISTINCT FROM NEW.state THEN
+        INSERT INTO soak_workflow_audit (workflow_run_id, old_state, new_state)
+        VALUES (NEW.id, CASE WHEN TG_OP = 'UPDATE' THEN OLD.state END, NEW.state);
+      END IF;
+      RETURN NEW;
+    END $$ LANGUAGE plpgsql;
+    DROP TRIGGER IF EXISTS soak_workflow_trigger ON pw_workflow_runs;
+    CREATE TRIGGER soak_workflow_trigger AFTER INSERT OR UPDATE ON pw_workflow_runs
+      FOR EACH ROW EXECUTE FUNCTION soak_workflow_row();
   `);
 }
 
@@ -91,6 +128,75 @@ export async function readFlowAudit(sql: Sql): Promise<Omit<FlowAudit, 'downtime
       attempt: Number(r.attempt),
       assignedAt: Number(r.assigned_at),
       uses: r.rate_limits as Assignment['uses'],
+    })),
+  };
+}
+
+/**
+ * What the durable checks read of the store (durable.ts): the workflow runs and their state changes, every run of
+ * a workflow or spawned as a child, each change of a journal (the attempt it was made in, and when), the attempts
+ * of those runs, and the published events.
+ */
+export async function readDurableAudit(sql: Sql): Promise<Omit<DurableAudit, 'plans' | 'downtimes' | 'end'>> {
+  const workflowRuns = await sql.query<Record<string, unknown>>(
+    'SELECT id, workflow, state, input FROM pw_workflow_runs ORDER BY seq',
+  );
+  const transitions = await sql.query<Record<string, unknown>>(
+    'SELECT workflow_run_id, old_state, new_state FROM soak_workflow_audit ORDER BY id',
+  );
+  const runs = await sql.query<Record<string, unknown>>(
+    `SELECT id, task, state, attempt, workflow_run_id, parent_run_id, journal, available_at FROM pw_runs
+     WHERE workflow_run_id IS NOT NULL OR parent_run_id IS NOT NULL OR journal IS NOT NULL ORDER BY seq`,
+  );
+  const journals = await sql.query<Record<string, unknown>>(
+    'SELECT run_id, attempt, journal, at FROM soak_journal_audit ORDER BY id',
+  );
+  const attempts = await sql.query<Record<string, unknown>>(
+    `SELECT a.run_id, a.attempt, a.assigned_at, a.outcome FROM pw_attempts a JOIN pw_runs r ON r.id = a.run_id
+     WHERE r.journal IS NOT NULL ORDER BY a.run_id, a.attempt`,
+  );
+  const events = await sql.query<Record<string, unknown>>(
+    'SELECT id, name, payload, created_at FROM pw_events ORDER BY seq',
+  );
+  return {
+    workflowRuns: workflowRuns.map((r) => ({
+      id: r.id as string,
+      workflow: r.workflow as string,
+      state: r.state as string,
+      input: r.input,
+    })),
+    transitions: transitions.map((r) => ({
+      workflowRunId: r.workflow_run_id as string,
+      oldState: (r.old_state as string | null) ?? null,
+      newState: r.new_state as string,
+    })),
+    runs: runs.map((r) => ({
+      id: r.id as string,
+      task: r.task as string,
+      state: r.state as string,
+      attempt: Number(r.attempt),
+      workflowRunId: (r.workflow_run_id as string | null) ?? null,
+      parentRunId: (r.parent_run_id as string | null) ?? null,
+      journal: (r.journal as DurableAudit['runs'][number]['journal']) ?? null,
+      availableAt: Number(r.available_at),
+    })),
+    journals: journals.map((r) => ({
+      runId: r.run_id as string,
+      attempt: Number(r.attempt),
+      journal: (r.journal as DurableAudit['runs'][number]['journal']) ?? null,
+      at: Number(r.at),
+    })),
+    attempts: attempts.map((r) => ({
+      runId: r.run_id as string,
+      attempt: Number(r.attempt),
+      assignedAt: r.assigned_at === null ? null : Number(r.assigned_at),
+      outcome: r.outcome as string,
+    })),
+    events: events.map((r) => ({
+      id: r.id as string,
+      name: r.name as string,
+      payload: typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload,
+      createdAt: Number(r.created_at),
     })),
   };
 }

@@ -2,6 +2,7 @@
 
 import { TERMINAL_RUN_STATES } from '../src/protocol/schemas.ts';
 import type { AuditRow } from './audit.ts';
+import { DURABLE_VIOLATIONS, type DurableAudit, type DurableCounts, judgeDurable } from './durable.ts';
 import { FLOW_VIOLATIONS, type FlowAudit, type FlowCounts, judgeFlow } from './flow.ts';
 
 export type Expected = 'COMPLETED' | 'FAILED';
@@ -15,9 +16,14 @@ export interface FinalRun {
   state: string;
   attempt: number;
   output?: unknown;
+  /** Runs of workflows and child runs, which the durable checks judge. */
+  workflowRunId?: string;
+  parentRunId?: string;
 }
 export interface BookLine {
-  e: 'start' | 'end' | 'answer';
+  e: 'start' | 'end' | 'answer' | 'step';
+  /** A step line: the step executed. */
+  step?: string;
   run: string;
   attempt: number;
   nonce?: string;
@@ -44,6 +50,7 @@ export const VIOLATIONS = [
   'slot_overuse',
   'secret_leaks',
   ...FLOW_VIOLATIONS,
+  ...DURABLE_VIOLATIONS,
 ] as const;
 export type Violation = (typeof VIOLATIONS)[number];
 
@@ -58,6 +65,8 @@ export interface Verdict {
     maxSlotsUsed: number;
     /** Schedules and rate limits, when the flow audit was given. */
     flow?: FlowCounts;
+    /** Durable workflows, when their audit was given. */
+    durable?: DurableCounts;
   };
   violations: Record<Violation, string[]>;
   total: number;
@@ -70,6 +79,7 @@ export function judge(
   audit: AuditRow[],
   leaks: string[],
   flow?: FlowAudit,
+  durable?: DurableAudit,
 ): Verdict {
   const v = Object.fromEntries(VIOLATIONS.map((k) => [k, [] as string[]])) as Record<Violation, string[]>;
   const finalById = new Map(finals.map((r) => [r.id, r]));
@@ -147,13 +157,21 @@ export function judge(
       if (problem) v.bad_record.push(`${p.id}: ${problem}`);
     }
   }
-  if (finals.length > planned.length) v.lost.push(`${finals.length - planned.length} unplanned runs`);
+  const plain = finals.filter((r) => !r.workflowRunId && !r.parentRunId).length;
+  if (plain > planned.length) v.lost.push(`${plain - planned.length} unplanned runs`);
   v.secret_leaks.push(...leaks);
   let flowCounts: FlowCounts | undefined;
   if (flow) {
     const judged = judgeFlow(flow);
     flowCounts = judged.counts;
     for (const k of FLOW_VIOLATIONS) v[k].push(...judged.violations[k]);
+  }
+
+  let durableCounts: DurableCounts | undefined;
+  if (durable) {
+    const judged = judgeDurable(durable, books);
+    durableCounts = judged.counts;
+    for (const k of DURABLE_VIOLATIONS) v[k].push(...judged.violations[k]);
   }
 
   const total = VIOLATIONS.reduce((n, k) => n + v[k].length, 0);
@@ -164,6 +182,7 @@ export function judge(
       executions,
       maxSlotsUsed,
       ...(flowCounts ? { flow: flowCounts } : {}),
+      ...(durableCounts ? { durable: durableCounts } : {}),
     },
     violations: v,
     total,

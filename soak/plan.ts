@@ -66,3 +66,41 @@ export function planLimited(random: () => number): { request: EnqueueRequest; ex
     expected,
   };
 }
+
+/**
+ * The durable workflow: `a` → (`b`, `c`) → `d`. `b` sleeps between two steps; `c` waits for the wake event of its
+ * workflow run (`filter: { flow }`), which the soak publishes for some runs once the wait has begun, the others
+ * timing out; `d` reads both parents and runs a child. Every task's work is in steps the books record.
+ */
+export const DURABLE_FLOW = {
+  workflow: 'soak-flow',
+  tasks: { a: 'soak-flow-a', b: 'soak-flow-b', c: 'soak-flow-c', d: 'soak-flow-d' },
+  child: 'soak-child',
+  wakeEvent: 'soak.wake',
+  sleepMs: 300,
+} as const;
+
+/**
+ * The load's priority: below the default, so that the workflows' task runs, each enqueued as its parents end,
+ * start among the load rather than behind all of it, that is, under the faults.
+ */
+export const LOAD_PRIORITY = -1;
+
+/** Workflow run `i` of `n` is enqueued once this share of the load has ended: spread over the faults. */
+export const flowEnqueuedAt = (i: number, n: number) => (0.6 * i) / n;
+
+export interface FlowPlan {
+  input: { flow: string; waitMs: number };
+  /** Whether the soak publishes the event `c` waits for. */
+  wake: boolean;
+}
+
+/**
+ * Half the waits are woken, with a timeout long enough for the soak to see the wait begin and publish through an
+ * engine restart; the others time out after one to four seconds, long enough that some are under way when the
+ * engine stops (`suspended_across_restart`).
+ */
+export function planFlow(random: () => number, i: number): FlowPlan {
+  const wake = random() < 0.5;
+  return { input: { flow: `flow-${i}`, waitMs: wake ? 15_000 : 1_000 + Math.floor(random() * 3_000) }, wake };
+}

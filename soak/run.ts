@@ -7,10 +7,21 @@ import { parseArgs } from 'node:util';
 import { createClient } from '../src/client/index.ts';
 import { openStore } from '../src/engine/store/index.ts';
 import { CronTicks } from '../src/protocol/cron.ts';
-import { readAudit, readFlowAudit } from './audit.ts';
+import { readAudit, readDurableAudit, readFlowAudit } from './audit.ts';
 import { type Book, type BookLine, type FinalRun, judge, type PlannedRun } from './check.ts';
+import type { DurableAudit, WorkflowPlan } from './durable.ts';
 import type { Downtime, FlowAudit } from './flow.ts';
-import { plan, planLimited, SCHEDULE, seeded } from './plan.ts';
+import {
+  DURABLE_FLOW,
+  type FlowPlan,
+  flowEnqueuedAt,
+  LOAD_PRIORITY,
+  plan,
+  planFlow,
+  planLimited,
+  SCHEDULE,
+  seeded,
+} from './plan.ts';
 import { dropSchema, freshSchema } from './postgres.ts';
 import {
   alive,
@@ -23,21 +34,31 @@ import {
   tail,
   until,
 } from './processes.ts';
+import { Waker } from './waker.ts';
 
 /**
- * `limited`: rate-limited runs enqueued among the `runs` (see LIMITED_RATE_LIMITS). `downMs`: how long the engine
+ * `workflows`: runs of the durable workflow (plan.ts), enqueued after the load. `limited`: rate-limited runs enqueued among the `runs` (see LIMITED_RATE_LIMITS). `downMs`: how long the engine
  * stays down at its restart, beyond its stop and start, so that several of the schedule's ticks are missed.
  */
 const PROFILES = {
   full: {
     runs: 20_000,
     limited: 2_000,
+    workflows: 300,
     timeLimitMs: 20 * 60_000,
     slots: 8,
     killEveryMs: 4_000,
     downMs: 5_000,
   },
-  short: { runs: 1_500, limited: 200, timeLimitMs: 150_000, slots: 6, killEveryMs: 2_500, downMs: 3_000 },
+  short: {
+    runs: 1_500,
+    limited: 200,
+    workflows: 36,
+    timeLimitMs: 150_000,
+    slots: 6,
+    killEveryMs: 2_500,
+    downMs: 3_000,
+  },
 } as const;
 
 const { values } = parseArgs({
@@ -45,6 +66,7 @@ const { values } = parseArgs({
     profile: { type: 'string', default: process.env.SOAK_PROFILE ?? 'short' },
     runs: { type: 'string' },
     limited: { type: 'string' },
+    workflows: { type: 'string' },
     seed: { type: 'string' },
     'database-url': { type: 'string' },
     /** How the engine is stopped for its restart: SIGTERM (graceful) or SIGKILL (use a Postgres store). */
@@ -60,6 +82,7 @@ if (!profile) {
 }
 const loadRuns = values.runs ? Number(values.runs) : profile.runs;
 const limitedRuns = values.limited ? Number(values.limited) : profile.limited;
+const workflowRuns = values.workflows ? Number(values.workflows) : profile.workflows;
 const totalRuns = loadRuns + limitedRuns;
 const seed = values.seed ? Number(values.seed) : Date.now() % 1_000_000;
 const random = seeded(seed);
@@ -196,6 +219,12 @@ async function progress(): Promise<{ open: number } | undefined> {
   }
 }
 
+/** No workflow run is still running (a task run may end before its workflow run is advanced). */
+async function workflowsEnded(): Promise<boolean> {
+  const { workflowRuns: running } = await client.listWorkflowRuns({ state: 'RUNNING', limit: 1 });
+  return running.length === 0;
+}
+
 async function listAll(): Promise<FinalRun[]> {
   const all: FinalRun[] = [];
   let cursor: string | undefined;
@@ -208,6 +237,10 @@ async function listAll(): Promise<FinalRun[]> {
 }
 
 const planned: PlannedRun[] = [];
+const workflowPlans: WorkflowPlan[] = [];
+const waker = new Waker(client);
+/** When the soak saw every run and workflow run end. */
+let endedAt = Date.now();
 let failure: string | undefined;
 /** The latest tick the soak saw fired before it paused the schedule: every one up to it must have run. */
 let ticksThrough: number | undefined;
@@ -242,12 +275,34 @@ try {
   }
   for (let i = 0; i < totalRuns; i += 1000) {
     const chunk = plans.slice(i, i + 1000);
-    const runs = await client.enqueueMany(chunk.map((c) => c.request));
+    const runs = await client.enqueueMany(chunk.map((c) => ({ ...c.request, priority: LOAD_PRIORITY })));
     runs.forEach((r, j) => {
       planned.push({ id: r.id, expected: chunk[j]!.expected });
     });
   }
-  say(`${planned.length} runs enqueued; faults begin`);
+  const flows: FlowPlan[] = Array.from({ length: workflowRuns }, (_, i) => planFlow(random, i));
+  /** Enqueues the workflow runs due by the load's progress; one that failed (the engine restarting) is retried. */
+  const enqueueFlows = async (done: number) => {
+    while (
+      workflowPlans.length < flows.length &&
+      done >= flowEnqueuedAt(workflowPlans.length, flows.length)
+    ) {
+      const { input, wake } = flows[workflowPlans.length]!;
+      try {
+        const run = await client.runWorkflow({
+          workflow: DURABLE_FLOW.workflow,
+          input,
+          idempotencyKey: `soak:${input.flow}`,
+        });
+        workflowPlans.push({ workflowRunId: run.id, flow: input.flow, wake });
+        waker.add(workflowPlans.at(-1)!);
+      } catch {
+        return;
+      }
+    }
+  };
+  waker.start();
+  say(`${planned.length} runs enqueued; faults begin, and ${flows.length} workflow runs among them`);
 
   const [victim, , graceful] = workers as [SoakWorker, SoakWorker, SoakWorker];
   let nextKill = Date.now() + profile.killEveryMs;
@@ -261,7 +316,9 @@ try {
     const p = await progress();
     if (p) lastOpen = p.open;
     const done = 1 - lastOpen / totalRuns;
-    if (p && p.open === 0) break;
+    await enqueueFlows(done);
+    const flowsIn = workflowPlans.length === flows.length;
+    if (p && p.open === 0 && flowsIn && (await workflowsEnded().catch(() => false))) break;
     if (Date.now() - lastReport > 5_000) {
       lastReport = Date.now();
       say(`${totalRuns - lastOpen}/${totalRuns} terminal`);
@@ -306,12 +363,14 @@ try {
   );
   await client.pauseSchedule(SCHEDULE.name);
   await until(async () => (await progress())?.open === 0, "the last ticks' runs to end", 60_000);
+  endedAt = Date.now();
   say('every run is terminal; checking');
 } catch (error) {
   failure = (error as Error).message;
   say(`failed: ${failure}`);
 }
 
+await waker.stop();
 let finals: FinalRun[] = [];
 try {
   finals = await listAll();
@@ -329,10 +388,12 @@ for (const r of finals)
 
 let audit: Awaited<ReturnType<typeof readAudit>> = [];
 let flow: FlowAudit | undefined;
+let durable: DurableAudit | undefined;
 try {
   const sql = await openStore(databaseUrl ? { databaseUrl } : { dataDir });
   audit = await readAudit(sql);
   flow = { ...(await readFlowAudit(sql)), downtimes, ...(ticksThrough ? { through: ticksThrough } : {}) };
+  durable = { ...(await readDurableAudit(sql)), plans: workflowPlans, downtimes, end: endedAt };
   await sql.close();
 } catch (error) {
   failure ??= `could not read the store audit: ${(error as Error).message}`;
@@ -353,9 +414,10 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.log'))) {
   for (const s of secrets) if (text.includes(s)) leaks.push(`${file} contains a token`);
 }
 
-const verdict = judge(planned, finals, books, audit, leaks, flow);
+const verdict = judge(planned, finals, books, audit, leaks, flow, durable);
 const c = verdict.counts;
 const f = c.flow;
+const d = c.durable;
 const v = verdict.violations;
 const seconds = ((Date.now() - started) / 1000).toFixed(1);
 const gracefulOk = faults.gracefulExitCodes.every((code) => code === 0);
@@ -396,6 +458,26 @@ console.log(
     `rate_limited_starts=${f?.rateLimitedStarts ?? 0}`,
     `rate_window_max=${(f?.windows ?? []).map((w) => `${w.key}:${w.max}/${w.limit}`).join(',') || 'none'}`,
     `rate_overuse=${v.rate_overuse.length}`,
+    `workflow_runs=${d?.workflowRuns ?? 0}`,
+    `workflows_completed=${d?.workflowsCompleted ?? 0}`,
+    `durable_runs=${d?.durableRuns ?? 0}`,
+    `child_runs=${d?.childRuns ?? 0}`,
+    `step_executions=${d?.stepExecutions ?? 0}`,
+    `steps_rerun=${d?.stepsRerun ?? 0}`,
+    `suspensions=${d?.suspensions ?? 0}`,
+    `suspended_across_restart=${d?.suspendedAcrossRestart ?? 0}`,
+    `wakes_planned=${d?.wakesPlanned ?? 0}`,
+    `wakes_published=${d?.wakesPublished ?? 0}`,
+    `waits_woken=${d?.waitsWoken ?? 0}`,
+    `waits_timed_out=${d?.waitsTimedOut ?? 0}`,
+    `workflow_terminal=${v.workflow_terminal.length}`,
+    `workflow_state=${v.workflow_state.length}`,
+    `workflow_task_duplicates=${v.workflow_task_duplicates.length}`,
+    `step_records=${v.step_records.length}`,
+    `step_duplicates=${v.step_duplicates.length}`,
+    `step_rewrites=${v.step_rewrites.length}`,
+    `lost_wakes=${v.lost_wakes.length}`,
+    `wakes_missed=${v.wakes_missed.length}`,
     `secret_leaks=${v.secret_leaks.length}`,
     `worker_kills=${faults.workerKills}`,
     `graceful_stops=${faults.gracefulStops}`,

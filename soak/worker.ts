@@ -1,8 +1,10 @@
-// The soak worker: the Node adapter serving bookkeeping tasks that log every body execution and event answer.
+// The soak worker: the Node adapter serving bookkeeping tasks that log every body execution, step execution and
+// event answer.
 import { appendFileSync } from 'node:fs';
 import { z } from 'zod';
 import { serve } from '../adapters/node.ts';
 import { configFromEnv, createWorker, NonRetryableError, type TaskContext, task } from '../src/index.ts';
+import { durableFlow } from './durable-tasks.ts';
 import { LIMITED_RATE_LIMITS, TENANTS } from './plan.ts';
 
 const logFile = process.env.SOAK_LOG;
@@ -34,21 +36,29 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-async function body(plan: Plan, ctx: TaskContext, cost: number) {
+/** Runs a task body holding `cost` slot units, with a start and an end line around it. */
+async function held<T>(ctx: TaskContext, cost: number, run: (nonce: string) => Promise<T>): Promise<T> {
   inUse += cost;
   const nonce = crypto.randomUUID();
   record({ e: 'start', run: ctx.runId, attempt: ctx.attempt, nonce, pid, used: inUse, cost });
   let outcome = 'failed';
   try {
-    await pause(plan.ms, ctx.signal);
-    if (plan.fatal) throw new NonRetryableError('soak: a fatal failure');
-    if (ctx.attempt <= plan.failUntil) throw new Error('soak: a transient failure');
+    const result = await run(nonce);
     outcome = 'completed';
-    return { run: ctx.runId, attempt: ctx.attempt, nonce };
+    return result;
   } finally {
     inUse -= cost;
     record({ e: 'end', run: ctx.runId, attempt: ctx.attempt, nonce, pid, outcome });
   }
+}
+
+function body(plan: Plan, ctx: TaskContext, cost: number) {
+  return held(ctx, cost, async (nonce) => {
+    await pause(plan.ms, ctx.signal);
+    if (plan.fatal) throw new NonRetryableError('soak: a fatal failure');
+    if (ctx.attempt <= plan.failUntil) throw new Error('soak: a transient failure');
+    return { run: ctx.runId, attempt: ctx.attempt, nonce };
+  });
 }
 
 const tasks = [
@@ -64,6 +74,9 @@ const tasks = [
     run: (plan, ctx) => body(plan, ctx, 1),
   }),
 ];
+// The durable workflow, and the plain task its last task runs as a child.
+const child = task({ name: 'soak-child', input: Plan, retries: 3, run: (plan, ctx) => body(plan, ctx, 1) });
+const flow = durableFlow({ child, held, record: (line) => record({ ...line, pid }) });
 
 /** Records the engine's answer to every terminal event this worker posts. */
 const answeringFetch: typeof fetch = async (input, init) => {
@@ -93,5 +106,11 @@ const answeringFetch: typeof fetch = async (input, init) => {
 };
 
 const config = configFromEnv(process.env);
-const worker = createWorker({ ...config, name: config.name!, tasks, fetch: answeringFetch });
+const worker = createWorker({
+  ...config,
+  name: config.name!,
+  tasks: [...tasks, child],
+  workflows: [flow],
+  fetch: answeringFetch,
+});
 await serve(worker, { port: Number(process.env.PORT), hostname: '127.0.0.1' });

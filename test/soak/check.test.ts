@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditRow } from '../../soak/audit.ts';
 import { type Book, judge, type PlannedRun } from '../../soak/check.ts';
+import { type DurableAudit, type DurableRunRecord, WAKE_MARGIN_MS } from '../../soak/durable.ts';
 import {
   type Assignment,
   type Downtime,
@@ -10,6 +11,7 @@ import {
   type ScheduleAudit,
   type TickRun,
 } from '../../soak/flow.ts';
+import { DURABLE_FLOW } from '../../soak/plan.ts';
 
 // The soak's checker must be able to fail: each violation it exists to catch is planted here once.
 const planned: PlannedRun[] = [{ id: 'r1', expected: 'COMPLETED' }];
@@ -213,5 +215,208 @@ describe('the soak checker of schedules and rate limits', () => {
     ]);
     // The same attempt read twice (ended, and live) counts once.
     expect(flowOf({ assignments: [...assignments, { ...assignments[0]! }] }).total).toBe(0);
+  });
+});
+
+// The durable workflow checks, on one workflow run a → (b, c) → d whose wait was woken by its event.
+const W = 'w1';
+const at = (ms: number) => T0 + ms;
+const stepEntry = (step: string, attempt: number, nonce: string, extra: Record<string, unknown> = {}) => ({
+  kind: 'step' as const,
+  output: { step, attempt, nonce, ...extra },
+});
+const received = { id: 'e1', name: DURABLE_FLOW.wakeEvent, key: null, payload: { flow: 'f1' } };
+const waitEntry = {
+  kind: 'wait' as const,
+  event: DURABLE_FLOW.wakeEvent,
+  until: new Date(at(15_000)).toISOString(),
+};
+const durableRun = (
+  id: string,
+  task: string,
+  journal: DurableRunRecord['journal'],
+  more: Partial<DurableRunRecord> = {},
+) => ({
+  id,
+  task,
+  state: 'COMPLETED',
+  attempt: 1,
+  workflowRunId: W,
+  parentRunId: null,
+  journal,
+  availableAt: at(0),
+  ...more,
+});
+const t = DURABLE_FLOW.tasks;
+const goodDurable: DurableAudit = {
+  plans: [{ workflowRunId: W, flow: 'f1', wake: true }],
+  workflowRuns: [{ id: W, workflow: DURABLE_FLOW.workflow, state: 'COMPLETED', input: { flow: 'f1' } }],
+  transitions: [
+    { workflowRunId: W, oldState: null, newState: 'RUNNING' },
+    { workflowRunId: W, oldState: 'RUNNING', newState: 'COMPLETED' },
+  ],
+  runs: [
+    durableRun('A', t.a, { a: stepEntry('a', 1, 'na') }),
+    // b1 ran at attempt 1, whose worker died before its result reached the engine, and again at attempt 2.
+    durableRun(
+      'B',
+      t.b,
+      {
+        b1: stepEntry('b1', 2, 'nb1'),
+        'sleep:1': { kind: 'sleep', until: new Date(at(2_000)).toISOString() },
+        b2: stepEntry('b2', 3, 'nb2'),
+      },
+      { attempt: 3 },
+    ),
+    durableRun(
+      'C',
+      t.c,
+      { 'wait:1': { ...waitEntry, received }, c: stepEntry('c', 2, 'nc', { received: 'e1' }) },
+      { attempt: 2 },
+    ),
+    durableRun(
+      'D',
+      t.d,
+      {
+        'child-of-f1': { kind: 'child', runId: 'K', until: new Date(at(9_000)).toISOString() },
+        d: stepEntry('d', 2, 'nd'),
+      },
+      { attempt: 2 },
+    ),
+    durableRun('K', DURABLE_FLOW.child, null, { workflowRunId: null, parentRunId: 'D' }),
+  ],
+  journals: [
+    { runId: 'A', attempt: 1, journal: { a: stepEntry('a', 1, 'na') }, at: at(100) },
+    { runId: 'B', attempt: 2, journal: { b1: stepEntry('b1', 2, 'nb1') }, at: at(1_000) },
+    { runId: 'C', attempt: 1, journal: { 'wait:1': waitEntry }, at: at(1_000) },
+    { runId: 'C', attempt: 1, journal: { 'wait:1': { ...waitEntry, received } }, at: at(1_500) },
+  ],
+  attempts: [
+    { runId: 'B', attempt: 2, assignedAt: at(900), outcome: 'suspended' },
+    { runId: 'C', attempt: 1, assignedAt: at(900), outcome: 'suspended' },
+  ],
+  events: [{ id: 'e1', name: DURABLE_FLOW.wakeEvent, payload: { flow: 'f1' }, createdAt: at(1_500) }],
+  downtimes: [],
+  end: at(20_000),
+};
+const stepLine = (run: string, step: string, attempt: number, nonce: string) => ({
+  e: 'step' as const,
+  run,
+  step,
+  attempt,
+  nonce,
+});
+const goodSteps = [
+  stepLine('A', 'a', 1, 'na'),
+  stepLine('B', 'b1', 1, 'nb0'),
+  stepLine('B', 'b1', 2, 'nb1'),
+  stepLine('B', 'b2', 3, 'nb2'),
+  stepLine('C', 'c', 2, 'nc'),
+  stepLine('D', 'd', 2, 'nd'),
+];
+const durableOf = (changes: Partial<DurableAudit>, steps = goodSteps) =>
+  judge(planned, finals, book([...goodLines, ...steps]), goodAudit, [], undefined, {
+    ...goodDurable,
+    ...changes,
+  });
+const withRun = (id: string, change: Partial<DurableRunRecord>) =>
+  goodDurable.runs.map((r) => (r.id === id ? { ...r, ...change } : r));
+
+describe('the soak checker of durable workflows', () => {
+  it('passes a workflow run ended once, a step rerun before its recording attempt, and a woken wait', () => {
+    const verdict = durableOf({});
+    expect(verdict.total, JSON.stringify(verdict.violations)).toBe(0);
+    expect(verdict.counts.durable).toMatchObject({
+      workflowRuns: 1,
+      workflowsCompleted: 1,
+      durableRuns: 4,
+      childRuns: 1,
+      stepExecutions: 6,
+      stepsRerun: 1,
+      suspensions: 2,
+      suspendedAcrossRestart: 0,
+      wakesPlanned: 1,
+      wakesPublished: 1,
+      waitsWoken: 1,
+      waitsTimedOut: 0,
+    });
+  });
+
+  it('counts a suspension begun before an engine stop and resumed after its restart', () => {
+    const attempts = [
+      ...goodDurable.attempts,
+      { runId: 'C', attempt: 2, assignedAt: at(4_000), outcome: 'completed' },
+    ];
+    const across = durableOf({ attempts, downtimes: [{ from: at(1_200), to: at(3_000) }] });
+    expect(across.counts.durable?.suspendedAcrossRestart).toBe(1);
+    expect(
+      durableOf({ attempts, downtimes: [{ from: at(500), to: at(3_000) }] }).counts.durable
+        ?.suspendedAcrossRestart,
+    ).toBe(0);
+  });
+
+  it('flags a workflow run ended twice, or not ended', () => {
+    const twice = [...goodDurable.transitions, { workflowRunId: W, oldState: 'RUNNING', newState: 'FAILED' }];
+    expect(durableOf({ transitions: twice }).violations.workflow_terminal).toHaveLength(1);
+    const running = [{ ...goodDurable.workflowRuns[0]!, state: 'RUNNING' }];
+    expect(durableOf({ workflowRuns: running }).violations.workflow_terminal).toHaveLength(1);
+  });
+
+  it('flags a workflow run completed over a failed task, and a task or a child run created twice', () => {
+    expect(durableOf({ runs: withRun('D', { state: 'FAILED' }) }).violations.workflow_state).toHaveLength(1);
+    const again = [...goodDurable.runs, durableRun('B2', t.b, null)];
+    expect(durableOf({ runs: again }).violations.workflow_task_duplicates).toHaveLength(1);
+    const child = [
+      ...goodDurable.runs,
+      durableRun('K2', DURABLE_FLOW.child, null, { workflowRunId: null, parentRunId: 'D' }),
+    ];
+    expect(durableOf({ runs: child }).violations.workflow_task_duplicates).toHaveLength(1);
+  });
+
+  it('flags a step run again at or after the attempt its result was recorded in', () => {
+    const after = [...goodSteps, stepLine('B', 'b1', 3, 'nb3')];
+    expect(durableOf({}, after).violations.step_duplicates).toHaveLength(1);
+    const sameAttempt = [...goodSteps, stepLine('A', 'a', 1, 'na2')];
+    expect(durableOf({}, sameAttempt).violations.step_duplicates).toHaveLength(1);
+  });
+
+  it('flags a recorded result that no execution returned, and an executed step of a completed run not recorded', () => {
+    const foreign = withRun('A', { journal: { a: stepEntry('a', 1, 'other') } });
+    expect(durableOf({ runs: foreign }).violations.step_records).toHaveLength(1);
+    const missing = withRun('A', { journal: {} });
+    expect(durableOf({ runs: missing }).violations.step_records).toHaveLength(1);
+  });
+
+  it('flags a step entry that changed once written', () => {
+    const rewritten = [
+      ...goodDurable.journals,
+      { runId: 'B', attempt: 3, journal: { b1: stepEntry('b1', 3, 'nb3') }, at: at(2_500) },
+    ];
+    // Changed in a later journal, though the final one holds the first result again.
+    expect(durableOf({ journals: rewritten }).violations.step_rewrites).toHaveLength(1);
+  });
+
+  it('flags a suspended run still queued well past its due time', () => {
+    const queued = withRun('C', { state: 'QUEUED', availableAt: at(20_000) - WAKE_MARGIN_MS - 1 });
+    expect(durableOf({ runs: queued }).violations.lost_wakes).toHaveLength(1);
+    const soon = withRun('C', { state: 'QUEUED', availableAt: at(20_000) - WAKE_MARGIN_MS + 1 });
+    expect(durableOf({ runs: soon }).violations.lost_wakes).toHaveLength(0);
+  });
+
+  it('flags a wait a matching event was published in that timed out, or one its step did not see', () => {
+    const timedOut = {
+      'wait:1': waitEntry,
+      c: stepEntry('c', 2, 'nc', { received: null }),
+    };
+    expect(durableOf({ runs: withRun('C', { journal: timedOut }) }).violations.wakes_missed).toHaveLength(1);
+    // With no event published, the same wait timed out as it should.
+    const quiet = durableOf({ runs: withRun('C', { journal: timedOut }), events: [] });
+    expect(quiet.total, JSON.stringify(quiet.violations)).toBe(0);
+    expect(quiet.counts.durable).toMatchObject({ waitsWoken: 0, waitsTimedOut: 1 });
+    // An event published before the wait began does not count for it.
+    const early = [{ ...goodDurable.events[0]!, createdAt: at(900) }];
+    expect(durableOf({ events: early }).violations.wakes_missed).toHaveLength(1);
+    const unseen = { 'wait:1': { ...waitEntry, received }, c: stepEntry('c', 2, 'nc', { received: null }) };
+    expect(durableOf({ runs: withRun('C', { journal: unseen }) }).violations.wakes_missed).toHaveLength(1);
   });
 });

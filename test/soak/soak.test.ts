@@ -18,7 +18,7 @@ function runSoak(args: string[]): Promise<{ code: number | null; stdout: string;
 }
 
 describe('soak, short profile', () => {
-  it('ends every run exactly once through SIGKILLed, drained and restarted processes, within slots, ticks and rate limits', async () => {
+  it('ends every run and workflow run exactly once through SIGKILLed, drained and restarted processes, within slots, ticks, rate limits and durable steps', async () => {
     const { code, stdout, stderr } = await runSoak(['--profile', 'short']);
     const summary = stdout.split('\n').find((l) => l.startsWith('soak profile=short')) ?? '';
     console.log(summary);
@@ -47,6 +47,20 @@ describe('soak, short profile', () => {
       const [, max, limit] = /:(\d+)\/(\d+)$/.exec(w)!.map(Number);
       expect(max, w).toBeLessThanOrEqual(limit!);
     }
+    // The durable workflow runs: each of four tasks and a child, every one completed; each sleep, wait and child
+    // a suspension; some waits woken by their event, the others timed out.
+    expect(field('workflow_runs')).toBe(36);
+    expect(field('workflows_completed')).toBe(36);
+    expect(field('durable_runs')).toBe(4 * 36);
+    expect(field('child_runs')).toBe(36);
+    expect(field('step_executions')).toBeGreaterThanOrEqual(5 * 36);
+    expect(field('suspensions')).toBeGreaterThanOrEqual(3 * 36);
+    expect(field('waits_woken')).toBeGreaterThan(0);
+    // A wake published as its wait timed out (the engine was down meanwhile) finds no wait.
+    expect(field('waits_woken')).toBeLessThanOrEqual(field('wakes_published'));
+    expect(field('wakes_published')).toBeLessThanOrEqual(field('wakes_planned'));
+    expect(field('waits_timed_out')).toBeGreaterThan(0);
+    expect(field('waits_woken') + field('waits_timed_out')).toBe(36);
     expect(code).toBe(0);
   }, 240_000);
 });
