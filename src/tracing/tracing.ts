@@ -1,5 +1,6 @@
 // Tracing as pushworker uses it, free of `@opentelemetry/api`: that package is loaded only when tracing is on.
 import { lazyPeer } from '../optional-peer.ts';
+import { otelTracing } from './otel.ts';
 
 /** The attributes of pushworker's spans. */
 export const SpanAttributes = {
@@ -38,9 +39,10 @@ export interface Tracing {
   start(name: string, options?: SpanOptions): TraceSpan;
 }
 
+// A specifier bundlers do not follow: a bundled worker neither needs nor carries the package unless it is traced.
+const OTEL_API = '@opentelemetry/api';
+
 /** The OpenTelemetry tracing, loaded on first use; spans go to the globally registered tracer provider. */
-export const loadTracing: () => Promise<Tracing> = lazyPeer(
-  '@opentelemetry/api',
-  'tracing',
-  async () => (await import('./otel.ts')).otelTracing,
+export const loadTracing: () => Promise<Tracing> = lazyPeer(OTEL_API, 'tracing', async () =>
+  otelTracing(await import(/* @vite-ignore */ OTEL_API)),
 );
