@@ -46,12 +46,6 @@ export interface EngineOptions extends EngineConfigInput {
    * command does. Default: console.error.
    */
   onFatal?: (error: PushworkerError) => void;
-  /**
-   * Records OpenTelemetry spans (the enqueue, time in the queue, the push) through the globally registered tracer
-   * provider, and passes each run's trace to its worker; needs `@opentelemetry/api`. Off, that package is never
-   * loaded, and a traceparent given at the enqueue is passed on as it is.
-   */
-  tracing?: boolean;
 }
 
 export interface Engine {
@@ -79,9 +73,9 @@ export interface Engine {
 }
 
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
-  const { sql: given, onError: onErrorOption, onNotice, onFatal, tracing: traced, ...rest } = options;
+  const { sql: given, onError: onErrorOption, onNotice, onFatal, ...rest } = options;
   const config = parseEngineConfig(rest);
-  const tracing = traced ? new EngineTracing(await loadTracing()) : undefined;
+  const tracing = config.tracing ? new EngineTracing(await loadTracing()) : undefined;
   const report = onErrorOption ?? ((error: unknown) => console.error('pushworker engine:', error));
   // A failed store fails every loop and route after it: `onFatal` says so once.
   const onError = (error: unknown) => {

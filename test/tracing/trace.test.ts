@@ -9,6 +9,7 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { engineConfigFromEnv } from '../../src/engine/config.ts';
 import { harnessPerTest, until } from '../support/engine.ts';
 import { stopProcess } from '../support/process.ts';
 
@@ -138,7 +139,7 @@ describe('tracing', () => {
   });
 
   it('starts the trace at the enqueue when the client gives none', async () => {
-    const h = await harness.start({ tracing: true });
+    const h = await harness.start({ tracing: engineConfigFromEnv({ PUSHWORKER_TRACING: 'true' }).tracing });
     await h.addWorker('in-process', { tracing: true });
     const { id } = await h.client.enqueue({ task: 'echo', input: { hello: 1 } });
     expect((await h.client.waitRun(id, { timeoutMs: 20_000 })).state).toBe('COMPLETED');
