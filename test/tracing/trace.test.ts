@@ -9,7 +9,9 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { engineConfigFromEnv } from '../../src/engine/config.ts';
+import { task } from '../../src/index.ts';
 import { harnessPerTest, until } from '../support/engine.ts';
 import { stopProcess } from '../support/process.ts';
 
@@ -154,6 +156,31 @@ describe('tracing', () => {
     expect(new Set(spans.map((s) => s.traceId))).toEqual(new Set([enqueue.traceId]));
     const push = spans.find((s) => s.name === 'pushworker.push')!;
     expect(spans.find((s) => s.name === 'pushworker.run')!.parentSpanId).toBe(push.spanId);
+  });
+
+  it('puts a child run in its parent’s trace', async () => {
+    const h = await harness.start({ tracing: true });
+    const double = task({ name: 'double', input: z.number(), run: (n) => n * 2 });
+    const parent = task({
+      name: 'parent',
+      input: z.number(),
+      run: (n, ctx) => ctx.runChild(double, n, { key: 'double' }),
+    });
+    await h.addWorker('family', { tasks: [parent, double] });
+    const { id } = await h.client.enqueue({ task: 'parent', input: 21 });
+    expect(await h.client.waitRun(id, { timeoutMs: 20_000 })).toMatchObject({
+      state: 'COMPLETED',
+      output: 42,
+    });
+
+    const enqueues = await until(() => {
+      const found = engineSpans().filter((s) => s.name === 'pushworker.enqueue');
+      return found.length === 2 && found;
+    }, 'the enqueue spans of the parent and the child');
+    const root = enqueues.find((s) => s.attributes['pushworker.task'] === 'parent')!;
+    const child = enqueues.find((s) => s.attributes['pushworker.task'] === 'double')!;
+    expect(child.traceId).toBe(root.traceId);
+    expect(child.parentSpanId).toBe(root.spanId);
   });
 
   it('refuses a traceparent that is not W3C', async () => {
