@@ -71,6 +71,12 @@ export const EngineConfig = z.object({
   poolSize: positiveInt(10),
   /** Largest request body the API reads; larger ones answer 413 `too_large`. */
   maxBodyBytes: positiveInt(4 * 1024 * 1024),
+  /**
+   * Records OpenTelemetry spans (the enqueue, time in the queue, the push) through the globally registered tracer
+   * provider, and passes each run's trace to its worker; needs `@opentelemetry/api`. Off, that package is never
+   * loaded, and a traceparent given at the enqueue is passed on as it is.
+   */
+  tracing: z.union([z.boolean(), z.stringbool()]).default(false),
 });
 export type EngineConfig = z.infer<typeof EngineConfig>;
 export type EngineConfigInput = z.input<typeof EngineConfig>;
@@ -101,6 +107,7 @@ const ENV: Record<string, keyof EngineConfig> = {
   PUSHWORKER_SCHEDULE_POLL_MS: 'schedulePollMs',
   PUSHWORKER_POOL_SIZE: 'poolSize',
   PUSHWORKER_API_MAX_BODY_BYTES: 'maxBodyBytes',
+  PUSHWORKER_TRACING: 'tracing',
 };
 
 /** Every environment variable the engine reads its settings from. */

@@ -10,6 +10,7 @@ import type { WorkerRecord } from './store/records.ts';
 import type { RetryPolicy } from './store/retry.ts';
 import type { Sql } from './store/sql.ts';
 import type { TokenAuthority } from './tokens.ts';
+import type { EngineTracing } from './tracing.ts';
 import type { WorkflowAdvancer } from './workflows/advancer.ts';
 
 export interface EngineCore {
@@ -36,4 +37,6 @@ export interface EngineCore {
   workflows: WorkflowAdvancer;
   /** Registers a serverless worker by pulling its signed manifest. */
   registerUrl(url: string, name?: string): Promise<WorkerRecord>;
+  /** Spans of enqueues, queue time and pushes; undefined unless tracing is on. */
+  tracing?: EngineTracing | undefined;
 }

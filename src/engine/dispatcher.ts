@@ -25,6 +25,7 @@ import type { RetryPolicy } from './store/retry.ts';
 import type { Sql } from './store/sql.ts';
 import { failRun, requeueRuns } from './store/transitions.ts';
 import { recordPushHealth, setWorkerState } from './store/workers.ts';
+import type { EngineTracing } from './tracing.ts';
 
 export interface DispatcherOptions {
   sql: Sql;
@@ -43,6 +44,8 @@ export interface DispatcherOptions {
   eventsUrl: () => string | undefined;
   /** Applies events on a worker's behalf (the results in a sync worker's answer). */
   applyEvents: (workerName: string, events: RunEvent[]) => Promise<EventResult[]>;
+  /** Spans of each attempt's time in the queue and its push; undefined unless tracing is on. */
+  tracing?: EngineTracing | undefined;
   onError: (error: unknown) => void;
   /** Operator notices: said once when a worker's pushes start failing, and once when they recover. */
   notice: (line: string) => void;
@@ -147,7 +150,7 @@ export class Dispatcher {
     };
   }
 
-  private assignmentOf(run: RunRecord): Assignment {
+  private assignmentOf(run: RunRecord, traceparent: string | null): Assignment {
     const eventsUrl = this.o.eventsUrl();
     return {
       runId: run.id,
@@ -160,20 +163,29 @@ export class Dispatcher {
       ...(eventsUrl ? { eventsUrl } : {}),
       ...(run.workflowRunId ? { workflowRunId: run.workflowRunId, parents: run.parentOutputs ?? {} } : {}),
       ...(run.journal ? { journal: run.journal } : {}),
+      ...(traceparent ? { traceparent } : {}),
     };
   }
 
   private async push(worker: WorkerRecord, runs: RunRecord[]): Promise<void> {
     const refs: RunRef[] = runs.map((r) => ({ runId: r.id, attempt: r.attempt }));
+    const started = Date.now();
+    const spans = this.o.tracing ? runs.map((r) => this.o.tracing!.push(r, worker, started)) : [];
     let reply: PushReply;
     try {
       reply = await pushAssignments(
         worker,
         this.context(),
-        runs.map((r) => this.assignmentOf(r)),
+        runs.map((r, i) => this.assignmentOf(r, spans[i]?.traceparent ?? r.traceparent)),
       );
     } catch (error) {
       reply = { status: 0, body: undefined, failure: unreachable(error, worker.url) };
+    }
+    for (const span of spans) {
+      span?.set({ 'http.response.status_code': reply.status });
+      if (reply.status !== 200 && reply.status !== 202)
+        span?.fail(reply.failure ?? `answered ${reply.status}`);
+      span?.end();
     }
     this.o.metrics.count('pushworker_pushes_total', 'Assignment pushes by answer status.', {
       status: String(reply.status),

@@ -4,6 +4,7 @@ import type { TokenKind } from '../auth/tokens.ts';
 import type { WorkerView } from '../protocol/api.ts';
 import { PushworkerError } from '../protocol/errors.ts';
 import type { ApiScope } from '../protocol/schemas.ts';
+import { loadTracing } from '../tracing/tracing.ts';
 import { createApi } from './api/app.ts';
 import { workerView } from './api/views.ts';
 import { ChildRunWaker } from './child-runs.ts';
@@ -28,6 +29,7 @@ import type { Sql } from './store/sql.ts';
 import { getWorker, upsertWorker } from './store/workers.ts';
 import { Sweeper } from './sweeper.ts';
 import { TokenAuthority } from './tokens.ts';
+import { EngineTracing } from './tracing.ts';
 import { WorkflowAdvancer } from './workflows/advancer.ts';
 
 export interface EngineOptions extends EngineConfigInput {
@@ -73,6 +75,7 @@ export interface Engine {
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const { sql: given, onError: onErrorOption, onNotice, onFatal, ...rest } = options;
   const config = parseEngineConfig(rest);
+  const tracing = config.tracing ? new EngineTracing(await loadTracing()) : undefined;
   const report = onErrorOption ?? ((error: unknown) => console.error('pushworker engine:', error));
   // A failed store fails every loop and route after it: `onFatal` says so once.
   const onError = (error: unknown) => {
@@ -169,6 +172,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     checkTarget: checkWorkerUrl,
     schedulesChanged: () => schedules.wake(),
     registerUrl: registerRecord,
+    tracing,
   };
   const dispatcher = new Dispatcher({
     sql,
@@ -185,6 +189,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     retry,
     eventsUrl: () => (url ? `${url}/v1/events` : undefined),
     applyEvents: (workerName, events) => intake.postEvents(workerName, events),
+    tracing,
     onError,
     notice: onNotice ?? ((line) => console.warn(`pushworker engine: ${line}`)),
   });

@@ -3,6 +3,7 @@
 import type { z } from 'zod';
 import type { EnqueueRequest } from '../protocol/api.ts';
 import { PushworkerError } from '../protocol/errors.ts';
+import { SpanAttributes } from '../tracing/tracing.ts';
 import { type RunTimes, runTimesOf } from './api/run-times.ts';
 import type { EngineCore } from './core.ts';
 import { newRunId } from './ids.ts';
@@ -40,6 +41,7 @@ export function newRunOf(
     createdBy,
     availableAt: times.availableAt,
     expiresAt: times.expiresAt,
+    traceparent: request.traceparent,
   };
 }
 
@@ -70,9 +72,22 @@ export async function enqueueRuns(
   const times = timesOf(requests, now, options.bulk ?? false);
   const limits = await resolveRunLimits(core.sql, core.declarations, requests, now);
   const parent = options.parentRunId ? { parentRunId: options.parentRunId } : {};
-  const results = await core.intake.enqueue(
-    requests.map((r, i) => ({ ...newRunOf(r, times[i]!, limits[i]!, createdBy), ...parent })),
-  );
+  const spans = core.tracing ? requests.map((r) => core.tracing!.enqueue(r.task, r.traceparent)) : [];
+  const runs = requests.map((r, i) => ({ ...newRunOf(r, times[i]!, limits[i]!, createdBy), ...parent }));
+  // Traced, a run's spans descend from its enqueue span, itself the caller's span's child.
+  for (const [i, span] of spans.entries()) {
+    runs[i]!.traceparent = span.traceparent;
+    span.set({ [SpanAttributes.runId]: runs[i]!.id });
+  }
+  let results: Inserted[];
+  try {
+    results = await core.intake.enqueue(runs);
+  } catch (error) {
+    for (const span of spans) span.fail(String((error as Error)?.message ?? error));
+    throw error;
+  } finally {
+    for (const span of spans) span.end();
+  }
   const keys = new Map<string, CancellingKey>();
   for (const { run, created } of results) {
     const strategy = run.concurrencyStrategy;

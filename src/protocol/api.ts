@@ -18,6 +18,7 @@ import {
   WorkerKind,
   WorkerState,
 } from './schemas.ts';
+import { Traceparent } from './traceparent.ts';
 
 const key = z.string().min(1).max(200);
 
@@ -67,6 +68,8 @@ const EnqueueFields = z.object({
   expiresAt: isoTime.optional(),
   /** Fails as `ScheduleTimeout` unless first assigned this long after it is due (Hatchet `scheduleTimeout`). */
   scheduleTimeoutMs: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+  /** The W3C traceparent of the caller's span: the run's spans join its trace (docs/protocol.md, Tracing). */
+  traceparent: Traceparent.optional(),
 });
 
 export const EnqueueRequest = EnqueueFields.superRefine((r, ctx) => {

@@ -4,6 +4,7 @@ import { TaskCron, TimeZone } from './cron.ts';
 import { EventTriggers } from './event-name.ts';
 import { Journal, Suspension } from './journal.ts';
 import { KeyTemplate } from './key-template.ts';
+import { Traceparent } from './traceparent.ts';
 import { WorkflowManifest } from './workflow-manifest.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -35,6 +36,8 @@ export const Assignment = z.object({
   parents: z.record(z.string(), z.unknown()).optional(),
   /** A durable run pushed again: its steps' results and its suspensions so far (see docs/protocol.md). */
   journal: Journal.optional(),
+  /** The W3C traceparent the run's span is a child of, when the run is traced. */
+  traceparent: Traceparent.optional(),
 });
 export type Assignment = z.infer<typeof Assignment>;
 

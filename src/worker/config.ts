@@ -36,6 +36,8 @@ const WorkerEnv = z
     PUSHWORKER_LOG_RUNS: z.enum(LOG_LEVELS).optional(),
     /** The lowest level of a task's own lines sent to the engine with its events. */
     PUSHWORKER_RUN_LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
+    /** `true`: a span per run, under the engine's push span (needs `@opentelemetry/api`). */
+    PUSHWORKER_TRACING: z.stringbool().optional(),
     HATCHET_SIGNING_SECRET: z
       .string()
       .min(32, 'Hatchet signing secrets have at least 32 characters')
@@ -71,6 +73,7 @@ const WorkerEnv = z
       logLevel: e.PUSHWORKER_LOG_LEVEL,
       logRuns: e.PUSHWORKER_LOG_RUNS,
       runLogLevel: e.PUSHWORKER_RUN_LOG_LEVEL,
+      tracing: e.PUSHWORKER_TRACING,
       hatchet: e.HATCHET_SIGNING_SECRET
         ? ({
             signingSecret: e.HATCHET_SIGNING_SECRET,

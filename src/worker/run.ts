@@ -6,11 +6,13 @@ import {
   type RunResult,
   type TaskError,
 } from '../protocol/schemas.ts';
+import type { TraceSpan } from '../tracing/tracing.ts';
 import type { ChildSpawner } from './child-spawner.ts';
-import { DurableRun } from './durable.ts';
+import { DurableRun, SuspendRequested } from './durable.ts';
 import { childLogger, type Logger, type LogLevel } from './log.ts';
 import type { EventReporter, ReportOutcome } from './reporter.ts';
 import { RunClock } from './run-clock.ts';
+import { type RunTracing, untraced } from './run-tracing.ts';
 import type { SlotBudget } from './slots.ts';
 import { type AnyTask, NonRetryableError, type TaskContext } from './task.ts';
 import { forwardingLogger, TaskLog } from './task-log.ts';
@@ -44,6 +46,8 @@ export interface RunHooks {
   eventsEnabled?: boolean;
   /** The lowest level of the task's own lines (`ctx.log`) sent to the engine with its events; default `info`. */
   runLogLevel?: LogLevel;
+  /** Run spans; undefined unless tracing is on. */
+  tracing?: RunTracing | undefined;
   onStarted(run: ActiveRun): void;
   onFinished(run: ActiveRun, result: RunResult | undefined): void;
   /** The task function returned or threw: its slots (if still held) are free again. */
@@ -199,6 +203,7 @@ export class ActiveRun {
   private async invoke(): Promise<Outcome> {
     // The methods use `run`, not `this`: they still work when a task destructures them off `ctx`.
     const run = this;
+    let span: TraceSpan | undefined;
     const ctx: TaskContext = {
       runId: this.assignment.runId,
       attempt: this.assignment.attempt,
@@ -227,15 +232,22 @@ export class ActiveRun {
       waitFor: (event, options) => run.durable.waitFor(event, options),
       spawn: (task, input, options) => run.durable.spawn(task, input, options),
       runChild: (task, input, options) => run.durable.runChild(task, input, options),
+      span: (name, fn) => (span ? span.child(name, fn) : untraced(fn)),
     };
     try {
-      const returned = this.task.run(this.input, ctx);
+      if (this.hooks.tracing) span = await this.hooks.tracing.start(this.assignment);
+      const returned = span
+        ? span.within(() => this.task.run(this.input, ctx))
+        : this.task.run(this.input, ctx);
       // A task that has returned already needs no heartbeats, no timeout and no signal of its own.
       if (typeof (returned as PromiseLike<unknown> | null | undefined)?.then === 'function')
         this.whileRunning();
       return { output: await returned };
     } catch (error) {
+      if (!(error instanceof SuspendRequested)) span?.fail(toTaskError(error).message);
       return { error };
+    } finally {
+      span?.end();
     }
   }
 

@@ -49,6 +49,11 @@ export interface TaskContext {
    */
   // biome-ignore lint/suspicious/noExplicitAny: any child task, whatever its input.
   runChild<O>(task: Task<any, O>, input: unknown, options?: RunChildOptions): Promise<O>;
+  /**
+   * Runs `fn` in an OpenTelemetry span named `name`, a child of the run's span (active while `fn` runs, so that
+   * spans it starts nest under it), ended when `fn` settles. Without tracing on the worker, runs `fn` alone.
+   */
+  span<T>(name: string, fn: () => T | Promise<T>): Promise<Awaited<T>>;
 }
 
 export interface TaskOptions<S extends z.ZodType, O> {

@@ -14,6 +14,7 @@ import { Metrics } from './metrics.ts';
 import { platformFor } from './platform.ts';
 import { EventReporter } from './reporter.ts';
 import { RunLog } from './run-log.ts';
+import { RunTracing } from './run-tracing.ts';
 import { Runner } from './runner.ts';
 import { SlotBudget } from './slots.ts';
 import { type AnyTask, manifestOf } from './task.ts';
@@ -74,6 +75,12 @@ export interface WorkerOptions {
   eventRetry?: { baseMs?: number; maxMs?: number };
   /** Also serve Hatchet's HTTP operator protocol at `/hatchet/health` and `/hatchet/trigger`. */
   hatchet?: HatchetOptions;
+  /**
+   * Records an OpenTelemetry span per run (a child of the engine's push span when the assignment carries a
+   * traceparent) through the globally registered tracer provider, under which `ctx.span` opens the task's own;
+   * needs `@opentelemetry/api`. Off, that package is never loaded.
+   */
+  tracing?: boolean;
 }
 
 export interface Worker {
@@ -132,6 +139,7 @@ export function createWorker(options: WorkerOptions): Worker {
       runLogLevel: options.runLogLevel ?? 'info',
       defaultEventsUrl: options.engineUrl ? engineEndpoint(options.engineUrl, '/v1/events') : undefined,
       children: new ChildSpawner({ token: options.token, fetch: engineFetch }),
+      tracing: options.tracing ? new RunTracing(options.name) : undefined,
     },
     metrics,
     new RunLog(log, options.logRuns ?? 'debug'),

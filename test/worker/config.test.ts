@@ -14,6 +14,7 @@ describe('configuration from the environment', () => {
       PUSHWORKER_ENGINE_URL: 'http://127.0.0.1:7070',
       PUSHWORKER_HEARTBEAT_MS: '250',
       PUSHWORKER_MODE: 'sync',
+      PUSHWORKER_TRACING: 'true',
       HATCHET_SIGNING_SECRET: HATCHET_SECRET,
       HATCHET_NAMESPACE: 'dev_',
       UNRELATED: 'ignored',
@@ -26,6 +27,7 @@ describe('configuration from the environment', () => {
       engineUrl: 'http://127.0.0.1:7070',
       heartbeatMs: 250,
       mode: 'sync',
+      tracing: true,
       hatchet: { signingSecret: HATCHET_SECRET, namespace: 'dev_' },
     });
     expect(configFromEnv({ PUSHWORKER_LABELS: '{"tier":"gold","n":3}' }).labels).toEqual({

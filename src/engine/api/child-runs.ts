@@ -32,6 +32,8 @@ export function childRunRoutes(core: EngineCore): Hono {
           input: request.input,
           idempotencyKey: childRunKey(parent.id, request.key),
           metadata: { ...request.metadata, 'pushworker.parentRunId': parent.id },
+          // A traced parent's child joins its trace, under the parent's enqueue.
+          ...(parent.traceparent ? { traceparent: parent.traceparent } : {}),
         },
       ],
       parent.createdBy,

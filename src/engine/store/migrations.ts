@@ -323,6 +323,10 @@ const migrations: string[] = [
     PRIMARY KEY (run_id, attempt, seq)
   );
   `,
+  // tracing: the W3C traceparent a run's spans descend from (given at the enqueue, or the engine's own)
+  `
+  ALTER TABLE pw_runs ADD COLUMN traceparent text;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -74,6 +74,8 @@ export interface RunRecord {
   waiting: Waiting | null;
   /** A child run: the run that spawned it. */
   parentRunId: string | null;
+  /** The W3C traceparent the run's spans descend from, when it is traced. */
+  traceparent: string | null;
 }
 
 /** What a suspended durable run waits for: the end of a sleep, or an event (until `until` either way). */

@@ -35,6 +35,8 @@ export interface NewRun {
   parentOutputs?: Record<string, unknown> | undefined;
   /** A child run: the run that spawned it. */
   parentRunId?: string | undefined;
+  /** The W3C traceparent the run's spans descend from. */
+  traceparent?: string | undefined;
 }
 
 export interface Inserted {
@@ -69,21 +71,23 @@ export async function insertRuns(sql: SqlClient, runs: NewRun[], now: number): P
     workflow_run_id: r.workflowRunId ?? null,
     parent_outputs: r.parentOutputs ?? null,
     parent_run_id: r.parentRunId ?? null,
+    traceparent: r.traceparent ?? null,
   }));
   const inserted = await sql.query(
     `INSERT INTO pw_runs (id, task, input, metadata, priority, idempotency_key, required_labels, preferred_labels,
        sticky_key, sticky_mode, concurrency_key, concurrency_limit, concurrency_strategy, rate_limits, timeout_ms,
        retries, slot_cost, created_by, state, available_at, expires_at, created_at, workflow_run_id, parent_outputs,
-       dag_pending, parent_run_id)
+       dag_pending, parent_run_id, traceparent)
      SELECT x.id, x.task, x.input, x.metadata, x.priority, x.idempotency_key, x.required_labels, x.preferred_labels,
        x.sticky_key, x.sticky_mode, x.concurrency_key, x.concurrency_limit, x.concurrency_strategy, x.rate_limits,
        x.timeout_ms, x.retries, x.slot_cost, x.created_by, 'QUEUED', x.available_at, x.expires_at, $2,
-       x.workflow_run_id, x.parent_outputs, x.workflow_run_id IS NOT NULL, x.parent_run_id
+       x.workflow_run_id, x.parent_outputs, x.workflow_run_id IS NOT NULL, x.parent_run_id,
+       x.traceparent
      FROM json_to_recordset($1::json) AS x(id text, task text, input json, metadata jsonb, priority int,
        idempotency_key text, required_labels jsonb, preferred_labels jsonb, sticky_key text, sticky_mode text,
        concurrency_key text, concurrency_limit int, concurrency_strategy text, rate_limits jsonb, timeout_ms int,
        retries int, slot_cost int, created_by text, available_at float8, expires_at float8, workflow_run_id text,
-       parent_outputs jsonb, parent_run_id text)
+       parent_outputs jsonb, parent_run_id text, traceparent text)
      ON CONFLICT (idempotency_key) DO NOTHING
      RETURNING *`,
     [JSON.stringify(records), now],

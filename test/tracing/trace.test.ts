@@ -1,0 +1,192 @@
+// One trace from the client's enqueue to the task's own spans, across the engine (here) and a worker process.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { trace } from '@opentelemetry/api';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { engineConfigFromEnv } from '../../src/engine/config.ts';
+import { task } from '../../src/index.ts';
+import { harnessPerTest, until } from '../support/engine.ts';
+import { stopProcess } from '../support/process.ts';
+
+const fixture = fileURLToPath(new URL('./fixtures/traced-worker.ts', import.meta.url));
+const WORKER = 'traced-worker';
+
+interface ExportedSpan {
+  name: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  attributes: Record<string, unknown>;
+}
+
+const exporter = new InMemorySpanExporter();
+const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+
+beforeAll(() => {
+  trace.setGlobalTracerProvider(provider);
+});
+afterAll(async () => {
+  trace.disable();
+  await provider.shutdown();
+});
+
+/** The engine's finished spans, in the shape the worker process writes its own. */
+function engineSpans(): ExportedSpan[] {
+  return exporter.getFinishedSpans().map((span) => ({
+    name: span.name,
+    traceId: span.spanContext().traceId,
+    spanId: span.spanContext().spanId,
+    parentSpanId: span.parentSpanContext?.spanId,
+    attributes: span.attributes,
+  }));
+}
+
+interface TracedWorker {
+  child: ChildProcess;
+  url: Promise<string>;
+  spans: ExportedSpan[];
+}
+
+function spawnWorker(env: Record<string, string>): TracedWorker {
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
+    env: { ...process.env, PUSHWORKER_NAME: WORKER, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const spans: ExportedSpan[] = [];
+  const url = new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the worker process exited (${code})`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.startsWith('url ')) resolve(line.slice(4));
+      if (line.startsWith('span ')) spans.push(JSON.parse(line.slice(5)) as ExportedSpan);
+    });
+  });
+  return { child, url, spans };
+}
+
+describe('tracing', () => {
+  const harness = harnessPerTest();
+  let worker: TracedWorker | undefined;
+  afterEach(async () => {
+    await stopProcess(worker?.child, 'SIGKILL');
+    worker = undefined;
+    exporter.reset();
+  });
+
+  it('makes one trace of the enqueue, the queue, the push, the run and the task’s own spans', async () => {
+    const h = await harness.start({ tracing: true });
+    const { token } = await h.engine.createToken('worker', WORKER);
+    worker = spawnWorker({
+      PUSHWORKER_ENGINE_URL: h.url,
+      PUSHWORKER_TOKEN: token,
+      PUSHWORKER_JWKS_URL: `${h.url}/.well-known/jwks.json`,
+    });
+    await h.engine.registerUrl(await worker.url, WORKER);
+
+    const checkout = trace.getTracer('client').startSpan('checkout');
+    const { traceId, spanId } = checkout.spanContext();
+    const { id } = await h.client.enqueue({
+      task: 'charge',
+      input: { cents: 1200 },
+      traceparent: `00-${traceId}-${spanId}-01`,
+    });
+    const done = await h.client.waitRun(id, { timeoutMs: 20_000 });
+    checkout.end();
+    expect(done.state).toBe('COMPLETED');
+
+    const spans = await until(() => {
+      const all = [...engineSpans(), ...worker!.spans];
+      const names = new Set(all.map((s) => s.name));
+      const complete = [
+        'pushworker.push',
+        'pushworker.run',
+        'charge.card',
+        'charge.card.request',
+        'checkout',
+      ];
+      return complete.every((name) => names.has(name)) && all;
+    }, 'the spans of the engine and the worker');
+    const byName = (name: string) => {
+      const found = spans.filter((s) => s.name === name);
+      expect(found, name).toHaveLength(1);
+      return found[0]!;
+    };
+    const enqueue = byName('pushworker.enqueue');
+    const queue = byName('pushworker.queue');
+    const push = byName('pushworker.push');
+    const run = byName('pushworker.run');
+    const own = byName('charge.card');
+    const nested = byName('charge.card.request');
+
+    expect(new Set(spans.map((s) => s.traceId))).toEqual(new Set([traceId]));
+    expect(enqueue.parentSpanId).toBe(spanId);
+    expect(queue.parentSpanId).toBe(enqueue.spanId);
+    expect(push.parentSpanId).toBe(enqueue.spanId);
+    expect(run.parentSpanId).toBe(push.spanId);
+    expect(own.parentSpanId).toBe(run.spanId);
+    expect(nested.parentSpanId).toBe(own.spanId);
+    const attributes = {
+      'pushworker.run_id': id,
+      'pushworker.task': 'charge',
+      'pushworker.attempt': 1,
+      'pushworker.worker': WORKER,
+    };
+    for (const span of [queue, push, run]) expect(span.attributes, span.name).toMatchObject(attributes);
+  });
+
+  it('starts the trace at the enqueue when the client gives none', async () => {
+    const h = await harness.start({ tracing: engineConfigFromEnv({ PUSHWORKER_TRACING: 'true' }).tracing });
+    await h.addWorker('in-process', { tracing: true });
+    const { id } = await h.client.enqueue({ task: 'echo', input: { hello: 1 } });
+    expect((await h.client.waitRun(id, { timeoutMs: 20_000 })).state).toBe('COMPLETED');
+
+    const spans = await until(() => {
+      const all = engineSpans();
+      return all.some((s) => s.name === 'pushworker.run') && all;
+    }, 'the run span');
+    const enqueue = spans.find((s) => s.name === 'pushworker.enqueue')!;
+    expect(enqueue.parentSpanId).toBeUndefined();
+    expect(enqueue.attributes).toMatchObject({ 'pushworker.run_id': id, 'pushworker.task': 'echo' });
+    expect(new Set(spans.map((s) => s.traceId))).toEqual(new Set([enqueue.traceId]));
+    const push = spans.find((s) => s.name === 'pushworker.push')!;
+    expect(spans.find((s) => s.name === 'pushworker.run')!.parentSpanId).toBe(push.spanId);
+  });
+
+  it('puts a child run in its parent’s trace', async () => {
+    const h = await harness.start({ tracing: true });
+    const double = task({ name: 'double', input: z.number(), run: (n) => n * 2 });
+    const parent = task({
+      name: 'parent',
+      input: z.number(),
+      run: (n, ctx) => ctx.runChild(double, n, { key: 'double' }),
+    });
+    await h.addWorker('family', { tasks: [parent, double] });
+    const { id } = await h.client.enqueue({ task: 'parent', input: 21 });
+    expect(await h.client.waitRun(id, { timeoutMs: 20_000 })).toMatchObject({
+      state: 'COMPLETED',
+      output: 42,
+    });
+
+    const enqueues = await until(() => {
+      const found = engineSpans().filter((s) => s.name === 'pushworker.enqueue');
+      return found.length === 2 && found;
+    }, 'the enqueue spans of the parent and the child');
+    const root = enqueues.find((s) => s.attributes['pushworker.task'] === 'parent')!;
+    const child = enqueues.find((s) => s.attributes['pushworker.task'] === 'double')!;
+    expect(child.traceId).toBe(root.traceId);
+    expect(child.parentSpanId).toBe(root.spanId);
+  });
+
+  it('refuses a traceparent that is not W3C', async () => {
+    const h = await harness.start({ tracing: true });
+    await expect(h.client.enqueue({ task: 'echo', traceparent: '00-abc-def-01' })).rejects.toMatchObject({
+      code: 'invalid_request',
+    });
+  });
+});
