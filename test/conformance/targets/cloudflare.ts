@@ -72,8 +72,9 @@ export async function runCloudflareExample(
 ): Promise<Miniflare> {
   const bundle = await bundleCloudflareExample(entry);
   const mf = new Miniflare({
-    modules: true,
-    scriptPath: bundle.scriptPath,
+    // The bundle is one module, given as it is: Miniflare's own walk of its imports refuses the dynamic import of
+    // the optional tracing peer (a specifier in a variable, which bundlers leave alone), as wrangler's does not.
+    modules: [{ type: 'ESModule', path: bundle.scriptPath, contents: bundle.code }],
     modulesRoot: bundle.dir,
     cf: false,
     compatibilityDate: bundle.compatibilityDate,
