@@ -75,7 +75,13 @@ export const run: Command = defineCommand(
     const priority = intOption(values.priority, 'priority');
     const timeoutMs = intOption(values['timeout-ms'], 'timeout-ms') ?? 60_000;
     const input = jsonOption(values.input, 'input') ?? {};
-    if ((await client.listWorkflows()).some((w) => w.name === task)) {
+    // Every option is checked before the engine is asked anything: a mistake is said the same with no engine up.
+    if (values.delay !== undefined && values.at !== undefined)
+      throw new UsageError('give --delay or --at, not both');
+    const delayMs = durationOption(values.delay, 'delay');
+    const runAt = timeOption(values.at, 'at');
+    const scheduleTimeoutMs = durationOption(values['schedule-timeout'], 'schedule-timeout');
+    if ((await workflowsOf(client)).some((w) => w.name === task)) {
       const taskOnly = ['priority', 'delay', 'at', 'schedule-timeout'].filter(
         (o) => values[o as 'at'] !== undefined,
       );
@@ -84,11 +90,6 @@ export const run: Command = defineCommand(
       const idempotencyKey = values['idempotency-key'];
       return runWorkflow(client, task, { input, idempotencyKey, wait: values.wait ?? false, timeoutMs }, out);
     }
-    if (values.delay !== undefined && values.at !== undefined)
-      throw new UsageError('give --delay or --at, not both');
-    const delayMs = durationOption(values.delay, 'delay');
-    const runAt = timeOption(values.at, 'at');
-    const scheduleTimeoutMs = durationOption(values['schedule-timeout'], 'schedule-timeout');
     const enqueued = await client.enqueue({
       task,
       input,
@@ -111,6 +112,16 @@ export const run: Command = defineCommand(
     throw new CommandFailure(`the run ${done.id} is still ${done.state} after ${timeoutMs} ms`);
   },
 );
+
+/** The workflows the engine knows; none from an engine that predates them (it has no such route). */
+async function workflowsOf(client: ReturnType<typeof clientFrom>) {
+  try {
+    return await client.listWorkflows();
+  } catch (error) {
+    if ((error as { code?: string }).code === 'not_found') return [];
+    throw error;
+  }
+}
 
 function stateLine(r: RunView): string {
   const attempt = r.attempt > 0 ? ` (attempt ${r.attempt})` : '';
