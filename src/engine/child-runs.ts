@@ -1,23 +1,19 @@
 // Wakes runs suspended on a child run when the child ends: at once when it ends on this replica, or when its
 // parent suspends after it ended, and from the sweeper for a wake-up lost to a crash.
+import { Belief } from './belief.ts';
 import type { Metrics } from './metrics.ts';
 import type { Signals } from './signals.ts';
 import { anyWaitingOnChild, wakeParents } from './store/child-waits.ts';
 import type { Sql } from './store/sql.ts';
 
-/**
- * How long the answer to "does any run wait on a child?" is believed. While none does, an ended run costs no
- * look for its parent; a parent suspended on another replica is woken by the sweeper until the belief is renewed.
- */
-const IDLE_BELIEF_MS = 1_000;
-
 export class ChildRunWaker {
-  private checkedAt = Number.NEGATIVE_INFINITY;
-  private anyWaiting = false;
+  /** Whether any run waits on a child: while none does, an ended run costs no look for its parent. */
+  private readonly anyWaiting: Belief;
 
   constructor(
     private readonly o: { sql: Sql; signals: Signals; metrics: Metrics; onError: (error: unknown) => void },
   ) {
+    this.anyWaiting = new Belief(() => anyWaitingOnChild(o.sql));
     o.signals.onFinishedHere((ids) => {
       void this.ended(ids).catch(o.onError);
     });
@@ -25,8 +21,7 @@ export class ChildRunWaker {
 
   /** Runs suspended on these children: a child that ended before its parent's suspension wakes it now. */
   async waitedOn(childIds: string[]): Promise<void> {
-    this.anyWaiting = true;
-    this.checkedAt = Date.now();
+    this.anyWaiting.set();
     await this.wake(childIds);
   }
 
@@ -35,7 +30,7 @@ export class ChildRunWaker {
   }
 
   private async ended(ids: string[]): Promise<void> {
-    if (await this.mayBeWaiting()) await this.wake(ids);
+    if (await this.anyWaiting.get()) await this.wake(ids);
   }
 
   private async wake(childIds: string[] | undefined): Promise<void> {
@@ -48,13 +43,5 @@ export class ChildRunWaker {
       woken.length,
     );
     this.o.signals.wake();
-  }
-
-  private async mayBeWaiting(): Promise<boolean> {
-    const now = Date.now();
-    if (now - this.checkedAt < IDLE_BELIEF_MS) return this.anyWaiting;
-    this.anyWaiting = await anyWaitingOnChild(this.o.sql);
-    this.checkedAt = now;
-    return this.anyWaiting;
   }
 }

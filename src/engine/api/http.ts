@@ -50,13 +50,22 @@ export function requireApi(core: EngineCore, c: Context): Promise<Principal> {
  * Below `admin`, a token acts only on the runs it enqueued; a run that does not exist is left to the route's own
  * answer. The run's creator never changes, so reading it before the route's own update leaves no race.
  */
-export async function checkOwnRun(core: EngineCore, principal: Principal, runId: string): Promise<void> {
+export function checkOwnRun(core: EngineCore, principal: Principal, runId: string): Promise<void> {
+  return checkOwn(principal, 'run', async () => (await getRun(core.sql, runId))?.createdBy);
+}
+
+/** The same for anything an API token enqueued: `creatorOf` answers undefined when there is no such thing. */
+export async function checkOwn(
+  principal: Principal,
+  what: string,
+  creatorOf: () => Promise<string | null | undefined>,
+): Promise<void> {
   if (principal.scope === 'admin') return;
-  const run = await getRun(core.sql, runId);
-  if (!run || (run.createdBy !== null && run.createdBy === principal.tokenId)) return;
+  const createdBy = await creatorOf();
+  if (createdBy === undefined || (createdBy !== null && createdBy === principal.tokenId)) return;
   throw new PushworkerError(
     'forbidden',
-    `a token of scope ${principal.scope} acts only on runs it enqueued; this run was enqueued by another token`,
+    `a token of scope ${principal.scope} acts only on ${what}s it enqueued; this ${what} was enqueued by another token`,
   );
 }
 

@@ -4,11 +4,10 @@ import { PushworkerError } from '../../protocol/errors.ts';
 import { ListWorkflowRunsQuery, WorkflowEnqueueRequest } from '../../protocol/workflows.ts';
 import type { EngineCore } from '../core.ts';
 import { getWorkflowRun, listWorkflowRuns, listWorkflows, workflowTaskRuns } from '../store/workflow-runs.ts';
-import type { Principal } from '../tokens.ts';
 import { cancelWorkflowRun } from '../workflows/cancel.ts';
 import { enqueueWorkflow } from '../workflows/enqueue.ts';
 import { retryWorkflowRun } from '../workflows/retry.ts';
-import { notFound, parseBody, parseQuery, requireApi } from './http.ts';
+import { checkOwn, notFound, parseBody, parseQuery, requireApi } from './http.ts';
 import { longPoll } from './long-poll.ts';
 import { workflowRunSummary, workflowRunView } from './workflow-views.ts';
 
@@ -65,7 +64,7 @@ export function workflowRunRoutes(core: EngineCore): Hono {
   app.post('/v1/workflow-runs/:id/cancel', async (c) => {
     const principal = await requireApi(core, c);
     const id = c.req.param('id');
-    await checkOwnWorkflowRun(core, principal, id);
+    await checkOwn(principal, 'workflow run', async () => (await getWorkflowRun(core.sql, id))?.createdBy);
     const run = await cancelWorkflowRun(core, id);
     if (!run) throw notFound('the workflow run');
     return c.json(await viewOf(run.id));
@@ -74,7 +73,7 @@ export function workflowRunRoutes(core: EngineCore): Hono {
   app.post('/v1/workflow-runs/:id/retry', async (c) => {
     const principal = await requireApi(core, c);
     const id = c.req.param('id');
-    await checkOwnWorkflowRun(core, principal, id);
+    await checkOwn(principal, 'workflow run', async () => (await getWorkflowRun(core.sql, id))?.createdBy);
     const outcome = await retryWorkflowRun(core, id);
     if (!outcome) throw notFound('the workflow run');
     if (!outcome.reopened)
@@ -83,15 +82,4 @@ export function workflowRunRoutes(core: EngineCore): Hono {
   });
 
   return app;
-}
-
-/** As for runs: below `admin`, a token cancels only the workflow runs it enqueued. */
-async function checkOwnWorkflowRun(core: EngineCore, principal: Principal, id: string): Promise<void> {
-  if (principal.scope === 'admin') return;
-  const run = await getWorkflowRun(core.sql, id);
-  if (!run || (run.createdBy !== null && run.createdBy === principal.tokenId)) return;
-  throw new PushworkerError(
-    'forbidden',
-    `a token of scope ${principal.scope} acts only on workflow runs it enqueued; this one was enqueued by another token`,
-  );
 }

@@ -1,17 +1,12 @@
 // Drives workflow runs forward: at once when one of their task runs ends on this replica, and from the sweeper
 // for any whose wake-up was lost (a crash between a task's end and its workflow run's advance).
+import { Belief } from '../belief.ts';
 import type { TaskDeclarations } from '../declarations.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Signals } from '../signals.ts';
 import type { Sql } from '../store/sql.ts';
 import { workflowRunsOf, workflowRunsPending } from '../store/workflow-runs.ts';
 import { advanceWorkflowRun } from './advance.ts';
-
-/**
- * How long the answer to "is any workflow run running?" is believed. While none is, an ended run costs no look
- * for its workflow run; one enqueued on another replica is advanced by the sweeper until the belief is renewed.
- */
-const IDLE_BELIEF_MS = 1_000;
 
 export interface WorkflowAdvancerOptions {
   sql: Sql;
@@ -24,17 +19,22 @@ export interface WorkflowAdvancerOptions {
 export class WorkflowAdvancer {
   private ended = new Set<string>();
   private draining: Promise<void> | undefined;
-  private idleCheckedAt = Number.NEGATIVE_INFINITY;
-  private anyRunning = false;
+  /** Whether any workflow run is running: while none is, an ended run costs no look for its workflow run. */
+  private readonly anyRunning: Belief;
 
   constructor(private readonly o: WorkflowAdvancerOptions) {
+    this.anyRunning = new Belief(async () => {
+      const rows = await o.sql.query<{ any: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM pw_workflow_runs WHERE state = 'RUNNING') AS any`,
+      );
+      return rows[0]?.any === true;
+    });
     o.signals.onFinishedHere((ids) => this.runsEnded(ids));
   }
 
   /** A workflow run was enqueued here: ended runs are looked at from now on. */
   enqueued(): void {
-    this.anyRunning = true;
-    this.idleCheckedAt = Date.now();
+    this.anyRunning.set();
   }
 
   /** Advances these workflow runs now, one after another; answers when all have. */
@@ -74,18 +74,7 @@ export class WorkflowAdvancer {
   private async drain(): Promise<void> {
     const ids = [...this.ended];
     this.ended.clear();
-    if (!(await this.mayBeRunning())) return;
+    if (!(await this.anyRunning.get())) return;
     await this.advance(await workflowRunsOf(this.o.sql, ids));
-  }
-
-  private async mayBeRunning(): Promise<boolean> {
-    const now = Date.now();
-    if (now - this.idleCheckedAt < IDLE_BELIEF_MS) return this.anyRunning;
-    const rows = await this.o.sql.query<{ any: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM pw_workflow_runs WHERE state = 'RUNNING') AS any`,
-    );
-    this.anyRunning = rows[0]?.any === true;
-    this.idleCheckedAt = now;
-    return this.anyRunning;
   }
 }
