@@ -143,8 +143,12 @@ describe.skipIf(!haveChromium)("the operator's console in headless Chromium", ()
     await runPage.getByRole('button', { name: 'Cancel' }).click();
     await poll(() => runPage.locator('.title [data-state]').textContent()).toBe('CANCELLED');
     expect((await h.client.getRun(held.id)).state).toBe('CANCELLED');
+    // Told by the cancel push, or by the engine answering one of its events `stale`, whichever comes first.
     await until(
-      () => h.workers[0]!.aborted.some((a) => a.runId === held.id && a.reason === 'Cancelled'),
+      () =>
+        h.workers[0]!.aborted.some(
+          (a) => a.runId === held.id && (a.reason === 'Cancelled' || a.reason === 'Stale'),
+        ),
       'the worker to abort the cancelled run',
       { detail: () => ({ aborted: h.workers[0]!.aborted, logs: h.logs.slice(-15) }) },
     );
