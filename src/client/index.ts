@@ -21,6 +21,7 @@ import {
   RunView,
   type SetRateLimitRequest,
   TaskStatsResponse,
+  TaskTotalsResponse,
   WhoamiResponse,
   WorkersResponse,
   WorkerView,
@@ -255,7 +256,12 @@ export function createClient(options: ClientOptions) {
     /** Runs an ended workflow run's failed and cancelled tasks again; `conflict` while it is running. */
     retryWorkflowRun: (id: string) =>
       call(WorkflowRunView, 'POST', `/v1/workflow-runs/${encodeURIComponent(id)}/retry`, {}),
-    taskStats: async () => (await call(TaskStatsResponse, 'GET', '/v1/stats/tasks')).tasks,
+    /** Queue and slot figures per task; with `tasks`, those tasks only (each listed). */
+    taskStats: async (tasks?: readonly string[]) =>
+      (await call(TaskStatsResponse, 'GET', taskStatsPath(tasks))).tasks,
+    /** The run figures of these tasks summed: what an autoscaler of a worker serving them reads. */
+    taskTotals: async (tasks: readonly string[]) =>
+      (await call(TaskTotalsResponse, 'GET', taskStatsPath(tasks))).total,
     /** Runs per live state (QUEUED, ASSIGNED, RUNNING) over every task. */
     runStats: async () => (await call(RunStatsResponse, 'GET', '/v1/stats/runs')).states,
     /** Every rate limit key with its limit and the units taken in its current window. */
@@ -280,6 +286,9 @@ export function createClient(options: ClientOptions) {
 }
 
 export type Client = ReturnType<typeof createClient>;
+
+const taskStatsPath = (tasks?: readonly string[]) =>
+  `/v1/stats/tasks${tasks === undefined ? '' : `?task=${encodeURIComponent(tasks.join(','))}`}`;
 
 function errorOf(status: number, payload: unknown): PushworkerError {
   const error = (payload as { error?: { code?: string; message?: string; details?: unknown } } | undefined)

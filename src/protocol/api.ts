@@ -259,7 +259,31 @@ export const TaskStatsView = z.object({
   slots: z.object({ total: z.number().int(), used: z.number().int() }),
 });
 export type TaskStatsView = z.infer<typeof TaskStatsView>;
-export const TaskStatsResponse = z.object({ tasks: z.array(TaskStatsView) });
+/** Most tasks one stats query names: a worker's tasks, as an autoscaler lists them. */
+export const MAX_STATS_TASKS = 100;
+export const TaskStatsQuery = z.object({
+  /** Only these tasks, comma-separated; each is listed, with zeros when nothing of it is queued or served. */
+  task: z
+    .string()
+    .transform((s) => s.split(',').filter(Boolean))
+    .pipe(z.array(key).min(1).max(MAX_STATS_TASKS))
+    .optional(),
+});
+/** The run figures of the tasks listed, summed: what scales a worker serving several tasks. */
+export const TaskStatsTotal = TaskStatsView.pick({
+  queued: true,
+  ready: true,
+  scheduled: true,
+  assigned: true,
+  running: true,
+}).required();
+export const TaskStatsResponse = z.object({
+  tasks: z.array(TaskStatsView),
+  /** Absent from engines that predate it. */
+  total: TaskStatsTotal.optional(),
+});
+/** The same answer read for its total alone (the client's `taskTotals`). */
+export const TaskTotalsResponse = z.object({ total: TaskStatsTotal });
 
 /** Runs per live state over every task; finished runs are not counted (that would read every one kept). */
 export const RunStatsResponse = z.object({ states: z.record(LiveRunState, z.number().int()) });

@@ -9,9 +9,9 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { Service } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { tasks } from '../../examples/tasks.ts';
+import { tasks, workflows } from '../../examples/tasks.ts';
 import { ENGINE_ENV_NAMES } from '../../src/engine/config.ts';
-import { TaskStatsResponse } from '../../src/protocol/api.ts';
+import { TaskStatsQuery, TaskStatsTotal } from '../../src/protocol/api.ts';
 import { WORKER_ENV_NAMES } from '../../src/worker/config.ts';
 
 const exec = promisify(execFile);
@@ -71,31 +71,19 @@ describe('the Kubernetes and KEDA files', () => {
     }
   });
 
-  it('scale the workers on ready runs of the tasks the worker serves', () => {
+  it('scale the workers on the ready runs of every task the example worker serves, summed', () => {
     const scaled = documents.find((d) => d.kind === 'ScaledObject')!;
     expect(scaled.spec.scaleTargetRef.name).toBe('pushworker-worker');
-    const names = new Set(tasks.map((t) => t.name));
-    const sample = TaskStatsResponse.parse({
-      tasks: [
-        {
-          task: 'echo',
-          queued: 3,
-          ready: 2,
-          assigned: 0,
-          running: 0,
-          workers: 1,
-          slots: { total: 1, used: 0 },
-        },
-      ],
-    });
-    for (const trigger of scaled.spec.triggers) {
-      expect(trigger.type).toBe('metrics-api');
-      expect(new URL(trigger.metadata.url).pathname).toBe('/v1/stats/tasks');
-      const [, task, field] =
-        /^tasks\.#\(task=="([^"]+)"\)\.(\w+)$/.exec(trigger.metadata.valueLocation) ?? [];
-      expect(names).toContain(task);
-      expect(Object.keys(sample.tasks[0]!)).toContain(field);
-    }
+    const served = [...tasks, ...workflows.flatMap((w) => w.tasks)].map((t) => t.name).sort();
+    const [trigger, ...others] = scaled.spec.triggers;
+    expect(others).toEqual([]);
+    expect(trigger.type).toBe('metrics-api');
+    const url = new URL(trigger.metadata.url);
+    expect(url.pathname).toBe('/v1/stats/tasks');
+    const query = TaskStatsQuery.parse(Object.fromEntries(url.searchParams));
+    expect([...(query.task ?? [])].sort()).toEqual(served);
+    const [, field] = /^total\.(\w+)$/.exec(trigger.metadata.valueLocation) ?? [];
+    expect(Object.keys(TaskStatsTotal.shape)).toContain(field);
   });
 });
 

@@ -128,6 +128,24 @@ describe('engine API', () => {
       workers: 1,
       slots: { total: 3, used: 3 },
     });
+    expect(await h.client.taskStats(['hold', 'idle'])).toEqual([
+      expect.objectContaining({ task: 'hold', queued: 2, running: 3 }),
+      expect.objectContaining({ task: 'idle', queued: 0, ready: 0, running: 0, workers: 0 }),
+    ]);
+    expect(await h.client.taskTotals(['hold', 'idle'])).toEqual({
+      queued: 2,
+      ready: 2,
+      scheduled: 0,
+      assigned: 0,
+      running: 3,
+    });
+    for (const bad of ['', ',', 'x'.repeat(201), Array.from({ length: 101 }, (_, i) => `t${i}`).join(',')]) {
+      const answer = await fetch(`${h.url}/v1/stats/tasks?task=${bad}`, {
+        headers: { authorization: `Bearer ${API_TOKEN}` },
+      });
+      expect(answer.status, bad.slice(0, 20)).toBe(400);
+      expect(((await answer.json()) as { error: { code: string } }).error.code).toBe('invalid_request');
+    }
     const health = await fetch(`${h.url}/health`);
     expect(await health.json()).toMatchObject({ status: 'ok' });
     const metrics = await (await fetch(`${h.url}/metrics`)).text();

@@ -6,6 +6,7 @@ import {
   EnqueueRequest,
   ListRunsQuery,
   type RunStatsResponse,
+  TaskStatsQuery,
   type TaskStatsView,
 } from '../../protocol/api.ts';
 import { LiveRunState, TERMINAL_RUN_STATES } from '../../protocol/schemas.ts';
@@ -105,33 +106,45 @@ export function runRoutes(core: EngineCore): Hono {
 
   app.get('/v1/stats/tasks', async (c) => {
     await requireApi(core, c);
+    const { task: only } = parseQuery(c, TaskStatsQuery);
     const [stats, workers] = await Promise.all([taskStats(core.sql, Date.now()), listWorkers(core.sql)]);
-    const byTask = new Map<string, TaskStatsView>(
-      stats.map((s) => [s.task, { ...s, workers: 0, slots: { total: 0, used: 0 } }]),
-    );
+    const byTask = new Map<string, TaskStatsView>();
+    const viewOf = (task: string) => {
+      let view = byTask.get(task);
+      if (!view) {
+        view = {
+          task,
+          queued: 0,
+          ready: 0,
+          scheduled: 0,
+          assigned: 0,
+          running: 0,
+          workers: 0,
+          slots: { total: 0, used: 0 },
+        };
+        byTask.set(task, view);
+      }
+      return view;
+    };
+    for (const s of stats) Object.assign(viewOf(s.task), s);
     for (const w of workers) {
       if (w.state !== 'ACTIVE' || w.paused) continue;
       for (const t of w.tasks) {
-        let view = byTask.get(t.name);
-        if (!view) {
-          view = {
-            task: t.name,
-            queued: 0,
-            ready: 0,
-            scheduled: 0,
-            assigned: 0,
-            running: 0,
-            workers: 0,
-            slots: { total: 0, used: 0 },
-          };
-          byTask.set(t.name, view);
-        }
+        const view = viewOf(t.name);
         view.workers++;
         view.slots.total += w.slots;
         view.slots.used += w.used;
       }
     }
-    return c.json({ tasks: [...byTask.values()].sort((a, b) => a.task.localeCompare(b.task)) });
+    for (const task of only ?? []) viewOf(task);
+    const listed = only ? new Set(only) : undefined;
+    const tasks = [...byTask.values()]
+      .filter((v) => !listed || listed.has(v.task))
+      .sort((a, b) => a.task.localeCompare(b.task));
+    const total = { queued: 0, ready: 0, scheduled: 0, assigned: 0, running: 0 };
+    for (const v of tasks)
+      for (const field of Object.keys(total) as (keyof typeof total)[]) total[field] += v[field] ?? 0;
+    return c.json({ tasks, total });
   });
 
   app.get('/v1/stats/runs', async (c) => {
