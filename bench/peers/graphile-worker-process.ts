@@ -16,7 +16,8 @@ await servePeer({
   async start(settings, started) {
     // Connected before the runner starts, so that a drain times the work and not the connections.
     pool = new pg.Pool({ connectionString, max: Number(settings.maxPoolSize ?? 10) });
-    pool.on('error', (error) => console.error('graphile-worker pool:', error.message));
+    const failed = (error: Error) => console.error('graphile-worker pool:', error.message);
+    pool.on('error', failed).on('connect', (client) => client.on('error', failed));
     await Promise.all(Array.from({ length: pool.options.max }, () => pool!.query('SELECT 1')));
     runner = await run({
       pgPool: pool,
