@@ -3,21 +3,32 @@
 // a bare Hono route served by the same kind of process and driven by the same load generator in the same run.
 // The grown phase measures the same on a store holding many finished runs against an empty one, in the same run.
 // The workflow phase times a three-task chain end to end against the bare route's round trip, in the same run.
-import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { Pool } from 'undici';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { openStore } from '../src/engine/store/index.ts';
 import { StoreUpkeep, UPKEEP_POLICY } from '../src/engine/store/maintenance.ts';
 import { seedFinishedRuns } from '../test/support/finished-runs.ts';
-import { bundled } from './bundle.mjs';
+import {
+  backlogRate,
+  bareRate,
+  CONNECTIONS,
+  call,
+  cpuMsOf,
+  drained,
+  eachRunPage,
+  freshStore,
+  median,
+  openLoop,
+  percentile,
+  type Server,
+  type Store,
+  sleep,
+  startServer,
+  withEngine,
+} from './load.ts';
 
-const API_TOKEN = 'bench-api-token-0123456789';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const RUNS = Number(process.env.BENCH_RUNS ?? 5_000);
 const OFFERED_RPS = Number(process.env.BENCH_OFFERED_RPS ?? 500);
 const OFFERED_SECONDS = Number(process.env.BENCH_OFFERED_SECONDS ?? 10);
 const QUEUED = Number(process.env.BENCH_QUEUED ?? 100_000);
@@ -26,177 +37,16 @@ const GROWN = Number(process.env.BENCH_GROWN ?? 200_000);
 const GROWN_ROUNDS = Number(process.env.BENCH_GROWN_ROUNDS ?? 3);
 /** Workflow runs of the chain the workflow phase times, one at a time. */
 const WORKFLOW_RUNS = Number(process.env.BENCH_WORKFLOW_RUNS ?? 300);
-const CONNECTIONS = 64;
-const PROFILE = process.env.BENCH_PROFILE; // a directory: CPU profiles of the engine there, of the worker in worker/
 // Which measurements to take (comma-separated): throughput, latency, workflow, memory, grown; all by default.
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'throughput,latency,workflow,memory,grown').split(','));
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
-
-interface Server {
-  child: ChildProcess;
-  url: string;
-  workerToken?: string;
-  pool: Pool;
-  stop(): Promise<void>;
-}
-
-// The servers and the worker run as compiled JavaScript, as deployed ones do, not through a TypeScript loader.
-const serverBundle = await bundled('bench/engine-server.ts', 'bench-engine-server', ['bench']);
-const workerBundle = await bundled('examples/node/worker.ts', 'bench-example-worker', ['examples']);
-const chainWorkerBundle = await bundled('bench/chain-worker.ts', 'bench-chain-worker', ['bench', 'examples']);
-/** The example worker, or the example tasks and the chain workflow (bench/chain-worker.ts). */
-type WorkerKind = 'example' | 'chain';
-const WORKER_FILES: Record<WorkerKind, { bundle: string | undefined; source: string }> = {
-  example: { bundle: workerBundle, source: 'examples/node/worker.ts' },
-  chain: { bundle: chainWorkerBundle, source: 'bench/chain-worker.ts' },
-};
-
-async function startServer(mode: 'bare' | 'engine', env: Record<string, string> = {}): Promise<Server> {
-  const child = fork(
-    serverBundle ? new URL(serverBundle) : new URL('./engine-server.ts', import.meta.url),
-    [mode],
-    {
-      env: { ...process.env, BENCH_API_TOKEN: API_TOKEN, ...env },
-      execArgv: [
-        ...(serverBundle ? [] : ['--import', 'tsx']),
-        ...(PROFILE && mode === 'engine' ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] : []),
-        ...(mode === 'engine' ? (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean) : []),
-      ],
-    },
-  );
-  const ready = await new Promise<{ url: string; workerToken?: string }>((resolve, reject) => {
-    child.once('message', (m) => resolve(m as { url: string; workerToken?: string }));
-    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
-  });
-  const pool = new Pool(ready.url, { connections: CONNECTIONS });
-  let stopped: Promise<void> | undefined;
-  return {
-    child,
-    ...ready,
-    pool,
-    stop() {
-      stopped ??= (async () => {
-        await pool.close();
-        const exited = new Promise((r) => child.once('exit', r));
-        child.send('exit');
-        await exited;
-      })();
-      return stopped;
-    },
-  };
-}
-
-async function call<T>(s: Server, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-  const res = await s.pool.request({
-    method,
-    path,
-    headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.body.text();
-  if (res.statusCode >= 300) throw new Error(`${method} ${path}: ${res.statusCode} ${text}`);
-  return JSON.parse(text) as T;
-}
-
-/** CPU time a process has used, all threads, in ms (Linux /proc; clock ticks are 10 ms). */
-function cpuMsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 /** Resident and peak resident memory of a process (Linux /proc). */
 function memoryOf(pid: number): { rss: number; hwm: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) * 1024;
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
-
-async function bareRate(seconds: number): Promise<number> {
-  const bare = await startServer('bare');
-  try {
-    const run = async (ms: number) => {
-      let done = 0;
-      const end = Date.now() + ms;
-      await Promise.all(
-        Array.from({ length: CONNECTIONS }, async () => {
-          while (Date.now() < end) {
-            await call(bare, 'POST', '/', { message: 'hi' });
-            done++;
-          }
-        }),
-      );
-      return done;
-    };
-    await run(500); // warm-up
-    return (await run(seconds * 1000)) / seconds;
-  } finally {
-    await bare.stop();
-  }
-}
-
-function spawnWorker(engine: Server, slots: number, kind: WorkerKind): ChildProcess {
-  const { bundle, source } = WORKER_FILES[kind];
-  return spawn(
-    process.execPath,
-    [
-      ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}/worker`] : []),
-      ...(bundle ? [fileURLToPath(bundle)] : ['--import', 'tsx', source]),
-    ],
-    {
-      env: {
-        ...process.env,
-        // Port 0 on loopback: the worker binds a free port and registers the address it bound.
-        PORT: '0',
-        HOST: '127.0.0.1',
-        PUSHWORKER_NAME: 'bench',
-        PUSHWORKER_SLOTS: String(slots),
-        PUSHWORKER_JWKS_URL: `${engine.url}/.well-known/jwks.json`,
-        PUSHWORKER_ENGINE_URL: engine.url,
-        PUSHWORKER_TOKEN: engine.workerToken!,
-        PUSHWORKER_LOG_LEVEL: 'error',
-      },
-      stdio: 'ignore',
-    },
-  );
-}
-
-async function stopChild(child: ChildProcess) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-}
-
-type Stats = { tasks: { task: string; queued: number; assigned: number; running: number }[] };
-async function drained(engine: Server, task: string): Promise<void> {
-  for (;;) {
-    const s = (await call<Stats>(engine, 'GET', '/v1/stats/tasks')).tasks.find((t) => t.task === task);
-    if (!s || s.queued + s.assigned + s.running === 0) return;
-    await sleep(50);
-  }
-}
-
-type Store = { env: Record<string, string>; drop(): void };
-
-/** A fresh store: a temporary data directory, or an emptied schema on the Postgres server. */
-async function freshStore(databaseUrl?: string, schema = 'pw_bench'): Promise<Store> {
-  if (!databaseUrl) {
-    const dir = mkdtempSync(join(tmpdir(), 'pushworker-bench-'));
-    return { env: { BENCH_DATA_DIR: dir }, drop: () => rmSync(dir, { recursive: true, force: true }) };
-  }
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await client.query(`CREATE SCHEMA ${schema}`);
-  await client.end();
-  const url = new URL(databaseUrl);
-  url.searchParams.set('options', `-c search_path=${schema}`);
-  return { env: { BENCH_DATABASE_URL: url.toString() }, drop: () => {} };
 }
 
 /**
@@ -215,50 +65,6 @@ async function growStore(env: Record<string, string>, finished: number): Promise
   } finally {
     await sql.close();
   }
-}
-
-async function withEngine<T>(
-  databaseUrl: string | undefined,
-  slots: number,
-  fn: (e: Server, worker?: ChildProcess) => Promise<T>,
-  /** Runs on the store after the engine has stopped (PGlite has one user at a time). */
-  after?: (result: T, storeEnv: Record<string, string>) => Promise<T>,
-  /** A store to use, and keep, instead of a fresh one. */
-  given?: Store,
-  kind: WorkerKind = 'example',
-) {
-  const store = given ?? (await freshStore(databaseUrl));
-  const engine = await startServer('engine', store.env);
-  const worker = slots > 0 ? spawnWorker(engine, slots, kind) : undefined;
-  try {
-    if (worker) {
-      type Workers = { workers: { state: string }[] };
-      while (!(await call<Workers>(engine, 'GET', '/v1/workers')).workers.some((w) => w.state === 'ACTIVE'))
-        await sleep(50);
-    }
-    const result = await fn(engine, worker);
-    if (worker) await stopChild(worker);
-    await engine.stop();
-    return after ? await after(result, store.env) : result;
-  } finally {
-    if (worker) await stopChild(worker);
-    await engine.stop();
-    if (!given) store.drop();
-  }
-}
-
-/** Runs/s draining a backlog enqueued in bulk (1000 per request), end to end. */
-async function backlogRate(engine: Server): Promise<number> {
-  const start = Date.now();
-  for (let i = 0; i < RUNS; i += 1000) {
-    const runs = Array.from({ length: Math.min(1000, RUNS - i) }, () => ({
-      task: 'echo',
-      input: { message: 'x' },
-    }));
-    await call(engine, 'POST', '/v1/runs/bulk', { runs });
-  }
-  await drained(engine, 'echo');
-  return RUNS / ((Date.now() - start) / 1000);
 }
 
 /** Runs/s with single enqueues from 64 closed-loop clients for `seconds`, until all are done. */
@@ -281,11 +87,6 @@ async function singleEnqueueRate(engine: Server, seconds: number): Promise<numbe
   return sent / ((Date.now() - start) / 1000);
 }
 
-type RunPage = {
-  runs: { id: string; createdAt: string; startedAt: string | null }[];
-  nextCursor: string | null;
-};
-
 /** Open loop: sends on schedule whatever the answers; latency to the start a run records (its started event's time, kept within the attempt) from enqueue and from the due time. */
 async function offeredLatency(engine: Server, worker: ChildProcess) {
   const total = OFFERED_RPS * OFFERED_SECONDS;
@@ -295,25 +96,11 @@ async function offeredLatency(engine: Server, worker: ChildProcess) {
     bench: process.cpuUsage(),
   };
   const due = new Map<string, number>();
-  const sends: Promise<void>[] = [];
-  const t0 = Date.now() + 50;
-  let next = 0;
-  while (next < total) {
-    const now = Date.now();
-    for (; next < total && t0 + (next * 1000) / OFFERED_RPS <= now; next++) {
-      const at = t0 + (next * 1000) / OFFERED_RPS;
-      sends.push(
-        call<{ id: string }>(engine, 'POST', '/v1/runs', { task: 'echo', input: { message: 'x' } }).then(
-          (r) => {
-            due.set(r.id, at);
-          },
-        ),
-      );
-    }
-    await sleep(1);
-  }
-  const lateSend = Date.now() - (t0 + ((total - 1) * 1000) / OFFERED_RPS);
-  await Promise.all(sends);
+  const { t0, lateSend } = await openLoop(total, OFFERED_RPS, (_, at) =>
+    call<{ id: string }>(engine, 'POST', '/v1/runs', { task: 'echo', input: { message: 'x' } }).then((r) => {
+      due.set(r.id, at);
+    }),
+  );
   await drained(engine, 'echo');
   const benchCpu = process.cpuUsage(cpuBefore.bench);
   const perRun = (ms: number) => (ms / total).toFixed(2);
@@ -322,21 +109,15 @@ async function offeredLatency(engine: Server, worker: ChildProcess) {
     `load generator ${perRun((benchCpu.user + benchCpu.system) / 1000)} ms a run`;
   const engineSide: number[] = [];
   const clientSide: number[] = [];
-  let cursor: string | null = null;
-  do {
-    const page: RunPage = await call<RunPage>(
-      engine,
-      'GET',
-      `/v1/runs?task=echo&limit=500${cursor ? `&cursor=${cursor}` : ''}`,
-    );
-    for (const r of page.runs) {
+  await eachRunPage(engine, 'echo', (runs) => {
+    for (const r of runs) {
       const at = due.get(r.id);
       if (at === undefined || !r.startedAt) continue;
       engineSide.push(Date.parse(r.startedAt) - Date.parse(r.createdAt));
       clientSide.push(Date.parse(r.startedAt) - at);
     }
-    cursor = page.nextCursor;
-  } while (cursor && engineSide.length < due.size);
+    return engineSide.length < due.size;
+  });
   engineSide.sort((a, b) => a - b);
   const phaseStart = t0;
   clientSide.sort((a, b) => a - b);
