@@ -17,6 +17,8 @@ import {
   RotateKeysResponse,
   RunDetailView,
   RunLogsResponse,
+  type RunSeriesOptions,
+  RunSeriesResponse,
   RunStatsResponse,
   RunView,
   type SetRateLimitRequest,
@@ -58,9 +60,12 @@ export type {
   EnqueueResponse,
   ListRunsOptions,
   ListRunsResponse,
+  MetadataMatch,
   RetryRunsRequest,
   RunDetailView,
   RunLogLineView,
+  RunSeriesOptions,
+  RunSeriesResponse,
   RunView,
   WhoamiResponse,
   WorkerView,
@@ -155,6 +160,10 @@ export function createClient(options: ClientOptions) {
       if (options.task !== undefined) query.set('task', options.task);
       if (options.worker !== undefined) query.set('worker', options.worker);
       if (options.dead !== undefined) query.set('dead', [options.dead].flat().join(','));
+      if (options.metadata !== undefined)
+        query.set('metadata', `${options.metadata.key}=${options.metadata.value}`);
+      if (options.createdAfter !== undefined) query.set('createdAfter', isoOf(options.createdAfter));
+      if (options.createdBefore !== undefined) query.set('createdBefore', isoOf(options.createdBefore));
       if (options.limit !== undefined) query.set('limit', String(options.limit));
       if (options.cursor !== undefined) query.set('cursor', options.cursor);
       const qs = query.toString();
@@ -264,6 +273,13 @@ export function createClient(options: ClientOptions) {
       (await call(TaskTotalsResponse, 'GET', taskStatsPath(tasks))).total,
     /** Runs per live state (QUEUED, ASSIGNED, RUNNING) over every task. */
     runStats: async () => (await call(RunStatsResponse, 'GET', '/v1/stats/runs')).states,
+    /** The last `minutes` (default 15) in 60 buckets: runs finished, dispatch latency, queue depth per task. */
+    runSeries: (options: RunSeriesOptions = {}) =>
+      call(
+        RunSeriesResponse,
+        'GET',
+        `/v1/stats/series${options.minutes === undefined ? '' : `?minutes=${options.minutes}`}`,
+      ),
     /** Every rate limit key with its limit and the units taken in its current window. */
     rateLimits: async () => (await call(RateLimitsResponse, 'GET', '/v1/rate-limits')).rateLimits,
     /** Sets a limit on the key that overrides the one its tasks declare. */
@@ -306,3 +322,5 @@ function fallbackCode(status: number): ErrorCode {
   if (status >= 400 && status < 500) return 'invalid_request';
   return 'internal';
 }
+
+const isoOf = (time: Date | string) => (typeof time === 'string' ? time : time.toISOString());

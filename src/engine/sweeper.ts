@@ -1,11 +1,13 @@
 // The sweeper: silent workers go INACTIVE, lost leases are re-queued, expired queued runs fail, deadlines fail
-// attempts and cancel them, finished runs past their retention are deleted, and the embedded store gets its upkeep.
+// attempts and cancel them, the queue depths are sampled, finished runs past their retention are deleted, and the
+// embedded store gets its upkeep.
 import type { ChildRunWaker } from './child-runs.ts';
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
 import type { Signals } from './signals.ts';
 import { expireQueuedRuns } from './store/expiry.ts';
 import type { StoreUpkeep } from './store/maintenance.ts';
+import { QUEUE_SAMPLE_MS, recordQueueSample } from './store/queue-samples.ts';
 import { pruneIdleRateLimits } from './store/rate-limits.ts';
 import { deleteExpiredEvents, deleteExpiredRuns, deleteExpiredWorkflowRuns } from './store/retention.ts';
 import type { RetryPolicy } from './store/retry.ts';
@@ -53,6 +55,7 @@ export class Sweeper {
   private running = false;
   private lastKeyLoad = Date.now();
   private lastRateLimitPrune = Number.NEGATIVE_INFINITY;
+  private lastQueueSample = Number.NaN;
 
   constructor(private readonly o: SweeperOptions) {}
 
@@ -137,6 +140,7 @@ export class Sweeper {
       this.lastKeyLoad = now;
       await this.o.keys.load(now);
     }
+    await this.sampleQueues(now);
     const deleted = await this.deleteExpired(now);
     await this.pruneRateLimits(now);
     if (await this.o.upkeep.afterSweep(now, deleted)) {
@@ -179,6 +183,14 @@ export class Sweeper {
       );
     }
     return deleted;
+  }
+
+  /** Once per sample instant: a sweep runs more often than that. */
+  private async sampleQueues(now: number): Promise<void> {
+    const slot = Math.floor(now / QUEUE_SAMPLE_MS);
+    if (slot === this.lastQueueSample) return;
+    this.lastQueueSample = slot;
+    await recordQueueSample(this.o.sql, now);
   }
 
   private async pruneRateLimits(now: number): Promise<void> {

@@ -123,6 +123,8 @@ export const RunView = z.object({
   workflowRunId: z.string().optional(),
   /** A child run: the run that spawned it. */
   parentRunId: z.string().optional(),
+  /** What the run was enqueued with as `metadata`, when it was. */
+  metadata: z.record(z.string(), z.unknown()).optional(),
 });
 export type RunView = z.infer<typeof RunView>;
 
@@ -184,31 +186,65 @@ export const RetryRunsRequest = z
 export type RetryRunsRequest = z.input<typeof RetryRunsRequest>;
 export const RetryRunsResponse = z.object({ runs: z.array(RunView) });
 
-export const ListRunsQuery = z.object({
-  /** One state or several, comma-separated. */
-  state: z
-    .string()
-    .transform((s) => s.split(',').filter(Boolean))
-    .pipe(z.array(RunState))
-    .optional(),
-  task: key.optional(),
-  /** Runs held, or last held, by this worker id. */
-  worker: key.optional(),
-  /** Only dead (FAILED) runs of these reasons, comma-separated. */
-  dead: deadReasons.optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  /** Opaque: the `nextCursor` of the previous page. */
-  cursor: z
-    .string()
-    .regex(/^[0-9]{1,18}$/)
-    .optional(),
-});
+/** A metadata filter, `key=value`: runs whose metadata has that key with that value. */
+export interface MetadataMatch {
+  key: string;
+  value: string;
+}
+
+/** `key=value`, split at the first `=`: the key is 1 to 200 characters, the value at most 1000. */
+const metadataMatch = z
+  .string()
+  .regex(/^[^=]{1,200}=/, 'give key=value, the key 1 to 200 characters')
+  .max(1201)
+  .transform((s): MetadataMatch => {
+    const at = s.indexOf('=');
+    return { key: s.slice(0, at), value: s.slice(at + 1) };
+  });
+
+export const ListRunsQuery = z
+  .object({
+    /** One state or several, comma-separated. */
+    state: z
+      .string()
+      .transform((s) => s.split(',').filter(Boolean))
+      .pipe(z.array(RunState))
+      .optional(),
+    task: key.optional(),
+    /** Runs held, or last held, by this worker id. */
+    worker: key.optional(),
+    /** Only dead (FAILED) runs of these reasons, comma-separated. */
+    dead: deadReasons.optional(),
+    /** Runs whose metadata has this key with this value (as a string, or the number or boolean it reads as). */
+    metadata: metadataMatch.optional(),
+    /** Runs enqueued at or after this time. */
+    createdAfter: isoTime.optional(),
+    /** Runs enqueued before this time. */
+    createdBefore: isoTime.optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    /** Opaque: the `nextCursor` of the previous page. */
+    cursor: z
+      .string()
+      .regex(/^[0-9]{1,18}$/)
+      .optional(),
+  })
+  .superRefine((q, ctx) => {
+    if (q.createdAfter && q.createdBefore && Date.parse(q.createdAfter) >= Date.parse(q.createdBefore))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['createdBefore'],
+        message: 'createdBefore must come after createdAfter',
+      });
+  });
 /** The client's form of the list query: states as a list rather than comma-separated. */
 export interface ListRunsOptions {
   state?: RunState | RunState[];
   task?: string;
   worker?: string;
   dead?: DeadReason | DeadReason[];
+  metadata?: MetadataMatch;
+  createdAfter?: Date | string;
+  createdBefore?: Date | string;
   limit?: number;
   cursor?: string;
 }
@@ -288,6 +324,40 @@ export const TaskTotalsResponse = z.object({ total: TaskStatsTotal });
 /** Runs per live state over every task; finished runs are not counted (that would read every one kept). */
 export const RunStatsResponse = z.object({ states: z.record(LiveRunState, z.number().int()) });
 export type RunStatsResponse = z.infer<typeof RunStatsResponse>;
+
+/** The window of `GET /v1/stats/series`, in minutes; its buckets are `minutes` seconds long, 60 of them. */
+export const SERIES_MINUTES = { min: 5, max: 60, default: 15 } as const;
+export const SERIES_BUCKETS = 60;
+
+export const RunSeriesQuery = z.object({
+  minutes: z.coerce
+    .number()
+    .int()
+    .min(SERIES_MINUTES.min)
+    .max(SERIES_MINUTES.max)
+    .default(SERIES_MINUTES.default),
+});
+export interface RunSeriesOptions {
+  minutes?: number;
+}
+
+/** Each array has one value per bucket, oldest first, from `from`; the last bucket is the one still filling. */
+export const RunSeriesResponse = z.object({
+  from: z.string(),
+  to: z.string(),
+  bucketMs: z.number().int(),
+  /** Runs that finished COMPLETED, and FAILED, in each bucket. */
+  completed: z.array(z.number().int()),
+  failed: z.array(z.number().int()),
+  /** From due to assigned, of the runs assigned in each bucket (null: none was). */
+  dispatchLatencyMs: z.object({
+    p50: z.array(z.number().nullable()),
+    p99: z.array(z.number().nullable()),
+  }),
+  /** Queued runs per task: the largest sample in each bucket, the depth now in the last (null: no sample). */
+  queueDepth: z.array(z.object({ task: z.string(), depth: z.array(z.number().int().nullable()) })),
+});
+export type RunSeriesResponse = z.infer<typeof RunSeriesResponse>;
 
 /** `scope` is for API tokens only (default `admin`, what every API token was before scopes). */
 export const CreateTokenRequest = z.object({

@@ -131,6 +131,8 @@ describe.skipIf(!haveChromium)("the operator's console in headless Chromium", ()
       settled: input,
     });
     expect(await runPage.locator('[data-error="run"]').count()).toBe(0);
+    // What the README shows (docs/images/run-page.png is this, copied): the page as a laptop's screen holds it.
+    await page.screenshot({ path: 'test-artifacts/run-page.png' });
     expect((await h.client.getRun(failed.id)).state).toBe('COMPLETED');
 
     // A running run, opened by its id: Cancel, no Retry, and its attempt under way.
@@ -230,6 +232,95 @@ describe.skipIf(!haveChromium)("the operator's console in headless Chromium", ()
     const reader = await openDashboard((await h.client.createToken('api', undefined, 'read')).token);
     await poll(() => reader.locator('#runs tr[data-run]').count()).toBe(total);
     expect(await reader.locator('#bulk-retry').isVisible()).toBe(false);
+  });
+
+  it('charts the last 15 minutes of real runs, and filters the runs by worker, metadata and enqueue time in a URL that opens the same list', async () => {
+    h = await harness.start();
+    const first = await h.addWorker('first-worker', { tasks });
+    const earlier = await h.client.enqueueMany([
+      { task: 'echo', input: { n: 1 }, metadata: { region: 'eu' } },
+      { task: 'echo', input: { n: 2 }, metadata: { region: 'us' } },
+    ]);
+    for (const run of earlier) await h.client.waitRun(run.id, { timeoutMs: 15_000 });
+    const brokenRuns = [await failedFor('broken', { n: 1 }), await failedFor('broken', { n: 2 })];
+    await first.close();
+    await h.addWorker('second-worker', { tasks });
+    // A whole second, as the time field takes it, between the runs before and the run after.
+    const between = Math.ceil(Date.now() / 1000) * 1000;
+    await until(() => Date.now() > between, 'the clock to pass the boundary');
+    const later = await h.client.enqueue({ task: 'echo', input: { n: 3 }, metadata: { region: 'eu' } });
+    await h.client.waitRun(later.id, { timeoutMs: 15_000 });
+    // Nobody serves this task: its runs wait in the queue.
+    await h.client.enqueueMany([{ task: 'nobody' }, { task: 'nobody' }]);
+
+    const page = await openDashboard();
+    const finished = page.locator('[data-chart="finished"]');
+    await poll(() => finished.locator('[data-series="completed"]').getAttribute('data-total')).toBe('3');
+    expect(await finished.locator('[data-series="failed"]').getAttribute('data-total')).toBe('2');
+    expect(await finished.locator('svg').getAttribute('aria-label')).toMatch(
+      /^Runs finished per second, .*: completed [0-9.]+\/s \(3 in 15 min\), failed [0-9.]+\/s \(2 in 15 min\)$/,
+    );
+    expect(await finished.locator('path[data-line="completed"]').getAttribute('d')).toMatch(
+      /^M[0-9.]+ [0-9.]+/,
+    );
+    const depth = page.locator('[data-chart="queue-depth"]');
+    expect(await depth.locator('[data-series="nobody"]').getAttribute('data-last')).toBe('2');
+    expect(await depth.locator('svg title').textContent()).toContain('nobody 2');
+    const latency = page.locator('[data-chart="dispatch-latency"]');
+    for (const quantile of ['p50', 'p99']) {
+      expect(
+        Number(await latency.locator(`[data-series="${quantile}"]`).getAttribute('data-last')),
+      ).toBeGreaterThanOrEqual(0);
+    }
+    // The chart follows the queue as it grows.
+    await h.client.enqueue({ task: 'nobody' });
+    await poll(() => depth.locator('[data-series="nobody"]').getAttribute('data-last')).toBe('3');
+
+    const rows = page.locator('#runs tr[data-run]');
+    const shownIds = (p: Page) =>
+      p.locator('#runs tr[data-run]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-run')));
+    await poll(() => rows.count()).toBe(8);
+    await page.selectOption('#filter-worker', first.id!);
+    await poll(() => shownIds(page)).toEqual([...earlier, ...brokenRuns].map((r) => r.id).reverse());
+    expect(new URL(page.url()).hash).toBe(`#/?worker=${first.id}`);
+    await page.fill('#filter-metadata', 'region=eu');
+    await poll(() => shownIds(page)).toEqual([earlier[0]!.id]);
+    await page.selectOption('#filter-worker', '');
+    await poll(() => shownIds(page)).toEqual([later.id, earlier[0]!.id]);
+    const localBetween = await page.evaluate((ms) => {
+      const d = new Date(ms);
+      return new Date(ms - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+    }, between);
+    await page.fill('#filter-after', localBetween);
+    await poll(() => shownIds(page)).toEqual([later.id]);
+    const shared = new URL(page.url()).hash;
+    expect(Object.fromEntries(new URLSearchParams(shared.slice(3)))).toEqual({
+      metadata: 'region=eu',
+      createdAfter: new Date(between).toISOString(),
+    });
+    await page.locator(`[data-run-link="${later.id}"]`).click();
+    await poll(() => page.locator('#run-page [data-fact="metadata"]').textContent()).toBe('region=eu');
+    await page.locator('#run-page .crumbs a').click();
+    await poll(() => new URL(page.url()).hash).toBe(shared);
+    await poll(() => shownIds(page)).toEqual([later.id]);
+
+    // The link opens the same list elsewhere; what is not a valid filter is left out, and said.
+    const other = await openDashboard();
+    await other.evaluate((hash) => {
+      location.hash = hash;
+    }, shared);
+    await poll(() => shownIds(other)).toEqual([later.id]);
+    expect(await other.locator('#filter-metadata').inputValue()).toBe('region=eu');
+    expect(await other.locator('#filter-after').inputValue()).toBe(localBetween);
+    await other.evaluate(() => {
+      location.hash = '#/?state=DONE&metadata=region&task=broken&createdAfter=soon';
+    });
+    await poll(() => other.locator('#filter-said').textContent()).toBe(
+      'left out: state DONE is not a run state; metadata takes key=value; createdAfter soon is not a time',
+    );
+    await poll(() => shownIds(other)).toEqual(brokenRuns.map((r) => r.id).reverse());
+    expect(new URL(other.url()).hash).toBe('#/?task=broken');
+    await fitsPhone(other, 'dashboard-charts-phone.png');
   });
 
   it("shows a worker's page with the runs it holds, pauses and resumes it, and removes a dead worker", async () => {

@@ -97,6 +97,7 @@ describe.each(storeTargets('pw_token_scopes'))('API token scopes on $name', ({ o
       'GET /v1/runs/:id/logs',
       'GET /v1/stats/tasks',
       'GET /v1/stats/runs',
+      'GET /v1/stats/series',
       'GET /v1/workers',
       'GET /v1/rate-limits',
       'GET /v1/schedules',

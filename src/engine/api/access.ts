@@ -29,6 +29,7 @@ export const ROUTE_ACCESS = {
   'GET /v1/runs/:id/logs': 'read',
   'GET /v1/stats/tasks': 'read',
   'GET /v1/stats/runs': 'read',
+  'GET /v1/stats/series': 'read',
   'GET /v1/workers': 'read',
   'GET /v1/rate-limits': 'read',
   'GET /v1/schedules': 'read',

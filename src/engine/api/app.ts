@@ -14,6 +14,7 @@ import { checkStorableUrl, notFound, parseBody, renderError, requireApi } from '
 import { eventRoutes } from './published-events.ts';
 import { rateLimitRoutes } from './rate-limits.ts';
 import { runRetryRoutes } from './run-retries.ts';
+import { runSeriesRoutes } from './run-series.ts';
 import { runRoutes } from './runs.ts';
 import { scheduleRoutes } from './schedules.ts';
 import { workerRoutes } from './workers.ts';
@@ -117,6 +118,7 @@ export function createApi(core: EngineCore, onError: (error: unknown) => void): 
   app.route('/', runRetryRoutes(core));
   app.route('/', childRunRoutes(core));
   app.route('/', runRoutes(core));
+  app.route('/', runSeriesRoutes(core));
   app.route('/', workerRoutes(core));
   app.route('/', rateLimitRoutes(core));
   app.route('/', scheduleRoutes(core));

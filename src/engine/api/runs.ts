@@ -56,6 +56,9 @@ export function runRoutes(core: EngineCore): Hono {
       task: query.task,
       workerId: query.worker,
       dead: query.dead,
+      metadata: query.metadata,
+      createdAfter: query.createdAfter === undefined ? undefined : Date.parse(query.createdAfter),
+      createdBefore: query.createdBefore === undefined ? undefined : Date.parse(query.createdBefore),
       limit: query.limit,
       beforeSeq: query.cursor === undefined ? undefined : Number(query.cursor),
     });

@@ -6,7 +6,7 @@ import type { RunRecord, WorkerRecord } from '../store/records.ts';
 import { visibleState } from '../store/records.ts';
 import type { RunLogRecord } from '../store/run-logs.ts';
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+export const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** A rate limit that holds a queued run back, and when the window without room ends. */
 export interface RateLimited {
@@ -49,6 +49,7 @@ export function runView(run: RunRecord, hold: QueuedHold = {}, now = Date.now())
     ...(run.state === 'FAILED' ? { dead: deadReasonOf(run) } : {}),
     ...(run.workflowRunId ? { workflowRunId: run.workflowRunId } : {}),
     ...(run.parentRunId ? { parentRunId: run.parentRunId } : {}),
+    ...(run.metadata ? { metadata: run.metadata } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 // The dashboard page's markup; its style (`style.ts`) and script (`script.ts`) are served as files, so that nothing
-// inline runs or applies. The overview is here; a run's, a worker's and a workflow run's pages are drawn by the
-// script into their own `main`.
+// inline runs or applies. The overview is here, its charts drawn by the script; a run's, a worker's and a workflow
+// run's pages are drawn by the script into their own `main`.
 
 export const dashboardPage = `<!doctype html>
 <html lang="en">
@@ -24,6 +24,7 @@ export const dashboardPage = `<!doctype html>
   <p class="dim">Any scope: a <code>read</code> token observes, an <code>enqueue</code> token also cancels and retries runs, an <code>admin</code> token also pauses, resumes and removes workers and retries failed runs in bulk. It is kept in this tab only.</p>
 </form>
 <main id="board" hidden>
+  <section id="charts-section"><h2>Last 15 minutes</h2><div id="charts" class="charts"></div></section>
   <section><h2>Workers</h2><div class="scroll"><table id="workers"><thead><tr>
     <th>Name</th><th>State</th><th>Slots</th><th>Labels</th><th>Tasks</th><th>Last heartbeat</th><th></th>
   </tr></thead><tbody></tbody></table></div></section>
@@ -39,8 +40,13 @@ export const dashboardPage = `<!doctype html>
       <label>State <select id="filter-state"></select></label>
       <label>Task <input id="filter-task" list="task-names" autocomplete="off" placeholder="any task"></label>
       <datalist id="task-names"></datalist>
+      <label>Worker <select id="filter-worker"><option value="">any worker</option></select></label>
+      <label>Metadata <input id="filter-metadata" autocomplete="off" placeholder="key=value"></label>
+      <label>Enqueued after <input id="filter-after" type="datetime-local" step="1"></label>
+      <label>before <input id="filter-before" type="datetime-local" step="1"></label>
       <label>Per page <select id="page-size"><option>10</option><option selected>50</option><option>200</option></select></label>
     </form>
+    <p id="filter-said" class="problem" role="status"></p>
     <div class="toolbar"><button type="button" id="bulk-retry" hidden></button><span id="bulk-said" class="dim"></span></div>
     <div class="scroll"><table id="runs"><thead><tr>
       <th>Run</th><th>Task</th><th>State</th><th>Attempt</th><th>Duration</th><th>Enqueued</th>

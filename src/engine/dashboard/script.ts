@@ -4,6 +4,7 @@
 // protocol's own.
 import { ApiScope, LiveRunState, RunState, TerminalRunState } from '../../protocol/schemas.ts';
 import { basics } from './script/basics.ts';
+import { charts } from './script/charts.ts';
 import { overview } from './script/overview.ts';
 import { runPage } from './script/run-page.ts';
 import { runsList } from './script/runs-list.ts';
@@ -22,5 +23,5 @@ const constants = [
 export const dashboardScript = `(() => {
   'use strict';
   ${constants}
-${[basics, workerActions, overview, runsList, runPage, workerPage, workflowRunPage, session].join('')}})();
+${[basics, workerActions, charts, overview, runsList, runPage, workerPage, workflowRunPage, session].join('')}})();
 `;

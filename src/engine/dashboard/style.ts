@@ -52,6 +52,21 @@ export const dashboardStyle = `  :root { --bg:#0f1117; --panel:#171a23; --line:#
   #login { max-width:420px; margin:40px auto; padding:18px; background:var(--panel); border:1px solid var(--line); border-radius:8px; display:grid; gap:10px; }
   #login input { background:var(--bg); color:var(--text); border:1px solid var(--line); border-radius:6px; padding:8px; font:inherit; }
   #login p { margin:0; font-size:12px; }
+  .charts { display:grid; grid-template-columns:repeat(auto-fit, minmax(min(100%, 320px), 1fr)); gap:12px; }
+  .chart { margin:0; min-width:0; }
+  .chart figcaption { font-weight:600; margin-bottom:4px; }
+  .chart svg { display:block; width:100%; height:auto; }
+  .chart .axis { stroke:var(--dim); }
+  .chart .grid { stroke:var(--line); }
+  .chart text { fill:var(--dim); font-size:12px; }
+  .chart .line { fill:none; stroke-width:2; stroke-linejoin:round; }
+  .legend { list-style:none; margin:4px 0 0; padding:0; display:flex; flex-wrap:wrap; gap:2px 14px; font-size:12px; }
+  .swatch { display:inline-block; width:10px; height:10px; border-radius:2px; margin-right:4px; }
+  .line.c0 { stroke:var(--ok); } .line.c1 { stroke:var(--bad); } .line.c2 { stroke:var(--info); }
+  .line.c3 { stroke:var(--warn); } .line.c4 { stroke:#c08cff; } .line.c5 { stroke:#7fd6d6; }
+  .swatch.c0 { background:var(--ok); } .swatch.c1 { background:var(--bad); } .swatch.c2 { background:var(--info); }
+  .swatch.c3 { background:var(--warn); } .swatch.c4 { background:#c08cff; } .swatch.c5 { background:#7fd6d6; }
+  #filter-said:empty { display:none; }
   [hidden] { display:none !important; }
   /* A phone: each row is a card of label and value, so the page never scrolls sideways. */
   @media (max-width: 700px) {

@@ -327,6 +327,17 @@ const migrations: string[] = [
   `
   ALTER TABLE pw_runs ADD COLUMN traceparent text;
   `,
+  // the console's filters and charts: the run list by metadata (`@>`) and by enqueue time, runs by when they were
+  // last assigned (dispatch latency), and the queue depth per task sampled over time, one row per sample instant
+  `
+  CREATE INDEX pw_runs_metadata ON pw_runs USING gin (metadata jsonb_path_ops) WHERE metadata IS NOT NULL;
+  CREATE INDEX pw_runs_created ON pw_runs (created_at);
+  CREATE INDEX pw_runs_assigned ON pw_runs (assigned_at) WHERE assigned_at IS NOT NULL;
+  CREATE TABLE pw_queue_samples (
+    at double precision PRIMARY KEY,
+    depths jsonb NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

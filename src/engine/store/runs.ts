@@ -1,5 +1,5 @@
 // Run queries outside dispatch: enqueue (with idempotency keys), read, cancel, stats.
-import type { DeadReason } from '../../protocol/api.ts';
+import type { DeadReason, MetadataMatch } from '../../protocol/api.ts';
 import { type ConcurrencyStrategy, type Labels, RunState, type StickyMode } from '../../protocol/schemas.ts';
 import { DEAD_REASON } from './dead.ts';
 import { json, type PreferredLabels, type RateLimitUse, type RunRecord, toRun } from './records.ts';
@@ -121,6 +121,11 @@ export interface RunFilter {
   workerId?: string | undefined;
   /** Only dead runs of these reasons. */
   dead?: DeadReason[] | undefined;
+  /** Only runs whose metadata has this key with this value (as a string, or the number or boolean it reads as). */
+  metadata?: MetadataMatch | undefined;
+  /** Only runs enqueued at or after this time, and before this one (epoch ms). */
+  createdAfter?: number | undefined;
+  createdBefore?: number | undefined;
   limit: number;
   /** Only runs enqueued before the run with this sequence number (the previous page's last). */
   beforeSeq?: number | undefined;
@@ -133,35 +138,42 @@ export interface RunFilter {
  * range, LATERAL, and merged: `state = ANY(…)` over an index of (state, seq) finds the rows but not in order.
  * There is no index of `seq` alone: given one, the planner reads it and filters by state, guessing that a
  * quarter of all runs are in any state, and reads every run when a state has none. The unfiltered list is
- * the list in every state. $1 the page size, $2 the sequence number the page ends before, $3 the states, $4 the
- * dead reasons of FAILED runs (null: any run); then the task or the worker, and the task.
+ * the list in every state. A metadata filter is read through the GIN index of metadata (`@>`), a time range
+ * through the index of `created_at`, when those are the narrower. $1 the page size, $2 the sequence number the
+ * page ends before, $3 the states, $4 the dead reasons of FAILED runs (null: any run); then each filter given,
+ * in the order below. The shapes are few (every combination of five filters), so each text stays prepared.
  */
 const DEAD_ONLY = `($4::text[] IS NULL OR (r.state = 'FAILED' AND ${DEAD_REASON} = ANY($4::text[])))`;
 
-const LIST_RUNS_IN_STATES = `SELECT q.* FROM unnest($3::text[]) AS s(state) CROSS JOIN LATERAL (
-    SELECT * FROM pw_runs r WHERE r.state = s.state AND r.seq < $2::bigint AND ${DEAD_ONLY}
+function listRunsStatement(f: RunFilter): { text: string; filters: unknown[] } {
+  const where = ['r.state = s.state', 'r.seq < $2::bigint', DEAD_ONLY];
+  const filters: unknown[] = [];
+  const param = (value: unknown) => `$${4 + filters.push(value)}`;
+  if (f.workerId !== undefined) where.push(`r.worker_id = ${param(f.workerId)}`);
+  if (f.task !== undefined) where.push(`r.task = ${param(f.task)}`);
+  if (f.metadata !== undefined) {
+    const matches = metadataValues(f.metadata).map((v) => `r.metadata @> ${param(v)}::jsonb`);
+    where.push(`(${matches.join(' OR ')})`);
+  }
+  if (f.createdAfter !== undefined) where.push(`r.created_at >= ${param(f.createdAfter)}::float8`);
+  if (f.createdBefore !== undefined) where.push(`r.created_at < ${param(f.createdBefore)}::float8`);
+  const text = `SELECT q.* FROM unnest($3::text[]) AS s(state) CROSS JOIN LATERAL (
+    SELECT * FROM pw_runs r WHERE ${where.join(' AND ')}
     ORDER BY r.seq DESC LIMIT $1
   ) AS q
   ORDER BY q.seq DESC LIMIT $1`;
+  return { text, filters };
+}
 
-const LIST_RUNS_OF_TASK = `SELECT q.* FROM unnest($3::text[]) AS s(state) CROSS JOIN LATERAL (
-    SELECT * FROM pw_runs r WHERE r.task = $5 AND r.state = s.state AND r.seq < $2::bigint AND ${DEAD_ONLY}
-    ORDER BY r.seq DESC LIMIT $1
-  ) AS q
-  ORDER BY q.seq DESC LIMIT $1`;
-
-const LIST_RUNS_ON_WORKER = `SELECT q.* FROM unnest($3::text[]) AS s(state) CROSS JOIN LATERAL (
-    SELECT * FROM pw_runs r WHERE r.worker_id = $5 AND r.state = s.state AND r.seq < $2::bigint AND ${DEAD_ONLY}
-    ORDER BY r.seq DESC LIMIT $1
-  ) AS q
-  ORDER BY q.seq DESC LIMIT $1`;
-
-const LIST_RUNS_OF_TASK_ON_WORKER = `SELECT q.* FROM unnest($3::text[]) AS s(state) CROSS JOIN LATERAL (
-    SELECT * FROM pw_runs r WHERE r.worker_id = $5 AND r.state = s.state AND r.task = $6 AND r.seq < $2::bigint
-      AND ${DEAD_ONLY}
-    ORDER BY r.seq DESC LIMIT $1
-  ) AS q
-  ORDER BY q.seq DESC LIMIT $1`;
+/** The metadata a match may be: `{key: value}` with the value as a string, and as the number or boolean it reads as. */
+function metadataValues({ key, value }: MetadataMatch): string[] {
+  const values: unknown[] = [value];
+  if (/^(true|false)$/.test(value) || /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/.test(value)) {
+    const read = JSON.parse(value) as unknown;
+    if (typeof read === 'boolean' || Number.isFinite(read)) values.push(read);
+  }
+  return values.map((v) => JSON.stringify({ [key]: v }));
+}
 
 /** Past every sequence number: the first page. */
 const FIRST_PAGE = '9223372036854775807';
@@ -171,14 +183,8 @@ export async function listRuns(sql: SqlClient, f: RunFilter): Promise<(RunRecord
   const page = [f.limit, f.beforeSeq === undefined ? FIRST_PAGE : String(f.beforeSeq)];
   const states = [...new Set(f.states?.length ? f.states : RunState.options)];
   const dead = f.dead?.length ? f.dead : null;
-  const rows =
-    f.workerId !== undefined && f.task !== undefined
-      ? await sql.query(LIST_RUNS_OF_TASK_ON_WORKER, [...page, states, dead, f.workerId, f.task])
-      : f.workerId !== undefined
-        ? await sql.query(LIST_RUNS_ON_WORKER, [...page, states, dead, f.workerId])
-        : f.task !== undefined
-          ? await sql.query(LIST_RUNS_OF_TASK, [...page, states, dead, f.task])
-          : await sql.query(LIST_RUNS_IN_STATES, [...page, states, dead]);
+  const { text, filters } = listRunsStatement(f);
+  const rows = await sql.query(text, [...page, states, dead, ...filters]);
   return rows.map((row) => ({ ...toRun(row), seq: Number(row.seq) }));
 }
 

@@ -53,6 +53,7 @@ export const basics = String.raw`
     container.dataset.drawn = key;
     container.replaceChildren(...[build()].flat());
   };
-  const crumbs = (...trail) => el('nav', { class: 'crumbs' }, link('#/', 'Overview'), trail.map((t) => [' › ', t]));
+  // Back to the overview as it was left, with its filters.
+  const crumbs = (...trail) => el('nav', { class: 'crumbs' }, link('#/' + (shownQuery ? '?' + shownQuery : ''), 'Overview'), trail.map((t) => [' › ', t]));
   const allows = (scope, needed) => SCOPES.indexOf(scope) >= SCOPES.indexOf(needed);
 `;

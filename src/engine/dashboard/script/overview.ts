@@ -1,13 +1,15 @@
-// The overview page: workers (why their pushes fail), queue depth per task, schedules with their next ticks, and
-// the runs list (runs-list.ts).
+// The overview page: charts of the last 15 minutes (charts.ts), workers (why their pushes fail), queue depth per
+// task, schedules with their next ticks, and the runs list (runs-list.ts).
 
 export const overview = String.raw`
   const overviewPage = {
     pattern: /^\/?$/,
     main: 'board',
     async refresh(_params, isCurrent) {
-      const [workers, stats, schedules, runs] = await Promise.all([api('/v1/workers'), api('/v1/stats/tasks'), api('/v1/schedules'), readRunsList()]);
+      filtersFromUrl();
+      const [workers, stats, schedules, runs, series] = await Promise.all([api('/v1/workers'), api('/v1/stats/tasks'), api('/v1/schedules'), readRunsList(), readSeries()]);
       if (!isCurrent()) return;
+      drawCharts(series);
       fill('workers', workers.workers.map((w) => el('tr', { 'data-worker': w.name },
         el('td', {}, workerLink(w.id, w.name)), el('td', {}, state(w.state), problem(w)), el('td', { class: 'num' }, bar(w.slots.used, w.slots.total)),
         el('td', {}, labelsOf(w.labels)), el('td', {}, w.tasks.map((t) => t.name).join(', ')), el('td', {}, ago(w.lastHeartbeatAt)),

@@ -38,6 +38,7 @@ export const runPage = String.raw`
           facts([['Task', run.task, 'task'], ['Attempt', run.attempt + (run.failures ? ' (' + run.failures + ' failed)' : ''), 'attempt'],
             ['Worker', run.workerId ? workerLink(run.workerId, names.get(run.workerId)) : '–'],
             run.workflowRunId && ['Workflow run', link('#/workflow-runs/' + encodeURIComponent(run.workflowRunId), run.workflowRunId, { 'data-workflow-link': run.workflowRunId })],
+            run.metadata && ['Metadata', labelsOf(Object.fromEntries(Object.entries(run.metadata).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]))), 'metadata'],
             ['Priority', run.priority], run.idempotencyKey && ['Idempotency key', run.idempotencyKey],
             ['Enqueued', when(run.createdAt)], ['Started', when(run.startedAt)], ['Finished', when(run.finishedAt)], ['Duration', duration(run)],
             run.waitingFor && ['Waiting for', run.waitingFor, 'waiting'], run.dueAt && ['Due', when(run.dueAt)],
