@@ -327,6 +327,10 @@ const migrations: string[] = [
   `
   ALTER TABLE pw_runs ADD COLUMN traceparent text;
   `,
+  // tracing: the W3C traceparent a workflow run's task runs descend from (its enqueue span, or its last retry's)
+  `
+  ALTER TABLE pw_workflow_runs ADD COLUMN traceparent text;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;
