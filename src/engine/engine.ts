@@ -153,6 +153,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     metrics,
     pollMs: config.schedulePollMs,
     onError,
+    tracing,
   });
   const declarations = new TaskDeclarations(sql);
   const workflows = new WorkflowAdvancer({ sql, declarations, signals, metrics, onError });

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { EnqueueRequest } from '../protocol/api.ts';
 import { PushworkerError } from '../protocol/errors.ts';
 import type { PublishEventRequest } from '../protocol/published-events.ts';
+import { SpanAttributes } from '../tracing/tracing.ts';
 import { runTimesOf } from './api/run-times.ts';
 import type { EngineCore } from './core.ts';
 import { newRunOf } from './enqueue.ts';
@@ -19,6 +20,7 @@ import {
   publishEvent,
   setEventWorkflowRuns,
 } from './store/published-events.ts';
+import { withinSpan } from './tracing.ts';
 import { enqueueWorkflow } from './workflows/enqueue.ts';
 
 type Request = z.infer<typeof PublishEventRequest>;
@@ -29,19 +31,36 @@ type Request = z.infer<typeof PublishEventRequest>;
  * often the event is published. A listener's rate limit or concurrency key that the payload cannot fill in refuses
  * the publish (`unresolved_key`), naming the task; nothing is stored then.
  */
-export async function publish(
+export function publish(
   core: EngineCore,
   request: Request,
   createdBy: string | null,
+  callerTraceparent?: string,
+): Promise<PublishedEvent> {
+  const id = request.id ?? `evt_${uuidv7()}`;
+  const span = core.tracing?.publish(request.name, callerTraceparent);
+  span?.set({ [SpanAttributes.event]: id });
+  return withinSpan(span, callerTraceparent, (traceparent) =>
+    publishTraced(core, { ...request, id }, createdBy, traceparent),
+  );
+}
+
+/** The publish of an event whose id is chosen, every run it enqueues carrying `traceparent`. */
+async function publishTraced(
+  core: EngineCore,
+  request: Request & { id: string },
+  createdBy: string | null,
+  traceparent: string | undefined,
 ): Promise<PublishedEvent> {
   const now = Date.now();
-  const id = request.id ?? `evt_${uuidv7()}`;
+  const id = request.id;
   const tasks = await listeningTasks(core.sql, request.name);
   const enqueues: z.infer<typeof EnqueueRequest>[] = tasks.map((task) => ({
     task,
     input: request.payload,
     idempotencyKey: eventRunKey(id, task),
     metadata: { 'pushworker.event': id, 'pushworker.eventName': request.name },
+    ...(traceparent ? { traceparent } : {}),
   }));
   let limits: Awaited<ReturnType<typeof resolveRunLimits>>;
   try {
@@ -72,7 +91,10 @@ export async function publish(
     );
   if (published.enqueued > 0 || published.woken > 0) core.signals.wake();
   if (published.created) core.metrics.count('pushworker_events_published_total', 'Events published.');
-  return { ...published, event: await enqueueListeningWorkflows(core, published.event, request, createdBy) };
+  return {
+    ...published,
+    event: await enqueueListeningWorkflows(core, published.event, request, createdBy, traceparent),
+  };
 }
 
 /**
@@ -84,6 +106,7 @@ async function enqueueListeningWorkflows(
   event: EventRecord,
   request: Request,
   createdBy: string | null,
+  traceparent: string | undefined,
 ): Promise<EventRecord> {
   const workflows = await listeningWorkflows(core.sql, request.name);
   const known = new Set(event.workflowRuns.map((r) => r.workflow));
@@ -98,6 +121,7 @@ async function enqueueListeningWorkflows(
         metadata: { 'pushworker.event': event.id, 'pushworker.eventName': request.name },
       },
       createdBy,
+      traceparent,
     );
     added.push({ id: run.id, workflow });
   }

@@ -1,6 +1,7 @@
 // The cron loop: fires the due ticks of schedules, one run per tick across replicas, and sleeps until the next.
 
 import { CronTicks } from '../protocol/cron.ts';
+import { SpanAttributes, type TraceSpan } from '../tracing/tracing.ts';
 import { newRunId } from './ids.ts';
 import type { Metrics } from './metrics.ts';
 import type { Signals } from './signals.ts';
@@ -13,6 +14,7 @@ import {
   type ScheduleRecord,
 } from './store/schedules.ts';
 import type { Sql } from './store/sql.ts';
+import type { EngineTracing } from './tracing.ts';
 
 /** Schedules fired in one transaction; more due ones are fired in the next. */
 const BATCH = 100;
@@ -26,6 +28,8 @@ export interface ScheduleFirerOptions {
   /** The longest sleep: a schedule created or resumed on another replica is seen within this time. */
   pollMs: number;
   onError: (error: unknown) => void;
+  /** A root span per tick fired, its run's trace; undefined unless tracing is on. */
+  tracing?: EngineTracing | undefined;
 }
 
 export interface FireOutcome {
@@ -76,19 +80,29 @@ export class ScheduleFirer {
     // Schedules often share an expression: each is parsed once a call.
     const parsed = new Map<string, CronTicks | Error>();
     for (;;) {
-      const batch = await this.o.sql.transaction(async (tx) => {
-        const due = await lockDueSchedules(tx, now, BATCH);
-        const runs: NewRun[] = [];
-        const advances: ScheduleAdvance[] = [];
-        for (const schedule of due) {
-          const { ticks, advance } = this.plan(schedule, now, parsed);
-          runs.push(...ticks.map((tick) => runOf(schedule, tick)));
-          advances.push(advance);
-        }
-        const inserted = runs.length > 0 ? await insertRuns(tx, runs, now) : [];
-        await advanceSchedules(tx, advances);
-        return { schedules: due.length, runs: inserted.filter((r) => r.created).length };
-      });
+      const spans: TraceSpan[] = [];
+      const batch = await this.o.sql
+        .transaction(async (tx) => {
+          spans.length = 0;
+          const due = await lockDueSchedules(tx, now, BATCH);
+          const runs: NewRun[] = [];
+          const advances: ScheduleAdvance[] = [];
+          for (const schedule of due) {
+            const { ticks, advance } = this.plan(schedule, now, parsed);
+            runs.push(...ticks.map((tick) => this.runOf(schedule, tick, spans)));
+            advances.push(advance);
+          }
+          const inserted = runs.length > 0 ? await insertRuns(tx, runs, now) : [];
+          await advanceSchedules(tx, advances);
+          return { schedules: due.length, runs: inserted.filter((r) => r.created).length };
+        })
+        .catch((error: unknown) => {
+          for (const span of spans) span.fail(String((error as Error)?.message ?? error));
+          throw error;
+        })
+        .finally(() => {
+          for (const span of spans) span.end();
+        });
       total.schedules += batch.schedules;
       total.runs += batch.runs;
       if (batch.schedules < BATCH) break;
@@ -134,6 +148,16 @@ export class ScheduleFirer {
       ticks,
       advance: { name: s.name, lastTickAt: ticks.at(-1) ?? null, nextTickAt: cron.after(now) },
     };
+  }
+
+  /** A tick's run; traced, its trace starts at the tick's root span, kept in `spans` to end after the commit. */
+  private runOf(s: ScheduleRecord, tick: number, spans: TraceSpan[]): NewRun {
+    const run = runOf(s, tick);
+    if (!this.o.tracing) return run;
+    const span = this.o.tracing.scheduleFire(s, tick);
+    span.set({ [SpanAttributes.runId]: run.id });
+    spans.push(span);
+    return { ...run, traceparent: span.traceparent };
   }
 
   private sleep(ms: number): void {

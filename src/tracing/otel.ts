@@ -1,6 +1,6 @@
 // Tracing through `@opentelemetry/api`, given the loaded module: this file imports only its types.
 import type * as Api from '@opentelemetry/api';
-import type { Context, Span } from '@opentelemetry/api';
+import type { Context, Link, Span, SpanContext } from '@opentelemetry/api';
 import type { SpanOptions, TraceSpan, Tracing } from './tracing.ts';
 
 const TRACER_NAME = 'pushworker';
@@ -9,16 +9,17 @@ const TRACER_NAME = 'pushworker';
 export function otelTracing(api: typeof Api): Tracing {
   const { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } = api;
 
-  /** The context a traceparent names as the parent: a remote span context; none for a missing one. */
-  function parentContext(traceparent: string | undefined): Context {
+  /** The remote span a traceparent names; none for a missing one. */
+  function spanContextOf(traceparent: string | undefined): SpanContext | undefined {
     const [, traceId, spanId, flags] = traceparent?.split('-') ?? [];
-    if (!traceId || !spanId || !flags) return ROOT_CONTEXT;
-    return trace.setSpanContext(ROOT_CONTEXT, {
-      traceId,
-      spanId,
-      traceFlags: Number.parseInt(flags, 16),
-      isRemote: true,
-    });
+    if (!traceId || !spanId || !flags) return undefined;
+    return { traceId, spanId, traceFlags: Number.parseInt(flags, 16), isRemote: true };
+  }
+
+  /** The context a traceparent names as the parent; the root for a missing one. */
+  function parentContext(traceparent: string | undefined): Context {
+    const parent = spanContextOf(traceparent);
+    return parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT;
   }
 
   function traceparentOf(span: Span): string {
@@ -68,12 +69,17 @@ export function otelTracing(api: typeof Api): Tracing {
 
   return {
     start(name: string, options: SpanOptions = {}): TraceSpan {
+      const links = (options.links ?? []).flatMap((l): Link[] => {
+        const linked = spanContextOf(l);
+        return linked ? [{ context: linked }] : [];
+      });
       const span = trace.getTracer(TRACER_NAME).startSpan(
         name,
         {
           kind: options.kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL,
           ...(options.attributes ? { attributes: options.attributes } : {}),
           ...(options.startTime !== undefined ? { startTime: options.startTime } : {}),
+          ...(links.length > 0 ? { links } : {}),
         },
         parentContext(options.parent),
       );

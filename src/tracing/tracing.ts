@@ -8,6 +8,12 @@ export const SpanAttributes = {
   task: 'pushworker.task',
   attempt: 'pushworker.attempt',
   worker: 'pushworker.worker',
+  schedule: 'pushworker.schedule',
+  scheduleTick: 'pushworker.schedule.tick',
+  event: 'pushworker.event',
+  eventName: 'pushworker.event_name',
+  workflow: 'pushworker.workflow',
+  workflowRunId: 'pushworker.workflow_run_id',
 } as const;
 
 export type Attributes = Record<string, string | number | boolean>;
@@ -15,6 +21,8 @@ export type Attributes = Record<string, string | number | boolean>;
 export interface SpanOptions {
   /** The W3C traceparent of the parent span; none starts a new trace. */
   parent?: string | undefined;
+  /** The W3C traceparents of spans this one is causally related to without being their child. */
+  links?: string[];
   attributes?: Attributes;
   /** When the span began, in ms since the epoch; default now. */
   startTime?: number;

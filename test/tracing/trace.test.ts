@@ -1,74 +1,14 @@
 // One trace from the client's enqueue to the task's own spans, across the engine (here) and a worker process.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { trace } from '@opentelemetry/api';
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { engineConfigFromEnv } from '../../src/engine/config.ts';
 import { task } from '../../src/index.ts';
 import { harnessPerTest, until } from '../support/engine.ts';
 import { stopProcess } from '../support/process.ts';
+import { inMemorySpans, spawnWorker, type TracedWorker, WORKER } from './support/spans.ts';
 
-const fixture = fileURLToPath(new URL('./fixtures/traced-worker.ts', import.meta.url));
-const WORKER = 'traced-worker';
-
-interface ExportedSpan {
-  name: string;
-  traceId: string;
-  spanId: string;
-  parentSpanId: string | undefined;
-  attributes: Record<string, unknown>;
-}
-
-const exporter = new InMemorySpanExporter();
-const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-
-beforeAll(() => {
-  trace.setGlobalTracerProvider(provider);
-});
-afterAll(async () => {
-  trace.disable();
-  await provider.shutdown();
-});
-
-/** The engine's finished spans, in the shape the worker process writes its own. */
-function engineSpans(): ExportedSpan[] {
-  return exporter.getFinishedSpans().map((span) => ({
-    name: span.name,
-    traceId: span.spanContext().traceId,
-    spanId: span.spanContext().spanId,
-    parentSpanId: span.parentSpanContext?.spanId,
-    attributes: span.attributes,
-  }));
-}
-
-interface TracedWorker {
-  child: ChildProcess;
-  url: Promise<string>;
-  spans: ExportedSpan[];
-}
-
-function spawnWorker(env: Record<string, string>): TracedWorker {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
-    env: { ...process.env, PUSHWORKER_NAME: WORKER, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const spans: ExportedSpan[] = [];
-  const url = new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the worker process exited (${code})`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.startsWith('url ')) resolve(line.slice(4));
-      if (line.startsWith('span ')) spans.push(JSON.parse(line.slice(5)) as ExportedSpan);
-    });
-  });
-  return { child, url, spans };
-}
+const engineSpans = inMemorySpans();
 
 describe('tracing', () => {
   const harness = harnessPerTest();
@@ -76,7 +16,6 @@ describe('tracing', () => {
   afterEach(async () => {
     await stopProcess(worker?.child, 'SIGKILL');
     worker = undefined;
-    exporter.reset();
   });
 
   it('makes one trace of the enqueue, the queue, the push, the run and the task’s own spans', async () => {

@@ -8,7 +8,7 @@ import { expect, it } from 'vitest';
 const entry = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
-it('runs a task end to end where @opentelemetry/api cannot be found, and names it when tracing is asked for', async () => {
+it('runs a task end to end (enqueued, by an event, retried) where @opentelemetry/api cannot be found, and names it when tracing is asked for', async () => {
   const { stdout } = await promisify(execFile)(
     process.execPath,
     ['--import', fixture('without-otel.mjs'), '--import', 'tsx', fixture('untraced-round-trip.ts')],
@@ -16,7 +16,7 @@ it('runs a task end to end where @opentelemetry/api cannot be found, and names i
   );
   expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual({
     state: 'COMPLETED',
-    output: 'HELLO',
+    outputs: ['HELLO', 'AGAIN', 'COMPLETED 2'],
     tracingOn: {
       code: 'missing_dependency',
       message: 'tracing needs @opentelemetry/api: npm install @opentelemetry/api',

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { bearerOf } from '../../auth/tokens.ts';
 import { bodyOf } from '../../http/body.ts';
 import { PushworkerError } from '../../protocol/errors.ts';
+import { Traceparent } from '../../protocol/traceparent.ts';
 import type { EngineCore } from '../core.ts';
 import { getRun } from '../store/runs.ts';
 import type { Principal } from '../tokens.ts';
@@ -16,6 +17,17 @@ export async function parseBody<S extends z.ZodType>(c: Context, schema: S): Pro
   const parsed = schema.safeParse(parseStorableJson(decoder.decode(bodyOf(c))));
   if (!parsed.success) {
     throw new PushworkerError('invalid_request', 'the request body is not valid', parsed.error.issues);
+  }
+  return parsed.data;
+}
+
+/** The caller's span, from the W3C `traceparent` header (docs/protocol.md, Tracing): a malformed one is refused. */
+export function traceparentHeader(c: Context): string | undefined {
+  const value = c.req.header('traceparent');
+  if (value === undefined) return undefined;
+  const parsed = Traceparent.safeParse(value.trim());
+  if (!parsed.success) {
+    throw new PushworkerError('invalid_request', 'the traceparent header is not valid', parsed.error.issues);
   }
   return parsed.data;
 }

@@ -11,7 +11,7 @@ import { publish } from '../publish.ts';
 import { type EventRecord, getEvent, listEvents, runStatesOf } from '../store/published-events.ts';
 import type { SqlClient } from '../store/sql.ts';
 import { workflowRunStatesOf } from '../store/workflow-runs.ts';
-import { notFound, parseBody, parseQuery, requireApi } from './http.ts';
+import { notFound, parseBody, parseQuery, requireApi, traceparentHeader } from './http.ts';
 
 /** The events' views, each run with its state now (null once retention deleted it). */
 async function eventViews(sql: SqlClient, events: EventRecord[]): Promise<EventView[]> {
@@ -40,7 +40,7 @@ export function eventRoutes(core: EngineCore): Hono {
   app.post('/v1/events/publish', async (c) => {
     const principal = await requireApi(core, c);
     const request = await parseBody(c, PublishEventRequest);
-    const { event, created } = await publish(core, request, principal.tokenId);
+    const { event, created } = await publish(core, request, principal.tokenId, traceparentHeader(c));
     const [view] = await eventViews(core.sql, [event]);
     return c.json({ ...view!, created }, created ? 201 : 200);
   });
@@ -48,9 +48,12 @@ export function eventRoutes(core: EngineCore): Hono {
   app.post('/v1/events/publish/bulk', async (c) => {
     const principal = await requireApi(core, c);
     const request = await parseBody(c, BulkPublishEventsRequest);
+    const traceparent = traceparentHeader(c);
     const published: Awaited<ReturnType<typeof publish>>[] = [];
     // In order, each its own transaction: an event a later one refuses stays published.
-    for (const event of request.events) published.push(await publish(core, event, principal.tokenId));
+    for (const event of request.events) {
+      published.push(await publish(core, event, principal.tokenId, traceparent));
+    }
     const views = await eventViews(
       core.sql,
       published.map((p) => p.event),

@@ -3,8 +3,8 @@ import { Hono } from 'hono';
 import { RetryRunsRequest } from '../../protocol/api.ts';
 import { PushworkerError } from '../../protocol/errors.ts';
 import type { EngineCore } from '../core.ts';
-import { retryRun, retryRuns } from '../store/retries.ts';
-import { checkOwnRun, notFound, parseBody, requireApi } from './http.ts';
+import { retryMany, retryOne } from '../retry-runs.ts';
+import { checkOwnRun, notFound, parseBody, requireApi, traceparentHeader } from './http.ts';
 import { runView } from './views.ts';
 
 export function runRetryRoutes(core: EngineCore): Hono {
@@ -12,10 +12,10 @@ export function runRetryRoutes(core: EngineCore): Hono {
   app.post('/v1/runs/retry', async (c) => {
     await requireApi(core, c);
     const request = await parseBody(c, RetryRunsRequest);
-    const runs = await retryRuns(
-      core.sql,
+    const runs = await retryMany(
+      core,
       { states: request.state ?? ['FAILED'], dead: request.dead, task: request.task, limit: request.limit },
-      Date.now(),
+      traceparentHeader(c),
     );
     if (runs.length > 0) core.signals.wake();
     return c.json({ runs: runs.map((r) => runView(r)) });
@@ -24,7 +24,7 @@ export function runRetryRoutes(core: EngineCore): Hono {
   app.post('/v1/runs/:id/retry', async (c) => {
     const principal = await requireApi(core, c);
     await checkOwnRun(core, principal, c.req.param('id'));
-    const outcome = await retryRun(core.sql, c.req.param('id'), Date.now());
+    const outcome = await retryOne(core, c.req.param('id'), traceparentHeader(c));
     if (!outcome) throw notFound('the run');
     if ('inWorkflow' in outcome) {
       const id = outcome.inWorkflow.workflowRunId;

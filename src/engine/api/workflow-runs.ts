@@ -7,7 +7,7 @@ import { getWorkflowRun, listWorkflowRuns, listWorkflows, workflowTaskRuns } fro
 import { cancelWorkflowRun } from '../workflows/cancel.ts';
 import { enqueueWorkflow } from '../workflows/enqueue.ts';
 import { retryWorkflowRun } from '../workflows/retry.ts';
-import { checkOwn, notFound, parseBody, parseQuery, requireApi } from './http.ts';
+import { checkOwn, notFound, parseBody, parseQuery, requireApi, traceparentHeader } from './http.ts';
 import { longPoll } from './long-poll.ts';
 import { workflowRunSummary, workflowRunView } from './workflow-views.ts';
 
@@ -27,7 +27,7 @@ export function workflowRunRoutes(core: EngineCore): Hono {
   app.post('/v1/workflow-runs', async (c) => {
     const principal = await requireApi(core, c);
     const request = await parseBody(c, WorkflowEnqueueRequest);
-    const { run, created } = await enqueueWorkflow(core, request, principal.tokenId);
+    const { run, created } = await enqueueWorkflow(core, request, principal.tokenId, traceparentHeader(c));
     return c.json({ ...(await viewOf(run.id)), created }, created ? 201 : 200);
   });
 
@@ -74,7 +74,7 @@ export function workflowRunRoutes(core: EngineCore): Hono {
     const principal = await requireApi(core, c);
     const id = c.req.param('id');
     await checkOwn(principal, 'workflow run', async () => (await getWorkflowRun(core.sql, id))?.createdBy);
-    const outcome = await retryWorkflowRun(core, id);
+    const outcome = await retryWorkflowRun(core, id, traceparentHeader(c));
     if (!outcome) throw notFound('the workflow run');
     if (!outcome.reopened)
       throw new PushworkerError('conflict', 'the workflow run is RUNNING: only an ended one is retried');

@@ -338,6 +338,10 @@ const migrations: string[] = [
     depths jsonb NOT NULL
   );
   `,
+  // tracing: the W3C traceparent a workflow run's task runs descend from (its enqueue span, or its last retry's)
+  `
+  ALTER TABLE pw_workflow_runs ADD COLUMN traceparent text;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -23,12 +23,20 @@ export type RetryOutcome =
   | { inWorkflow: RunRecord }
   | undefined;
 
-/** Queues one finished run again; a run that has not finished is returned as it is. */
-export async function retryRun(sql: SqlClient, id: string, now: number): Promise<RetryOutcome> {
+/**
+ * Queues one finished run again; a run that has not finished is returned as it is. A `traceparent` (the retry's
+ * span) becomes the run's trace.
+ */
+export async function retryRun(
+  sql: SqlClient,
+  id: string,
+  now: number,
+  traceparent?: string,
+): Promise<RetryOutcome> {
   const rows = await sql.query(
-    `UPDATE pw_runs SET ${QUEUE_AGAIN}
+    `UPDATE pw_runs SET ${QUEUE_AGAIN}, traceparent = COALESCE($3, traceparent)
      WHERE id = $1 AND state IN ('FAILED', 'CANCELLED', 'COMPLETED') AND workflow_run_id IS NULL RETURNING *`,
-    [id, now],
+    [id, now, traceparent ?? null],
   );
   if (rows[0]) return { run: toRun(rows[0]) };
   const current = await sql.query('SELECT * FROM pw_runs WHERE id = $1', [id]);
@@ -81,4 +89,14 @@ export async function retryRuns(sql: SqlClient, f: RetryFilter, now: number): Pr
       ? await sql.query(RETRY_RUNS_IN_STATES, [states, now, f.limit, dead])
       : await sql.query(RETRY_RUNS_OF_TASK_IN_STATES, [states, now, f.limit, dead, f.task]);
   return rows.map(toRun);
+}
+
+/** Gives each run its trace: `traceparents` by run id (the bulk retry's spans, set in its transaction). */
+export async function setTraceparents(sql: SqlClient, traceparents: Map<string, string>): Promise<void> {
+  if (traceparents.size === 0) return;
+  await sql.query(
+    `UPDATE pw_runs r SET traceparent = t.traceparent
+     FROM unnest($1::text[], $2::text[]) AS t(id, traceparent) WHERE r.id = t.id`,
+    [[...traceparents.keys()], [...traceparents.values()]],
+  );
 }

@@ -19,6 +19,8 @@ export interface WorkflowRunRecord {
   createdBy: string | null;
   createdAt: number;
   finishedAt: number | null;
+  /** The W3C traceparent every task run's spans descend from, when the workflow run is traced. */
+  traceparent: string | null;
 }
 
 function toWorkflowRun(row: Row): WorkflowRunRecord {
@@ -35,6 +37,7 @@ function toWorkflowRun(row: Row): WorkflowRunRecord {
     createdBy: (row.created_by as string | null) ?? null,
     createdAt: row.created_at as number,
     finishedAt: (row.finished_at as number | null) ?? null,
+    traceparent: (row.traceparent as string | null) ?? null,
   };
 }
 
@@ -65,6 +68,7 @@ export interface NewWorkflowRun {
   metadata?: Record<string, unknown> | undefined;
   idempotencyKey?: string | undefined;
   createdBy: string | null;
+  traceparent?: string | undefined;
 }
 
 /** Inserts the run, or returns the one enqueued before with the same idempotency key (`created: false`). */
@@ -75,8 +79,8 @@ export async function insertWorkflowRun(
 ): Promise<{ run: WorkflowRunRecord; created: boolean }> {
   const inserted = await tx.query(
     `INSERT INTO pw_workflow_runs (id, workflow, definition, input, metadata, state, idempotency_key, created_by,
-       created_at)
-     VALUES ($1, $2, $3::jsonb, $4::jsonb, $5::jsonb, 'RUNNING', $6, $7, $8)
+       created_at, traceparent)
+     VALUES ($1, $2, $3::jsonb, $4::jsonb, $5::jsonb, 'RUNNING', $6, $7, $8, $9)
      ON CONFLICT (idempotency_key) DO NOTHING RETURNING *`,
     [
       run.id,
@@ -87,6 +91,7 @@ export async function insertWorkflowRun(
       run.idempotencyKey ?? null,
       run.createdBy,
       now,
+      run.traceparent ?? null,
     ],
   );
   if (inserted[0]) return { run: toWorkflowRun(inserted[0]), created: true };
@@ -191,12 +196,14 @@ export async function workflowRunStatesOf(
  * Re-opens an ended workflow run: its failed and cancelled task runs are queued again (a fresh retry budget, and
  * ended runs to act on), the tasks that never reached a worker are forgotten (the next advance starts them again
  * when their parents complete), and the run is RUNNING. Undefined when there is no such run; a running one is
- * returned as it is, with `reopened` false.
+ * returned as it is, with `reopened` false. A `traceparent` (the retry's span) becomes the trace of the run and
+ * of the task runs queued again.
  */
 export async function reopenWorkflowRun(
   tx: SqlClient,
   id: string,
   now: number,
+  traceparent?: string,
 ): Promise<{ run: WorkflowRunRecord; reopened: boolean } | undefined> {
   const run = await getWorkflowRun(tx, id, { forUpdate: true });
   if (!run || run.state === 'RUNNING') return run && { run, reopened: false };
@@ -205,14 +212,15 @@ export async function reopenWorkflowRun(
     [id],
   );
   await tx.query(
-    `UPDATE pw_runs SET ${QUEUE_AGAIN}, dag_pending = true
+    `UPDATE pw_runs SET ${QUEUE_AGAIN}, dag_pending = true, traceparent = COALESCE($3, traceparent)
      WHERE workflow_run_id = $1 AND state IN ('FAILED', 'CANCELLED')`,
-    [id, now],
+    [id, now, traceparent ?? null],
   );
   const rows = await tx.query(
-    `UPDATE pw_workflow_runs SET state = 'RUNNING', finished_at = NULL, cancel_requested = false
+    `UPDATE pw_workflow_runs SET state = 'RUNNING', finished_at = NULL, cancel_requested = false,
+       traceparent = COALESCE($2, traceparent)
      WHERE id = $1 RETURNING *`,
-    [id],
+    [id, traceparent ?? null],
   );
   return { run: toWorkflowRun(rows[0]!), reopened: true };
 }

@@ -137,6 +137,8 @@ function taskRunOf(
     metadata: workflowRun.metadata ?? undefined,
     idempotencyKey: taskRunKey(workflowRun.id, task),
     ...(sticky ? { sticky: { key: `workflow:${workflowRun.id}`, mode: sticky } } : {}),
+    // Every task run of a traced workflow run descends from its enqueue span (or its last retry's).
+    ...(workflowRun.traceparent ? { traceparent: workflowRun.traceparent } : {}),
   };
   const times = { availableAt: now, expiresAt: null };
   return {

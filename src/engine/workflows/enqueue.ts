@@ -2,15 +2,36 @@
 
 import { PushworkerError } from '../../protocol/errors.ts';
 import type { WorkflowEnqueueRequest } from '../../protocol/workflows.ts';
+import { SpanAttributes } from '../../tracing/tracing.ts';
 import type { EngineCore } from '../core.ts';
 import { uuidv7 } from '../ids.ts';
 import { findWorkflow, insertWorkflowRun, type WorkflowRunRecord } from '../store/workflow-runs.ts';
+import { withinSpan } from '../tracing.ts';
 import { advanceIn, declaredFor } from './advance.ts';
 
+/**
+ * Enqueues a workflow run. Traced, its enqueue span (a child of the caller's span) is the parent of every task
+ * run of the DAG, those the advancer starts later included: the run keeps the span's traceparent.
+ */
 export async function enqueueWorkflow(
   core: EngineCore,
   request: WorkflowEnqueueRequest,
   createdBy: string | null,
+  callerTraceparent?: string,
+): Promise<{ run: WorkflowRunRecord; created: boolean }> {
+  const span = core.tracing?.workflowEnqueue(request.workflow, callerTraceparent);
+  return withinSpan(span, callerTraceparent, async (traceparent) => {
+    const enqueued = await enqueueUntraced(core, request, createdBy, traceparent);
+    span?.set({ [SpanAttributes.workflowRunId]: enqueued.run.id });
+    return enqueued;
+  });
+}
+
+async function enqueueUntraced(
+  core: EngineCore,
+  request: WorkflowEnqueueRequest,
+  createdBy: string | null,
+  traceparent: string | undefined,
 ): Promise<{ run: WorkflowRunRecord; created: boolean }> {
   const definition = await findWorkflow(core.sql, request.workflow);
   if (!definition) {
@@ -31,6 +52,7 @@ export async function enqueueWorkflow(
         metadata: request.metadata,
         idempotencyKey: request.idempotencyKey,
         createdBy,
+        traceparent,
       },
       now,
     );
