@@ -151,6 +151,39 @@ describe.each(storeTargets('pw_durable'))('durable tasks on $name', ({ open }) =
     expect(calls).toEqual({ first: 1, second: 1 });
   });
 
+  it('takes its rate limit units once per try: not on the pushes that resume it, again on a retry after a failure', async () => {
+    h = await harness.start();
+    let failed = false;
+    const limited = task({
+      name: 'durable.limited',
+      input: z.object({}),
+      retries: 1,
+      rateLimits: [{ key: 'durable-api', limit: 100, per: 'day' }],
+      run: async (_input, ctx) => {
+        await ctx.sleep(50);
+        await ctx.sleep(50);
+        if (!failed) {
+          failed = true;
+          throw new Error('fails once after both sleeps');
+        }
+        return 'done';
+      },
+    });
+    await h.addWorker('durable', { tasks: [limited] });
+    const run = await h.client.enqueue({ task: 'durable.limited', input: {} });
+    const done = await h.client.waitRun(run.id, { timeoutMs: 20_000 });
+    expect(done).toMatchObject({ state: 'COMPLETED', failures: 1, attempt: 4 });
+    expect((await h.client.getRun(run.id)).attempts.map((a) => a.outcome)).toEqual([
+      'suspended',
+      'suspended',
+      'failed',
+      'completed',
+    ]);
+    // Four pushes in two tries: the first try's three pushes took one unit, the retry one more.
+    const [limit] = await h.client.rateLimits();
+    expect(limit).toMatchObject({ key: 'durable-api', window: { used: 2 } });
+  });
+
   it('suspends in a sync worker\u2019s answer as well', async () => {
     h = await harness.start();
     const { calls, durable } = counted();
