@@ -28,6 +28,7 @@ export { configFromEnv, type WorkerConfig } from './worker/config.ts';
 export {
   type ChildOptions,
   ChildRunFailed,
+  JournalTooLarge,
   type RunChildOptions,
   SuspendRequested,
   type WaitForOptions,

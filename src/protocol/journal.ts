@@ -3,6 +3,25 @@ import { z } from 'zod';
 
 /** Most entries one run's journal holds: a loop of steps without end is refused, not stored for ever. */
 export const MAX_JOURNAL_ENTRIES = 1_000;
+/** A worker's body limit unless it sets its own (`PUSHWORKER_MAX_BODY_BYTES`): 1 MiB. */
+export const DEFAULT_WORKER_MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * Most bytes (UTF-8, as JSON) a run's journal reaches through its steps: half a worker's default body limit, so
+ * that the assignment carrying it, with its input and the other assignments of its push, still gets through.
+ */
+export const MAX_JOURNAL_BYTES = DEFAULT_WORKER_MAX_BODY_BYTES / 2;
+/** The error name of a run failed because a step would have grown its journal past `MAX_JOURNAL_BYTES`. */
+export const JOURNAL_TOO_LARGE = 'JournalTooLarge';
+
+/** UTF-8 bytes of a value as JSON. */
+export function jsonBytes(value: unknown): number {
+  return new TextEncoder().encode(JSON.stringify(value)).length;
+}
+
+/** Bytes one entry adds to a journal's JSON: its name, a colon, the entry, a comma. */
+export function entryBytes(name: string, entry: JournalEntry): number {
+  return jsonBytes(name) + jsonBytes(entry) + 2;
+}
 /** The longest a durable run sleeps, or waits for an event, at once: a year. */
 export const MAX_SUSPEND_MS = 365 * 24 * 3600_000;
 

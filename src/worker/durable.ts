@@ -2,7 +2,11 @@
 
 import type { z } from 'zod';
 import {
+  entryBytes,
+  JOURNAL_TOO_LARGE,
   type Journal,
+  jsonBytes,
+  MAX_JOURNAL_BYTES,
   MAX_JOURNAL_ENTRIES,
   MAX_SUSPEND_MS,
   type ReceivedEvent,
@@ -27,6 +31,11 @@ export class ChildRunFailed extends NonRetryableError {
   ) {
     super(message);
   }
+}
+
+/** A step's output would grow the run's journal past `MAX_JOURNAL_BYTES`: the run fails, not retried. */
+export class JournalTooLarge extends NonRetryableError {
+  override name = JOURNAL_TOO_LARGE;
 }
 
 export interface ChildOptions {
@@ -63,12 +72,16 @@ export class DurableRun {
   private children = 0;
   /** Set by the first sleep or wait that stops the run: its outcome is this, whatever the task does next. */
   suspension: Suspension | undefined;
+  /** The journal's size as JSON, grown by each step recorded here. */
+  private bytes: number;
 
   constructor(
     private readonly journal: Journal,
     private readonly recordStep: (name: string, output: unknown) => void,
     private readonly spawnChild: SpawnChild,
-  ) {}
+  ) {
+    this.bytes = jsonBytes(journal);
+  }
 
   /** Enqueues a child run and goes on; a retried or resumed parent gets the same child for the same key. */
   async spawn(task: AnyTask, input: unknown, options: ChildOptions = {}): Promise<{ runId: string }> {
@@ -111,12 +124,20 @@ export class DurableRun {
     if (entry) throw new NonRetryableError(`journal entry "${name}" is a ${entry.kind}, not a step`);
     const output = await fn();
     const stored = output === undefined ? null : output;
+    const recorded = { kind: 'step' as const, output: stored };
+    let grown: number;
     try {
-      JSON.stringify(stored);
+      grown = this.bytes + entryBytes(name, recorded);
     } catch (error) {
       throw new NonRetryableError(`step "${name}" returned what is not JSON: ${(error as Error).message}`);
     }
-    this.journal[name] = { kind: 'step', output: stored };
+    if (grown > MAX_JOURNAL_BYTES) {
+      throw new JournalTooLarge(
+        `step "${name}" would grow the run's journal to ${grown} bytes, over its limit of ${MAX_JOURNAL_BYTES}: return less from a step (a reference to the data, not the data)`,
+      );
+    }
+    this.bytes = grown;
+    this.journal[name] = recorded;
     this.recordStep(name, stored);
     return stored as Awaited<T>;
   }

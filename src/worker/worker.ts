@@ -3,6 +3,7 @@
 import type { Hono } from 'hono';
 import { createKeySet, type KeySet, type KeySetOptions } from '../auth/keys.ts';
 import { MemoryReplayStore, type ReplayStore } from '../auth/replay.ts';
+import { DEFAULT_WORKER_MAX_BODY_BYTES } from '../protocol/journal.ts';
 import type { DeliveryMode, Health, Labels, Registration } from '../protocol/schemas.ts';
 import { createPushApp } from './app.ts';
 import { ChildSpawner } from './child-spawner.ts';
@@ -185,7 +186,7 @@ export function createWorker(options: WorkerOptions): Worker {
     replay: options.replay ?? new MemoryReplayStore(),
     issuer: options.issuer,
     clockToleranceS: options.clockToleranceS,
-    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_WORKER_MAX_BODY_BYTES,
     unverifiedBodies: {
       timeoutMs: options.unverifiedBodyTimeoutMs ?? 5_000,
       maxAtOnce: options.maxUnverifiedBodies ?? 64,

@@ -151,6 +151,96 @@ describe.each(storeTargets('pw_durable'))('durable tasks on $name', ({ open }) =
     expect(calls).toEqual({ first: 1, second: 1 });
   });
 
+  it('takes its rate limit units once per try: not on the pushes that resume it, again on a retry after a failure', async () => {
+    h = await harness.start();
+    let failed = false;
+    const limited = task({
+      name: 'durable.limited',
+      input: z.object({}),
+      retries: 1,
+      rateLimits: [{ key: 'durable-api', limit: 100, per: 'day' }],
+      run: async (_input, ctx) => {
+        await ctx.sleep(50);
+        await ctx.sleep(50);
+        if (!failed) {
+          failed = true;
+          throw new Error('fails once after both sleeps');
+        }
+        return 'done';
+      },
+    });
+    await h.addWorker('durable', { tasks: [limited] });
+    const run = await h.client.enqueue({ task: 'durable.limited', input: {} });
+    const done = await h.client.waitRun(run.id, { timeoutMs: 20_000 });
+    expect(done).toMatchObject({ state: 'COMPLETED', failures: 1, attempt: 4 });
+    expect((await h.client.getRun(run.id)).attempts.map((a) => a.outcome)).toEqual([
+      'suspended',
+      'suspended',
+      'failed',
+      'completed',
+    ]);
+    // Four pushes in two tries: the first try's three pushes took one unit, the retry one more.
+    const [limit] = await h.client.rateLimits();
+    expect(limit).toMatchObject({ key: 'durable-api', window: { used: 2 } });
+  });
+
+  it('fails a run whose step would grow its journal past the limit as JournalTooLarge, rather than leave it undeliverable', async () => {
+    h = await harness.start();
+    const recorded: string[] = [];
+    const hoarder = task({
+      name: 'durable.hoarder',
+      input: z.object({}),
+      retries: 3,
+      run: async (_input, ctx) => {
+        // Three steps of 400 KB would make the push after the sleep larger than the worker takes.
+        for (const n of [1, 2, 3]) {
+          await ctx.step(`chunk-${n}`, () => 'x'.repeat(400_000));
+          recorded.push(`chunk-${n}`);
+        }
+        await ctx.sleep(10);
+        return 'never';
+      },
+    });
+    await h.addWorker('durable', { tasks: [hoarder] });
+    const run = await h.client.enqueue({ task: 'durable.hoarder', input: {} });
+    const done = await h.client.waitRun(run.id, { timeoutMs: 20_000 });
+    expect(done).toMatchObject({ state: 'FAILED', attempt: 1 });
+    expect(done.error).toMatchObject({ name: 'JournalTooLarge', retryable: false });
+    expect(done.error?.message).toMatch(
+      /step "chunk-2" would grow the run's journal to \d+ bytes, over its limit of 524288/,
+    );
+    expect(recorded).toEqual(['chunk-1']);
+    expect(Object.keys((await h.client.getRun(run.id)).journal ?? {})).toEqual(['chunk-1']);
+  });
+
+  it('refuses, on the engine too, a step event that would grow the journal past the limit', async () => {
+    h = await harness.start();
+    const held = gate();
+    const holder = task({
+      name: 'durable.holder',
+      input: z.object({}),
+      run: () => held.opened,
+    });
+    const worker = await h.addWorker('durable', { tasks: [holder] });
+    const run = await h.client.enqueue({ task: 'durable.holder', input: {} });
+    await until(() => worker.started.some((s) => s.runId === run.id), 'the run to start');
+    // A worker that does not check the journal's size itself: the engine stops the step that does not fit.
+    const step = (name: string) => ({
+      runId: run.id,
+      attempt: 1,
+      type: 'step' as const,
+      at: new Date().toISOString(),
+      name,
+      output: 'y'.repeat(300_000),
+    });
+    const answer = await h.asWorker(worker.token).events([step('a'), step('a'), step('b')]);
+    expect(answer).toMatchObject({ status: 200, body: { results: ['ok', 'ok', 'stale'] } });
+    const failed = await h.client.getRun(run.id);
+    expect(failed).toMatchObject({ state: 'FAILED', error: { name: 'JournalTooLarge', retryable: false } });
+    expect(Object.keys(failed.journal ?? {})).toEqual(['a']);
+    held.open();
+  });
+
   it('suspends in a sync worker\u2019s answer as well', async () => {
     h = await harness.start();
     const { calls, durable } = counted();

@@ -12,6 +12,7 @@ import {
   readRateLimits,
 } from '../../src/engine/store/rate-limits.ts';
 import { getRun, insertRuns } from '../../src/engine/store/runs.ts';
+import { failAttempt, requeueRuns } from '../../src/engine/store/transitions.ts';
 import { upsertWorker } from '../../src/engine/store/workers.ts';
 import { EnqueueRequest } from '../../src/protocol/api.ts';
 import type { TaskManifest } from '../../src/protocol/schemas.ts';
@@ -72,6 +73,29 @@ describe.each(targets)('rate limits on $name', ({ open }) => {
     await enqueue(3, { rateLimits: [{ key: 'tokens', units: 2 }] });
     expect(await claim(w.id, T0)).toEqual(['r0000', 'r0001']);
     expect(await claim(w.id, T0 + MINUTE)).toEqual(['r0002']);
+  });
+
+  it('takes a run\u2019s units once per try: not again when it comes back unstarted, again after a failure', async () => {
+    const w = await addWorker('w', 20);
+    await declareRateLimits(sql, [{ key: 'api', limit: 2, perMs: MINUTE }], T0);
+    await enqueue(1, { rateLimits: [{ key: 'api', units: 1 }], retries: 1 });
+    const used = async () => (await readRateLimits(sql, ['api'], T0))[0]!.used;
+    expect(await claim(w.id, T0)).toEqual(['r0000']);
+    // The worker had no slot for it: back in the queue, and claimed again in the same try.
+    await requeueRuns(sql, [{ runId: 'r0000', attempt: 1 }], {
+      now: T0,
+      maxDeliveries: 20,
+      reason: 'no_slot',
+      refund: true,
+    });
+    expect(await claim(w.id, T0)).toEqual(['r0000']);
+    expect(await used()).toBe(1);
+    const run = (await getRun(sql, 'r0000'))!;
+    await sql.transaction((tx) =>
+      failAttempt(tx, run, { name: 'Error', message: 'no', retryable: true }, T0, { baseMs: 0, maxMs: 0 }),
+    );
+    expect(await claim(w.id, T0)).toEqual(['r0000']);
+    expect(await used()).toBe(2);
   });
 
   it('leaves runs without a rate limit to the head claim, and limited ones behind them to the scan', async () => {

@@ -1,6 +1,13 @@
 // Worker events applied in bulk: one read and one write for any number of events from many requests.
 import { PushworkerError } from '../../protocol/errors.ts';
-import { type Journal, MAX_SUSPEND_MS } from '../../protocol/journal.ts';
+import {
+  entryBytes,
+  JOURNAL_TOO_LARGE,
+  type Journal,
+  jsonBytes,
+  MAX_JOURNAL_BYTES,
+  MAX_SUSPEND_MS,
+} from '../../protocol/journal.ts';
 import type { EventResult, RunEvent } from '../../protocol/schemas.ts';
 import { type RunRecord, toRun, type Waiting } from './records.ts';
 import { failedAttempt, type RetryPolicy } from './retry.ts';
@@ -81,6 +88,9 @@ type Working = Pick<
   journalAdd?: Journal;
   /** Set by a suspension: what the run now waits for, and its deliveries start again from none. */
   suspended?: Waiting;
+  /** Read for a run with `step` events: its journal's size as JSON, and which of their names it holds already. */
+  journalBytes?: number;
+  journalHas?: ReadonlySet<string>;
 };
 
 /** Optimistic tries before a batch locks its runs instead. */
@@ -109,15 +119,26 @@ export async function applyEventPosts(sql: Sql, posts: EventPost[], o: EventOpti
   });
 }
 
+/**
+ * Of the runs with `step` events, $2 (run id to its steps' names): the stored journal's size, as its text (which
+ * counts a space after each colon and comma that the JSON a push carries has not), and the names it holds.
+ */
+const JOURNAL_COLUMNS = `CASE WHEN $2::jsonb ? r.id THEN coalesce(octet_length(r.journal::text), 2) END AS journal_bytes,
+  CASE WHEN $2::jsonb ? r.id THEN (SELECT coalesce(jsonb_agg(n), '[]'::jsonb)
+    FROM jsonb_array_elements_text($2::jsonb -> r.id) AS n WHERE r.journal ? n) END AS journal_has`;
+
 /** The runs an event batch changes, with each row's version, for the optimistic write. */
-const READ_RUNS = `SELECT ${COLUMNS}, r.xmin::text AS version, w.name AS worker_name
+const READ_RUNS = `SELECT ${COLUMNS}, ${JOURNAL_COLUMNS}, r.xmin::text AS version, w.name AS worker_name
   FROM pw_runs r LEFT JOIN pw_workers w ON w.id = r.worker_id
   WHERE r.id = ANY($1::text[])`;
 
 /** The same runs locked, in id order so that two batches lock shared runs in one order, once reads kept failing. */
-const READ_RUNS_LOCKED = `SELECT ${COLUMNS}, r.xmin::text AS version, w.name AS worker_name
+const READ_RUNS_LOCKED = `SELECT ${COLUMNS}, ${JOURNAL_COLUMNS}, r.xmin::text AS version, w.name AS worker_name
   FROM pw_runs r LEFT JOIN pw_workers w ON w.id = r.worker_id
   WHERE r.id = ANY($1::text[]) ORDER BY r.id FOR UPDATE OF r`;
+
+/** The journals of the runs $1, read only when their stored text says a step may not fit. */
+const READ_JOURNALS = `SELECT id, journal FROM pw_runs WHERE id = ANY($1::text[])`;
 
 /** Undefined when a run changed between the read and the write, and nothing was written. */
 async function applyOnce(
@@ -127,18 +148,27 @@ async function applyOnce(
   o: EventOptions,
   lock: boolean,
 ): Promise<AppliedPosts | undefined> {
-  const rows = await client.query(lock ? READ_RUNS_LOCKED : READ_RUNS, [ids]);
+  const steps = stepNames(posts);
+  const rows = await client.query(lock ? READ_RUNS_LOCKED : READ_RUNS, [ids, JSON.stringify(steps)]);
   const runs = new Map<string, Working>(
-    rows.map((row) => [
-      row.id as string,
-      {
-        ...toRun(row),
-        workerName: row.worker_name as string | null,
-        version: row.version as string,
-        dirty: false,
-      },
-    ]),
+    rows.map((row) => {
+      const { journalBytes, journalHas, ...run } = toRun(row) as RunRecord & {
+        journalBytes: number | null;
+        journalHas: string[] | null;
+      };
+      return [
+        run.id,
+        {
+          ...run,
+          workerName: row.worker_name as string | null,
+          version: row.version as string,
+          dirty: false,
+          ...(journalBytes === null ? {} : { journalBytes, journalHas: new Set(journalHas) }),
+        },
+      ];
+    }),
   );
+  await measureCloseJournals(client, runs, posts);
   const out: AppliedPosts = {
     posts: [],
     finished: [],
@@ -217,11 +247,39 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
       ended(run, out);
       if (run.concurrencyKey !== null) out.unblocks = true;
       return 'ok';
-    case 'step':
-      run.journalAdd ??= {};
-      run.journalAdd[e.name] ??= { kind: 'step', output: e.output ?? null };
+    case 'step': {
       run.leaseExpiresAt = lease;
+      if (run.journalHas?.has(e.name) || run.journalAdd?.[e.name]) return 'ok';
+      const entry = { kind: 'step' as const, output: e.output ?? null };
+      const grown = (run.journalBytes ?? 2) + entryBytes(e.name, entry);
+      if (grown > MAX_JOURNAL_BYTES) {
+        // Recorded, the journal would make the run's next assignment too large to deliver: it fails here instead,
+        // and the worker, answered `stale`, stops it.
+        free();
+        Object.assign(run, {
+          state: 'FAILED',
+          result: {
+            output: null,
+            error: {
+              message: `step "${e.name}" would grow the run's journal to ${grown} bytes, over its limit of ${MAX_JOURNAL_BYTES}`,
+              name: JOURNAL_TOO_LARGE,
+              retryable: false,
+            },
+          },
+          finishedAt: o.now,
+          endedByWorker: false,
+          leaseExpiresAt: null,
+          deadlineAt: null,
+        });
+        ended(run, out);
+        if (run.concurrencyKey !== null) out.unblocks = true;
+        return 'stale';
+      }
+      run.journalBytes = grown;
+      run.journalAdd ??= {};
+      run.journalAdd[e.name] = entry;
       return 'ok';
+    }
     case 'suspended': {
       free();
       const { entry, until, event, child } = e.suspension;
@@ -264,6 +322,41 @@ function applyEvent(run: Working | undefined, e: RunEvent, o: EventOptions, out:
       if (!final || run.concurrencyKey !== null) out.unblocks = true;
       return 'ok';
     }
+  }
+}
+
+/** The names of the `step` events of the posts, by run. */
+function stepNames(posts: EventPost[]): Record<string, string[]> {
+  const byRun: Record<string, string[]> = {};
+  for (const e of posts.flatMap((p) => p.events)) {
+    if (e.type === 'step') byRun[e.runId] = [...(byRun[e.runId] ?? []), e.name];
+  }
+  return byRun;
+}
+
+/**
+ * The stored text of a journal counts more than the JSON a push carries: where it says the posts' steps may not
+ * fit, the journal is read and measured as that JSON, so that the engine refuses a step exactly where a worker does.
+ */
+async function measureCloseJournals(
+  client: Pick<Sql, 'query'>,
+  runs: Map<string, Working>,
+  posts: EventPost[],
+): Promise<void> {
+  const added = new Map<string, number>();
+  for (const e of posts.flatMap((p) => p.events)) {
+    if (e.type !== 'step') continue;
+    const entry = { kind: 'step' as const, output: e.output ?? null };
+    added.set(e.runId, (added.get(e.runId) ?? 0) + entryBytes(e.name, entry));
+  }
+  const close = [...added].flatMap(([id, bytes]) => {
+    const run = runs.get(id);
+    return run?.journalBytes !== undefined && run.journalBytes + bytes > MAX_JOURNAL_BYTES ? [id] : [];
+  });
+  if (close.length === 0) return;
+  for (const row of await client.query(READ_JOURNALS, [close])) {
+    const run = runs.get(row.id as string);
+    if (run) run.journalBytes = jsonBytes(row.journal ?? {});
   }
 }
 

@@ -342,6 +342,11 @@ const migrations: string[] = [
   `
   ALTER TABLE pw_workflow_runs ADD COLUMN traceparent text;
   `,
+  // rate limits once per try: the try (its failures when it was claimed) whose units a run took, so that a push
+  // resuming the same try (after a suspension, a lost lease, a refused push) takes none again
+  `
+  ALTER TABLE pw_runs ADD COLUMN rate_units_try integer;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -167,6 +167,18 @@ export async function knownRateLimitKeys(sql: SqlClient, keys: readonly string[]
   return new Set(rows.map((r) => r.key));
 }
 
+/**
+ * The rate limit uses a queued row `r` has still to take: none once it took them in its try. A try is what a
+ * failure ends: a run takes its units on its first push and on each retry after a failure, not on a push that
+ * resumes it after a suspension, a lost lease or a refused push (`rate_units_try` is its `failures` when claimed).
+ */
+export const UNITS_DUE = `CASE WHEN r.rate_units_try = r.failures THEN NULL ELSE r.rate_limits END`;
+
+/** `UNITS_DUE` of a run read. */
+export function unitsDue(run: RunRecord): RunRecord['rateLimits'] {
+  return run.rateUnitsTry === run.failures ? null : run.rateLimits;
+}
+
 /** The units a claim takes from each key's window. */
 export interface Consumed {
   key: string;
@@ -189,13 +201,16 @@ export async function rateLimitHoldings(
   runs: RunRecord[],
   now: number,
 ): Promise<Map<string, { key: string; until: number }>> {
-  const limited = runs.filter((r) => r.state === 'QUEUED' && r.rateLimits?.length);
+  const limited = runs.flatMap((r) => {
+    const uses = r.state === 'QUEUED' ? unitsDue(r) : null;
+    return uses?.length ? [{ id: r.id, uses }] : [];
+  });
   const holdings = new Map<string, { key: string; until: number }>();
   if (limited.length === 0) return holdings;
-  const keys = [...new Set(limited.flatMap((r) => r.rateLimits!.map((u) => u.key)))];
+  const keys = [...new Set(limited.flatMap((r) => r.uses.map((u) => u.key)))];
   const limits = new Map((await readRateLimits(sql, keys, now)).map((l) => [l.key, l]));
   for (const run of limited) {
-    for (const use of run.rateLimits!) {
+    for (const use of run.uses) {
       const limit = limits.get(use.key);
       if (limit && limit.used + use.units > limit.limit) {
         holdings.set(run.id, { key: use.key, until: limit.windowStart + limit.perMs });

@@ -76,6 +76,8 @@ export interface RunRecord {
   parentRunId: string | null;
   /** The W3C traceparent the run's spans descend from, when it is traced. */
   traceparent: string | null;
+  /** The try (its `failures` when claimed) whose rate limit units the run has taken; null before any. */
+  rateUnitsTry: number | null;
 }
 
 /** What a suspended durable run waits for: the end of a sleep, or an event (until `until` either way). */

@@ -35,7 +35,7 @@ export const CLAIM_HEAD = `WITH w AS (
     SELECT q.* FROM m CROSS JOIN LATERAL (
       SELECT r.id, r.priority, r.seq, coalesce(r.slot_cost, m.cost) AS cost, m.timeout, m.retries,
         r.sticky_key IS NULL AND r.concurrency_key IS NULL AND r.preferred_labels IS NULL
-          AND r.rate_limits IS NULL AS simple
+          AND (r.rate_limits IS NULL OR coalesce(r.rate_units_try = r.failures, false)) AS simple
       FROM pw_runs r
       WHERE r.state = 'QUEUED' AND r.task = m.task AND r.available_at <= $2 AND (r.expires_at IS NULL OR r.expires_at > $2)
         AND (r.required_labels IS NULL OR r.required_labels <@ (SELECT labels FROM w))
@@ -54,7 +54,7 @@ export const CLAIM_HEAD = `WITH w AS (
     UPDATE pw_runs SET state = 'ASSIGNED', attempt = attempt + 1, deliveries = deliveries + 1, worker_id = $1,
       slot_cost = x.cost, timeout_ms = coalesce(pw_runs.timeout_ms, x.timeout), retries = coalesce(pw_runs.retries, x.retries),
       assigned_at = $2, lease_expires_at = $3, slot_released = false, ended_by_worker = false, deadline_at = NULL,
-      started_at = NULL, expires_at = NULL
+      started_at = NULL, expires_at = NULL, rate_units_try = pw_runs.failures
     FROM pick x, w
     WHERE pw_runs.id = x.id AND x.ok AND x.total <= w.free
     RETURNING pw_runs.*
@@ -88,7 +88,7 @@ export const CLAIM_HEAD_CHECKED = `WITH latest AS MATERIALIZED (SELECT xmin AS v
     SELECT q.* FROM m CROSS JOIN LATERAL (
       SELECT r.id, r.priority, r.seq, coalesce(r.slot_cost, m.cost) AS cost, m.timeout, m.retries,
         r.sticky_key IS NULL AND r.concurrency_key IS NULL AND r.preferred_labels IS NULL
-          AND r.rate_limits IS NULL AS simple
+          AND (r.rate_limits IS NULL OR coalesce(r.rate_units_try = r.failures, false)) AS simple
       FROM pw_runs r
       WHERE r.state = 'QUEUED' AND r.task = m.task AND r.available_at <= $2 AND (r.expires_at IS NULL OR r.expires_at > $2)
         AND (r.required_labels IS NULL OR r.required_labels <@ (SELECT labels FROM w))
@@ -107,7 +107,7 @@ export const CLAIM_HEAD_CHECKED = `WITH latest AS MATERIALIZED (SELECT xmin AS v
     UPDATE pw_runs SET state = 'ASSIGNED', attempt = attempt + 1, deliveries = deliveries + 1, worker_id = $1,
       slot_cost = x.cost, timeout_ms = coalesce(pw_runs.timeout_ms, x.timeout), retries = coalesce(pw_runs.retries, x.retries),
       assigned_at = $2, lease_expires_at = $3, slot_released = false, ended_by_worker = false, deadline_at = NULL,
-      started_at = NULL, expires_at = NULL
+      started_at = NULL, expires_at = NULL, rate_units_try = pw_runs.failures
     FROM pick x, w
     WHERE pw_runs.id = x.id AND x.ok AND x.total <= w.free AND w.current
     RETURNING pw_runs.*

@@ -1,7 +1,7 @@
 // The scan claim: in a transaction, pages through the worker's queue and chooses its runs one by one.
 import type { Labels, StickyMode, TaskManifest } from '../../../protocol/schemas.ts';
 import type { Candidate, ClaimOptions, ClaimResult } from '../claims.ts';
-import { type Consumed, consumeRateUnits } from '../rate-limits.ts';
+import { type Consumed, consumeRateUnits, UNITS_DUE } from '../rate-limits.ts';
 import type { PreferredLabels, RateLimitUse, RunRecord } from '../records.ts';
 import { toRun } from '../records.ts';
 import type { Row, SqlClient } from '../sql.ts';
@@ -9,9 +9,12 @@ import { type Keys, lockKeys, NO_KEYS } from './keys.ts';
 import { mergeTurns, takeInTurns } from './round-robin.ts';
 import { readWorker } from './worker.ts';
 
-/** The columns a scan claim reads of each queued row. */
+/**
+ * The columns a scan claim reads of each queued row. A run that took its rate limit units in this try (a push
+ * resuming it after a suspension or a lost attempt) reads as having none: it is not held back, and takes none.
+ */
 const QUEUE_COLUMNS = `r.id, r.seq, r.priority, r.task, r.slot_cost, r.required_labels, r.preferred_labels, r.sticky_key,
-      r.sticky_mode, r.concurrency_key, r.concurrency_limit, r.rate_limits`;
+      r.sticky_mode, r.concurrency_key, r.concurrency_limit, ${UNITS_DUE} AS rate_limits`;
 
 /**
  * The hard constraints on a queued row `r` that a page filters on, so that a long run of rows nobody here may take
@@ -28,7 +31,7 @@ const ELIGIBLE = `r.available_at <= $2 AND (r.expires_at IS NULL OR r.expires_at
       AND (r.sticky_mode IS DISTINCT FROM 'hard' OR NOT EXISTS (
         SELECT 1 FROM pw_sticky s JOIN pw_workers w ON w.id = s.worker_id
         WHERE s.sticky_key = r.sticky_key AND s.worker_id <> $7 AND w.state <> 'INACTIVE'))
-      AND NOT pw_rate_limited(r.rate_limits, $2)`;
+      AND NOT pw_rate_limited(${UNITS_DUE}, $2)`;
 
 /**
  * A page of queued rows the worker could take, in priority order after ($8 priority, $9 seq) when given, each
@@ -82,7 +85,7 @@ export const READ_ROUND_ROBIN_PAGE = `WITH k AS (
 export const ASSIGN_CHOSEN = `UPDATE pw_runs SET state = 'ASSIGNED', attempt = attempt + 1, deliveries = deliveries + 1, worker_id = $1,
     slot_cost = x.cost, timeout_ms = coalesce(pw_runs.timeout_ms, x.timeout), retries = coalesce(pw_runs.retries, x.retries),
     assigned_at = $2, lease_expires_at = $3, slot_released = false, ended_by_worker = false, deadline_at = NULL,
-    started_at = NULL, expires_at = NULL
+    started_at = NULL, expires_at = NULL, rate_units_try = pw_runs.failures
   FROM jsonb_to_recordset($4::jsonb) AS x(id text, cost int, timeout int, retries int)
   WHERE pw_runs.id = x.id AND pw_runs.id = ANY($5::text[])
   RETURNING pw_runs.*`;
