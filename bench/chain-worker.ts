@@ -1,5 +1,6 @@
-// The benchmark's workflow worker: the example tasks and a three-task chain (first, then second, then third), each
-// passing its parent's output on, so that a workflow run measures the engine's hand-offs and not the tasks.
+// The benchmark's workflow worker: the example tasks, a three-task chain (first, then second, then third), each
+// passing its parent's output on, so that a workflow run measures the engine's hand-offs and not the tasks, and a
+// durable task that sleeps once and says when it resumed, for the wake-up's lateness.
 import { z } from 'zod';
 import { serve } from '../adapters/node.ts';
 import { tasks } from '../examples/tasks.ts';
@@ -19,8 +20,22 @@ const third = task({
   parents: [second],
   run: async (_input, ctx) => ({ n: (await ctx.parentOutput(second)).n + 1 }),
 });
+/** Sleeps `ms`, then returns when it resumed by this process's clock; the due time is the journal's `sleep:1`. */
+const nap = task({
+  name: 'durable.nap',
+  input: z.object({ ms: z.number() }),
+  run: async ({ ms }, ctx) => {
+    await ctx.sleep(ms);
+    return { resumedAt: Date.now() };
+  },
+});
 const chain = workflow({ name: 'chain', tasks: [first, second, third] });
 
 const config = configFromEnv(process.env);
-const worker = createWorker({ ...config, name: config.name ?? 'bench', tasks, workflows: [chain] });
+const worker = createWorker({
+  ...config,
+  name: config.name ?? 'bench',
+  tasks: [...tasks, nap],
+  workflows: [chain],
+});
 await serve(worker, { port: Number(process.env.PORT ?? 0), hostname: process.env.HOST || '127.0.0.1' });

@@ -3,6 +3,7 @@
 // a bare Hono route served by the same kind of process and driven by the same load generator in the same run.
 // The grown phase measures the same on a store holding many finished runs against an empty one, in the same run.
 // The workflow phase times a three-task chain end to end against the bare route's round trip, in the same run.
+// The durable phase measures how late sleeping durable runs resume past their due time, against the same baseline.
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -37,8 +38,14 @@ const GROWN = Number(process.env.BENCH_GROWN ?? 200_000);
 const GROWN_ROUNDS = Number(process.env.BENCH_GROWN_ROUNDS ?? 3);
 /** Workflow runs of the chain the workflow phase times, one at a time. */
 const WORKFLOW_RUNS = Number(process.env.BENCH_WORKFLOW_RUNS ?? 300);
-// Which measurements to take (comma-separated): throughput, latency, workflow, memory, grown; all by default.
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'throughput,latency,workflow,memory,grown').split(','));
+/** Durable runs the durable phase starts, one every DURABLE_GAP_MS, each sleeping DURABLE_SLEEP_MS. */
+const DURABLE_RUNS = Number(process.env.BENCH_DURABLE_RUNS ?? 300);
+const DURABLE_GAP_MS = 13;
+const DURABLE_SLEEP_MS = 200;
+// Which measurements to take (comma-separated): throughput, latency, workflow, durable, memory, grown; all by default.
+const PHASES = new Set(
+  (process.env.BENCH_PHASES ?? 'throughput,latency,workflow,durable,memory,grown').split(','),
+);
 
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
 
@@ -205,6 +212,42 @@ async function chainLatency(engine: Server, runs: number) {
   return { p50: percentile(times, 50), p99: percentile(times, 99) };
 }
 
+type DurableRun = { output: { resumedAt: number } | null; journal?: Record<string, { until?: string }> };
+
+/**
+ * Durable runs that sleep DURABLE_SLEEP_MS, started one every DURABLE_GAP_MS so that several sleep at once and
+ * their wakes fall apart, after a warm-up: each one's lateness is its resume time as its worker saw it less the
+ * due time the engine stored for the sleep (the journal's `sleep:1`), on the one machine clock.
+ */
+async function wakeLateness(engine: Server, runs: number) {
+  const start = async (n: number) => {
+    const ids: Promise<string>[] = [];
+    for (let i = 0; i < n; i++) {
+      ids.push(
+        call<{ id: string }>(engine, 'POST', '/v1/runs', {
+          task: 'durable.nap',
+          input: { ms: DURABLE_SLEEP_MS },
+        }).then((r) => r.id),
+      );
+      await sleep(DURABLE_GAP_MS);
+    }
+    const started = await Promise.all(ids);
+    await drained(engine, 'durable.nap');
+    return started;
+  };
+  await start(20);
+  const late: number[] = [];
+  for (const id of await start(runs)) {
+    const run = await call<DurableRun>(engine, 'GET', `/v1/runs/${id}`);
+    const due = run.journal?.['sleep:1']?.until;
+    if (!run.output || !due)
+      throw new Error(`durable run ${id} ended without its wake: ${JSON.stringify(run)}`);
+    late.push(run.output.resumedAt - Date.parse(due));
+  }
+  late.sort((a, b) => a - b);
+  return { p50: percentile(late, 50), p99: percentile(late, 99), max: late.at(-1)! };
+}
+
 /** Peak engine RSS while `QUEUED` runs of a task nobody serves are enqueued in bulk, and a while after. */
 async function queuedMemory(engine: Server) {
   const idle = memoryOf(engine.child.pid!).rss;
@@ -331,6 +374,22 @@ async function main() {
         `  workflow: a three-task chain, one run at a time (${WORKFLOW_RUNS} runs): send->last task finished ` +
           `p50 ${chain.p50} ms / p99 ${chain.p99} ms (goal p50 <= 25 ms); bare route round trip in the same run ` +
           `p50 ${bare.p50.toFixed(2)} ms / p99 ${bare.p99.toFixed(2)} ms (p50 ${(chain.p50 / bare.p50).toFixed(1)}x)`,
+      );
+    }
+    if (PHASES.has('durable')) {
+      const bare = await bareRoundTrip(DURABLE_RUNS);
+      const late = await withEngine(
+        databaseUrl,
+        16,
+        (engine) => wakeLateness(engine, DURABLE_RUNS),
+        undefined,
+        undefined,
+        'chain',
+      );
+      console.log(
+        `  durable: ${DURABLE_RUNS} runs sleeping ${DURABLE_SLEEP_MS} ms, one started every ${DURABLE_GAP_MS} ms: ` +
+          `resumed past the due time p50 ${late.p50} ms / p99 ${late.p99} ms / max ${late.max} ms (goal p99 <= 50 ms); ` +
+          `bare route round trip in the same run p50 ${bare.p50.toFixed(2)} ms / p99 ${bare.p99.toFixed(2)} ms`,
       );
     }
     if (PHASES.has('grown')) await grownPhase(databaseUrl);

@@ -1,8 +1,13 @@
 // DAG workflows on both stores: fan-out and fan-in with each task reading its parents' outputs, a parent that
 // fails for good failing what is below it, a cancel ending what is queued, running and not yet started, one run
-// per idempotency key, a sticky workflow run kept on one worker, and a lost wake-up caught up by the sweeper.
+// per idempotency key, a sticky workflow run kept on one worker, a lost wake-up caught up by the sweeper, and an
+// advance that queues tasks in one read of the workflow run and one of its task runs.
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { TaskDeclarations } from '../../src/engine/declarations.ts';
+import type { Sql, SqlClient } from '../../src/engine/store/sql.ts';
+import { workflowRunsPending } from '../../src/engine/store/workflow-runs.ts';
+import { advanceWorkflowRun } from '../../src/engine/workflows/advance.ts';
 import { NonRetryableError, task, workflow } from '../../src/index.ts';
 import {
   API_TOKEN,
@@ -45,6 +50,20 @@ const invoice = task({
   }),
 });
 const orders = workflow({ name: 'orders', tasks: [fetchOrder, price, stock, invoice] });
+
+/** `sql` with every statement it runs, in a transaction or not, noted in `texts`. */
+function noting(sql: Sql, texts: string[]): Sql {
+  const note = <C extends SqlClient>(client: C): C =>
+    Object.assign(Object.create(client) as C, {
+      query: (text: string, params?: unknown[]) => {
+        texts.push(text);
+        return client.query(text, params);
+      },
+    });
+  return Object.assign(note(sql), {
+    transaction: <T>(fn: (tx: SqlClient) => Promise<T>) => sql.transaction((tx) => fn(note(tx))),
+  });
+}
 
 describe.each(storeTargets('pw_workflows'))('workflows on $name', ({ open }) => {
   const harness = harnessPerTest(open);
@@ -288,12 +307,13 @@ describe.each(storeTargets('pw_workflows'))('workflows on $name', ({ open }) => 
     expect(ended.workflowRunId).toBeUndefined();
   });
 
-  it('advances from the sweeper a workflow run whose wake-up was lost', async () => {
+  /** A workflow run of `orders` run to its end, then set back to where it stood when its first task had completed. */
+  async function afterFirstTask(orderId: string): Promise<string> {
     h = await harness.start({ sweepIntervalMs: 60_000 });
     await h.addWorker('shop', { workflows: [orders] });
-    const { id } = await h.client.runWorkflow({ workflow: 'orders', input: { orderId: 'o-3' } });
+    const { id } = await h.client.runWorkflow({ workflow: 'orders', input: { orderId } });
     expect((await h.client.waitWorkflowRun(id, { timeoutMs: 20_000 })).state).toBe('COMPLETED');
-    // Back to where it stood when its first task had completed, as if the engine had died before advancing it.
+    // As if the engine had died before advancing it.
     await harness.sql.query(`DELETE FROM pw_runs WHERE workflow_run_id = $1 AND task <> 'wf.fetch'`, [id]);
     await harness.sql.query(`UPDATE pw_runs SET dag_pending = true WHERE workflow_run_id = $1`, [id]);
     await harness.sql.query(
@@ -306,9 +326,30 @@ describe.each(storeTargets('pw_workflows'))('workflows on $name', ({ open }) => 
       'PENDING',
       'PENDING',
     ]);
+    return id;
+  }
+
+  it('advances from the sweeper a workflow run whose wake-up was lost', async () => {
+    const id = await afterFirstTask('o-3');
     await h.engine.sweep();
     const done = await h.client.waitWorkflowRun(id, { timeoutMs: 20_000 });
     expect(done.state).toBe('COMPLETED');
     expect(done.output['wf.invoice']).toMatchObject({ orderId: 'o-3', net: 25 });
+  });
+
+  it('queues the tasks a completed parent allows in one read of the workflow run and one of its task runs', async () => {
+    const id = await afterFirstTask('o-4');
+    const [pending, ...others] = await workflowRunsPending(harness.sql);
+    expect(others).toEqual([]);
+    expect(pending).toMatchObject({ id, definition: { name: 'orders' } });
+    const texts: string[] = [];
+    const declarations = new TaskDeclarations(harness.sql);
+    const outcome = await advanceWorkflowRun(noting(harness.sql, texts), declarations, pending!);
+    expect(outcome).toMatchObject({ started: 2, ended: [] });
+    expect(texts.filter((t) => /FROM pw_workflow_runs/.test(t))).toHaveLength(1);
+    expect(texts.filter((t) => /FROM pw_runs WHERE workflow_run_id/.test(t))).toHaveLength(1);
+    const done = await h.client.waitWorkflowRun(id, { timeoutMs: 20_000 });
+    expect(done.state).toBe('COMPLETED');
+    expect(done.output['wf.invoice']).toMatchObject({ orderId: 'o-4', net: 25 });
   });
 });

@@ -160,23 +160,38 @@ export async function requestWorkflowCancel(
 }
 
 /** Workflow runs with an ended task run not yet acted on: what a lost wake-up leaves for the sweeper. */
-export async function workflowRunsPending(sql: SqlClient, limit = 100): Promise<string[]> {
-  const rows = await sql.query<{ id: string }>(
-    `SELECT DISTINCT workflow_run_id AS id FROM pw_runs
+export async function workflowRunsPending(sql: SqlClient, limit = 100): Promise<WorkflowRunToAdvance[]> {
+  return toAdvance(
+    sql,
+    `SELECT workflow_run_id FROM pw_runs
      WHERE dag_pending AND state IN ('COMPLETED', 'FAILED', 'CANCELLED') LIMIT $1`,
     [limit],
   );
-  return rows.map((r) => r.id);
 }
 
 /** Of these runs, the workflow runs of those that ended and are not yet acted on. */
-export async function workflowRunsOf(sql: SqlClient, runIds: string[]): Promise<string[]> {
-  const rows = await sql.query<{ id: string }>(
-    `SELECT DISTINCT workflow_run_id AS id FROM pw_runs
+export async function workflowRunsOf(sql: SqlClient, runIds: string[]): Promise<WorkflowRunToAdvance[]> {
+  return toAdvance(
+    sql,
+    `SELECT workflow_run_id FROM pw_runs
      WHERE id = ANY($1::text[]) AND dag_pending AND state IN ('COMPLETED', 'FAILED', 'CANCELLED')`,
     [runIds],
   );
-  return rows.map((r) => r.id);
+}
+
+/** A workflow run to advance, with its DAG: the advance reads the DAG's declarations before its transaction. */
+export type WorkflowRunToAdvance = Pick<WorkflowRunRecord, 'id' | 'definition'>;
+
+/** The workflow runs the task runs `runsSql` selects, read with them in one statement. */
+async function toAdvance(
+  sql: SqlClient,
+  runsSql: string,
+  params: unknown[],
+): Promise<WorkflowRunToAdvance[]> {
+  return sql.query<WorkflowRunToAdvance>(
+    `SELECT id, definition FROM pw_workflow_runs WHERE id IN (${runsSql})`,
+    params,
+  );
 }
 
 /** The state of each workflow run still stored, by id. */

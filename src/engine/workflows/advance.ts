@@ -11,7 +11,12 @@ import { type RunLimits, resolveRunLimits } from '../run-limits.ts';
 import { json } from '../store/records.ts';
 import { insertRuns, type NewRun } from '../store/runs.ts';
 import type { Sql, SqlClient } from '../store/sql.ts';
-import { getWorkflowRun, type WorkflowRunRecord, workflowTaskRuns } from '../store/workflow-runs.ts';
+import {
+  getWorkflowRun,
+  type WorkflowRunRecord,
+  type WorkflowRunToAdvance,
+  workflowTaskRuns,
+} from '../store/workflow-runs.ts';
 import { dagStep } from './dag-step.ts';
 
 const ENDED = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
@@ -35,12 +40,10 @@ export const taskRunKey = (workflowRunId: string, task: string) => `workflow:${w
 export async function advanceWorkflowRun(
   sql: Sql,
   declarations: TaskDeclarations,
-  id: string,
+  { id, definition }: WorkflowRunToAdvance,
   now = Date.now(),
 ): Promise<AdvanceOutcome> {
-  const run = await getWorkflowRun(sql, id);
-  if (!run) return { started: 0, ended: [] };
-  const declared = await declaredFor(declarations, run.definition, now);
+  const declared = await declaredFor(declarations, definition, now);
   return sql.transaction((tx) => advanceIn(tx, declared, id, now));
 }
 
@@ -71,6 +74,7 @@ export async function advanceIn(
   const workflowRun = await getWorkflowRun(tx, id, { forUpdate: true });
   if (!workflowRun) return outcome;
   // Each pass adds at least one task run; a task failed by its own limits ends its descendants on the next.
+  // A pass that only queued runs is the last: a queued run lets no task start or end, nor the workflow run end.
   for (let pass = 0; pass <= workflowRun.definition.tasks.length; pass++) {
     const runs = await workflowTaskRuns(tx, id);
     const seen = runs.filter((r) => ENDED.has(r.state) && r.dagPending).map((r) => r.id);
@@ -89,7 +93,8 @@ export async function advanceIn(
     outcome.started += starting.length;
     outcome.ended.push(...(await insertEnded(tx, workflowRun, ending, now)));
     await clearPending(tx, seen);
-    if (starting.length > 0 || ending.length > 0) continue;
+    if (ending.length > 0) continue;
+    if (starting.length > 0) break;
     if (step.final) {
       await tx.query('UPDATE pw_workflow_runs SET state = $2, finished_at = $3 WHERE id = $1', [
         id,

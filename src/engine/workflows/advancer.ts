@@ -5,7 +5,7 @@ import type { TaskDeclarations } from '../declarations.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Signals } from '../signals.ts';
 import type { Sql } from '../store/sql.ts';
-import { workflowRunsOf, workflowRunsPending } from '../store/workflow-runs.ts';
+import { type WorkflowRunToAdvance, workflowRunsOf, workflowRunsPending } from '../store/workflow-runs.ts';
 import { advanceWorkflowRun } from './advance.ts';
 
 export interface WorkflowAdvancerOptions {
@@ -38,9 +38,10 @@ export class WorkflowAdvancer {
   }
 
   /** Advances these workflow runs now, one after another; answers when all have. */
-  async advance(ids: Iterable<string>): Promise<void> {
-    for (const id of ids) {
-      const outcome = await advanceWorkflowRun(this.o.sql, this.o.declarations, id);
+  async advance(runs: Iterable<WorkflowRunToAdvance>): Promise<void> {
+    for (const run of runs) {
+      const { id } = run;
+      const outcome = await advanceWorkflowRun(this.o.sql, this.o.declarations, run);
       if (outcome.started > 0) this.o.signals.wake();
       if (outcome.ended.length > 0) this.o.signals.done(outcome.ended);
       if (outcome.finished) {
