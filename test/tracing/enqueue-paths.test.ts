@@ -10,9 +10,8 @@ import {
   type ExportedSpan,
   inMemorySpans,
   only,
-  spawnWorker,
+  startTracedWorker,
   type TracedWorker,
-  WORKER,
 } from './support/spans.ts';
 
 const engineSpans = inMemorySpans();
@@ -67,14 +66,7 @@ describe('tracing the ways a run is enqueued', () => {
 
   async function start(): Promise<{ h: Harness; worker: TracedWorker }> {
     const h = await harness.start({ tracing: true });
-    const { token } = await h.engine.createToken('worker', WORKER);
-    worker = spawnWorker({
-      PUSHWORKER_ENGINE_URL: h.url,
-      PUSHWORKER_TOKEN: token,
-      PUSHWORKER_JWKS_URL: `${h.url}/.well-known/jwks.json`,
-    });
-    await h.engine.registerUrl(await worker.url, WORKER);
-    return { h, worker };
+    return { h, worker: await startTracedWorker(h, (w) => (worker = w)) };
   }
 
   it('starts a trace at a schedule’s tick, which its run carries', async () => {

@@ -6,7 +6,7 @@ import { engineConfigFromEnv } from '../../src/engine/config.ts';
 import { task } from '../../src/index.ts';
 import { harnessPerTest, until } from '../support/engine.ts';
 import { stopProcess } from '../support/process.ts';
-import { inMemorySpans, spawnWorker, type TracedWorker, WORKER } from './support/spans.ts';
+import { inMemorySpans, startTracedWorker, type TracedWorker, WORKER } from './support/spans.ts';
 
 const engineSpans = inMemorySpans();
 
@@ -20,13 +20,7 @@ describe('tracing', () => {
 
   it('makes one trace of the enqueue, the queue, the push, the run and the task’s own spans', async () => {
     const h = await harness.start({ tracing: true });
-    const { token } = await h.engine.createToken('worker', WORKER);
-    worker = spawnWorker({
-      PUSHWORKER_ENGINE_URL: h.url,
-      PUSHWORKER_TOKEN: token,
-      PUSHWORKER_JWKS_URL: `${h.url}/.well-known/jwks.json`,
-    });
-    await h.engine.registerUrl(await worker.url, WORKER);
+    await startTracedWorker(h, (w) => (worker = w));
 
     const checkout = trace.getTracer('client').startSpan('checkout');
     const { traceId, spanId } = checkout.spanContext();

@@ -10,6 +10,7 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import type { Harness } from '../../support/engine.ts';
 
 const fixture = fileURLToPath(new URL('../fixtures/traced-worker.ts', import.meta.url));
 export const WORKER = 'traced-worker';
@@ -70,6 +71,25 @@ export function spawnWorker(env: Record<string, string>): TracedWorker {
     });
   });
   return { child, url, spans };
+}
+
+/**
+ * The traced worker serving `h`'s engine, registered by URL; `hold` gets the process as soon as it is spawned, so
+ * that a test's own clean-up stops it even when the registration fails.
+ */
+export async function startTracedWorker(
+  h: Harness,
+  hold: (worker: TracedWorker) => void,
+): Promise<TracedWorker> {
+  const { token } = await h.engine.createToken('worker', WORKER);
+  const worker = spawnWorker({
+    PUSHWORKER_ENGINE_URL: h.url,
+    PUSHWORKER_TOKEN: token,
+    PUSHWORKER_JWKS_URL: `${h.url}/.well-known/jwks.json`,
+  });
+  hold(worker);
+  await h.engine.registerUrl(await worker.url, WORKER);
+  return worker;
 }
 
 /** The one span of `name` among `spans`. */
