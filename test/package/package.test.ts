@@ -192,8 +192,16 @@ console.log(JSON.stringify({ tasks: w.manifest().tasks.map((m) => m.name), clien
     return project;
   };
   const children: ChildProcess[] = [];
+  // npx runs the bin as a child of its own, which a signal to npx alone leaves running: each is signalled as a group.
+  const killGroup = (child: ChildProcess, signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // the group has exited already
+    }
+  };
   afterAll(() => {
-    for (const child of children) child.kill('SIGKILL');
+    for (const child of children) killGroup(child, 'SIGKILL');
   });
 
   it('runs a task end to end as ESM: engine on the embedded store, worker on loopback, client', async () => {
@@ -226,10 +234,7 @@ console.log(JSON.stringify({ tasks: w.manifest().tasks.map((m) => m.name), clien
     const child = spawn(
       'npx',
       ['--no-install', 'pushworker', 'engine', '--port', '0', '--data-dir', dataDir],
-      {
-        cwd: dir,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
     );
     children.push(child);
     let output = '';
@@ -250,7 +255,17 @@ console.log(JSON.stringify({ tasks: w.manifest().tasks.map((m) => m.name), clien
     const health = await fetch(`${url}/health`);
     expect(health.status).toBe(200);
     expect((statSync(dataDir).mode & 0o777).toString(8)).toBe('700');
-    child.kill('SIGTERM');
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    killGroup(child, 'SIGTERM');
+    await exited;
+    await until(async () => {
+      try {
+        await fetch(`${url}/health`);
+        return undefined;
+      } catch {
+        return true;
+      }
+    }, 'the engine itself to stop with npx');
   });
 });
 
