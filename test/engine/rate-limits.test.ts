@@ -75,13 +75,13 @@ describe.each(targets)('rate limits on $name', ({ open }) => {
     expect(await claim(w.id, T0 + MINUTE)).toEqual(['r0002']);
   });
 
-  it('takes a run\u2019s units once per try: not again when it comes back unstarted, again after a failure', async () => {
+  it('takes a run\u2019s units again when it is pushed again after a refused push, and after a failure', async () => {
     const w = await addWorker('w', 20);
     await declareRateLimits(sql, [{ key: 'api', limit: 2, perMs: MINUTE }], T0);
     await enqueue(1, { rateLimits: [{ key: 'api', units: 1 }], retries: 1 });
     const used = async () => (await readRateLimits(sql, ['api'], T0))[0]!.used;
     expect(await claim(w.id, T0)).toEqual(['r0000']);
-    // The worker had no slot for it: back in the queue, and claimed again in the same try.
+    // The worker had no slot for it: back in the queue; it starts in the push that follows, which takes its units.
     await requeueRuns(sql, [{ runId: 'r0000', attempt: 1 }], {
       now: T0,
       maxDeliveries: 20,
@@ -89,13 +89,25 @@ describe.each(targets)('rate limits on $name', ({ open }) => {
       refund: true,
     });
     expect(await claim(w.id, T0)).toEqual(['r0000']);
-    expect(await used()).toBe(1);
+    expect(await used()).toBe(2);
+    // The window is full: a run refused again waits for the next window rather than start over the limit.
+    await requeueRuns(sql, [{ runId: 'r0000', attempt: 2 }], {
+      now: T0,
+      maxDeliveries: 20,
+      reason: 'no_slot',
+      refund: true,
+    });
+    expect(await claim(w.id, T0)).toEqual([]);
+    expect(await claim(w.id, T0 + MINUTE)).toEqual(['r0000']);
     const run = (await getRun(sql, 'r0000'))!;
     await sql.transaction((tx) =>
-      failAttempt(tx, run, { name: 'Error', message: 'no', retryable: true }, T0, { baseMs: 0, maxMs: 0 }),
+      failAttempt(tx, run, { name: 'Error', message: 'no', retryable: true }, T0 + MINUTE, {
+        baseMs: 0,
+        maxMs: 0,
+      }),
     );
-    expect(await claim(w.id, T0)).toEqual(['r0000']);
-    expect(await used()).toBe(2);
+    expect(await claim(w.id, T0 + MINUTE)).toEqual(['r0000']);
+    expect((await readRateLimits(sql, ['api'], T0 + MINUTE))[0]!.used).toBe(2);
   });
 
   it('leaves runs without a rate limit to the head claim, and limited ones behind them to the scan', async () => {

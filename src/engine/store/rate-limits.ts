@@ -170,7 +170,8 @@ export async function knownRateLimitKeys(sql: SqlClient, keys: readonly string[]
 /**
  * The rate limit uses a queued row `r` has still to take: none once it took them in its try. A try is what a
  * failure ends: a run takes its units on its first push and on each retry after a failure, not on a push that
- * resumes it after a suspension, a lost lease or a refused push (`rate_units_try` is its `failures` when claimed).
+ * resumes it after a suspension (`rate_units_try` is its `failures` when claimed; a re-queue after a lost lease
+ * or a refused push clears it, since the run starts afresh in that later push's window).
  */
 export const UNITS_DUE = `CASE WHEN r.rate_units_try = r.failures THEN NULL ELSE r.rate_limits END`;
 

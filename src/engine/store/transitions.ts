@@ -23,7 +23,8 @@ export async function failAttempt(
 
 /**
  * Puts an attempt back in the queue without spending a retry (lost lease, inactive worker, refused push).
- * Only runs still on their `attempt` move. A `refund` (the worker took nothing: `no_slot`, stopping) does not
+ * Only runs still on their `attempt` move. The run takes its rate limit units again when it is pushed again: it
+ * starts afresh then, in that push's window. A `refund` (the worker took nothing: `no_slot`, stopping) does not
  * count as a delivery either; otherwise a run pushed `maxDeliveries` times fails instead.
  */
 export async function requeueRuns(
@@ -40,7 +41,8 @@ export async function requeueRuns(
        finished_at = CASE WHEN $5::int = 0 AND r.deliveries >= $3::int THEN $2::float8 ELSE NULL END,
        error = CASE WHEN $5::int = 0 AND r.deliveries >= $3::int THEN $4::jsonb ELSE r.error END,
        deliveries = r.deliveries - $5::int,
-       available_at = $2::float8, ended_by_worker = false, lease_expires_at = NULL, deadline_at = NULL
+       available_at = $2::float8, ended_by_worker = false, lease_expires_at = NULL, deadline_at = NULL,
+       rate_units_try = NULL
      FROM jsonb_to_recordset($1::jsonb) AS x("runId" text, attempt int)
      WHERE r.id = x."runId" AND r.id = ANY($6::text[]) AND r.attempt = x.attempt AND r.state IN ('ASSIGNED', 'RUNNING')
      RETURNING r.id, r.state`,

@@ -11,7 +11,7 @@ import { readWorker } from './worker.ts';
 
 /**
  * The columns a scan claim reads of each queued row. A run that took its rate limit units in this try (a push
- * resuming it after a suspension or a lost attempt) reads as having none: it is not held back, and takes none.
+ * resuming it after a suspension) reads as having none: it is not held back, and takes none.
  */
 const QUEUE_COLUMNS = `r.id, r.seq, r.priority, r.task, r.slot_cost, r.required_labels, r.preferred_labels, r.sticky_key,
       r.sticky_mode, r.concurrency_key, r.concurrency_limit, ${UNITS_DUE} AS rate_limits`;
