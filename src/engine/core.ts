@@ -12,6 +12,7 @@ import type { Sql } from './store/sql.ts';
 import type { TokenAuthority } from './tokens.ts';
 import type { EngineTracing } from './tracing.ts';
 import type { WorkflowAdvancer } from './workflows/advancer.ts';
+import type { WorkflowDefinitions } from './workflows/definitions.ts';
 
 export interface EngineCore {
   sql: Sql;
@@ -27,6 +28,8 @@ export interface EngineCore {
   served: ServedTasks;
   /** The rate limits and concurrency tasks declare, for the runs enqueued. */
   declarations: TaskDeclarations;
+  /** The DAG of each workflow, as its workers declare it. */
+  workflowDefinitions: WorkflowDefinitions;
   /** Tells a worker to stop attempts (best effort, signed cancel push). */
   cancelOnWorker(workerId: string, refs: { runId: string; attempt: number }[]): Promise<void>;
   /** Refuses a worker URL the engine may not push to (`forbidden_target`, `invalid_request`). */

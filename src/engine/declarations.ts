@@ -22,11 +22,16 @@ export class TaskDeclarations {
 
   constructor(private readonly sql: SqlClient) {}
 
-  async of(tasks: Iterable<string>, now = Date.now()): Promise<Map<string, TaskDeclaration>> {
+  /** `client` reads what is stale: the store by default, or a transaction's client from within it. */
+  async of(
+    tasks: Iterable<string>,
+    now = Date.now(),
+    client: SqlClient = this.sql,
+  ): Promise<Map<string, TaskDeclaration>> {
     const wanted = [...new Set(tasks)];
     const stale = wanted.filter((t) => (this.cache.get(t)?.at ?? -Infinity) < now - FRESH_MS);
     if (stale.length > 0) {
-      const rows = await this.sql.query<{ task: string; manifest: Record<string, unknown> }>(
+      const rows = await client.query<{ task: string; manifest: Record<string, unknown> }>(
         `SELECT DISTINCT ON (t ->> 'name') t ->> 'name' AS task, t AS manifest
          FROM pw_workers w, jsonb_array_elements(w.tasks) t
          WHERE t ->> 'name' = ANY($1::text[])

@@ -31,6 +31,7 @@ import { Sweeper } from './sweeper.ts';
 import { TokenAuthority } from './tokens.ts';
 import { EngineTracing } from './tracing.ts';
 import { WorkflowAdvancer } from './workflows/advancer.ts';
+import { WorkflowDefinitions } from './workflows/definitions.ts';
 
 export interface EngineOptions extends EngineConfigInput {
   /** An open store to use instead of opening one from `databaseUrl`/`dataDir`; it is not closed by `stop()`. */
@@ -101,6 +102,9 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   signals.onTokenRevoked((ids) => tokens.forget(ids));
   const retry = { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs };
   const children = new ChildRunWaker({ sql, signals, metrics, onError });
+  const declarations = new TaskDeclarations(sql);
+  const workflows = new WorkflowAdvancer({ sql, declarations, signals, metrics, onError });
+  const workflowDefinitions = new WorkflowDefinitions(sql, signals);
   const intake = new Intake({
     sql,
     signals,
@@ -110,6 +114,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     onChildWaits: (ids) => {
       void children.waitedOn(ids).catch(onError);
     },
+    onRunsEnded: (ids, workflowRunIds) => workflows.runsEndedIn(ids, workflowRunIds),
   });
   let url = config.publicUrl?.replace(/\/$/, '');
   const outbound = new Outbound({
@@ -155,8 +160,6 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     onError,
     tracing,
   });
-  const declarations = new TaskDeclarations(sql);
-  const workflows = new WorkflowAdvancer({ sql, declarations, signals, metrics, onError });
   const core: EngineCore = {
     sql,
     config,
@@ -168,6 +171,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     intake,
     served: new ServedTasks(sql),
     declarations,
+    workflowDefinitions,
     workflows,
     cancelOnWorker,
     checkTarget: checkWorkerUrl,

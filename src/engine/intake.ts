@@ -16,6 +16,11 @@ export interface IntakeOptions {
   retry: RetryPolicy;
   /** Runs suspended on these child runs in the batch just applied. */
   onChildWaits?: (childIds: string[]) => void;
+  /**
+   * Runs the batch just applied ended, with the workflow runs of those that are workflow tasks: told before the
+   * signal that they ended, so that nothing looks their workflow runs up again.
+   */
+  onRunsEnded?: (runIds: string[], workflowRunIds: string[]) => void;
 }
 
 /**
@@ -85,6 +90,7 @@ export class Intake {
         outcome.finished.length,
       );
     }
+    if (outcome.finished.length > 0) this.o.onRunsEnded?.(outcome.finished, [...outcome.workflowRuns]);
     this.o.signals.done(outcome.finished);
     this.o.signals.freed(outcome.freed.keys());
     // Free slots wake the dispatcher only when it left work for want of them; a place under a concurrency limit,

@@ -15,6 +15,7 @@ import {
   gate,
   type Harness,
   harnessPerTest,
+  startHarness,
   until,
   untilStopped,
 } from '../support/engine.ts';
@@ -107,6 +108,20 @@ describe.each(storeTargets('pw_workflows'))('workflows on $name', ({ open }) => 
       );
     expect(h.workers[0]!.started.length).toBe(4);
     expect(await engineMetric(h, 'pushworker_workflow_runs_finished_total')).toBe(1);
+  });
+
+  it('advances a workflow run from the events that end its tasks, without looking up their workflow run', async () => {
+    const texts: string[] = [];
+    const noted = await startHarness(noting(harness.sql, texts));
+    try {
+      await noted.addWorker('shop', { workflows: [orders] });
+      const { id } = await noted.client.runWorkflow({ workflow: 'orders', input: { orderId: 'o-5' } });
+      expect((await noted.client.waitWorkflowRun(id, { timeoutMs: 20_000 })).state).toBe('COMPLETED');
+      expect(texts.filter((t) => /UPDATE pw_runs SET dag_pending = false/.test(t)).length).toBeGreaterThan(0);
+      expect(texts.filter((t) => /WHERE id = ANY\(\$1::text\[\]\) AND dag_pending/.test(t))).toEqual([]);
+    } finally {
+      await noted.close();
+    }
   });
 
   it('fails the tasks below a parent that failed for good, runs the other branch, and fails the workflow run', async () => {
@@ -337,17 +352,23 @@ describe.each(storeTargets('pw_workflows'))('workflows on $name', ({ open }) => 
     expect(done.output['wf.invoice']).toMatchObject({ orderId: 'o-3', net: 25 });
   });
 
-  it('queues the tasks a completed parent allows in one read of the workflow run and one of its task runs', async () => {
+  it('queues the tasks a completed parent allows in three statements: lock, read and mark, insert', async () => {
     const id = await afterFirstTask('o-4');
-    const [pending, ...others] = await workflowRunsPending(harness.sql);
-    expect(others).toEqual([]);
-    expect(pending).toMatchObject({ id, definition: { name: 'orders' } });
+    expect(await workflowRunsPending(harness.sql)).toEqual([id]);
     const texts: string[] = [];
     const declarations = new TaskDeclarations(harness.sql);
-    const outcome = await advanceWorkflowRun(noting(harness.sql, texts), declarations, pending!);
+    const outcome = await advanceWorkflowRun(noting(harness.sql, texts), declarations, id);
     expect(outcome).toMatchObject({ started: 2, ended: [] });
-    expect(texts.filter((t) => /FROM pw_workflow_runs/.test(t))).toHaveLength(1);
-    expect(texts.filter((t) => /FROM pw_runs WHERE workflow_run_id/.test(t))).toHaveLength(1);
+    const declarationReads = texts.filter((t) => /jsonb_array_elements\(w\.tasks\)/.test(t));
+    expect(texts.filter((t) => !declarationReads.includes(t))).toEqual([
+      expect.stringMatching(/^SELECT \* FROM pw_workflow_runs WHERE id = \$1 FOR UPDATE$/),
+      expect.stringMatching(
+        /UPDATE pw_runs SET dag_pending = false[\s\S]*SELECT \* FROM pw_runs WHERE workflow_run_id/,
+      ),
+      expect.stringMatching(/^\s*INSERT INTO pw_runs/),
+    ]);
+    // The first task's end is acted on: the sweeper finds nothing left to advance.
+    expect(await workflowRunsPending(harness.sql)).toEqual([]);
     const done = await h.client.waitWorkflowRun(id, { timeoutMs: 20_000 });
     expect(done.state).toBe('COMPLETED');
     expect(done.output['wf.invoice']).toMatchObject({ orderId: 'o-4', net: 25 });

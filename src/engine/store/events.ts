@@ -28,6 +28,8 @@ export interface AppliedPosts {
   posts: PostOutcome[];
   /** Runs that reached a terminal state. */
   finished: string[];
+  /** The workflow runs of the finished runs that are workflow tasks: each is to advance. */
+  workflowRuns: Set<string>;
   /** Slot-units freed per worker id (a wake-up for the dispatcher). */
   freed: Map<string, number>;
   /** Task log lines of current attempts, stored with the batch. */
@@ -54,7 +56,7 @@ export interface EventOptions {
 /** The columns events read and change; inputs, outputs and labels are never read back. */
 const COLUMNS = `r.id, r.task, r.state, r.attempt, r.worker_id, r.slot_cost, r.slot_released, r.ended_by_worker,
   r.failures, r.retries, r.timeout_ms, r.available_at, r.lease_expires_at, r.deadline_at, r.created_at, r.assigned_at,
-  r.started_at, r.finished_at, r.concurrency_key`;
+  r.started_at, r.finished_at, r.concurrency_key, r.workflow_run_id`;
 
 type Working = Pick<
   RunRecord,
@@ -77,6 +79,7 @@ type Working = Pick<
   | 'startedAt'
   | 'finishedAt'
   | 'concurrencyKey'
+  | 'workflowRunId'
 > & {
   workerName: string | null;
   /** The row version read (`xmin`): the write goes ahead only while every changed row still has it. */
@@ -172,6 +175,7 @@ async function applyOnce(
   const out: AppliedPosts = {
     posts: [],
     finished: [],
+    workflowRuns: new Set(),
     freed: new Map(),
     logs: [],
     ranFor: [],
@@ -363,6 +367,7 @@ async function measureCloseJournals(
 /** A run its worker ended for good; a run with no start (a sync answer without events) counts from its assignment. */
 function ended(run: Working, out: AppliedPosts): void {
   out.finished.push(run.id);
+  if (run.workflowRunId) out.workflowRuns.add(run.workflowRunId);
   const from = run.startedAt ?? run.assignedAt;
   if (from !== null && run.finishedAt !== null)
     out.ranFor.push({ task: run.task, ms: run.finishedAt - from });

@@ -123,6 +123,22 @@ export async function workflowTaskRuns(sql: SqlClient, workflowRunId: string): P
   return rows.map(toRun);
 }
 
+/**
+ * The task runs of a workflow run, oldest first, read by its advance under the workflow run's lock: those ended are
+ * marked acted on in the same statement (its snapshot is the read's, so it marks only what the read shows ended).
+ */
+export async function workflowTaskRunsActedOn(tx: SqlClient, workflowRunId: string): Promise<RunRecord[]> {
+  const rows = await tx.query(
+    `WITH acted AS (
+       UPDATE pw_runs SET dag_pending = false
+       WHERE workflow_run_id = $1 AND dag_pending AND state IN ('COMPLETED', 'FAILED', 'CANCELLED')
+     )
+     SELECT * FROM pw_runs WHERE workflow_run_id = $1 ORDER BY seq`,
+    [workflowRunId],
+  );
+  return rows.map(toRun);
+}
+
 export interface WorkflowRunFilter {
   workflow?: string | undefined;
   states?: WorkflowRunState[] | undefined;
@@ -160,38 +176,23 @@ export async function requestWorkflowCancel(
 }
 
 /** Workflow runs with an ended task run not yet acted on: what a lost wake-up leaves for the sweeper. */
-export async function workflowRunsPending(sql: SqlClient, limit = 100): Promise<WorkflowRunToAdvance[]> {
-  return toAdvance(
-    sql,
-    `SELECT workflow_run_id FROM pw_runs
-     WHERE dag_pending AND state IN ('COMPLETED', 'FAILED', 'CANCELLED') LIMIT $1`,
+export async function workflowRunsPending(sql: SqlClient, limit = 100): Promise<string[]> {
+  const rows = await sql.query<{ id: string }>(
+    `SELECT DISTINCT workflow_run_id AS id FROM (SELECT workflow_run_id FROM pw_runs
+       WHERE dag_pending AND state IN ('COMPLETED', 'FAILED', 'CANCELLED') LIMIT $1) pending`,
     [limit],
   );
+  return rows.map((r) => r.id);
 }
 
 /** Of these runs, the workflow runs of those that ended and are not yet acted on. */
-export async function workflowRunsOf(sql: SqlClient, runIds: string[]): Promise<WorkflowRunToAdvance[]> {
-  return toAdvance(
-    sql,
-    `SELECT workflow_run_id FROM pw_runs
+export async function workflowRunsOf(sql: SqlClient, runIds: string[]): Promise<string[]> {
+  const rows = await sql.query<{ id: string }>(
+    `SELECT DISTINCT workflow_run_id AS id FROM pw_runs
      WHERE id = ANY($1::text[]) AND dag_pending AND state IN ('COMPLETED', 'FAILED', 'CANCELLED')`,
     [runIds],
   );
-}
-
-/** A workflow run to advance, with its DAG: the advance reads the DAG's declarations before its transaction. */
-export type WorkflowRunToAdvance = Pick<WorkflowRunRecord, 'id' | 'definition'>;
-
-/** The workflow runs the task runs `runsSql` selects, read with them in one statement. */
-async function toAdvance(
-  sql: SqlClient,
-  runsSql: string,
-  params: unknown[],
-): Promise<WorkflowRunToAdvance[]> {
-  return sql.query<WorkflowRunToAdvance>(
-    `SELECT id, definition FROM pw_workflow_runs WHERE id IN (${runsSql})`,
-    params,
-  );
+  return rows.map((r) => r.id);
 }
 
 /** The state of each workflow run still stored, by id. */

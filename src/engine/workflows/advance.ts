@@ -11,15 +11,8 @@ import { type RunLimits, resolveRunLimits } from '../run-limits.ts';
 import { json } from '../store/records.ts';
 import { insertRuns, type NewRun } from '../store/runs.ts';
 import type { Sql, SqlClient } from '../store/sql.ts';
-import {
-  getWorkflowRun,
-  type WorkflowRunRecord,
-  type WorkflowRunToAdvance,
-  workflowTaskRuns,
-} from '../store/workflow-runs.ts';
+import { getWorkflowRun, type WorkflowRunRecord, workflowTaskRunsActedOn } from '../store/workflow-runs.ts';
 import { dagStep } from './dag-step.ts';
-
-const ENDED = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 export interface AdvanceOutcome {
   /** Task runs queued. */
@@ -40,11 +33,13 @@ export const taskRunKey = (workflowRunId: string, task: string) => `workflow:${w
 export async function advanceWorkflowRun(
   sql: Sql,
   declarations: TaskDeclarations,
-  { id, definition }: WorkflowRunToAdvance,
+  id: string,
   now = Date.now(),
 ): Promise<AdvanceOutcome> {
-  const declared = await declaredFor(declarations, definition, now);
-  return sql.transaction((tx) => advanceIn(tx, declared, id, now));
+  // Declarations read through the transaction's own client, which on the embedded store is the only one.
+  return sql.transaction((tx) =>
+    advanceIn(tx, { of: (tasks, at) => declarations.of(tasks, at, tx) }, id, now),
+  );
 }
 
 /**
@@ -63,21 +58,24 @@ export async function declaredFor(
   return { of: async (tasks) => new Map([...tasks].map((t) => [t, declared.get(t)!])) };
 }
 
-/** The advance inside a transaction the caller holds (the enqueue's, so a workflow run never lacks its first tasks). */
+/**
+ * The advance inside a transaction the caller holds (the enqueue's, so a workflow run never lacks its first tasks).
+ * Given by id, the workflow run is read and locked; a record is one this transaction inserted, already its own.
+ */
 export async function advanceIn(
   tx: SqlClient,
   declarations: Pick<TaskDeclarations, 'of'>,
-  id: string,
+  run: string | WorkflowRunRecord,
   now: number,
 ): Promise<AdvanceOutcome> {
   const outcome: AdvanceOutcome = { started: 0, ended: [] };
-  const workflowRun = await getWorkflowRun(tx, id, { forUpdate: true });
+  const workflowRun = typeof run === 'string' ? await getWorkflowRun(tx, run, { forUpdate: true }) : run;
   if (!workflowRun) return outcome;
+  const { id } = workflowRun;
   // Each pass adds at least one task run; a task failed by its own limits ends its descendants on the next.
   // A pass that only queued runs is the last: a queued run lets no task start or end, nor the workflow run end.
   for (let pass = 0; pass <= workflowRun.definition.tasks.length; pass++) {
-    const runs = await workflowTaskRuns(tx, id);
-    const seen = runs.filter((r) => ENDED.has(r.state) && r.dagPending).map((r) => r.id);
+    const runs = await workflowTaskRunsActedOn(tx, id);
     const step =
       workflowRun.state === 'RUNNING'
         ? dagStep(workflowRun.definition, runs, workflowRun.cancelRequested)
@@ -92,7 +90,6 @@ export async function advanceIn(
     if (starting.length > 0) await insertRuns(tx, starting, now);
     outcome.started += starting.length;
     outcome.ended.push(...(await insertEnded(tx, workflowRun, ending, now)));
-    await clearPending(tx, seen);
     if (ending.length > 0) continue;
     if (starting.length > 0) break;
     if (step.final) {
@@ -184,9 +181,4 @@ async function insertEnded(
     ],
   );
   return inserted.map((r) => r.id);
-}
-
-async function clearPending(tx: SqlClient, ids: string[]): Promise<void> {
-  if (ids.length > 0)
-    await tx.query('UPDATE pw_runs SET dag_pending = false WHERE id = ANY($1::text[])', [ids]);
 }

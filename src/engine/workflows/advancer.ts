@@ -5,7 +5,7 @@ import type { TaskDeclarations } from '../declarations.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Signals } from '../signals.ts';
 import type { Sql } from '../store/sql.ts';
-import { type WorkflowRunToAdvance, workflowRunsOf, workflowRunsPending } from '../store/workflow-runs.ts';
+import { workflowRunsOf, workflowRunsPending } from '../store/workflow-runs.ts';
 import { advanceWorkflowRun } from './advance.ts';
 
 export interface WorkflowAdvancerOptions {
@@ -17,7 +17,11 @@ export interface WorkflowAdvancerOptions {
 }
 
 export class WorkflowAdvancer {
+  /** Ended runs whose workflow runs are to be looked up. */
   private ended = new Set<string>();
+  /** Workflow runs known to have a task run that ended, and ended runs known to need no look-up. */
+  private known = new Set<string>();
+  private placed = new Set<string>();
   private draining: Promise<void> | undefined;
   /** Whether any workflow run is running: while none is, an ended run costs no look for its workflow run. */
   private readonly anyRunning: Belief;
@@ -37,20 +41,34 @@ export class WorkflowAdvancer {
     this.anyRunning.set();
   }
 
+  /**
+   * Runs ended by worker events, with the workflow runs of those that are workflow tasks (told just before the
+   * signal that they ended): these workflow runs advance at once, and none of the runs is looked up.
+   */
+  runsEndedIn(runIds: string[], workflowRunIds: string[]): void {
+    for (const id of runIds) this.placed.add(id);
+    for (const id of workflowRunIds) this.known.add(id);
+  }
+
   /** Advances these workflow runs now, one after another; answers when all have. */
-  async advance(runs: Iterable<WorkflowRunToAdvance>): Promise<void> {
-    for (const run of runs) {
-      const { id } = run;
-      const outcome = await advanceWorkflowRun(this.o.sql, this.o.declarations, run);
+  async advance(ids: Iterable<string>): Promise<void> {
+    for (const id of ids) {
+      const outcome = await advanceWorkflowRun(this.o.sql, this.o.declarations, id);
       if (outcome.started > 0) this.o.signals.wake();
-      if (outcome.ended.length > 0) this.o.signals.done(outcome.ended);
+      // What the advance itself ended (its own passes saw those runs) is not looked up again.
+      if (outcome.ended.length > 0) this.doneHere(outcome.ended);
       if (outcome.finished) {
-        this.o.signals.done([id]);
+        this.doneHere([id]);
         this.o.metrics.count('pushworker_workflow_runs_finished_total', 'Workflow runs ended, by state.', {
           state: outcome.finished,
         });
       }
     }
+  }
+
+  private doneHere(ids: string[]): void {
+    for (const id of ids) this.placed.add(id);
+    this.o.signals.done(ids);
   }
 
   /** The sweeper's pass: workflow runs with an ended task run that nothing acted on. */
@@ -63,19 +81,22 @@ export class WorkflowAdvancer {
   }
 
   private runsEnded(ids: string[]): void {
-    for (const id of ids) this.ended.add(id);
+    for (const id of ids) if (!this.placed.delete(id)) this.ended.add(id);
     this.draining ??= this.drain()
       .catch((error) => this.o.onError(error))
       .finally(() => {
         this.draining = undefined;
-        if (this.ended.size > 0) this.runsEnded([]);
+        if (this.ended.size > 0 || this.known.size > 0) this.runsEnded([]);
       });
   }
 
   private async drain(): Promise<void> {
     const ids = [...this.ended];
+    const known = [...this.known];
     this.ended.clear();
-    if (!(await this.anyRunning.get())) return;
-    await this.advance(await workflowRunsOf(this.o.sql, ids));
+    this.known.clear();
+    const found =
+      ids.length > 0 && (await this.anyRunning.get()) ? await workflowRunsOf(this.o.sql, ids) : [];
+    await this.advance(new Set([...known, ...found]));
   }
 }

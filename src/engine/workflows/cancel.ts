@@ -21,6 +21,6 @@ export async function cancelWorkflowRun(
     if (LIVE.has(run.state)) await cancelRunNow(core, run.id);
   }
   // The cancelled runs wake an advance too; this one ends the tasks that never started, whatever that finds.
-  await core.workflows.advance([requested]);
+  await core.workflows.advance([requested.id]);
   return getWorkflowRun(core.sql, id);
 }

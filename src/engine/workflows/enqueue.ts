@@ -5,7 +5,7 @@ import type { WorkflowEnqueueRequest } from '../../protocol/workflows.ts';
 import { SpanAttributes } from '../../tracing/tracing.ts';
 import type { EngineCore } from '../core.ts';
 import { uuidv7 } from '../ids.ts';
-import { findWorkflow, insertWorkflowRun, type WorkflowRunRecord } from '../store/workflow-runs.ts';
+import { insertWorkflowRun, type WorkflowRunRecord } from '../store/workflow-runs.ts';
 import { withinSpan } from '../tracing.ts';
 import { advanceIn, declaredFor } from './advance.ts';
 
@@ -33,7 +33,7 @@ async function enqueueUntraced(
   createdBy: string | null,
   traceparent: string | undefined,
 ): Promise<{ run: WorkflowRunRecord; created: boolean }> {
-  const definition = await findWorkflow(core.sql, request.workflow);
+  const definition = await core.workflowDefinitions.of(request.workflow);
   if (!definition) {
     throw new PushworkerError(
       'not_found',
@@ -56,7 +56,7 @@ async function enqueueUntraced(
       },
       now,
     );
-    const outcome = inserted.created ? await advanceIn(tx, declared, inserted.run.id, now) : undefined;
+    const outcome = inserted.created ? await advanceIn(tx, declared, inserted.run, now) : undefined;
     return { ...inserted, outcome };
   });
   if (result.created) core.workflows.enqueued();
