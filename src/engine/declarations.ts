@@ -22,6 +22,14 @@ export class TaskDeclarations {
 
   constructor(private readonly sql: SqlClient) {}
 
+  /**
+   * The declarations as read from within a transaction: through its own client, which on the embedded store is
+   * the only one (a read through another would wait for the transaction for ever).
+   */
+  within(tx: SqlClient): Pick<TaskDeclarations, 'of'> {
+    return { of: (tasks, now) => this.of(tasks, now, tx) };
+  }
+
   /** `client` reads what is stale: the store by default, or a transaction's client from within it. */
   async of(
     tasks: Iterable<string>,

@@ -3,7 +3,6 @@
 
 import { PushworkerError } from '../../protocol/errors.ts';
 import type { TaskError } from '../../protocol/schemas.ts';
-import type { WorkflowManifest } from '../../protocol/workflow-manifest.ts';
 import type { TaskDeclarations } from '../declarations.ts';
 import { newRunOf } from '../enqueue.ts';
 import { newRunId } from '../ids.ts';
@@ -36,26 +35,7 @@ export async function advanceWorkflowRun(
   id: string,
   now = Date.now(),
 ): Promise<AdvanceOutcome> {
-  // Declarations read through the transaction's own client, which on the embedded store is the only one.
-  return sql.transaction((tx) =>
-    advanceIn(tx, { of: (tasks, at) => declarations.of(tasks, at, tx) }, id, now),
-  );
-}
-
-/**
- * The declarations of every task of the DAG, read before the transaction: on the embedded store its one
- * connection is the transaction's, and a read through another client would wait for it for ever.
- */
-export async function declaredFor(
-  declarations: TaskDeclarations,
-  definition: WorkflowManifest,
-  now: number,
-): Promise<Pick<TaskDeclarations, 'of'>> {
-  const declared = await declarations.of(
-    definition.tasks.map((t) => t.task),
-    now,
-  );
-  return { of: async (tasks) => new Map([...tasks].map((t) => [t, declared.get(t)!])) };
+  return sql.transaction((tx) => advanceIn(tx, declarations.within(tx), id, now));
 }
 
 /**

@@ -19,8 +19,9 @@ export interface WorkflowAdvancerOptions {
 export class WorkflowAdvancer {
   /** Ended runs whose workflow runs are to be looked up. */
   private ended = new Set<string>();
-  /** Workflow runs known to have a task run that ended, and ended runs known to need no look-up. */
+  /** Workflow runs known to have a task run that ended: advanced without a look-up. */
   private known = new Set<string>();
+  /** Ended runs whose workflow run (or its absence) is known already: their signal that they ended is skipped. */
   private placed = new Set<string>();
   private draining: Promise<void> | undefined;
   /** Whether any workflow run is running: while none is, an ended run costs no look for its workflow run. */

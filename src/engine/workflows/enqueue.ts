@@ -7,7 +7,7 @@ import type { EngineCore } from '../core.ts';
 import { uuidv7 } from '../ids.ts';
 import { insertWorkflowRun, type WorkflowRunRecord } from '../store/workflow-runs.ts';
 import { withinSpan } from '../tracing.ts';
-import { advanceIn, declaredFor } from './advance.ts';
+import { advanceIn } from './advance.ts';
 
 /**
  * Enqueues a workflow run. Traced, its enqueue span (a child of the caller's span) is the parent of every task
@@ -41,7 +41,6 @@ async function enqueueUntraced(
     );
   }
   const now = Date.now();
-  const declared = await declaredFor(core.declarations, definition, now);
   const result = await core.sql.transaction(async (tx) => {
     const inserted = await insertWorkflowRun(
       tx,
@@ -56,7 +55,9 @@ async function enqueueUntraced(
       },
       now,
     );
-    const outcome = inserted.created ? await advanceIn(tx, declared, inserted.run, now) : undefined;
+    const outcome = inserted.created
+      ? await advanceIn(tx, core.declarations.within(tx), inserted.run, now)
+      : undefined;
     return { ...inserted, outcome };
   });
   if (result.created) core.workflows.enqueued();

@@ -2,7 +2,7 @@
 import type { EngineCore } from '../core.ts';
 import { getWorkflowRun, reopenWorkflowRun, type WorkflowRunRecord } from '../store/workflow-runs.ts';
 import { withinSpan } from '../tracing.ts';
-import { advanceIn, declaredFor } from './advance.ts';
+import { advanceIn } from './advance.ts';
 
 /** Undefined when there is no such workflow run; `reopened` false for one still running (nothing changes). */
 export async function retryWorkflowRun(
@@ -24,11 +24,10 @@ async function reopen(
 ): Promise<{ run: WorkflowRunRecord; reopened: boolean } | undefined> {
   const id = known.id;
   const now = Date.now();
-  const declared = await declaredFor(core.declarations, known.definition, now);
   const outcome = await core.sql.transaction(async (tx) => {
     const reopened = await reopenWorkflowRun(tx, id, now, traceparent);
     if (!reopened?.reopened) return reopened;
-    await advanceIn(tx, declared, id, now);
+    await advanceIn(tx, core.declarations.within(tx), id, now);
     return reopened;
   });
   if (outcome?.reopened) {
