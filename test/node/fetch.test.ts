@@ -1,12 +1,16 @@
 // nodeFetch against a server on loopback: what a worker's calls to the engine need of fetch.
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_ENGINE_ANSWER_BYTES, readJsonAnswer } from '../../src/http/answer.ts';
 import { nodeFetch } from '../../src/node/fetch.ts';
 import { closeServer, listen } from '../support/sink.ts';
 
 describe('nodeFetch', () => {
   let base: string;
   let close: () => Promise<void>;
+  /** Bytes the endless answer has handed to its stream so far. */
+  let endlessSent = 0;
+  let endlessCancelled = false;
   beforeAll(async () => {
     const app = new Hono()
       .put('/echo', async (c) =>
@@ -19,7 +23,20 @@ describe('nodeFetch', () => {
         c.header('set-cookie', 'b=2', { append: true });
         return c.text('two cookies', 429, { 'retry-after': '3' });
       })
-      .get('/slow', () => new Promise<Response>(() => {}));
+      .get('/slow', () => new Promise<Response>(() => {}))
+      .get('/endless', () => {
+        const chunk = new Uint8Array(64 * 1024).fill(0x20);
+        const body = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            endlessSent += chunk.byteLength;
+            controller.enqueue(chunk);
+          },
+          cancel() {
+            endlessCancelled = true;
+          },
+        });
+        return new Response(body, { headers: { 'content-type': 'application/json' } });
+      });
     const { server, port } = await listen(app.fetch);
     base = `http://127.0.0.1:${port}`;
     close = () => closeServer(server);
@@ -55,6 +72,17 @@ describe('nodeFetch', () => {
     expect(await res.text()).toBe('DELETE 1');
     const withBody = new Request(`${base}/echo`, { method: 'PUT', body: '{}' });
     await expect(nodeFetch(withBody)).rejects.toThrow(TypeError);
+  });
+
+  it('reads an endless answer only past its limit, and closes it there', async () => {
+    const res = await nodeFetch(`${base}/endless`);
+    expect(res.status).toBe(200);
+    expect(await readJsonAnswer(res)).toBeUndefined();
+    const deadline = Date.now() + 5_000;
+    while (!endlessCancelled && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(endlessCancelled).toBe(true);
+    // what the socket and the stream's queue hold beyond the limit, not the endless rest
+    expect(endlessSent).toBeLessThan(MAX_ENGINE_ANSWER_BYTES + 8 * 1024 * 1024);
   });
 
   it('rejects when its signal aborts, as fetch does', async () => {
