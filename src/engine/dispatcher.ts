@@ -9,11 +9,13 @@ import {
   type RunRef,
   SyncResponse,
 } from '../protocol/schemas.ts';
+import type { TraceSpan } from '../tracing/tracing.ts';
 import { DispatchLoop, type RoundResult } from './dispatch-loop.ts';
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
 import type { Outbound } from './outbound/client.ts';
-import { rejectionError, unreachable } from './push-failures.ts';
+import { cutPushes } from './push-batches.ts';
+import { oversizedError, rejectionError, unreachable } from './push-failures.ts';
 import { type PushContext, type PushReply, pushAssignments } from './pusher.ts';
 import { orderForRound, shouldTake } from './scheduler.ts';
 import type { Signals } from './signals.ts';
@@ -167,17 +169,47 @@ export class Dispatcher {
     };
   }
 
+  /** Pushes a claim's runs, in as many pushes as the worker's body limit calls for. */
   private async push(worker: WorkerRecord, runs: RunRecord[]): Promise<void> {
-    const refs: RunRef[] = runs.map((r) => ({ runId: r.id, attempt: r.attempt }));
     const started = Date.now();
     const spans = this.o.tracing ? runs.map((r) => this.o.tracing!.push(r, worker, started)) : [];
+    const assignments = runs.map((r, i) => this.assignmentOf(r, spans[i]?.traceparent ?? r.traceparent));
+    const cut = cutPushes(assignments, worker.maxBodyBytes);
+    for (const { index, bytes } of cut.oversized) {
+      spans[index]?.fail('the assignment is over the worker body limit');
+      spans[index]?.end();
+      await this.failOversized(worker, runs[index]!, bytes);
+    }
+    await Promise.all(
+      cut.pushes.map(({ indexes, body }) =>
+        this.pushOne(
+          worker,
+          indexes.map((i) => runs[i]!),
+          indexes.map((i) => spans[i]),
+          body,
+        ),
+      ),
+    );
+  }
+
+  /** A run whose assignment alone is over the worker's body limit fails, not retried: no push can carry it. */
+  private async failOversized(worker: WorkerRecord, run: RunRecord, bytes: number): Promise<void> {
+    const ref = { runId: run.id, attempt: run.attempt };
+    if (await failRun(this.o.sql, ref, oversizedError(worker, bytes), Date.now(), this.o.retry))
+      this.o.signals.done([run.id]);
+    this.o.signals.freed([worker.id]);
+  }
+
+  private async pushOne(
+    worker: WorkerRecord,
+    runs: RunRecord[],
+    spans: (TraceSpan | undefined)[],
+    body: string,
+  ): Promise<void> {
+    const refs: RunRef[] = runs.map((r) => ({ runId: r.id, attempt: r.attempt }));
     let reply: PushReply;
     try {
-      reply = await pushAssignments(
-        worker,
-        this.context(),
-        runs.map((r, i) => this.assignmentOf(r, spans[i]?.traceparent ?? r.traceparent)),
-      );
+      reply = await pushAssignments(worker, this.context(), body);
     } catch (error) {
       reply = { status: 0, body: undefined, failure: unreachable(error, worker.url) };
     }

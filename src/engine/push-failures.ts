@@ -1,4 +1,5 @@
 // What the dispatcher says of a push that did not go through: the error of a refused assignment, the cause of no answer.
+import { DEFAULT_WORKER_MAX_BODY_BYTES } from '../protocol/journal.ts';
 import type { Rejection, TaskError } from '../protocol/schemas.ts';
 import { AnswerTooLarge, DeadlinePassed, PrivateTarget } from './outbound/failures.ts';
 import type { WorkerRecord } from './store/records.ts';
@@ -23,6 +24,15 @@ export function rejectionError(worker: WorkerRecord, r: Rejection): TaskError | 
     return { name: 'UntrustedEventsUrl', message, retryable: true };
   }
   return undefined;
+}
+
+/** A run whose assignment alone is over the worker's body limit: no push can carry it, so it is not retried. */
+export function oversizedError(worker: WorkerRecord, bytes: number): TaskError {
+  const limit = worker.maxBodyBytes ?? DEFAULT_WORKER_MAX_BODY_BYTES;
+  const message =
+    `its push would be ${bytes} bytes, over the body limit of ${limit} bytes of worker "${worker.name}" ` +
+    '(PUSHWORKER_MAX_BODY_BYTES): pass a reference to large data, not the data';
+  return { name: 'AssignmentTooLarge', message, retryable: false };
 }
 
 /**

@@ -4,13 +4,7 @@ import type { SigningKey } from '../auth/keys.ts';
 import { signPush } from '../auth/push.ts';
 import { nodeBodyHash } from '../node/hash.ts';
 import { PushworkerError } from '../protocol/errors.ts';
-import {
-  type Assignment,
-  PROTOCOL_VERSION,
-  Registration,
-  type RunRef,
-  SIGNATURE_HEADER,
-} from '../protocol/schemas.ts';
+import { PROTOCOL_VERSION, Registration, type RunRef, SIGNATURE_HEADER } from '../protocol/schemas.ts';
 import type { Outbound, OutboundAnswer } from './outbound/client.ts';
 import { AnswerTooLarge, DeadlinePassed, PrivateTarget } from './outbound/failures.ts';
 import { transportCode } from './push-failures.ts';
@@ -75,12 +69,9 @@ function parseJson(text: string): unknown {
   }
 }
 
-export function pushAssignments(
-  target: PushTarget,
-  ctx: PushContext,
-  assignments: Assignment[],
-): Promise<PushReply> {
-  return send(target, ctx, 'POST', JSON.stringify({ v: PROTOCOL_VERSION, assignments }));
+/** Pushes assignments, as a body `cutPushes` made. */
+export function pushAssignments(target: PushTarget, ctx: PushContext, body: string): Promise<PushReply> {
+  return send(target, ctx, 'POST', body);
 }
 
 export function pushCancel(target: PushTarget, ctx: PushContext, cancel: RunRef[]): Promise<PushReply> {

@@ -230,6 +230,8 @@ export const Registration = z.object({
   name: z.string().min(1).max(200),
   url: z.url().optional(),
   slots: int32().positive(),
+  /** The largest push body the worker reads, in bytes: the engine cuts its pushes to fit (1 MiB if not said). */
+  maxBodyBytes: int32().positive().optional(),
   labels: Labels.default({}),
   tasks: z.array(TaskManifest),
   /** Workflows over the tasks above (see docs/protocol.md, "Workflows"). */

@@ -149,11 +149,13 @@ export function createWorker(options: WorkerOptions): Worker {
   metrics.gauge('pushworker_slots_total', 'Slot units this worker offers.', () => slots.total);
   metrics.gauge('pushworker_slots_used', 'Slot units held by runs.', () => slots.used);
 
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_WORKER_MAX_BODY_BYTES;
   let registeredUrl = options.url;
   const manifest = (): Registration => ({
     name: options.name,
     ...(registeredUrl ? { url: registeredUrl } : {}),
     slots: slots.total,
+    maxBodyBytes,
     labels: options.labels ?? {},
     tasks: served.map(manifestOf),
     ...(options.workflows?.length ? { workflows: options.workflows.map(workflowManifestOf) } : {}),
@@ -186,7 +188,7 @@ export function createWorker(options: WorkerOptions): Worker {
     replay: options.replay ?? new MemoryReplayStore(),
     issuer: options.issuer,
     clockToleranceS: options.clockToleranceS,
-    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_WORKER_MAX_BODY_BYTES,
+    maxBodyBytes,
     unverifiedBodies: {
       timeoutMs: options.unverifiedBodyTimeoutMs ?? 5_000,
       maxAtOnce: options.maxUnverifiedBodies ?? 64,

@@ -347,6 +347,10 @@ const migrations: string[] = [
   `
   ALTER TABLE pw_runs ADD COLUMN rate_units_try integer;
   `,
+  // push sizes: the largest push body a worker reads, as it announced it, so that pushes to it are cut to fit
+  `
+  ALTER TABLE pw_workers ADD COLUMN max_body_bytes integer;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

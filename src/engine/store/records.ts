@@ -96,6 +96,8 @@ export interface WorkerRecord {
   url: string;
   kind: WorkerKind;
   slots: number;
+  /** The largest push body the worker said it reads; null when it did not say. */
+  maxBodyBytes: number | null;
   labels: Labels;
   tasks: TaskManifest[];
   workflows: WorkflowManifest[];

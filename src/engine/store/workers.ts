@@ -16,9 +16,9 @@ export async function upsertWorker(
   now: number,
 ): Promise<WorkerRecord> {
   const rows = await sql.query(
-    `INSERT INTO pw_workers (id, name, url, kind, slots, labels, tasks, workflows, state, last_heartbeat_at, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $9::jsonb, 'ACTIVE', $8, $8)
-     ON CONFLICT (name, url) DO UPDATE SET kind = excluded.kind, slots = excluded.slots,
+    `INSERT INTO pw_workers (id, name, url, kind, slots, labels, tasks, workflows, state, last_heartbeat_at, created_at, max_body_bytes)
+     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $9::jsonb, 'ACTIVE', $8, $8, $10)
+     ON CONFLICT (name, url) DO UPDATE SET kind = excluded.kind, slots = excluded.slots, max_body_bytes = excluded.max_body_bytes,
        labels = excluded.labels, tasks = excluded.tasks, workflows = excluded.workflows, state = 'ACTIVE', last_heartbeat_at = excluded.last_heartbeat_at,
        push_failing_since = NULL, push_error = NULL
      RETURNING *`,
@@ -32,6 +32,7 @@ export async function upsertWorker(
       JSON.stringify(registration.tasks),
       now,
       JSON.stringify(registration.workflows ?? []),
+      registration.maxBodyBytes ?? null,
     ],
   );
   return toWorker(rows[0]!);
