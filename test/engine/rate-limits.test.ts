@@ -11,7 +11,7 @@ import {
   pruneIdleRateLimits,
   readRateLimits,
 } from '../../src/engine/store/rate-limits.ts';
-import { getRun, insertRuns } from '../../src/engine/store/runs.ts';
+import { getRun, insertRuns, taskStats } from '../../src/engine/store/runs.ts';
 import { failAttempt, requeueRuns } from '../../src/engine/store/transitions.ts';
 import { upsertWorker } from '../../src/engine/store/workers.ts';
 import { EnqueueRequest } from '../../src/protocol/api.ts';
@@ -45,6 +45,21 @@ describe.each(targets)('rate limits on $name', ({ open }) => {
     );
   const claim = async (workerId: string, now: number, max = 100) =>
     (await claimRuns(sql, { workerId, max, now, leaseMs: 10_000 })).runs.map((r) => r.id);
+
+  it('counts as ready only the queued runs whose rate limits have room now, beside runs without any', async () => {
+    const w = await addWorker('w', 20);
+    await declareRateLimits(sql, [{ key: 'api', limit: 2, perMs: MINUTE }], T0);
+    await enqueue(5, { rateLimits: [{ key: 'api', units: 1 }] }, 'limited');
+    await enqueue(3, {}, 'free');
+    const ready = async (now: number) => (await taskStats(sql, now)).find((s) => s.task === 'job')!;
+    expect(await ready(T0)).toMatchObject({ queued: 8, ready: 8 });
+    expect(await claim(w.id, T0, 2)).toEqual(['limited0000', 'limited0001']);
+    // the window is used up: the three limited runs left wait for the next one, the free ones do not
+    expect(await ready(T0)).toMatchObject({ queued: 6, ready: 3 });
+    expect(await ready(T0 + MINUTE)).toMatchObject({ queued: 6, ready: 6 });
+    expect(await claim(w.id, T0)).toEqual(['free0000', 'free0001', 'free0002']);
+    expect(await ready(T0)).toMatchObject({ queued: 3, ready: 0 });
+  });
 
   it('starts at most the limit in a window and the rest in the next ones, in queue order', async () => {
     const w = await addWorker('w', 20);

@@ -2,7 +2,7 @@
 import type { DeadReason, MetadataMatch } from '../../protocol/api.ts';
 import { type ConcurrencyStrategy, type Labels, RunState, type StickyMode } from '../../protocol/schemas.ts';
 import { DEAD_REASON } from './dead.ts';
-import { UNITS_DUE } from './rate-limits.ts';
+import { heldByRateLimit } from './rate-limits.ts';
 import { json, type PreferredLabels, type RateLimitUse, type RunRecord, toRun } from './records.ts';
 import type { Sql, SqlClient } from './sql.ts';
 
@@ -233,7 +233,7 @@ export async function taskStats(sql: SqlClient, now: number): Promise<TaskStats[
   const rows = await sql.query<{ task: string; state: string; ready: number; scheduled: number; n: number }>(
     `SELECT task, state, count(*)::int AS n,
        count(*) FILTER (WHERE available_at <= $1 AND (expires_at IS NULL OR expires_at > $1)
-         AND NOT pw_rate_limited(${UNITS_DUE}, $1))::int AS ready,
+         AND NOT ${heldByRateLimit('$1')})::int AS ready,
        count(*) FILTER (WHERE available_at > $1)::int AS scheduled
      FROM pw_runs r WHERE state IN ('QUEUED', 'ASSIGNED', 'RUNNING') GROUP BY task, state`,
     [now],

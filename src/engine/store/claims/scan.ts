@@ -1,7 +1,7 @@
 // The scan claim: in a transaction, pages through the worker's queue and chooses its runs one by one.
 import type { Labels, StickyMode, TaskManifest } from '../../../protocol/schemas.ts';
 import type { Candidate, ClaimOptions, ClaimResult } from '../claims.ts';
-import { type Consumed, consumeRateUnits, UNITS_DUE } from '../rate-limits.ts';
+import { type Consumed, consumeRateUnits, heldByRateLimit, UNITS_DUE } from '../rate-limits.ts';
 import type { PreferredLabels, RateLimitUse, RunRecord } from '../records.ts';
 import { toRun } from '../records.ts';
 import type { Row, SqlClient } from '../sql.ts';
@@ -31,7 +31,7 @@ const ELIGIBLE = `r.available_at <= $2 AND (r.expires_at IS NULL OR r.expires_at
       AND (r.sticky_mode IS DISTINCT FROM 'hard' OR NOT EXISTS (
         SELECT 1 FROM pw_sticky s JOIN pw_workers w ON w.id = s.worker_id
         WHERE s.sticky_key = r.sticky_key AND s.worker_id <> $7 AND w.state <> 'INACTIVE'))
-      AND NOT pw_rate_limited(${UNITS_DUE}, $2)`;
+      AND NOT ${heldByRateLimit('$2')}`;
 
 /**
  * A page of queued rows the worker could take, in priority order after ($8 priority, $9 seq) when given, each
