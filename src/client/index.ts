@@ -99,6 +99,14 @@ export interface ClientOptions {
   maxAnswerBytes?: number;
 }
 
+/**
+ * The caller's span, for the calls that take it as a header (a publish, a workflow run, a retry): their runs join
+ * the caller's trace. `enqueue` takes it as the request's `traceparent`.
+ */
+export interface TracedCall {
+  traceparent?: string;
+}
+
 export const CLIENT_TIMEOUT_MS = 30_000;
 export const CLIENT_MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
@@ -115,6 +123,7 @@ export function createClient(options: ClientOptions) {
     body?: unknown,
     signal?: AbortSignal,
     waitMs = 0,
+    traced: TracedCall = {},
   ): Promise<z.infer<S>> {
     const allowedMs = timeoutMs + waitMs;
     const deadline = AbortSignal.timeout(allowedMs);
@@ -124,6 +133,7 @@ export function createClient(options: ClientOptions) {
         headers: {
           authorization: `Bearer ${options.token}`,
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(traced.traceparent === undefined ? {} : { traceparent: traced.traceparent }),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
@@ -175,9 +185,11 @@ export function createClient(options: ClientOptions) {
     getRunLogs: async (id: string) =>
       (await call(RunLogsResponse, 'GET', `/v1/runs/${encodeURIComponent(id)}/logs`)).logs,
     /** Queues a finished run again with a fresh retry budget; `conflict` when it has not finished. */
-    retryRun: (id: string) => call(RunView, 'POST', `/v1/runs/${encodeURIComponent(id)}/retry`, {}),
+    retryRun: (id: string, traced?: TracedCall) =>
+      call(RunView, 'POST', `/v1/runs/${encodeURIComponent(id)}/retry`, {}, undefined, 0, traced),
     /** Queues again the finished runs a filter selects (oldest first, up to `limit`); `dead` replays dead runs. */
-    retryRuns: (filter: RetryRunsRequest) => call(RetryRunsResponse, 'POST', '/v1/runs/retry', filter),
+    retryRuns: (filter: RetryRunsRequest, traced?: TracedCall) =>
+      call(RetryRunsResponse, 'POST', '/v1/runs/retry', filter, undefined, 0, traced),
     /** Long-polls until the run is terminal or `timeoutMs` passes; returns the last view either way. */
     async waitRun(id: string, wait: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RunView> {
       const deadline = Date.now() + (wait.timeoutMs ?? 60_000);
@@ -213,9 +225,20 @@ export function createClient(options: ClientOptions) {
     deleteSchedule: (name: string) =>
       call(DeleteScheduleResponse, 'DELETE', `/v1/schedules/${encodeURIComponent(name)}`),
     /** Publishes an event: a run of each task listening for its name; a second publish of one `id` enqueues nothing. */
-    publish: (event: PublishEventRequest) => call(PublishEventResponse, 'POST', '/v1/events/publish', event),
-    publishMany: async (events: PublishEventRequest[]) =>
-      (await call(BulkPublishEventsResponse, 'POST', '/v1/events/publish/bulk', { events })).events,
+    publish: (event: PublishEventRequest, traced?: TracedCall) =>
+      call(PublishEventResponse, 'POST', '/v1/events/publish', event, undefined, 0, traced),
+    publishMany: async (events: PublishEventRequest[], traced?: TracedCall) =>
+      (
+        await call(
+          BulkPublishEventsResponse,
+          'POST',
+          '/v1/events/publish/bulk',
+          { events },
+          undefined,
+          0,
+          traced,
+        )
+      ).events,
     /** Published events newest first; pass the answer's `nextCursor` as `cursor` for the next page. */
     listEvents: (options: ListEventsOptions = {}) => {
       const query = new URLSearchParams();
@@ -231,8 +254,8 @@ export function createClient(options: ClientOptions) {
     /** The workflows the registered workers declare, each with its tasks and their parents. */
     listWorkflows: async () => (await call(WorkflowsResponse, 'GET', '/v1/workflows')).workflows,
     /** Enqueues a workflow run: its tasks without parents start now, each other one when its parents complete. */
-    runWorkflow: (request: WorkflowEnqueueRequest) =>
-      call(WorkflowEnqueueResponse, 'POST', '/v1/workflow-runs', request),
+    runWorkflow: (request: WorkflowEnqueueRequest, traced?: TracedCall) =>
+      call(WorkflowEnqueueResponse, 'POST', '/v1/workflow-runs', request, undefined, 0, traced),
     /** Workflow runs newest first, without their tasks; pass `nextCursor` as `cursor` for the next page. */
     listWorkflowRuns: (options: ListWorkflowRunsOptions = {}) => {
       const query = new URLSearchParams();
@@ -263,8 +286,16 @@ export function createClient(options: ClientOptions) {
     cancelWorkflowRun: (id: string) =>
       call(WorkflowRunView, 'POST', `/v1/workflow-runs/${encodeURIComponent(id)}/cancel`, {}),
     /** Runs an ended workflow run's failed and cancelled tasks again; `conflict` while it is running. */
-    retryWorkflowRun: (id: string) =>
-      call(WorkflowRunView, 'POST', `/v1/workflow-runs/${encodeURIComponent(id)}/retry`, {}),
+    retryWorkflowRun: (id: string, traced?: TracedCall) =>
+      call(
+        WorkflowRunView,
+        'POST',
+        `/v1/workflow-runs/${encodeURIComponent(id)}/retry`,
+        {},
+        undefined,
+        0,
+        traced,
+      ),
     /** Queue and slot figures per task; with `tasks`, those tasks only (each listed). */
     taskStats: async (tasks?: readonly string[]) =>
       (await call(TaskStatsResponse, 'GET', taskStatsPath(tasks))).tasks,

@@ -101,17 +101,10 @@ describe('tracing the ways a run is enqueued', () => {
   it('puts every run an event triggers in the trace of its publish, a child of the caller’s span', async () => {
     const { h, worker } = await start();
     const caller = callerSpan('place-order');
-    const response = await fetch(`${h.url}/v1/events/publish`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${API_TOKEN}`,
-        'content-type': 'application/json',
-        traceparent: caller.traceparent,
-      },
-      body: JSON.stringify({ name: 'order.placed', payload: { orderId: 'o-1' } }),
-    });
-    expect(response.status).toBe(201);
-    const event = (await response.json()) as { id: string; runs: { id: string; task: string }[] };
+    const event = await h.client.publish(
+      { name: 'order.placed', payload: { orderId: 'o-1' } },
+      { traceparent: caller.traceparent },
+    );
     expect(event.runs.map((r) => r.task).sort()).toEqual(['bill', 'ship']);
     for (const run of event.runs) {
       expect((await h.client.waitRun(run.id, { timeoutMs: 20_000 })).state).toBe('COMPLETED');
@@ -149,9 +142,13 @@ describe('tracing the ways a run is enqueued', () => {
     expect((await h.client.listRuns({})).runs).toEqual([]);
   });
 
-  it('makes a workflow run one trace: its enqueue span is the parent of every task run of the DAG', async () => {
+  it('makes a workflow run one trace under the caller’s span: its enqueue span is the parent of every task run', async () => {
     const { h, worker } = await start();
-    const enqueued = await h.client.runWorkflow({ workflow: 'fulfil', input: { orderId: 'o-2' } });
+    const caller = callerSpan('fulfil-order');
+    const enqueued = await h.client.runWorkflow(
+      { workflow: 'fulfil', input: { orderId: 'o-2' } },
+      { traceparent: caller.traceparent },
+    );
     const done = await h.client.waitWorkflowRun(enqueued.id, { timeoutMs: 20_000 });
     expect(done.state).toBe('COMPLETED');
     const runIds = done.tasks.map((t) => t.runId!);
@@ -159,7 +156,8 @@ describe('tracing the ways a run is enqueued', () => {
 
     const all = await spansOnceRun(worker, runIds);
     const root = only(all, 'pushworker.workflow.enqueue');
-    expect(root.parentSpanId).toBeUndefined();
+    expect(root.traceId).toBe(caller.traceId);
+    expect(root.parentSpanId).toBe(caller.spanId);
     expect(root.attributes).toMatchObject({
       'pushworker.workflow': 'fulfil',
       'pushworker.workflow_run_id': enqueued.id,
@@ -208,7 +206,7 @@ describe('tracing the ways a run is enqueued', () => {
     expect(first.traceId).not.toBe(operator.traceId);
   });
 
-  it('gives a retried workflow run’s task runs the retry’s trace, linked to the workflow run’s first', async () => {
+  it('gives a retried workflow run’s task runs the retry’s trace, under the operator’s span and linked to the first', async () => {
     const h = await harness.start({ tracing: true });
     let failures = 1;
     const flaky = task({
@@ -228,7 +226,8 @@ describe('tracing the ways a run is enqueued', () => {
     expect((await h.client.waitWorkflowRun(id, { timeoutMs: 20_000 })).state).toBe('FAILED');
     const first = only(engineSpans(), 'pushworker.workflow.enqueue');
 
-    await h.client.retryWorkflowRun(id);
+    const operator = callerSpan('operator');
+    await h.client.retryWorkflowRun(id, { traceparent: operator.traceparent });
     const done = await h.client.waitWorkflowRun(id, { timeoutMs: 20_000 });
     expect(done.state).toBe('COMPLETED');
     const [flakyRun, afterRun] = done.tasks.map((t) => t.runId!);
@@ -240,7 +239,8 @@ describe('tracing the ways a run is enqueued', () => {
       return ran(flakyRun!) === 2 && ran(afterRun!) === 1 && spans;
     }, 'the run spans after the retry');
     const retry = only(all, 'pushworker.workflow.retry');
-    expect(retry.parentSpanId).toBeUndefined();
+    expect(retry.traceId).toBe(operator.traceId);
+    expect(retry.parentSpanId).toBe(operator.spanId);
     expect(retry.links).toEqual([first.spanId]);
     expect(retry.attributes).toMatchObject({
       'pushworker.workflow_run_id': id,
