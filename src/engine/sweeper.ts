@@ -1,6 +1,6 @@
 // The sweeper: silent workers go INACTIVE, lost leases are re-queued, expired queued runs fail, deadlines fail
-// attempts and cancel them, the queue depths are sampled, finished runs past their retention are deleted, and the
-// embedded store gets its upkeep.
+// attempts and cancel them, the queue depths are sampled and settled seconds rolled up for the charts, finished
+// runs past their retention are deleted, and the embedded store gets its upkeep.
 import type { ChildRunWaker } from './child-runs.ts';
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
@@ -11,6 +11,7 @@ import { QUEUE_SAMPLE_MS, recordQueueSample } from './store/queue-samples.ts';
 import { pruneIdleRateLimits } from './store/rate-limits.ts';
 import { deleteExpiredEvents, deleteExpiredRuns, deleteExpiredWorkflowRuns } from './store/retention.ts';
 import type { RetryPolicy } from './store/retry.ts';
+import { rollUpRunSeconds } from './store/run-seconds.ts';
 import { removeUndeclaredCodeSchedules } from './store/schedules.ts';
 import type { Sql } from './store/sql.ts';
 import { expireDeadlines, findLostRuns, requeueRuns } from './store/transitions.ts';
@@ -46,6 +47,8 @@ export interface SweeperOptions {
 
 /** Most delete statements in one sweep: a backlog of millions is deleted over many sweeps, none of them long. */
 export const RETENTION_STATEMENTS_PER_SWEEP = 10;
+/** Most spans of seconds one sweep rolls up: an hour's gap is caught up in 15 sample instants, a span a statement. */
+export const ROLLUP_SPANS_PER_SWEEP = 4;
 /** Idle rate limit keys are looked for at most this often: the look reads the keys of every live run. */
 export const RATE_LIMIT_PRUNE_INTERVAL_MS = 60_000;
 
@@ -185,12 +188,15 @@ export class Sweeper {
     return deleted;
   }
 
-  /** Once per sample instant: a sweep runs more often than that. */
+  /** The charts' records, once per sample instant (a sweep runs more often): queue depths, settled seconds. */
   private async sampleQueues(now: number): Promise<void> {
     const slot = Math.floor(now / QUEUE_SAMPLE_MS);
     if (slot === this.lastQueueSample) return;
     this.lastQueueSample = slot;
     await recordQueueSample(this.o.sql, now);
+    for (let span = 0; span < ROLLUP_SPANS_PER_SWEEP; span++) {
+      if ((await rollUpRunSeconds(this.o.sql, now)).caughtUp) break;
+    }
   }
 
   private async pruneRateLimits(now: number): Promise<void> {

@@ -35,7 +35,8 @@ async function openServerStore(connectionString: string, max: number | undefined
 /** Empties every table (tests reuse one database between cases). */
 export async function truncateAll(sql: Sql): Promise<void> {
   await sql.query(`TRUNCATE pw_run_logs, pw_attempts, pw_runs, pw_workers, pw_sticky, pw_keys, pw_tokens, pw_rate_limits,
-    pw_rate_limit_windows, pw_schedules, pw_events, pw_workflow_runs, pw_queue_samples`);
+    pw_rate_limit_windows, pw_schedules, pw_events, pw_workflow_runs, pw_queue_samples, pw_run_seconds`);
+  await sql.query('UPDATE pw_run_seconds_mark SET through = 0');
 }
 
 export type { Sql, SqlClient } from './sql.ts';

@@ -351,6 +351,21 @@ const migrations: string[] = [
   `
   ALTER TABLE pw_workers ADD COLUMN max_body_bytes integer;
   `,
+  // the console's charts: runs finished and dispatch latencies per second, rolled up once the second has settled,
+  // and the mark of the last second rolled up (one row)
+  `
+  CREATE TABLE pw_run_seconds (
+    at double precision PRIMARY KEY,
+    completed integer NOT NULL,
+    failed integer NOT NULL,
+    latency jsonb NOT NULL
+  );
+  CREATE TABLE pw_run_seconds_mark (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    through double precision NOT NULL
+  );
+  INSERT INTO pw_run_seconds_mark (through) VALUES (0);
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;
