@@ -1,4 +1,5 @@
 // What the API routes share with the engine's loops: the store, signals, keys, tokens and metrics.
+import type { ChildRunCanceller } from './child-cancels.ts';
 import type { EngineConfig } from './config.ts';
 import type { TaskDeclarations } from './declarations.ts';
 import type { Intake } from './intake.ts';
@@ -38,6 +39,8 @@ export interface EngineCore {
   schedulesChanged(): void;
   /** Moves workflow runs on when their task runs end. */
   workflows: WorkflowAdvancer;
+  /** Cancels the live child runs of cancelled runs, down every generation. */
+  childCancels: ChildRunCanceller;
   /** Registers a serverless worker by pulling its signed manifest. */
   registerUrl(url: string, name?: string): Promise<WorkerRecord>;
   /** Spans of enqueues, queue time and pushes; undefined unless tracing is on. */

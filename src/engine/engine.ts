@@ -7,6 +7,7 @@ import type { ApiScope } from '../protocol/schemas.ts';
 import { loadTracing } from '../tracing/tracing.ts';
 import { createApi } from './api/app.ts';
 import { workerView } from './api/views.ts';
+import { ChildRunCanceller } from './child-cancels.ts';
 import { ChildRunWaker } from './child-runs.ts';
 import { type EngineConfig, type EngineConfigInput, parseEngineConfig } from './config.ts';
 import type { EngineCore } from './core.ts';
@@ -136,6 +137,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     await pushCancel(worker, pushContext(), refs).catch(() => undefined);
   }
 
+  const childCancels = new ChildRunCanceller({ sql, signals, metrics, cancelOnWorker, onError });
+
   async function registerRecord(workerUrl: string, name?: string) {
     await checkWorkerUrl(workerUrl);
     const workerName = name ?? (await fetchWorkerName(workerUrl, pushContext()));
@@ -173,6 +176,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     declarations,
     workflowDefinitions,
     workflows,
+    childCancels,
     cancelOnWorker,
     checkTarget: checkWorkerUrl,
     schedulesChanged: () => schedules.wake(),
@@ -215,6 +219,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     upkeep: new StoreUpkeep(sql, Date.now()),
     workflows,
     children,
+    childCancels,
   });
   let started = false;
   const halt = async () => {
@@ -251,6 +256,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         await intake.idle();
         await workflows.idle();
         await sweeper.stop();
+        await childCancels.idle();
         await schedules.stop();
         await signals.stop();
       }

@@ -7,6 +7,7 @@ import { SpanAttributes } from '../tracing/tracing.ts';
 import { type RunTimes, runTimesOf } from './api/run-times.ts';
 import type { EngineCore } from './core.ts';
 import { newRunId } from './ids.ts';
+import { announceCancelled } from './run-cancel.ts';
 import { type RunLimits, resolveRunLimits } from './run-limits.ts';
 import { applyCancellingStrategies, type CancellingKey } from './store/concurrency.ts';
 import type { Inserted, NewRun } from './store/runs.ts';
@@ -60,20 +61,25 @@ function timesOf(requests: Request[], now: number, bulk: boolean): RunTimes[] {
 /**
  * Enqueues the requests in order (a bulk one refused whole when any run's times are refused) and answers with each run as it is after its key's cancelling strategy, if any:
  * a run CANCEL_NEWEST turned away is returned CANCELLED, and runs CANCEL_IN_PROGRESS cancelled on workers are
- * told to stop, as a cancel through the API does.
+ * told to stop, as a cancel through the API does (their live children are cancelled after the answer). Child runs
+ * of a `parent` attempt go in a transaction of their own that refuses them (409 `conflict`) unless that attempt
+ * is still under way: none is created under a run once it is cancelled.
  */
 export async function enqueueRuns(
   core: EngineCore,
   requests: Request[],
   createdBy: string | null,
-  options: { bulk?: boolean; parentRunId?: string } = {},
+  options: { bulk?: boolean; parent?: { runId: string; attempt: number } } = {},
 ): Promise<Inserted[]> {
   const now = Date.now();
   const times = timesOf(requests, now, options.bulk ?? false);
   const limits = await resolveRunLimits(core.sql, core.declarations, requests, now);
-  const parent = options.parentRunId ? { parentRunId: options.parentRunId } : {};
+  const parent = options.parent;
   const spans = core.tracing ? requests.map((r) => core.tracing!.enqueue(r.task, r.traceparent)) : [];
-  const runs = requests.map((r, i) => ({ ...newRunOf(r, times[i]!, limits[i]!, createdBy), ...parent }));
+  const runs = requests.map((r, i) => ({
+    ...newRunOf(r, times[i]!, limits[i]!, createdBy),
+    ...(parent ? { parentRunId: parent.runId } : {}),
+  }));
   // Traced, a run's spans descend from its enqueue span, itself the caller's span's child.
   for (const [i, span] of spans.entries()) {
     runs[i]!.traceparent = span.traceparent;
@@ -81,7 +87,7 @@ export async function enqueueRuns(
   }
   let results: Inserted[];
   try {
-    results = await core.intake.enqueue(runs);
+    results = parent ? await core.intake.enqueueChildren(parent, runs) : await core.intake.enqueue(runs);
   } catch (error) {
     for (const span of spans) span.fail(String((error as Error)?.message ?? error));
     throw error;
@@ -102,16 +108,9 @@ export async function enqueueRuns(
   }
   const outcomes = await applyCancellingStrategies(core.sql, [...keys.values()], now);
   if (outcomes.length === 0) return results;
-  core.signals.done(outcomes.map((o) => o.run.id));
-  const byWorker = new Map<string, { runId: string; attempt: number }[]>();
-  for (const { run, notify } of outcomes) {
-    if (!notify) continue;
-    const refs = byWorker.get(notify.workerId) ?? [];
-    refs.push({ runId: run.id, attempt: notify.attempt });
-    byWorker.set(notify.workerId, refs);
-  }
-  core.signals.freed(byWorker.keys());
-  for (const [workerId, refs] of byWorker) core.cancelOnWorker(workerId, refs).catch(() => {});
+  announceCancelled(core, outcomes);
+  // The enqueue does not wait for the cascade to the children of the runs it cancelled.
+  if (outcomes.some((o) => o.run.cancelChildren)) core.childCancels.start();
   const cancelled = new Map(outcomes.map((o) => [o.run.id, o.run]));
   return results.map((r) => ({ ...r, run: cancelled.get(r.run.id) ?? r.run }));
 }

@@ -1,8 +1,11 @@
-// Group-committed writes from the API: enqueued runs and worker event posts, with their effects published.
+// Group-committed writes from the API: enqueued runs and worker event posts, with their effects published; and
+// child runs, each spawn in a transaction of its own.
+import { PushworkerError } from '../protocol/errors.ts';
 import type { EventResult, RunEvent } from '../protocol/schemas.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { Metrics } from './metrics.ts';
 import type { Signals } from './signals.ts';
+import { lockSpawningParent, spawnConflict } from './store/child-runs.ts';
 import { applyEventPosts, type EventPost, type PostOutcome } from './store/events.ts';
 import type { RetryPolicy } from './store/retry.ts';
 import { type Inserted, insertRuns, type NewRun } from './store/runs.ts';
@@ -41,6 +44,23 @@ export class Intake {
     return this.runs.submit(runs);
   }
 
+  /**
+   * Child runs of the attempt `parent`, not group-committed: in a transaction of their own that locks the parent
+   * first (see `lockSpawningParent`) and refuses them, 409 `conflict`, unless that attempt is still under way. A
+   * cancel of the parent either sees them, and cancels them too, or comes first, and no child is created.
+   */
+  async enqueueChildren(parent: { runId: string; attempt: number }, runs: NewRun[]): Promise<Inserted[]> {
+    const inserted = await this.o.sql.transaction(async (tx) => {
+      const run = await lockSpawningParent(tx, parent.runId);
+      if (!run) throw new PushworkerError('not_found', 'the run was not found');
+      const conflict = spawnConflict(run, parent.attempt);
+      if (conflict) throw new PushworkerError('conflict', conflict);
+      return insertRuns(tx, runs, Date.now());
+    });
+    this.inserted(inserted);
+    return inserted;
+  }
+
   /** One result per event; throws `forbidden` when an event is about another worker's run. */
   async postEvents(workerName: string, events: RunEvent[]): Promise<EventResult[]> {
     const outcome = await this.events.submit({ workerName, events });
@@ -55,16 +75,21 @@ export class Intake {
 
   private async insert(batches: NewRun[][]): Promise<Inserted[][]> {
     const inserted = await insertRuns(this.o.sql, batches.flat(), Date.now());
-    const created = inserted.filter((r) => r.created).length;
-    if (created > 0) {
-      this.o.metrics.count('pushworker_runs_enqueued_total', 'Runs enqueued.', {}, created);
-      this.o.signals.wake();
-    }
+    this.inserted(inserted);
     let at = 0;
     return batches.map((b) => {
       at += b.length;
       return inserted.slice(at - b.length, at);
     });
+  }
+
+  /** Runs just inserted: counted, and the dispatchers woken for them. */
+  private inserted(inserted: Inserted[]): void {
+    const created = inserted.filter((r) => r.created).length;
+    if (created > 0) {
+      this.o.metrics.count('pushworker_runs_enqueued_total', 'Runs enqueued.', {}, created);
+      this.o.signals.wake();
+    }
   }
 
   private async apply(posts: EventPost[]): Promise<PostOutcome[]> {

@@ -1,6 +1,8 @@
 // The sweeper: silent workers go INACTIVE, lost leases are re-queued, expired queued runs fail, deadlines fail
-// attempts and cancel them, the queue depths are sampled and settled seconds rolled up for the charts, finished
-// runs past their retention are deleted, and the embedded store gets its upkeep.
+// attempts and cancel them, cancelled runs' live children are cancelled, the queue depths are sampled and settled
+// seconds rolled up for the charts, finished runs past their retention are deleted, and the embedded store gets its
+// upkeep.
+import type { ChildRunCanceller } from './child-cancels.ts';
 import type { ChildRunWaker } from './child-runs.ts';
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
@@ -43,6 +45,8 @@ export interface SweeperOptions {
   workflows: Pick<WorkflowAdvancer, 'sweep'>;
   /** Wakes runs whose child run ended without the wake-up reaching them. */
   children: Pick<ChildRunWaker, 'sweep'>;
+  /** Cancels the live children of cancelled runs whose cascade a crash, or another replica, left unfinished. */
+  childCancels: Pick<ChildRunCanceller, 'sweep'>;
 }
 
 /** Most delete statements in one sweep: a backlog of millions is deleted over many sweeps, none of them long. */
@@ -138,6 +142,7 @@ export class Sweeper {
       for (const [workerId, refs] of byWorker) await this.o.cancelOnWorker(workerId, refs).catch(() => {});
     }
     await this.o.workflows.sweep();
+    await this.o.childCancels.sweep();
     await this.o.children.sweep();
     if (!this.o.keys.fixed && now - this.lastKeyLoad >= (this.o.keyReloadMs ?? 10_000)) {
       this.lastKeyLoad = now;

@@ -1,6 +1,8 @@
 // A store grown to many finished runs: the queries that run often (stats, the runs gauge, the run list with each
-// filter, the console's charts, the bulk retry, claims, the sweeper's) answer as before and read through indexes, never every run.
+// filter, the console's charts, the bulk retry, claims, the sweeper's, a cancel and its cascade to child runs)
+// answer as before and read through indexes, never every run.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cancelChildrenOfCancelled } from '../../src/engine/store/child-runs.ts';
 import { claimRuns } from '../../src/engine/store/claims.ts';
 import { applyEventPosts } from '../../src/engine/store/events.ts';
 import type { Sql } from '../../src/engine/store/index.ts';
@@ -10,6 +12,7 @@ import { deleteExpiredRuns } from '../../src/engine/store/retention.ts';
 import { retryRuns } from '../../src/engine/store/retries.ts';
 import { runSeries } from '../../src/engine/store/run-series.ts';
 import {
+  cancelRun,
   countLiveRunsByState,
   getRun,
   insertRuns,
@@ -134,7 +137,12 @@ describe.each(storeTargets('pw_grown'))('a store grown to $name', ({ open }) => 
     await claimRuns(x, { workerId, max: 1, now: t0, leaseMs: 60_000 });
     await retryRuns(x, { states: ['COMPLETED'], task: RARE_SEEDED_TASK, limit: 2 }, t0);
     await retryRuns(x, { states: ['CANCELLED'], limit: 1 }, t0);
-    expect(plans.length).toBeGreaterThanOrEqual(27);
+    // A cancel that finds live children, flags its run, and the cascade's batch that cancels them.
+    await insertRuns(x, [{ id: 'parent', task: 'live', input: 0 }], t0);
+    await insertRuns(x, [{ id: 'child', task: 'live', input: 0, parentRunId: 'parent' }], t0);
+    expect((await cancelRun(x, 'parent', t0))?.run.cancelChildren).toBe(true);
+    expect((await cancelChildrenOfCancelled(x, t0)).cancelled.map((c) => c.run.id)).toEqual(['child']);
+    expect(plans.length).toBeGreaterThanOrEqual(34);
     const scanning = plans.filter((p) => scansWhole(p.plan, 'pw_runs'));
     expect(scanning, scanning.map((p) => `${p.text}\n${p.plan}`).join('\n\n')).toEqual([]);
   });

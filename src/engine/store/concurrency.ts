@@ -1,7 +1,7 @@
 // The cancelling concurrency strategies: a key over its limit cancels its newest runs or its oldest ones.
 import type { ConcurrencyStrategy } from '../../protocol/schemas.ts';
-import { json, toRun } from './records.ts';
-import { CANCEL_RUNS, type CancelOutcome } from './runs.ts';
+import { json } from './records.ts';
+import { CANCEL_RUNS, type CancelOutcome, cancelOutcomes } from './runs.ts';
 import type { Sql } from './sql.ts';
 
 export interface CancellingKey {
@@ -44,17 +44,7 @@ export async function applyCancellingStrategies(
         retryable: false,
       };
       const cancelled = await tx.query(CANCEL_RUNS, [victims.map((v) => v.id), now, json(error)]);
-      const before = new Map(victims.map((v) => [v.id as string, v]));
-      for (const row of cancelled) {
-        const run = toRun(row);
-        const prior = before.get(run.id)!;
-        const onWorker = prior.state !== 'QUEUED' && prior.worker_id;
-        outcomes.push(
-          onWorker
-            ? { run, notify: { workerId: prior.worker_id as string, attempt: prior.attempt as number } }
-            : { run },
-        );
-      }
+      outcomes.push(...cancelOutcomes(cancelled, victims));
     }
     return outcomes;
   });

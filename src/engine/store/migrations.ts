@@ -366,6 +366,15 @@ const migrations: string[] = [
   );
   INSERT INTO pw_run_seconds_mark (through) VALUES (0);
   `,
+  // cancels cascade to child runs: a cancelled run whose live children are still to be cancelled is flagged (set
+  // in the cancel's own transaction, cleared once none is left); the flagged runs, and each parent's live
+  // children, have an index each, so that the sweep's look and each batch read no finished run
+  `
+  ALTER TABLE pw_runs ADD COLUMN cancel_children boolean NOT NULL DEFAULT false;
+  CREATE INDEX pw_runs_cancel_children ON pw_runs (seq) WHERE cancel_children;
+  CREATE INDEX pw_runs_live_children ON pw_runs (parent_run_id)
+    WHERE parent_run_id IS NOT NULL AND state IN ('QUEUED', 'ASSIGNED', 'RUNNING');
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -74,6 +74,8 @@ export interface RunRecord {
   waiting: Waiting | null;
   /** A child run: the run that spawned it. */
   parentRunId: string | null;
+  /** A cancelled run whose live child runs are still to be cancelled (see child-runs.ts). */
+  cancelChildren: boolean;
   /** The W3C traceparent the run's spans descend from, when it is traced. */
   traceparent: string | null;
   /** The try (its `failures` when claimed) whose rate limit units the run has taken; null before any. */

@@ -9,11 +9,11 @@ import type { SqlClient } from './sql.ts';
  * retried (its row locked, or no longer finished when the lock is taken) is left alone. The state list is the
  * terminal states of the protocol, written out so that it matches the index's predicate. A task run of a workflow
  * run still running is kept: the workflow run's next step reads it (a parent's row gone would look like a task not
- * run).
+ * run). A cancelled run whose children are still to be cancelled is kept too: the cascade finds them by it.
  */
 export const DELETE_EXPIRED_RUNS = `WITH expired AS (
     SELECT id FROM pw_runs
-    WHERE state IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at < $1
+    WHERE state IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at < $1 AND NOT cancel_children
       AND (workflow_run_id IS NULL OR NOT EXISTS (
         SELECT 1 FROM pw_workflow_runs w WHERE w.id = pw_runs.workflow_run_id AND w.state = 'RUNNING'))
     ORDER BY finished_at

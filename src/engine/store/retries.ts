@@ -9,12 +9,13 @@ import type { SqlClient } from './sql.ts';
  * deadline (an expired run replayed must not expire again at once; its delay is over too). The attempt number
  * goes on, so that each attempt keeps its own place in the run's history and stale events of an earlier one stay
  * stale. A durable run starts afresh: its journal goes (an engine retry after a failure keeps it; this one is
- * asked for because the run is to be done again), and takes its rate limit units again.
+ * asked for because the run is to be done again), and takes its rate limit units again. A cancelled run retried
+ * is no longer cancelled: what is left of the cascade to its children stops (those cancelled stay cancelled).
  */
 export const QUEUE_AGAIN = `state = 'QUEUED', failures = 0, deliveries = 0, worker_id = NULL, slot_released = false,
   ended_by_worker = false, available_at = $2, lease_expires_at = NULL, deadline_at = NULL, assigned_at = NULL,
   started_at = NULL, finished_at = NULL, output = NULL, error = NULL, expires_at = NULL, journal = NULL,
-  waiting = NULL, rate_units_try = NULL`;
+  waiting = NULL, rate_units_try = NULL, cancel_children = false`;
 
 /** A workflow's task run is retried with its workflow run (see workflow-runs.ts), not alone. */
 export type RetryOutcome =

@@ -4,7 +4,7 @@ import { type ConcurrencyStrategy, type Labels, RunState, type StickyMode } from
 import { DEAD_REASON } from './dead.ts';
 import { heldByRateLimit } from './rate-limits.ts';
 import { json, type PreferredLabels, type RateLimitUse, type RunRecord, toRun } from './records.ts';
-import type { Sql, SqlClient } from './sql.ts';
+import type { Row, Sql, SqlClient } from './sql.ts';
 
 export interface NewRun {
   id: string;
@@ -189,15 +189,47 @@ export async function listRuns(sql: SqlClient, f: RunFilter): Promise<(RunRecord
   return rows.map((row) => ({ ...toRun(row), seq: Number(row.seq) }));
 }
 
-/** Cancels the runs $1 at $2 with the error $3; the caller has checked that they are queued or on a worker. */
-export const CANCEL_RUNS = `UPDATE pw_runs SET state = 'CANCELLED', ended_by_worker = false, finished_at = $2,
-    lease_expires_at = NULL, deadline_at = NULL, error = $3::jsonb
-  WHERE id = ANY($1::text[]) RETURNING *`;
+/** Whether the run `r` has a child run that is queued, assigned or running (through `pw_runs_live_children`). */
+export const HAS_LIVE_CHILDREN = `EXISTS (SELECT 1 FROM pw_runs c
+    WHERE c.parent_run_id = r.id AND c.state IN ('QUEUED', 'ASSIGNED', 'RUNNING'))`;
+
+/**
+ * What every cancel of a run `r` sets, at $2: a run left with live children is flagged `cancel_children`, in the
+ * cancel's own transaction, and the cascade (child-runs.ts) cancels them. The caller has locked the runs FOR
+ * UPDATE in an earlier statement of its transaction, so that this statement's snapshot sees every child a spawn
+ * committed meanwhile (a spawn locks its parent FOR KEY SHARE, see `lockSpawningParent`, and refuses once the
+ * parent is cancelled): no child outlives a cancelled parent unflagged.
+ */
+export const CANCELLED = `state = 'CANCELLED', ended_by_worker = false, finished_at = $2, lease_expires_at = NULL,
+  deadline_at = NULL, cancel_children = ${HAS_LIVE_CHILDREN}`;
+
+/**
+ * Cancels the runs $1 at $2 with the error $3; the caller has checked that they are queued or on a worker, and
+ * locked them (see `CANCELLED`).
+ */
+export const CANCEL_RUNS = `UPDATE pw_runs r SET ${CANCELLED}, error = $3::jsonb
+  WHERE r.id = ANY($1::text[]) RETURNING r.*`;
 
 export interface CancelOutcome {
   run: RunRecord;
   /** Set when the run was on a worker, which must be told to stop it. */
   notify?: { workerId: string; attempt: number };
+}
+
+/**
+ * The runs a cancel statement returned, each with the worker to tell when it was on one: `prior` are the rows the
+ * cancel locked first (`id`, `state`, `worker_id`, `attempt`), as they were.
+ */
+export function cancelOutcomes(cancelled: Row[], prior: Row[]): CancelOutcome[] {
+  const before = new Map(prior.map((p) => [p.id as string, p]));
+  return cancelled.map((row) => {
+    const run = toRun(row);
+    const was = before.get(run.id)!;
+    const onWorker = was.state !== 'QUEUED' && was.worker_id;
+    return onWorker
+      ? { run, notify: { workerId: was.worker_id as string, attempt: was.attempt as number } }
+      : { run };
+  });
 }
 
 /** Cancels a queued or running run; a terminal run is returned unchanged. */
