@@ -94,17 +94,26 @@ describe.each(storeTargets('pw_run_seconds'))('rolled-up seconds on $name', ({ o
   it('catches up a long gap a span at a time, and forgets seconds older than a chart reads', async () => {
     const now = T0 + 3 * ROLLUP_SPAN_MS + ROLLUP_SETTLE_MS;
     for (let m = 0; m < 3; m++) await finished(2, T0 + m * ROLLUP_SPAN_MS + 1_000, 1);
-    // the mark starts an hour back: each roll-up takes one span, until it reaches the settled seconds
+    // the mark starts an hour back: the empty seconds are passed over, then each roll-up takes one span
     const first = await rollUpRunSeconds(sql, now);
     expect(first.caughtUp).toBe(false);
     const spans = [first];
     while (!spans.at(-1)!.caughtUp && spans.length < 100) spans.push(await rollUpRunSeconds(sql, now));
-    expect(spans).toHaveLength(RUN_SECONDS_KEPT_MS / ROLLUP_SPAN_MS);
+    expect(spans).toHaveLength(3);
     expect(sum(spans.map((s) => s.seconds))).toBe(6);
     const later = now + RUN_SECONDS_KEPT_MS + ROLLUP_SPAN_MS;
     await rollUpAll(later);
     const [left] = await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM pw_run_seconds');
     expect(left?.n).toBe(0);
+  });
+
+  it('passes over an idle hour in one roll-up, and starts from there when runs come', async () => {
+    const now = T0 + 2 * 3600_000;
+    expect(await rollUpRunSeconds(sql, now)).toEqual({ seconds: 0, caughtUp: true });
+    const [mark] = await sql.query<{ through: number }>('SELECT through FROM pw_run_seconds_mark');
+    expect(Number(mark?.through)).toBe(now - ROLLUP_SETTLE_MS);
+    await finished(4, now + 1_000, 2);
+    expect(await rollUpAll(now + 1_000 + ROLLUP_SETTLE_MS + 1_000)).toBe(2);
   });
 
   it('rolls up a second once when engines roll up at the same time', async () => {

@@ -54,6 +54,13 @@ const SECONDS_OF_RUNS = `WITH f AS (
     coalesce(l.latency, '{}'::jsonb) AS latency
   FROM f FULL JOIN l ON l.at = f.at`;
 
+/** The first finish or assignment at or after $1, each through its index: where the next roll-up starts. */
+const FIRST_SINCE = `SELECT least(
+    (SELECT min(finished_at) FROM pw_runs
+     WHERE state IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at >= $1::float8),
+    (SELECT min(assigned_at) FROM pw_runs WHERE assigned_at >= $1::float8)
+  ) AS at`;
+
 const toSecond = (r: RunSecond): RunSecond => ({
   at: Number(r.at),
   completed: r.completed,
@@ -80,16 +87,22 @@ export async function rollUpRunSeconds(sql: Sql, now: number): Promise<RollUp> {
       'SELECT through FROM pw_run_seconds_mark FOR UPDATE SKIP LOCKED',
     );
     if (!mark) return { seconds: 0, caughtUp: true };
-    const from = Math.max(Number(mark.through), settled - RUN_SECONDS_KEPT_MS);
+    await tx.query('DELETE FROM pw_run_seconds WHERE at < $1::float8', [now - RUN_SECONDS_KEPT_MS]);
+    const after = Math.max(Number(mark.through), settled - RUN_SECONDS_KEPT_MS);
+    const [first] = await tx.query<{ at: number | null }>(FIRST_SINCE, [after]);
+    // seconds without runs are passed over at once: a first start, or an engine idle for a while
+    if (first?.at === null || first?.at === undefined || Number(first.at) >= settled) {
+      await tx.query('UPDATE pw_run_seconds_mark SET through = greatest(through, $1::float8)', [settled]);
+      return { seconds: 0, caughtUp: true };
+    }
+    const from = Math.max(after, Math.floor(Number(first.at) / 1000) * 1000);
     const to = Math.min(settled, from + ROLLUP_SPAN_MS);
-    if (to <= from) return { seconds: 0, caughtUp: true };
     const rows = await tx.query(
       `INSERT INTO pw_run_seconds (at, completed, failed, latency) SELECT * FROM (${SECONDS_OF_RUNS}) AS s
        ON CONFLICT (at) DO NOTHING RETURNING at`,
       [from, to],
     );
     await tx.query('UPDATE pw_run_seconds_mark SET through = $1', [to]);
-    await tx.query('DELETE FROM pw_run_seconds WHERE at < $1::float8', [now - RUN_SECONDS_KEPT_MS]);
     return { seconds: rows.length, caughtUp: to === settled };
   });
 }
