@@ -10,6 +10,7 @@ import { StoreUpkeep, UPKEEP_POLICY } from '../../src/engine/store/maintenance.t
 import { recordQueueSample } from '../../src/engine/store/queue-samples.ts';
 import { deleteExpiredRuns } from '../../src/engine/store/retention.ts';
 import { retryRuns } from '../../src/engine/store/retries.ts';
+import { rollUpRunSeconds } from '../../src/engine/store/run-seconds.ts';
 import { runSeries } from '../../src/engine/store/run-series.ts';
 import {
   cancelRun,
@@ -128,6 +129,8 @@ describe.each(storeTargets('pw_grown'))('a store grown to $name', ({ open }) => 
     await listRuns(x, { limit: 50, createdAfter: t0 - 1000, createdBefore: t0 - 500 });
     await listRuns(x, { limit: 50, task: RARE_SEEDED_TASK, createdAfter: t0 + 1 });
     await runSeries(x, { now: t0 + 2 * 3600_000, minutes: 15 });
+    // a span of the last second of the seeded runs: the roll-up reads it alone
+    await rollUpRunSeconds(x, t0 + 3600_000 + 9_000);
     await recordQueueSample(x, t0);
     await listWorkers(x);
     await findLostRuns(x, t0);
