@@ -3,7 +3,9 @@
 // answer as before and read through indexes, never every run.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cancelChildrenOfCancelled } from '../../src/engine/store/child-runs.ts';
+import { CLAIM_HEAD, CLAIM_HEAD_CHECKED } from '../../src/engine/store/claims/head.ts';
 import { claimRuns } from '../../src/engine/store/claims.ts';
+import { nextDueAt } from '../../src/engine/store/due.ts';
 import { applyEventPosts } from '../../src/engine/store/events.ts';
 import type { Sql } from '../../src/engine/store/index.ts';
 import { StoreUpkeep, UPKEEP_POLICY } from '../../src/engine/store/maintenance.ts';
@@ -27,6 +29,8 @@ import { RARE_SEEDED_TASK, SEEDED_WORKER, seedFinishedRuns } from '../support/fi
 import { storeTargets } from './support/postgres.ts';
 
 const FINISHED = 30_000;
+/** Runs enqueued due now at once, well past where the old index of queued runs by due time took the claim. */
+const BURST = 10_000;
 const t0 = Date.now();
 const task = { name: 'live', inputSchema: {}, timeoutMs: 60_000, retries: 0, slotCost: 1 };
 
@@ -149,4 +153,44 @@ describe.each(storeTargets('pw_grown'))('a store grown to $name', ({ open }) => 
     const scanning = plans.filter((p) => scansWhole(p.plan, 'pw_runs'));
     expect(scanning, scanning.map((p) => `${p.text}\n${p.plan}`).join('\n\n')).toEqual([]);
   });
+
+  // Statistics taken with a hundred runs queued, then a burst of enqueues due now that they have not seen. While
+  // the index of queued runs by due time held the runs due now, the planner read it for this claim (every queued
+  // run due, then a sort) instead of the head of the task's queue, on both stores, from about 3,000 runs in the
+  // burst (with fewer than ten queued at the ANALYZE it kept its own index).
+  it('claims through its own index after a burst of enqueues due now, and finds a delayed run by its index', async () => {
+    const at = t0 + 10;
+    const enqueue = async (prefix: string, n: number) => {
+      for (let from = 0; from < n; from += 1000) {
+        const runs = Array.from({ length: Math.min(1000, n - from) }, (_, i) => ({
+          id: `${prefix}-${from + i}`,
+          task: 'live',
+          input: i,
+        }));
+        await insertRuns(sql, runs, at);
+      }
+    };
+    await enqueue('steady', 100);
+    await sql.exec('ANALYZE pw_runs');
+    await enqueue('burst', BURST);
+    await insertRuns(sql, [{ id: 'delayed', task: 'live', input: 0, availableAt: at + 60_000 }], at);
+    const burstWorker = await upsertWorker(
+      sql,
+      { name: 'burst-worker', url: 'http://127.0.0.1/burst', slots: 2, labels: {}, tasks: [task] },
+      'registered',
+      at,
+    );
+    const plans: Explained[] = [];
+    const x = explainingStore(sql, plans);
+    // As the dispatcher claims: up to its batch (PUSHWORKER_BATCH_SIZE, 100), the worker's free slots taken.
+    const claimed = await claimRuns(x, { workerId: burstWorker.id, max: 100, now: at + 1, leaseMs: 60_000 });
+    expect(claimed.runs.map((r) => r.id)).toEqual(['live-4', 'live-5']);
+    expect(await nextDueAt(x, at + 1)).toBe(at + 60_000);
+
+    const claim = plans.find((p) => p.text === CLAIM_HEAD || p.text === CLAIM_HEAD_CHECKED);
+    expect(claim?.plan).toContain('pw_runs_queued_by_task');
+    expect(claim?.plan).not.toMatch(/pw_runs_queued_(due|later)/);
+    const due = plans.find((p) => p.text.includes('least('));
+    expect(due?.plan).toContain('pw_runs_queued_later');
+  }, 60_000);
 });

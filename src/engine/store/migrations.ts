@@ -375,6 +375,15 @@ const migrations: string[] = [
   CREATE INDEX pw_runs_live_children ON pw_runs (parent_run_id)
     WHERE parent_run_id IS NOT NULL AND state IN ('QUEUED', 'ASSIGNED', 'RUNNING');
   `,
+  // A runs table that can grow: queued runs by when they come due hold only those due after they were queued
+  // (delays, retry back-offs, durable sleeps and waits, re-queues), all that the dispatcher's next due time reads
+  // (due.ts). An enqueue due now no longer writes the index, and the claims, whose conditions do not imply its
+  // predicate, can no longer read it instead of their own: on a grown store, after a burst of enqueues, the
+  // planner took it for them and read every queued run it held.
+  `
+  DROP INDEX pw_runs_queued_due;
+  CREATE INDEX pw_runs_queued_later ON pw_runs (available_at) WHERE state = 'QUEUED' AND available_at > created_at;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -38,15 +38,18 @@ export function tuneForEmbeddedStore(): void {
   setFlagsFromString('--optimize-for-size');
 }
 
-/** Opens PGlite at `dataDir` (a directory path), or in memory when it is omitted, in a thread of its own. */
-export async function openPglite(dataDir?: string): Promise<Sql> {
+/**
+ * Opens PGlite at `dataDir` (a directory path), or in memory when it is omitted, in a thread of its own.
+ * `settings` (`name = value` lines) come after the store's own and so override them: a measurement's, say.
+ */
+export async function openPglite(dataDir?: string, settings: string[] = []): Promise<Sql> {
   const entry = pgliteEntry();
   if (dataDir) {
     await initializeApart(dataDir, entry);
     // Also for a directory that an earlier version left readable; the thread creates new files private.
     makePrivate(dataDir);
   }
-  return PgliteThread.open(dataDir, { postgresqlconf: SETTINGS.join('\n') });
+  return PgliteThread.open(dataDir, { postgresqlconf: [...SETTINGS, ...settings].join('\n') });
 }
 
 /**
