@@ -7,6 +7,7 @@ import { CLAIM_HEAD, CLAIM_HEAD_CHECKED } from '../../src/engine/store/claims/he
 import { claimRuns } from '../../src/engine/store/claims.ts';
 import { nextDueAt } from '../../src/engine/store/due.ts';
 import { applyEventPosts } from '../../src/engine/store/events.ts';
+import { expireQueuedRuns } from '../../src/engine/store/expiry.ts';
 import type { Sql } from '../../src/engine/store/index.ts';
 import { StoreUpkeep, UPKEEP_POLICY } from '../../src/engine/store/maintenance.ts';
 import { recordQueueSample } from '../../src/engine/store/queue-samples.ts';
@@ -158,7 +159,7 @@ describe.each(storeTargets('pw_grown'))('a store grown to $name', ({ open }) => 
   // the index of queued runs by due time held the runs due now, the planner read it for this claim (every queued
   // run due, then a sort) instead of the head of the task's queue, on both stores, from about 3,000 runs in the
   // burst (with fewer than ten queued at the ANALYZE it kept its own index).
-  it('claims through its own index after a burst of enqueues due now, and finds a delayed run by its index', async () => {
+  it('claims through its own index after a burst of enqueues due now, finds a delayed run and the expired ones by theirs', async () => {
     const at = t0 + 10;
     const enqueue = async (prefix: string, n: number) => {
       for (let from = 0; from < n; from += 1000) {
@@ -186,11 +187,14 @@ describe.each(storeTargets('pw_grown'))('a store grown to $name', ({ open }) => 
     const claimed = await claimRuns(x, { workerId: burstWorker.id, max: 100, now: at + 1, leaseMs: 60_000 });
     expect(claimed.runs.map((r) => r.id)).toEqual(['live-4', 'live-5']);
     expect(await nextDueAt(x, at + 1)).toBe(at + 60_000);
+    expect(await expireQueuedRuns(x, at + 1)).toEqual([]);
 
     const claim = plans.find((p) => p.text === CLAIM_HEAD || p.text === CLAIM_HEAD_CHECKED);
     expect(claim?.plan).toContain('pw_runs_queued_by_task');
     expect(claim?.plan).not.toMatch(/pw_runs_queued_(due|later)/);
     const due = plans.find((p) => p.text.includes('least('));
     expect(due?.plan).toContain('pw_runs_queued_later');
+    const expiry = plans.find((p) => p.text.includes('expires_at <='));
+    expect(expiry?.plan).toContain('pw_runs_queued_expiry');
   }, 60_000);
 });
