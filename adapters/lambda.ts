@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import { handle as honoHandle, streamHandle as honoStreamHandle } from 'hono/aws-lambda';
 import { nodeBodyHash } from '../src/node/hash.ts';
+import { nodeSignatureVerifier } from '../src/node/verify.ts';
 import { adoptPlatform } from '../src/worker/platform.ts';
 import type { Worker } from '../src/worker/worker.ts';
 
@@ -52,8 +53,9 @@ function appOf(worker: Worker, basePath = ''): Hono {
   if (worker.mode !== 'sync') {
     throw new TypeError("a Lambda worker runs in sync mode: createWorker({ ..., mode: 'sync' })");
   }
-  // Lambda's runtime is Node: node:crypto hashes a push in place instead of in the thread pool.
-  adoptPlatform(worker, { hashBody: nodeBodyHash });
+  // Lambda's runtime is Node: node:crypto hashes a push in place instead of in the thread pool, and checks its
+  // signature.
+  adoptPlatform(worker, { hashBody: nodeBodyHash, verifySignature: nodeSignatureVerifier });
   const base = basePath.replace(/\/+$/, '');
   return base ? new Hono().route(base, worker.app) : worker.app;
 }

@@ -5,6 +5,7 @@ import { getRequestListener, serve as honoServe } from '@hono/node-server';
 import { nodeBodyReader } from '../src/node/body.ts';
 import { nodeFetch } from '../src/node/fetch.ts';
 import { nodeBodyHash } from '../src/node/hash.ts';
+import { nodeSignatureVerifier } from '../src/node/verify.ts';
 import { adoptPlatform, type Platform } from '../src/worker/platform.ts';
 import type { Worker } from '../src/worker/worker.ts';
 
@@ -97,12 +98,16 @@ export function requestListener(
 
 /**
  * Gives `worker` what Node offers beyond the Web APIs: bodies read from Node's request when @hono/node-server
- * serves it, node:crypto's hash, and, where undici is installed, undici's `request` for the calls to the engine
- * (a `fetch` passed to `createWorker` is kept). `serve` and `requestListener` do this themselves; call it for a
- * worker mounted as a Hono sub-app on Node.
+ * serves it, node:crypto's hash and signature check, and, where undici is installed, undici's `request` for the
+ * calls to the engine (a `fetch` passed to `createWorker` is kept). `serve` and `requestListener` do this
+ * themselves; call it for a worker mounted as a Hono sub-app on Node.
  */
 export function useNodePlatform(worker: Worker): void {
-  const platform: Partial<Platform> = { readBody: nodeBodyReader, hashBody: nodeBodyHash };
+  const platform: Partial<Platform> = {
+    readBody: nodeBodyReader,
+    hashBody: nodeBodyHash,
+    verifySignature: nodeSignatureVerifier,
+  };
   if (undiciInstalled()) platform.fetch = nodeFetch;
   adoptPlatform(worker, platform);
 }

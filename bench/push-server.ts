@@ -1,9 +1,15 @@
-// Benchmark server process: a bare Hono route, a floor route (jose verification only), the worker and an events sink.
+// Benchmark server process: a bare Hono route, a floor route (jose verification only), the worker with the Node
+// adapter's services (as `serve` gives them) and an events sink. BENCH_VERIFY=jose leaves the push signature to
+// jose with WebCrypto; BENCH_SECRET makes the worker take HS256 pushes too; BENCH_EVENTS_URL sends the worker's
+// events to another process's sink, so that this process's CPU is the worker's own.
+import { readFileSync } from 'node:fs';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { jwtVerify } from 'jose';
+import { useNodePlatform } from '../adapters/node.ts';
 import { tasks } from '../examples/tasks.ts';
 import { createKeySet, createLogger, createWorker, SIGNATURE_HEADER } from '../src/index.ts';
+import { adoptPlatform } from '../src/worker/platform.ts';
 
 const jwks = JSON.parse(process.env.BENCH_JWKS!);
 const keys = createKeySet({ jwks });
@@ -33,13 +39,31 @@ const worker = createWorker({
   name: 'bench-worker',
   tasks,
   slots: 1_000_000,
-  keys: { jwks },
-  engineUrl: `http://127.0.0.1:${port}`,
+  keys: { jwks, ...(process.env.BENCH_SECRET ? { secret: process.env.BENCH_SECRET } : {}) },
+  engineUrl: process.env.BENCH_EVENTS_URL ?? `http://127.0.0.1:${port}`,
   token: 'bench',
   logger: createLogger('silent'),
 });
+useNodePlatform(worker);
+if (process.env.BENCH_VERIFY === 'jose') adoptPlatform(worker, { verifySignature: undefined });
 app.route('/worker', worker.app);
 
 process.send?.({ port });
 // Exit on request rather than on a signal, so that a CPU profile (BENCH_PROFILE) is written.
-process.on('message', (m) => m === 'exit' && process.exit(0));
+process.on('message', (m) => {
+  if (m === 'exit') process.exit(0);
+  if (m === 'cpu') process.send?.({ cpu: process.cpuUsage(), mainThreadMs: mainThreadCpuMs() });
+});
+
+/** The CPU of this process's main thread alone (the event loop's), in ms, where Linux's /proc tells it. */
+function mainThreadCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    // After the command's name in parentheses: the state is field 3, utime and stime fields 14 and 15, in ticks of
+    // 10 ms (USER_HZ is 100 on every Linux Node runs on).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}

@@ -10,6 +10,7 @@ const STEPS = [
   'peers.ts',
   'push.ts',
   'schedules.ts',
+  'worker-cpu.ts',
 ];
 
 const only = process.argv[2];

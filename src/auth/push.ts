@@ -5,13 +5,14 @@ import {
   CompactSign,
   decodeProtectedHeader,
   type JWSHeaderParameters,
-  type JWTVerifyOptions,
+  type JWTClaimVerificationOptions,
   jwtVerify,
+  UnsecuredJWT,
 } from 'jose';
 import { PushworkerError } from '../protocol/errors.ts';
 import { MAX_PUSH_TTL_S, type PushClaims, PushClaims as PushClaimsSchema } from '../protocol/schemas.ts';
 import { type BodyHasher, bodyHash } from './hash.ts';
-import { type KeySet, PUSH_ALGORITHMS, type SigningKey } from './keys.ts';
+import { type KeySet, PUSH_ALGORITHMS, type PushAlgorithm, type SigningKey, type VerifyKey } from './keys.ts';
 import type { ReplayStore } from './replay.ts';
 
 const encoder = new TextEncoder();
@@ -72,7 +73,22 @@ export interface VerifyPushOptions {
   clockToleranceS?: number;
   /** A faster `bh` hash than WebCrypto's, where the runtime has one. */
   hashBody?: BodyHasher;
+  /** A faster signature check than jose's with WebCrypto, where the runtime has one; jose still checks the claims. */
+  verifySignature?: SignatureVerifier;
 }
+
+/**
+ * Checks a compact JWS's signature with one candidate key, in place of jose's WebCrypto call (Node's is in
+ * `src/node/verify.ts`): true when `signature` signs `input` (the ASCII bytes of `header.payload`) under `alg`
+ * with `key`, false when it does not, whatever its length or encoding. A key that cannot verify `alg` (another
+ * algorithm's, a private key, a secret for an asymmetric algorithm) throws `bad_signature`, as jose refuses it.
+ */
+export type SignatureVerifier = (
+  alg: PushAlgorithm,
+  key: VerifyKey,
+  input: Uint8Array,
+  signature: Uint8Array,
+) => boolean | Promise<boolean>;
 
 const REQUIRED_CLAIMS = ['iss', 'aud', 'iat', 'nbf', 'exp', 'jti', 'bh'];
 const ALGORITHMS: string[] = [...PUSH_ALGORITHMS];
@@ -105,25 +121,19 @@ export async function verifyPushHeader(
     throw new PushworkerError('unknown_key', `no trusted key matches kid "${header.kid ?? ''}"`);
 
   const tolerance = toleranceOf(options);
-  const verifyOptions: JWTVerifyOptions = {
-    algorithms: ALGORITHMS,
+  // The claim rules, one set for either way of checking the signature; jose applies them both ways.
+  const rules: JWTClaimVerificationOptions = {
     audience: options.audience,
     clockTolerance: tolerance,
     requiredClaims: REQUIRED_CLAIMS,
   };
-  if (options.issuer) verifyOptions.issuer = options.issuer;
-  let payload: unknown;
-  for (const key of keys) {
-    try {
-      ({ payload } = await jwtVerify(signature, key, verifyOptions));
-      break;
-    } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') continue;
-      throw mapJoseError(error);
-    }
-  }
-  if (payload === undefined) throw new PushworkerError('bad_signature', 'the push signature does not verify');
+  if (options.issuer) rules.issuer = options.issuer;
+  // `crit` and `b64` change what is signed or what must be understood: jose handles those headers itself.
+  const plain = !Object.hasOwn(header, 'crit') && !Object.hasOwn(header, 'b64');
+  const payload =
+    options.verifySignature && plain
+      ? await verifiedWith(options.verifySignature, signature, header.alg as PushAlgorithm, keys, rules)
+      : await verifiedByJose(signature, keys, rules);
 
   const parsed = PushClaimsSchema.safeParse(payload);
   if (!parsed.success) throw new PushworkerError('bad_signature', 'the push token claims are malformed');
@@ -157,6 +167,69 @@ export async function verifyPushBody(
   return claims;
 }
 
+/** jose verifies the signature with WebCrypto and checks the claims; the first key that verifies is taken. */
+async function verifiedByJose(
+  token: string,
+  keys: VerifyKey[],
+  rules: JWTClaimVerificationOptions,
+): Promise<unknown> {
+  for (const key of keys) {
+    try {
+      return (await jwtVerify(token, key, { ...rules, algorithms: ALGORITHMS })).payload;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') continue;
+      throw mapJoseError(error);
+    }
+  }
+  throw new PushworkerError('bad_signature', 'the push signature does not verify');
+}
+
+/**
+ * The runtime's verifier checks the signature, then jose checks the claims as `jwtVerify` does: those of an
+ * unsecured JWT of the same payload (jose reads the header only for a `typ` rule, which pushes do not have).
+ * The signing input and the signature are decoded as jose decodes them, once for every candidate key.
+ */
+async function verifiedWith(
+  verify: SignatureVerifier,
+  token: string,
+  alg: PushAlgorithm,
+  keys: VerifyKey[],
+  rules: JWTClaimVerificationOptions,
+): Promise<unknown> {
+  const parts = token.split('.');
+  if (parts.length !== 3) throw invalidSignature();
+  const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string];
+  const input = `${encodedHeader}.${encodedPayload}`;
+  if (NON_ASCII.test(input)) throw invalidSignature();
+  let signature: Uint8Array;
+  try {
+    signature = base64url.decode(encodedSignature);
+  } catch {
+    throw invalidSignature();
+  }
+  const bytes = encoder.encode(input);
+  for (const key of keys) {
+    let verified: boolean;
+    try {
+      verified = await verify(alg, key, bytes, signature);
+    } catch (error) {
+      throw mapJoseError(error);
+    }
+    if (!verified) continue;
+    try {
+      return UnsecuredJWT.decode(`${UNSECURED_HEADER}.${encodedPayload}.`, rules).payload;
+    } catch (error) {
+      throw mapJoseError(error);
+    }
+  }
+  throw new PushworkerError('bad_signature', 'the push signature does not verify');
+}
+
+const NON_ASCII = /[\u0080-\uffff]/;
+const UNSECURED_HEADER = base64url.encode(JSON.stringify({ alg: 'none' }));
+const invalidSignature = () => new PushworkerError('bad_signature', 'the push signature is invalid');
+
 const toleranceOf = (options: Pick<VerifyPushOptions, 'clockToleranceS'>) => options.clockToleranceS ?? 30;
 
 function decodeHeader(token: string): JWSHeaderParameters {
@@ -180,5 +253,5 @@ function mapJoseError(error: unknown): PushworkerError {
       return new PushworkerError('expired', 'the push is not valid yet');
     return new PushworkerError('bad_signature', `the push token's "${claim}" claim is not accepted`);
   }
-  return new PushworkerError('bad_signature', 'the push signature is invalid');
+  return invalidSignature();
 }

@@ -71,6 +71,7 @@ export function createPushApp(o: PushAppOptions): Hono {
     issuer: o.issuer,
     clockToleranceS: o.clockToleranceS,
     hashBody: o.platform.hashBody,
+    verifySignature: o.platform.verifySignature,
   });
   const counted = async <T>(check: Promise<T>): Promise<T> => {
     try {

@@ -1,11 +1,14 @@
 // What a runtime adapter gives a worker where it has something better than the Web APIs: calls to the engine, the
-// `bh` hash, and request bodies read from the server's own request. Set after `createWorker`, before the first request.
+// `bh` hash, the push signature check, and request bodies read from the server's own request. Set after
+// `createWorker`, before the first request.
 import type { BodyHasher } from '../auth/hash.ts';
+import type { SignatureVerifier } from '../auth/push.ts';
 import type { BodyReader } from '../http/body.ts';
 
 export interface Platform {
   fetch: typeof fetch;
   hashBody?: BodyHasher;
+  verifySignature?: SignatureVerifier;
   readBody?: BodyReader;
 }
 
@@ -17,7 +20,7 @@ interface Held {
 
 const held = new WeakMap<object, Held>();
 
-/** The platform of a worker being made: Web `fetch` unless the user gave one, no hasher, no body reader. */
+/** The platform of a worker being made: Web `fetch` unless the user gave one; no hasher, verifier or body reader. */
 export function platformFor(worker: object, fetchGiven: typeof fetch | undefined): Platform {
   const platform: Platform = { fetch: fetchGiven ?? ((input, init) => fetch(input, init)) };
   held.set(worker, { platform, fetchGiven: fetchGiven !== undefined });
