@@ -384,6 +384,14 @@ const migrations: string[] = [
   DROP INDEX pw_runs_queued_due;
   CREATE INDEX pw_runs_queued_later ON pw_runs (available_at) WHERE state = 'QUEUED' AND available_at > created_at;
   `,
+  // runs cancelled before cancels cascaded, whose children are still live, are flagged: the next sweep cancels
+  // those children (found through the index of live children, not by reading every cancelled run)
+  `
+  UPDATE pw_runs SET cancel_children = true
+  WHERE state = 'CANCELLED' AND id IN (
+    SELECT parent_run_id FROM pw_runs
+    WHERE parent_run_id IS NOT NULL AND state IN ('QUEUED', 'ASSIGNED', 'RUNNING'));
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;
