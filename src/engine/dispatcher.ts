@@ -14,7 +14,7 @@ import { DispatchLoop, type RoundResult } from './dispatch-loop.ts';
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
 import type { Outbound } from './outbound/client.ts';
-import { cutPushes } from './push-batches.ts';
+import { cutPushes, pushLimitOf } from './push-batches.ts';
 import { oversizedError, rejectionError, unreachable } from './push-failures.ts';
 import { type PushContext, type PushReply, pushAssignments } from './pusher.ts';
 import { orderForRound, shouldTake } from './scheduler.ts';
@@ -174,7 +174,7 @@ export class Dispatcher {
     const started = Date.now();
     const spans = this.o.tracing ? runs.map((r) => this.o.tracing!.push(r, worker, started)) : [];
     const assignments = runs.map((r, i) => this.assignmentOf(r, spans[i]?.traceparent ?? r.traceparent));
-    const cut = cutPushes(assignments, worker.maxBodyBytes);
+    const cut = cutPushes(assignments, pushLimitOf(worker));
     for (const { index, bytes } of cut.oversized) {
       spans[index]?.fail('the assignment is over the worker body limit');
       spans[index]?.end();

@@ -1,10 +1,16 @@
 // One claim's assignments cut into pushes that each fit the worker's body limit, serialized once.
 import { DEFAULT_WORKER_MAX_BODY_BYTES } from '../protocol/journal.ts';
 import { type Assignment, PROTOCOL_VERSION } from '../protocol/schemas.ts';
+import type { WorkerRecord } from './store/records.ts';
 
 const OPENING = `{"v":${PROTOCOL_VERSION},"assignments":[`;
 const CLOSING = ']}';
 const ENVELOPE_BYTES = Buffer.byteLength(OPENING) + Buffer.byteLength(CLOSING);
+
+/** The largest push body a worker reads: what it announced, or a worker's default when it announced none. */
+export function pushLimitOf(worker: Pick<WorkerRecord, 'maxBodyBytes'>): number {
+  return worker.maxBodyBytes ?? DEFAULT_WORKER_MAX_BODY_BYTES;
+}
 
 /** The body of one assignment push, from its assignments already serialized. */
 export function assignmentsBody(pieces: string[]): string {
@@ -19,11 +25,10 @@ export interface PushCut {
 }
 
 /**
- * Cuts the assignments into as few pushes as fit `maxBytes` each (the worker's announced limit, or the default
- * a worker has when it announces none), keeping their order; one that cannot fit even alone is set apart.
+ * Cuts the assignments into as few pushes as fit `limit` bytes each (see `pushLimitOf`), keeping their order; one
+ * that cannot fit even alone is set apart.
  */
-export function cutPushes(assignments: Assignment[], maxBytes: number | null): PushCut {
-  const limit = maxBytes ?? DEFAULT_WORKER_MAX_BODY_BYTES;
+export function cutPushes(assignments: Assignment[], limit: number): PushCut {
   const cut: PushCut = { pushes: [], oversized: [] };
   let indexes: number[] = [];
   let pieces: string[] = [];
@@ -41,8 +46,8 @@ export function cutPushes(assignments: Assignment[], maxBytes: number | null): P
       cut.oversized.push({ index, bytes: ENVELOPE_BYTES + size });
       return;
     }
-    if (bytes + size + 1 > limit) close();
-    bytes += size + (pieces.length > 0 ? 1 : 0);
+    if (pieces.length > 0 && bytes + 1 + size > limit) close();
+    bytes += (pieces.length > 0 ? 1 : 0) + size;
     indexes.push(index);
     pieces.push(piece);
   });

@@ -1,7 +1,7 @@
 // What the dispatcher says of a push that did not go through: the error of a refused assignment, the cause of no answer.
-import { DEFAULT_WORKER_MAX_BODY_BYTES } from '../protocol/journal.ts';
 import type { Rejection, TaskError } from '../protocol/schemas.ts';
 import { AnswerTooLarge, DeadlinePassed, PrivateTarget } from './outbound/failures.ts';
+import { pushLimitOf } from './push-batches.ts';
 import type { WorkerRecord } from './store/records.ts';
 
 /** The error that fails an attempt its worker refused; none for refusals that only re-queue it (no_slot, duplicate). */
@@ -28,9 +28,8 @@ export function rejectionError(worker: WorkerRecord, r: Rejection): TaskError | 
 
 /** A run whose assignment alone is over the worker's body limit: no push can carry it, so it is not retried. */
 export function oversizedError(worker: WorkerRecord, bytes: number): TaskError {
-  const limit = worker.maxBodyBytes ?? DEFAULT_WORKER_MAX_BODY_BYTES;
   const message =
-    `its push would be ${bytes} bytes, over the body limit of ${limit} bytes of worker "${worker.name}" ` +
+    `its push would be ${bytes} bytes, over the body limit of ${pushLimitOf(worker)} bytes of worker "${worker.name}" ` +
     '(PUSHWORKER_MAX_BODY_BYTES): pass a reference to large data, not the data';
   return { name: 'AssignmentTooLarge', message, retryable: false };
 }

@@ -148,7 +148,7 @@ export class Sweeper {
       this.lastKeyLoad = now;
       await this.o.keys.load(now);
     }
-    await this.sampleQueues(now);
+    await this.recordCharts(now);
     const deleted = await this.deleteExpired(now);
     await this.pruneRateLimits(now);
     if (await this.o.upkeep.afterSweep(now, deleted)) {
@@ -194,7 +194,7 @@ export class Sweeper {
   }
 
   /** The charts' records, once per sample instant (a sweep runs more often): queue depths, settled seconds. */
-  private async sampleQueues(now: number): Promise<void> {
+  private async recordCharts(now: number): Promise<void> {
     const slot = Math.floor(now / QUEUE_SAMPLE_MS);
     if (slot === this.lastQueueSample) return;
     this.lastQueueSample = slot;

@@ -1,6 +1,7 @@
 // undici's request under fetch's signature, for a worker's calls to the engine on Node.
 import type { Dispatcher } from 'undici';
 import { MAX_ENGINE_ANSWER_BYTES } from '../http/answer.ts';
+import { concatBytes } from '../http/body.ts';
 import { lazyPeer } from '../optional-peer.ts';
 
 const loadUndici = lazyPeer('undici', 'nodeFetch', () => import('undici'));
@@ -49,11 +50,6 @@ async function boundedBytes(
       break;
     }
   }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return bytes;
+  // undici's chunks are Buffers over ArrayBuffers, never shared ones
+  return concatBytes(chunks) as Uint8Array<ArrayBuffer>;
 }

@@ -1,7 +1,7 @@
 // Pushes fit the worker's body limit: a claim's runs are cut into as many pushes as that calls for, and a run
 // whose assignment alone is over it fails at once, named, instead of being pushed to a refusal again and again.
 import { describe, expect, it } from 'vitest';
-import { cutPushes } from '../../src/engine/push-batches.ts';
+import { cutPushes, pushLimitOf } from '../../src/engine/push-batches.ts';
 import type { Assignment } from '../../src/protocol/schemas.ts';
 import { harnessPerTest, job, metricSum, until } from '../support/engine.ts';
 
@@ -39,7 +39,9 @@ describe('cutting a claim into pushes', () => {
   });
 
   it('takes the default worker limit (1 MiB) when the worker announced none', () => {
-    const cut = cutPushes([assignment('a', 600 * KiB), assignment('b', 600 * KiB)], null);
+    const limit = pushLimitOf({ maxBodyBytes: null });
+    expect(limit).toBe(1024 * KiB);
+    const cut = cutPushes([assignment('a', 600 * KiB), assignment('b', 600 * KiB)], limit);
     expect(cut.pushes.map((p) => p.indexes)).toEqual([[0], [1]]);
   });
 });

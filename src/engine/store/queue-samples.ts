@@ -1,10 +1,11 @@
 // The queue depth per task over time, for the console's chart: every engine samples it into the store.
+import { SERIES_MINUTES } from '../../protocol/api.ts';
 import type { SqlClient } from './sql.ts';
 
 /** How often the depth is sampled; a chart's bucket is never shorter. */
 export const QUEUE_SAMPLE_MS = 5_000;
 /** How long samples are kept: the longest window a chart reads. */
-export const QUEUE_SAMPLES_KEPT_MS = 3600_000;
+export const QUEUE_SAMPLES_KEPT_MS = SERIES_MINUTES.max * 60_000;
 
 /** Queued runs per task now, through each task's queue index. */
 const QUEUE_DEPTHS = `SELECT task, count(*)::int AS n FROM pw_runs WHERE state = 'QUEUED' GROUP BY task`;

@@ -1,5 +1,6 @@
 // Finished runs and dispatch latency per second, rolled up by the sweeper once a second has settled, so that the
 // console's charts read an hour's seconds (at most 3,600 rows) instead of every run of the hour at each refresh.
+import { QUEUE_SAMPLES_KEPT_MS } from './queue-samples.ts';
 import type { Sql, SqlClient } from './sql.ts';
 
 /** What the runs of one second add to a chart: finishes, and a histogram of dispatch latencies. */
@@ -15,8 +16,8 @@ export type RunSecond = {
 export const ROLLUP_SETTLE_MS = 10_000;
 /** Most of the past one roll-up reads: a long gap (a first start, an engine down) is caught up over sweeps. */
 export const ROLLUP_SPAN_MS = 60_000;
-/** Rolled-up seconds are kept this long: the longest window a chart reads. */
-export const RUN_SECONDS_KEPT_MS = 3600_000;
+/** Rolled-up seconds are kept as long as the queue samples: the longest window a chart reads. */
+export const RUN_SECONDS_KEPT_MS = QUEUE_SAMPLES_KEPT_MS;
 /** Latency buckets per doubling: a bucket is about 19% wide, so a percentile read from them is within about 9%. */
 const BUCKETS_PER_DOUBLING = 4;
 
