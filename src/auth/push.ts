@@ -228,7 +228,8 @@ async function verifiedWith(
 
 const NON_ASCII = /[\u0080-\uffff]/;
 const UNSECURED_HEADER = base64url.encode(JSON.stringify({ alg: 'none' }));
-const invalidSignature = () => new PushworkerError('bad_signature', 'the push signature is invalid');
+/** A push signature that cannot be checked (malformed, or a key that cannot verify its algorithm). */
+export const invalidSignature = () => new PushworkerError('bad_signature', 'the push signature is invalid');
 
 const toleranceOf = (options: Pick<VerifyPushOptions, 'clockToleranceS'>) => options.clockToleranceS ?? 30;
 

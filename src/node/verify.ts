@@ -3,8 +3,7 @@
 // JavaScript, and HS256 as an HMAC in place. jose still checks the claims (src/auth/push.ts).
 import { createHmac, KeyObject, timingSafeEqual, verify } from 'node:crypto';
 import type { PushAlgorithm, VerifyKey } from '../auth/keys.ts';
-import type { SignatureVerifier } from '../auth/push.ts';
-import { PushworkerError } from '../protocol/errors.ts';
+import { invalidSignature, type SignatureVerifier } from '../auth/push.ts';
 
 /** What a key must be to verify each algorithm: jose's own requirements for a `CryptoKey` (its `lib/key.js`). */
 const REQUIRED = {
@@ -45,7 +44,7 @@ export const nodeSignatureVerifier: SignatureVerifier = (alg, key, input, signat
 function hmacVerifies(key: VerifyKey, input: Uint8Array, signature: Uint8Array): boolean {
   // A secret given as bytes is used as it is, not cached: its bytes could change under the same object. WebCrypto
   // cannot import an empty one, so jose refuses it.
-  if (key instanceof Uint8Array && key.length === 0) throw invalidKey();
+  if (key instanceof Uint8Array && key.length === 0) throw invalidSignature();
   const secret = key instanceof Uint8Array ? key : usableKey('HS256', key);
   const mac = createHmac('sha256', secret).update(input).digest();
   return mac.length === signature.length && timingSafeEqual(mac, signature);
@@ -80,10 +79,8 @@ function check(alg: PushAlgorithm, key: unknown): KeyObject {
       key.usages.includes('verify');
     if (fits) return KeyObject.from(key);
   }
-  throw invalidKey();
+  throw invalidSignature();
 }
-
-const invalidKey = () => new PushworkerError('bad_signature', 'the push signature is invalid');
 
 function isCryptoKey(key: unknown): key is CryptoKey {
   return (key as { [Symbol.toStringTag]?: string } | null)?.[Symbol.toStringTag] === 'CryptoKey';
