@@ -120,8 +120,14 @@ async function main() {
     }
     return out;
   };
-  /** Sends the pushes, waits for every run's `completed` event, and answers the worker's CPU a run, in ms. */
-  const measure = async (w: Worker, pushes: { body: string; signature: string }[]) => {
+  /**
+   * Sends the pushes and waits for every run's `completed` event: the worker's CPU a run and its event loop's, in
+   * ms, and the pushes answered a second.
+   */
+  const measure = async (
+    w: Worker,
+    pushes: { body: string; signature: string }[],
+  ): Promise<{ perRun: number; mainPerRun: number | undefined; answersPerS: number }> => {
     const target = completed + pushes.length;
     const before = await cpuOf(w);
     const started = performance.now();
@@ -142,7 +148,7 @@ async function main() {
         }
       }),
     );
-    w.answersPerS.push(pushes.length / ((performance.now() - started) / 1000));
+    const answersPerS = pushes.length / ((performance.now() - started) / 1000);
     const deadline = Date.now() + 30_000;
     while (completed < target && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     const after = await cpuOf(w);
@@ -150,9 +156,11 @@ async function main() {
       console.log(`${w.name}: ${bad} non-2xx answers, ${target - completed} runs not completed!`);
       process.exitCode = 1;
     }
-    if (after.mainThreadMs !== undefined && before.mainThreadMs !== undefined)
-      w.mainPerRun.push((after.mainThreadMs - before.mainThreadMs) / pushes.length);
-    return (cpuMs(after.cpu) - cpuMs(before.cpu)) / pushes.length;
+    const mainPerRun =
+      after.mainThreadMs !== undefined && before.mainThreadMs !== undefined
+        ? (after.mainThreadMs - before.mainThreadMs) / pushes.length
+        : undefined;
+    return { perRun: (cpuMs(after.cpu) - cpuMs(before.cpu)) / pushes.length, mainPerRun, answersPerS };
   };
 
   const workers = [await start('node:crypto', 'node'), await start('jose', 'jose')];
@@ -174,7 +182,12 @@ async function main() {
   for (let round = 1; round <= ROUNDS; round++) {
     // A B, then B A: neither way is always the one measured first.
     const order = round % 2 ? workers : [...workers].reverse();
-    for (const w of order) w.perRun.push(await measure(w, await prepare(RUNS)));
+    for (const w of order) {
+      const m = await measure(w, await prepare(RUNS));
+      w.perRun.push(m.perRun);
+      if (m.mainPerRun !== undefined) w.mainPerRun.push(m.mainPerRun);
+      w.answersPerS.push(m.answersPerS);
+    }
     cpuRatios.push(nodeWay.perRun.at(-1)! / joseWay.perRun.at(-1)!);
     rateRatios.push(nodeWay.answersPerS.at(-1)! / joseWay.answersPerS.at(-1)!);
     console.log(
