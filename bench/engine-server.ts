@@ -71,6 +71,10 @@ if (mode === 'bare') {
     databaseUrl: process.env.BENCH_DATABASE_URL || undefined,
     dataDir: process.env.BENCH_DATA_DIR || undefined,
     onError: (error: unknown) => console.error('engine:', error),
+    // BENCH_ANSWER_WITHIN_MS: the engine's answerWithinMs (0 has every event posted), for a baseline.
+    ...(process.env.BENCH_ANSWER_WITHIN_MS
+      ? { answerWithinMs: Number(process.env.BENCH_ANSWER_WITHIN_MS) }
+      : {}),
   };
   // BENCH_SQL_STATS: time every statement (queueing included) and print the totals on exit.
   const sql = process.env.BENCH_SQL_STATS ? timed(await openStore(options)) : undefined;

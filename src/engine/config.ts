@@ -1,6 +1,7 @@
 // Engine configuration: one zod schema, read from options or from the environment.
 import { z } from 'zod';
 import { PushworkerError } from '../protocol/errors.ts';
+import { MAX_ANSWER_WITHIN_MS } from '../protocol/schemas.ts';
 
 /** A whole number above 0, from a string too; the key says its unit (`…Ms`, `…Bytes`) or that it counts. */
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -50,6 +51,11 @@ export const EngineConfig = z.object({
   batchSize: positiveInt(100),
   /** How long a push may take, answer included; sync (serverless) workers answer when their tasks end. */
   pushTimeoutMs: positiveInt(900_000),
+  /**
+   * How long a worker may hold a push's answer for runs that end quickly, carrying their events in it in place of
+   * posting them (see docs/protocol.md, "Events in the answer"); 0 asks every worker to post its events.
+   */
+  answerWithinMs: z.coerce.number().int().min(0).max(MAX_ANSWER_WITHIN_MS).default(10),
   /** How long a cancel push, a manifest pull or a `/health` read may take, answer included. */
   outboundTimeoutMs: positiveInt(10_000),
   /**
@@ -101,6 +107,7 @@ const ENV: Record<string, keyof EngineConfig> = {
   PUSHWORKER_MAX_DELIVERIES: 'maxDeliveries',
   PUSHWORKER_BATCH_SIZE: 'batchSize',
   PUSHWORKER_PUSH_TIMEOUT_MS: 'pushTimeoutMs',
+  PUSHWORKER_ANSWER_WITHIN_MS: 'answerWithinMs',
   PUSHWORKER_OUTBOUND_TIMEOUT_MS: 'outboundTimeoutMs',
   PUSHWORKER_MAX_ANSWER_BYTES: 'maxAnswerBytes',
   PUSHWORKER_ALLOW_PRIVATE_TARGETS: 'allowPrivateTargets',

@@ -11,6 +11,7 @@ import {
 } from '../protocol/schemas.ts';
 import type { TraceSpan } from '../tracing/tracing.ts';
 import { DispatchLoop, type RoundResult } from './dispatch-loop.ts';
+import type { EventsVia } from './intake.ts';
 import type { KeyRing } from './keys.ts';
 import type { Metrics } from './metrics.ts';
 import type { Outbound } from './outbound/client.ts';
@@ -39,13 +40,15 @@ export interface DispatcherOptions {
   batchSize: number;
   pollIntervalMs: number;
   pushTimeoutMs: number;
+  /** Offered in every push: how long the worker may hold its answer to carry its runs' events (0: never). */
+  answerWithinMs: number;
   outbound: Outbound;
   maxDeliveries: number;
   retry: RetryPolicy;
   /** Where workers post events, when the engine knows its own URL. */
   eventsUrl: () => string | undefined;
-  /** Applies events on a worker's behalf (the results in a sync worker's answer). */
-  applyEvents: (workerName: string, events: RunEvent[]) => Promise<EventResult[]>;
+  /** Applies events on a worker's behalf (those in a push's answer, the results in a sync worker's answer). */
+  applyEvents: (workerName: string, events: RunEvent[], via: EventsVia) => Promise<EventResult[]>;
   /** Spans of each attempt's time in the queue and its push; undefined unless tracing is on. */
   tracing?: EngineTracing | undefined;
   onError: (error: unknown) => void;
@@ -174,7 +177,7 @@ export class Dispatcher {
     const started = Date.now();
     const spans = this.o.tracing ? runs.map((r) => this.o.tracing!.push(r, worker, started)) : [];
     const assignments = runs.map((r, i) => this.assignmentOf(r, spans[i]?.traceparent ?? r.traceparent));
-    const cut = cutPushes(assignments, pushLimitOf(worker));
+    const cut = cutPushes(assignments, pushLimitOf(worker), this.o.answerWithinMs);
     for (const { index, bytes } of cut.oversized) {
       spans[index]?.fail('the assignment is over the worker body limit');
       spans[index]?.end();
@@ -230,6 +233,8 @@ export class Dispatcher {
       if (!parsed.success)
         return this.requeueUnconfirmed(worker, refs, 'the worker answered with an invalid body');
       await this.handleRejections(worker, parsed.data.rejected);
+      const events = parsed.data.events ?? [];
+      if (events.length > 0) await this.o.applyEvents(worker.name, events, 'answer');
       if ('results' in parsed.data && parsed.data.results.length > 0)
         await this.applySync(worker, parsed.data);
       return;
@@ -319,7 +324,7 @@ export class Dispatcher {
         error: r.error ?? { message: 'failed', name: 'Error', retryable: true },
       };
     });
-    await this.o.applyEvents(worker.name, events);
+    await this.o.applyEvents(worker.name, events, 'result');
   }
 }
 

@@ -26,6 +26,9 @@ export interface IntakeOptions {
   onRunsEnded?: (runIds: string[], workflowRunIds: string[]) => void;
 }
 
+/** How a worker's events came: an events post, a push's answer (`answerWithinMs`), a sync answer's results. */
+export type EventsVia = 'post' | 'answer' | 'result';
+
 /**
  * Concurrent requests share store calls: all the runs enqueued while an insert is running go in the next
  * insert, and all the events posted while a batch is applied go in the next transaction. Each request still
@@ -62,7 +65,13 @@ export class Intake {
   }
 
   /** One result per event; throws `forbidden` when an event is about another worker's run. */
-  async postEvents(workerName: string, events: RunEvent[]): Promise<EventResult[]> {
+  async postEvents(workerName: string, events: RunEvent[], via: EventsVia = 'post'): Promise<EventResult[]> {
+    this.o.metrics.count(
+      'pushworker_worker_events_total',
+      "Events from workers, by how they came: posted, in a push's answer, or as a sync answer's results.",
+      { via },
+      events.length,
+    );
     const outcome = await this.events.submit({ workerName, events });
     if ('error' in outcome) throw outcome.error;
     return outcome.results;

@@ -3,18 +3,17 @@ import { DEFAULT_WORKER_MAX_BODY_BYTES } from '../protocol/journal.ts';
 import { type Assignment, PROTOCOL_VERSION } from '../protocol/schemas.ts';
 import type { WorkerRecord } from './store/records.ts';
 
-const OPENING = `{"v":${PROTOCOL_VERSION},"assignments":[`;
 const CLOSING = ']}';
-const ENVELOPE_BYTES = Buffer.byteLength(OPENING) + Buffer.byteLength(CLOSING);
+
+/** What goes before the assignments: the version, and how long the worker may hold events for the answer. */
+function openingOf(answerWithinMs: number): string {
+  const within = answerWithinMs > 0 ? `"answerWithinMs":${answerWithinMs},` : '';
+  return `{"v":${PROTOCOL_VERSION},${within}"assignments":[`;
+}
 
 /** The largest push body a worker reads: what it announced, or a worker's default when it announced none. */
 export function pushLimitOf(worker: Pick<WorkerRecord, 'maxBodyBytes'>): number {
   return worker.maxBodyBytes ?? DEFAULT_WORKER_MAX_BODY_BYTES;
-}
-
-/** The body of one assignment push, from its assignments already serialized. */
-export function assignmentsBody(pieces: string[]): string {
-  return `${OPENING}${pieces.join(',')}${CLOSING}`;
 }
 
 export interface PushCut {
@@ -26,24 +25,26 @@ export interface PushCut {
 
 /**
  * Cuts the assignments into as few pushes as fit `limit` bytes each (see `pushLimitOf`), keeping their order; one
- * that cannot fit even alone is set apart.
+ * that cannot fit even alone is set apart. `answerWithinMs` (0 for none) is offered in each push.
  */
-export function cutPushes(assignments: Assignment[], limit: number): PushCut {
+export function cutPushes(assignments: Assignment[], limit: number, answerWithinMs = 0): PushCut {
+  const opening = openingOf(answerWithinMs);
+  const envelopeBytes = Buffer.byteLength(opening) + Buffer.byteLength(CLOSING);
   const cut: PushCut = { pushes: [], oversized: [] };
   let indexes: number[] = [];
   let pieces: string[] = [];
-  let bytes = ENVELOPE_BYTES;
+  let bytes = envelopeBytes;
   const close = () => {
-    if (pieces.length > 0) cut.pushes.push({ indexes, body: assignmentsBody(pieces) });
+    if (pieces.length > 0) cut.pushes.push({ indexes, body: `${opening}${pieces.join(',')}${CLOSING}` });
     indexes = [];
     pieces = [];
-    bytes = ENVELOPE_BYTES;
+    bytes = envelopeBytes;
   };
   assignments.forEach((assignment, index) => {
     const piece = JSON.stringify(assignment);
     const size = Buffer.byteLength(piece);
-    if (ENVELOPE_BYTES + size > limit) {
-      cut.oversized.push({ index, bytes: ENVELOPE_BYTES + size });
+    if (envelopeBytes + size > limit) {
+      cut.oversized.push({ index, bytes: envelopeBytes + size });
       return;
     }
     if (pieces.length > 0 && bytes + 1 + size > limit) close();

@@ -41,10 +41,18 @@ export const Assignment = z.object({
 });
 export type Assignment = z.infer<typeof Assignment>;
 
+/** Longest an engine may let a worker hold its runs' events for the push's answer. */
+export const MAX_ANSWER_WITHIN_MS = 1000;
 export const AssignPush = z.object({
   v: z.literal(PROTOCOL_VERSION),
+  /**
+   * The engine takes events in the answer: the worker may wait this long for the push's runs to end and carry the
+   * events of those that did in its answer, in place of posting them.
+   */
+  answerWithinMs: int32().min(1).max(MAX_ANSWER_WITHIN_MS).optional(),
   assignments: z.array(Assignment).min(1).max(1000),
 });
+export type AssignPush = z.infer<typeof AssignPush>;
 export const CancelPush = z.object({
   v: z.literal(PROTOCOL_VERSION),
   cancel: z.array(RunRef).min(1).max(1000),
@@ -103,10 +111,6 @@ export const RunResult = z.object({
 });
 export type RunResult = z.infer<typeof RunResult>;
 
-export const AcceptedResponse = z.object({ accepted: z.array(RunRef), rejected: z.array(Rejection) });
-export type AcceptedResponse = z.infer<typeof AcceptedResponse>;
-export const SyncResponse = z.object({ results: z.array(RunResult), rejected: z.array(Rejection) });
-export type SyncResponse = z.infer<typeof SyncResponse>;
 export const CancelResponse = z.object({ cancelled: z.array(RunRef), unknown: z.array(RunRef) });
 export type CancelResponse = z.infer<typeof CancelResponse>;
 
@@ -157,12 +161,32 @@ export const RunEvent = z.discriminatedUnion('type', [
 export type RunEvent = z.infer<typeof RunEvent>;
 export type RunEventType = RunEvent['type'];
 
-export const EventsBody = z.object({ events: z.array(RunEvent).min(1).max(1000) });
+/** Most events one post, or one push's answer, carries. */
+export const MAX_EVENTS_PER_POST = 1000;
+export const EventsBody = z.object({ events: z.array(RunEvent).min(1).max(MAX_EVENTS_PER_POST) });
 export type EventsBody = z.infer<typeof EventsBody>;
 export const EventResult = z.enum(['ok', 'stale']);
 export type EventResult = z.infer<typeof EventResult>;
 export const EventsResponse = z.object({ results: z.array(EventResult) });
 export type EventsResponse = z.infer<typeof EventsResponse>;
+
+/**
+ * A push's answer may carry the events of runs that ended before it was sent (`answerWithinMs`), in the order they
+ * were raised, in place of posting them.
+ */
+const answerEvents = z.array(RunEvent).max(MAX_EVENTS_PER_POST).optional();
+export const AcceptedResponse = z.object({
+  accepted: z.array(RunRef),
+  rejected: z.array(Rejection),
+  events: answerEvents,
+});
+export type AcceptedResponse = z.infer<typeof AcceptedResponse>;
+export const SyncResponse = z.object({
+  results: z.array(RunResult),
+  rejected: z.array(Rejection),
+  events: answerEvents,
+});
+export type SyncResponse = z.infer<typeof SyncResponse>;
 
 /** A rate limit's window: a named one, or a length in ms. */
 export const RateLimitWindow = z.union([z.enum(['second', 'minute', 'hour', 'day']), int32().min(1)]);

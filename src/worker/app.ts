@@ -13,7 +13,7 @@ import {
 import { issuesOf, PushworkerError } from '../protocol/errors.ts';
 import type { DeliveryMode } from '../protocol/schemas.ts';
 import {
-  type Assignment,
+  type AssignPush,
   type Health,
   PushBody,
   type Registration,
@@ -22,6 +22,7 @@ import {
 } from '../protocol/schemas.ts';
 import { deferTo } from './defer-to.ts';
 import { type HatchetOptions, mountHatchet } from './hatchet.ts';
+import { eventsForAnswer } from './held-events.ts';
 import { parseJsonBody } from './json-body.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
@@ -121,18 +122,22 @@ export function createPushApp(o: PushAppOptions): Hono {
     refuseWhenStopping();
     const push = parsePush(await verified(c, readBody));
     if ('cancel' in push) return c.json(o.runner.cancel(push.cancel));
-    return admit(c, push.assignments);
+    return admit(c, push);
   });
   if (o.hatchet) mountHatchet(app, o.hatchet, { ...o, readBody, refuseWhenStopping });
 
-  const admit = async (c: Context, assignments: Assignment[]) => {
-    const { started, rejected } = o.runner.admit(assignments);
+  const admit = async (c: Context, push: AssignPush) => {
+    const withinMs = push.answerWithinMs;
+    const { started, rejected } = o.runner.admit(push.assignments, { holdEvents: withinMs !== undefined });
     if (started.length === 0 && rejected.length > 0 && rejected.every((r) => r.reason === 'no_slot')) {
       c.header('retry-after', '1');
       throw new PushworkerError('no_slot', 'every slot is taken');
     }
+    // The engine takes the events of runs that end quickly in the answer: one request for the push and its outcome.
+    const events = withinMs === undefined ? [] : await eventsForAnswer(started, withinMs);
+    const carried = events.length > 0 ? { events } : {};
     const accepted = started.map((s) => s.ref);
-    if (o.mode === 'async') return c.json({ accepted, rejected }, 202);
+    if (o.mode === 'async') return c.json({ accepted, rejected, ...carried }, 202);
 
     // workerd drops a request whose client has gone, and with it whatever a task still does after its
     // signal fires: keep the request alive until every task has returned and freed its slots.
@@ -144,7 +149,7 @@ export function createPushApp(o: PushAppOptions): Hono {
     // the journal the run is pushed again with (after a suspension or a failure), and the step would run again.
     const recordedSteps = started.some((s) => s.recordedSteps());
     if (recordedSteps || !deferTo(c, flushed)) await flushed;
-    return c.json({ results, rejected }, 200);
+    return c.json({ results, rejected, ...carried }, 200);
   };
 
   app.notFound(() => {

@@ -9,6 +9,7 @@ import {
 import type { TraceSpan } from '../tracing/tracing.ts';
 import type { ChildSpawner } from './child-spawner.ts';
 import { DurableRun, SuspendRequested } from './durable.ts';
+import type { HeldEvents } from './held-events.ts';
 import { childLogger, type Logger, type LogLevel } from './log.ts';
 import type { EventReporter, ReportOutcome } from './reporter.ts';
 import { RunClock } from './run-clock.ts';
@@ -92,6 +93,8 @@ export class ActiveRun {
     readonly input: unknown,
     readonly slotCost: number,
     private readonly hooks: RunHooks,
+    /** Where the run's events wait while its push's answer may carry them; posted at once without it. */
+    readonly held?: HeldEvents,
   ) {
     this.key = runKey(assignment);
     this.clock = new RunClock(Date.now() + (assignment.timeoutMs ?? task.timeoutMs), hooks.heartbeatMs);
@@ -321,7 +324,7 @@ export class ActiveRun {
     full.runId = this.assignment.runId;
     full.attempt = this.assignment.attempt;
     full.at = new Date().toISOString();
-    return this.hooks.reporter.report(this.eventsUrl, full).then((outcome: ReportOutcome) => {
+    return (this.held ?? this.hooks.reporter).report(this.eventsUrl, full).then((outcome: ReportOutcome) => {
       if (outcome === 'stale') this.abort('Stale', 'the engine no longer considers this attempt current');
     });
   }

@@ -2,6 +2,7 @@
 import { issuesOf } from '../protocol/errors.ts';
 import type { Assignment, Rejection, RunRef, RunResult } from '../protocol/schemas.ts';
 import type { EventsOrigins } from './events-origins.ts';
+import { HeldEvents } from './held-events.ts';
 import type { Metrics } from './metrics.ts';
 import { ActiveRun, type RunHooks, runKey } from './run.ts';
 import type { RunLog } from './run-log.ts';
@@ -17,6 +18,8 @@ export interface Admission {
     result: Promise<RunResult | undefined>;
     settled: Promise<unknown>;
     recordedSteps(): boolean;
+    /** With `holdEvents`: the run's events so far, for the answer to take or let go. */
+    held?: HeldEvents;
   }[];
   rejected: Rejection[];
 }
@@ -96,8 +99,11 @@ export class Runner {
     return this.active.size;
   }
 
-  /** `reportEvents: false` runs without posting events (the caller reports the outcome itself). */
-  admit(assignments: Assignment[], { reportEvents = true } = {}): Admission {
+  /**
+   * `reportEvents: false` runs without posting events (the caller reports the outcome itself); `holdEvents` keeps
+   * each run's events until the caller takes them or lets them go (`Admission.started[].held`).
+   */
+  admit(assignments: Assignment[], { reportEvents = true, holdEvents = false } = {}): Admission {
     const admission: Admission = { started: [], rejected: [] };
     for (const a of assignments) {
       const ref = { runId: a.runId, attempt: a.attempt };
@@ -126,16 +132,18 @@ export class Runner {
         this.reject(admission, ref, 'no_slot');
         continue;
       }
+      const held = holdEvents && reportEvents ? new HeldEvents(this.runHooks.reporter) : undefined;
       const run = new ActiveRun(
         a,
         task,
         input.data,
         cost,
         reportEvents ? this.runHooks : this.silentRunHooks,
+        held,
       );
       this.active.set(key, run);
       const { result, settled } = run.execute();
-      admission.started.push({ ref, result, settled, recordedSteps: () => run.recordedSteps });
+      admission.started.push({ ref, result, settled, recordedSteps: () => run.recordedSteps, held });
     }
     return admission;
   }

@@ -48,7 +48,8 @@ describe.each(storeTargets('pw_reliability_suite'))('retries, leases and lifecyc
     h = await harness.start();
     const doomed = await h.addWorker('doomed', { tasks: [job('job', untilStopped)] });
     const run = await h.client.enqueue({ task: 'job', input: 1 });
-    await until(() => doomed.started.length === 1, 'the first attempt');
+    // Killed once the engine knows the run started: before that, the push itself fails and re-queues it.
+    await until(async () => (await h.client.getRun(run.id)).state === 'RUNNING', 'the first attempt');
     await doomed.kill();
     await h.addWorker('rescuer', { tasks: [job('job', () => 'rescued')] });
     const done = await h.client.waitRun(run.id, { timeoutMs: 15_000 });
