@@ -45,6 +45,11 @@ export class DispatchLoop {
     return this.current.phase === 'round';
   }
 
+  /** True while a round is under way and another is already asked for: it starts as soon as this one ends. */
+  get woken(): boolean {
+    return this.current.phase === 'round' && this.current.woken;
+  }
+
   /** Whether the last round that ended may have left queued runs behind, for want of slots or a held-back worker. */
   get workLeft(): boolean {
     return this.left;

@@ -136,8 +136,10 @@ export class Dispatcher {
       this.track(this.push(worker, claim.runs));
     }
     // Before a sleep, when the next delayed or backed-off run comes due: the sleep ends then if that is sooner.
-    // What another replica queues wakes this one (signals), whose next round reads the due time again.
-    const nextDue = more || !this.loop.active ? undefined : await nextDueAt(this.o.sql, now);
+    // What another replica queues wakes this one (signals), whose next round reads the due time again. A round
+    // followed at once by another (more to take, or a wake meanwhile) sleeps not, and leaves the reading to it.
+    const sleepsNext = !more && this.loop.active && !this.loop.woken;
+    const nextDue = sleepsNext ? await nextDueAt(this.o.sql, now) : undefined;
     return { more, workLeft, nextDueAt: nextDue };
   }
 

@@ -97,12 +97,16 @@ describe('the dispatch loop', () => {
   it('follows a round woken while under way with another at once, and only one', async () => {
     const t = scriptedRounds();
     t.loop.start();
+    expect(t.loop.woken).toBe(false);
     t.loop.wake();
     t.loop.wake();
     expect(t.loop.state).toEqual({ phase: 'round', woken: true });
+    // The round under way can tell that another follows it (the dispatcher then leaves the due time to it).
+    expect(t.loop.woken).toBe(true);
     await t.end();
     expect(t.started).toBe(2);
     expect(t.loop.state).toEqual({ phase: 'round', woken: false });
+    expect(t.loop.woken).toBe(false);
     await t.end();
     expect(t.loop.state.phase).toBe('sleeping');
   });
