@@ -8,7 +8,7 @@ import { seedFinishedRuns } from '../support/finished-runs.ts';
 import { storeTargets } from './support/postgres.ts';
 
 const targets = storeTargets('pw_maintenance');
-const { minIntervalMs, maxIntervalMs, afterDeletedRows } = UPKEEP_POLICY;
+const { minIntervalMs, maxIntervalMs, afterDeletedRows, analyzeMinIntervalMs } = UPKEEP_POLICY;
 
 /** What the planner believes the runs table holds. */
 async function plannedRuns(sql: Sql): Promise<number> {
@@ -49,6 +49,37 @@ describe.each(targets.filter((t) => t.name === 'PGlite'))('upkeep of the embedde
     // Nothing deleted since: due again only after the longest interval.
     expect(await upkeep.afterSweep(t0 + maxIntervalMs + 2 * minIntervalMs, afterDeletedRows - 1)).toBe(false);
     expect(await upkeep.afterSweep(t0 + 2 * maxIntervalMs + minIntervalMs, 0)).toBe(true);
+  });
+});
+
+describe.each(targets.filter((t) => t.name === 'PGlite'))('a new embedded store that grows', ({ open }) => {
+  let sql: Sql;
+  beforeAll(async () => {
+    sql = await open();
+  });
+  afterAll(async () => {
+    await sql.close();
+  });
+
+  it('has the tables that outgrew their statistics analyzed, no sooner than the least interval', async () => {
+    const t0 = 1_000_000;
+    const upkeep = new StoreUpkeep(sql, t0);
+    await seedFinishedRuns(sql, 5_000, t0);
+    expect(await upkeep.afterSweep(t0 + analyzeMinIntervalMs - 1, 0)).toBe(false);
+    expect(await plannedRuns(sql)).toBeLessThan(5_000);
+    expect(await upkeep.afterSweep(t0 + analyzeMinIntervalMs, 0)).toBe(true);
+    expect(await plannedRuns(sql)).toBe(5_000);
+    // Nothing changed since: nothing to analyze, however long after.
+    expect(await upkeep.afterSweep(t0 + 3 * analyzeMinIntervalMs, 0)).toBe(false);
+    // Changed rows (deleted ones here) count once over 50 and a tenth of those left: 495 of 4,505 do not, 505 of
+    // 4,495 do.
+    const remove = (n: number) =>
+      sql.query(`DELETE FROM pw_runs WHERE id IN (SELECT id FROM pw_runs ORDER BY id LIMIT ${n})`);
+    await remove(495);
+    expect(await upkeep.afterSweep(t0 + 4 * analyzeMinIntervalMs, 0)).toBe(false);
+    await remove(10);
+    expect(await upkeep.afterSweep(t0 + 5 * analyzeMinIntervalMs, 0)).toBe(true);
+    expect(await plannedRuns(sql)).toBe(4_495);
   });
 });
 
