@@ -152,7 +152,10 @@ export class Sweeper {
     const deleted = await this.deleteExpired(now);
     await this.pruneRateLimits(now);
     if (await this.o.upkeep.afterSweep(now, deleted)) {
-      this.o.metrics.count('pushworker_store_upkeeps_total', 'VACUUM and ANALYZE of the embedded store, or ANALYZE alone of tables that outgrew their statistics.');
+      this.o.metrics.count(
+        'pushworker_store_upkeeps_total',
+        'VACUUM and ANALYZE of the embedded store, or ANALYZE alone of tables that outgrew their statistics.',
+      );
     }
   }
 
