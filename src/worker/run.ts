@@ -94,7 +94,7 @@ export class ActiveRun {
     readonly slotCost: number,
     private readonly hooks: RunHooks,
     /** Where the run's events wait while its push's answer may carry them; posted at once without it. */
-    readonly held?: HeldEvents,
+    private readonly held?: HeldEvents,
   ) {
     this.key = runKey(assignment);
     this.clock = new RunClock(Date.now() + (assignment.timeoutMs ?? task.timeoutMs), hooks.heartbeatMs);

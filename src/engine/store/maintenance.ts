@@ -72,15 +72,15 @@ export class StoreUpkeep {
     return true;
   }
 
-  /**
-   * A store that grows fast (a new one taking its first runs) would otherwise keep, for up to the longest
-   * interval, the plans made while its tables were small: sequential scans that grow with every run.
-   */
   /** The one connection sends its row counts on at most once a second; this has them sent after this statement. */
   private async flushCounts(): Promise<void> {
     await this.sql.query('SELECT pg_stat_force_next_flush()');
   }
 
+  /**
+   * A store that grows fast (a new one taking its first runs) would otherwise keep, for up to the longest
+   * interval, the plans made while its tables were small: sequential scans that grow with every run.
+   */
   private async analyzeOutgrown(now: number): Promise<boolean> {
     if (now - this.lastAnalyze < this.policy.analyzeMinIntervalMs) return false;
     await this.flushCounts();
