@@ -51,6 +51,8 @@ const nextTask = (): Promise<void> =>
 
 export class EventReporter {
   private readonly queues = new Map<string, Queue>();
+  /** Events kept back elsewhere until these settle (a push's answer may carry them); `flush` waits for them. */
+  private readonly holds = new Set<Promise<unknown>>();
   private readonly fetch: typeof fetch;
 
   constructor(private readonly options: ReporterOptions) {
@@ -85,11 +87,20 @@ export class EventReporter {
     return n;
   }
 
-  /** Resolves once every event reported so far has been answered; false when `timeoutMs` ran out first. */
+  /**
+   * Events raised but kept back until `until` settles, when they are reported here or travel elsewhere: `flush`
+   * waits for it as for a post in flight.
+   */
+  holdUntil(until: Promise<unknown>): void {
+    const held = until.catch(() => {}).finally(() => this.holds.delete(held));
+    this.holds.add(held);
+  }
+
+  /** Resolves once every event reported or held so far has been answered; false when `timeoutMs` ran out first. */
   async flush(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const draining = [...this.queues.values()].flatMap((q) => [...q.draining]);
+      const draining = [...this.holds, ...[...this.queues.values()].flatMap((q) => [...q.draining])];
       if (draining.length === 0) return true;
       const left = deadline - Date.now();
       if (left <= 0) return false;

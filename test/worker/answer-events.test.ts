@@ -65,6 +65,15 @@ describe.each(['async', 'sync'] as const)('events in the answer, %s mode', (mode
     expect(await postedAfterwards(quick.runId)).toEqual([]);
   });
 
+  it('has flush wait for the events a pending answer holds', async () => {
+    const slow = assignment('sleep', { ms: 1_000 });
+    const answer = h.pusher.send(h.url, offering(300, slow));
+    await h.sink.waitFor(() => h.probe.ran.includes(slow.runId));
+    expect(await h.worker.flush(5_000)).toBe(true);
+    expect(postedTypes(slow.runId)[0]).toBe('started');
+    expect((await answer).status).toBe(okStatus);
+  });
+
   it('carries a failure as the failed event', async () => {
     const a = assignment('fail', { retryable: false });
     const res = await h.pusher.send(h.url, offering(1_000, a));
