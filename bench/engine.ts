@@ -113,9 +113,13 @@ async function offeredLatency(engine: Server, worker: ChildProcess) {
     bench: process.cpuUsage(),
   };
   const due = new Map<string, number>();
-  let peakRss = 0;
+  const peak = { together: 0, engine: 0, worker: 0 };
   const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, memoryOf(engine.child.pid!).rss + memoryOf(worker.pid!).rss);
+    const e = memoryOf(engine.child.pid!).rss;
+    const w = memoryOf(worker.pid!).rss;
+    peak.together = Math.max(peak.together, e + w);
+    peak.engine = Math.max(peak.engine, e);
+    peak.worker = Math.max(peak.worker, w);
   }, 100);
   const { t0, lateSend } = await openLoop(total, OFFERED_RPS, (_, at) =>
     call<{ id: string }>(engine, 'POST', '/v1/runs', { task: 'echo', input: { message: 'x' } }).then((r) => {
@@ -150,7 +154,7 @@ async function offeredLatency(engine: Server, worker: ChildProcess) {
     clientP50: percentile(clientSide, 50),
     clientP99: percentile(clientSide, 99),
     lateSend,
-    peakRss,
+    peak,
     started: engineSide.length,
     phaseStart,
     cpu,
@@ -385,7 +389,7 @@ async function main() {
       console.log(
         `  baseline, every event posted (answerWithinMs 0): from the scheduled send p50 ${baseline.clientP50} ms / ` +
           `p99 ${baseline.clientP99} ms; CPU a run: engine ${baseline.cpu.engine.toFixed(2)} ms, ` +
-          `worker ${baseline.cpu.worker.toFixed(2)} ms; peak RSS together ${mb(baseline.peakRss)}`,
+          `worker ${baseline.cpu.worker.toFixed(2)} ms; peak RSS together ${mb(baseline.peak.together)}`,
       );
       console.log(
         `  dispatch latency at ${OFFERED_RPS} runs/s offered for ${OFFERED_SECONDS} s (open loop, ${latency.started} runs): ` +
@@ -399,7 +403,8 @@ async function main() {
           `${(latency.cpu.worker / baseline.cpu.worker).toFixed(2)}x the baseline), ` +
           `load generator ${latency.cpu.bench.toFixed(2)} ms ` +
           `(${OFFERED_SECONDS} s of ${OFFERED_RPS} runs/s on ${availableParallelism()} cores)` +
-          `\n    peak RSS, engine and worker together: ${mb(latency.peakRss)} (goal <= ${LATENCY_RSS_GOAL_MB} MB on Postgres)`,
+          `\n    peak RSS, engine and worker together: ${mb(latency.peak.together)} (goal <= ${LATENCY_RSS_GOAL_MB} MB on ` +
+          `Postgres); engine alone ${mb(latency.peak.engine)}, worker alone ${mb(latency.peak.worker)}`,
       );
     }
     if (PHASES.has('workflow')) {
