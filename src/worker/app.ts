@@ -17,6 +17,7 @@ import {
   type Health,
   PushBody,
   type Registration,
+  type RunEvent,
   type RunResult,
   SIGNATURE_HEADER,
 } from '../protocol/schemas.ts';
@@ -134,9 +135,12 @@ export function createPushApp(o: PushAppOptions): Hono {
       throw new PushworkerError('no_slot', 'every slot is taken');
     }
     // The engine takes the events of runs that end quickly in the answer: one request for the push and its outcome.
-    const answered = withinMs === undefined ? Promise.resolve([]) : eventsForAnswer(started, withinMs);
-    o.reporter.holdUntil(answered);
-    const events = await answered;
+    let events: RunEvent[] = [];
+    if (withinMs !== undefined) {
+      const answered = eventsForAnswer(started, withinMs);
+      o.reporter.holdUntil(answered);
+      events = await answered;
+    }
     const carried = events.length > 0 ? { events } : {};
     const accepted = started.map((s) => s.ref);
     if (o.mode === 'async') return c.json({ accepted, rejected, ...carried }, 202);
