@@ -3,8 +3,9 @@
 // nothing, reports through posts; and what the answer carries is applied as posted events are.
 import { describe, expect, it } from 'vitest';
 import type { TaskContext } from '../../src/index.ts';
-import { engineMetric, type Harness, harnessPerTest, job, sleep } from '../support/engine.ts';
+import { engineMetric, type Harness, harnessPerTest, job, sleep, until } from '../support/engine.ts';
 import { storeTargets } from './support/postgres.ts';
+import { startStuckWorker } from './support/stuck-worker.ts';
 
 const quick = job('quick', (input, ctx: TaskContext) => {
   ctx.log.info('quick ran', { input });
@@ -55,5 +56,70 @@ describe.each(storeTargets('pw_answer_events'))('events in the answer on $name',
     expect(await finish(h, 'quick', { n: 2 })).toMatchObject({ state: 'COMPLETED' });
     expect(await via(h, 'answer')).toBe(0);
     expect(await via(h, 'post')).toBe(3);
+  });
+
+  describe('an answer whose events cannot be applied', () => {
+    const state = async (h: Harness, id: string) => (await h.client.getRun(id)).state;
+    const fake = async (
+      h: Harness,
+      name: string,
+      answer?: (refs: { runId: string; attempt: number }[]) => unknown,
+    ) => {
+      const { token } = await h.engine.createToken('worker', name);
+      return startStuckWorker({ name, engineUrl: h.url, token, slots: 1, ...(answer ? { answer } : {}) });
+    };
+
+    it("applies none of them when one names another worker's run", async () => {
+      const h = await harness.start();
+      const honest = await fake(h, 'honest');
+      const theirs = await h.client.enqueue({ task: 'job' });
+      await until(async () => (await state(h, theirs.id)) === 'RUNNING', "the honest worker's run");
+      const held = (await h.client.getRun(theirs.id)).attempt;
+      const forger = await fake(h, 'forger', (refs) => {
+        const at = new Date().toISOString();
+        const completed = (ref: { runId: string; attempt: number }) => ({
+          ...ref,
+          at,
+          type: 'completed',
+          output: 1,
+        });
+        return {
+          accepted: refs,
+          rejected: [],
+          events: [...refs.map(completed), completed({ runId: theirs.id, attempt: held })],
+        };
+      });
+      try {
+        const mine = await h.client.enqueue({ task: 'job' });
+        await until(
+          () => h.logs.some((l) => l.includes(`${theirs.id} is not assigned to worker "forger"`)),
+          'the refusal',
+        );
+        expect(await state(h, theirs.id)).toBe('RUNNING');
+        expect(await state(h, mine.id)).not.toBe('COMPLETED');
+        expect(await via(h, 'answer')).toBeGreaterThanOrEqual(2);
+      } finally {
+        await forger.close();
+        await honest.close();
+      }
+    });
+
+    it('re-queues the push, a delivery counted, when they are not events', async () => {
+      const h = await harness.start();
+      const forger = await fake(h, 'garbled', (refs) => ({
+        accepted: refs,
+        rejected: [],
+        events: refs.map((ref) => ({ ...ref, type: 'finished-somehow' })),
+      }));
+      try {
+        const run = await h.client.enqueue({ task: 'job' });
+        await until(() => forger.pushes.length >= 2, 'the run pushed again');
+        const again = forger.pushes[1]!;
+        expect('assignments' in again && again.assignments[0]).toMatchObject({ runId: run.id, attempt: 2 });
+        expect(await state(h, run.id)).not.toBe('COMPLETED');
+      } finally {
+        await forger.close();
+      }
+    });
   });
 });
