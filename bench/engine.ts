@@ -11,6 +11,14 @@ import { openStore } from '../src/engine/store/index.ts';
 import { StoreUpkeep, UPKEEP_POLICY } from '../src/engine/store/maintenance.ts';
 import { seedFinishedRuns } from '../test/support/finished-runs.ts';
 import {
+  CHAIN_P50_GOAL_MS,
+  LATENCY_RSS_GOAL_MB,
+  SEND_GOALS,
+  STORE_GOALS,
+  WAKE_P99_GOAL_MS,
+  WORKER_CPU_GOAL_MS,
+} from './goals.ts';
+import {
   backlogRate,
   bareRate,
   CONNECTIONS,
@@ -48,16 +56,6 @@ const PHASES = new Set(
 );
 
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
-
-/** The goals each store is measured against (see the README's benchmark section). */
-const GOALS = {
-  embedded: { backlog: 0.6, engineCpuMs: 1.0, queuedMb: 160 },
-  postgres: { backlog: 1.0, engineCpuMs: 0.5, queuedMb: 200 },
-} as const;
-const SEND_GOALS = { p50: 5, p99: 20 };
-/** Engine and worker RSS together through the latency phase. */
-const LATENCY_RSS_GOAL_MB = 150;
-const WORKER_CPU_GOAL_MS = 0.3;
 
 /** Resident and peak resident memory of a process (Linux /proc). */
 function memoryOf(pid: number): { rss: number; hwm: number } {
@@ -342,7 +340,7 @@ async function main() {
   const only = process.env.BENCH_ONLY; // 'embedded' or 'postgres'
   for (const [label, databaseUrl] of targets) {
     if (only && !label.toLowerCase().includes(only)) continue;
-    const goals = databaseUrl ? GOALS.postgres : GOALS.embedded;
+    const goals = databaseUrl ? STORE_GOALS.postgres : STORE_GOALS.embedded;
     console.log(`\n${label}`);
     const ratios: number[] = [];
     const singles: number[] = [];
@@ -419,7 +417,7 @@ async function main() {
       );
       console.log(
         `  workflow: a three-task chain, one run at a time (${WORKFLOW_RUNS} runs): send->last task finished ` +
-          `p50 ${chain.p50} ms / p99 ${chain.p99} ms (goal p50 <= 25 ms); bare route round trip in the same run ` +
+          `p50 ${chain.p50} ms / p99 ${chain.p99} ms (goal p50 <= ${CHAIN_P50_GOAL_MS} ms); bare route round trip in the same run ` +
           `p50 ${bare.p50.toFixed(2)} ms / p99 ${bare.p99.toFixed(2)} ms (p50 ${(chain.p50 / bare.p50).toFixed(1)}x)`,
       );
     }
@@ -435,7 +433,7 @@ async function main() {
       );
       console.log(
         `  durable: ${DURABLE_RUNS} runs sleeping ${DURABLE_SLEEP_MS} ms, one started every ${DURABLE_GAP_MS} ms: ` +
-          `resumed past the due time p50 ${late.p50} ms / p99 ${late.p99} ms / max ${late.max} ms (goal p99 <= 50 ms); ` +
+          `resumed past the due time p50 ${late.p50} ms / p99 ${late.p99} ms / max ${late.max} ms (goal p99 <= ${WAKE_P99_GOAL_MS} ms); ` +
           `bare route round trip in the same run p50 ${bare.p50.toFixed(2)} ms / p99 ${bare.p99.toFixed(2)} ms`,
       );
     }
